@@ -1,0 +1,260 @@
+-- wgpeer 0.1: WireGuard peers managed from PostgreSQL.
+\echo Use "CREATE EXTENSION wgpeer" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Keys
+------------------------------------------------------------------------------
+
+CREATE FUNCTION wg_genkey() RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_genkey' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION wg_genkey() IS
+	'A new clamped X25519 private key in base64, like `wg genkey`';
+
+CREATE FUNCTION wg_pubkey(private_key text) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_pubkey' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION wg_pubkey(text) IS
+	'The public key of a private key, like `wg pubkey`';
+
+CREATE FUNCTION wg_genpsk() RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_genpsk' LANGUAGE C VOLATILE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION wg_genpsk() IS
+	'A new random preshared key in base64, like `wg genpsk`';
+
+------------------------------------------------------------------------------
+-- Interfaces and their address pools
+------------------------------------------------------------------------------
+
+CREATE TABLE interface (
+	name text PRIMARY KEY,
+	endpoint text NOT NULL,
+	address inet NOT NULL,			-- the server's tunnel address and prefix
+	address6 inet,					-- optional IPv6 address and prefix
+	pool_start inet NOT NULL,
+	pool_end inet NOT NULL,
+	dns text,						-- normalised "a, b" list, NULL for none
+	listen_port integer NOT NULL DEFAULT 51820,
+	mtu integer,
+	persistent_keepalive integer,
+	allowed_ips text NOT NULL,		-- what clients route through the tunnel
+	private_key text,				-- NULL when the key is kept elsewhere
+	public_key text NOT NULL,
+	preshared_keys boolean NOT NULL DEFAULT true,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	CHECK (family(address) = 4 AND masklen(address) <= 30),
+	CHECK (address6 IS NULL OR family(address6) = 6),
+	CHECK (pool_start <= pool_end),
+	CHECK (listen_port BETWEEN 1 AND 65535)
+);
+COMMENT ON TABLE interface IS 'WireGuard interfaces managed by wgpeer';
+
+-- Allocation state of one interface.  Allocators lock this row, and only
+-- this row, so they serialize per interface without blocking readers,
+-- the apply worker or other interfaces.
+CREATE TABLE pool (
+	interface text PRIMARY KEY REFERENCES interface ON DELETE CASCADE,
+	next_address inet NOT NULL,		-- every address from here on is unused
+	allocations bigint NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE pool IS 'Per-interface allocation state (high-water mark)';
+
+-- Addresses below the high-water mark given back by revoked or expired
+-- peers.  An entry may be stale (taken again since); the allocator drops
+-- those when it meets them.
+CREATE TABLE free_address (
+	interface text NOT NULL REFERENCES interface ON DELETE CASCADE,
+	address inet NOT NULL,
+	PRIMARY KEY (interface, address)
+);
+COMMENT ON TABLE free_address IS 'Released addresses available for reuse';
+
+------------------------------------------------------------------------------
+-- Peers
+------------------------------------------------------------------------------
+
+CREATE TABLE peer (
+	peer_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+	user_id text NOT NULL,
+	interface text NOT NULL REFERENCES interface,
+	address inet NOT NULL,
+	address6 inet,
+	public_key text NOT NULL,
+	private_key text,				-- NULL when the client brought its own key
+	preshared_key text,
+	dns text,						-- overrides the interface's when set
+	config_name text NOT NULL,
+	status text NOT NULL DEFAULT 'creating'
+		CHECK (status IN ('creating', 'active', 'revoked', 'expired')),
+	created_at timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz,			-- NULL: never expires
+	revoked_at timestamptz,
+	released_at timestamptz,		-- when the address went back to the pool
+	CHECK ((status = 'revoked') = (revoked_at IS NOT NULL)),
+	CHECK (status <> 'revoked' OR released_at IS NOT NULL),
+	CHECK (status NOT IN ('creating', 'active') OR released_at IS NULL)
+);
+COMMENT ON TABLE peer IS 'WireGuard peers: desired state of every interface';
+
+-- The backstop: two peers holding an address can never share it.
+CREATE UNIQUE INDEX peer_live_address ON peer (interface, address)
+	WHERE released_at IS NULL;
+CREATE UNIQUE INDEX peer_live_address6 ON peer (interface, address6)
+	WHERE released_at IS NULL AND address6 IS NOT NULL;
+CREATE UNIQUE INDEX peer_live_public_key ON peer (interface, public_key)
+	WHERE released_at IS NULL;
+CREATE INDEX peer_user ON peer (user_id, created_at);
+CREATE INDEX peer_expiry ON peer (expires_at)
+	WHERE status IN ('creating', 'active');
+CREATE INDEX peer_grace ON peer (interface, expires_at)
+	WHERE status = 'expired' AND released_at IS NULL;
+
+-- What applications see: peers without their private or preshared keys.
+CREATE VIEW peer_public AS
+	SELECT peer_id, user_id, interface, address, address6, public_key, dns,
+		   config_name, status, created_at, expires_at, revoked_at,
+		   released_at
+	FROM peer;
+COMMENT ON VIEW peer_public IS 'Peers without key material';
+
+------------------------------------------------------------------------------
+-- The change queue: desired kernel changes, written in the caller's
+-- transaction, consumed by the apply worker after commit.
+------------------------------------------------------------------------------
+
+CREATE TABLE queue (
+	change_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	interface text NOT NULL REFERENCES interface,
+	peer_id uuid NOT NULL REFERENCES peer,
+	op text NOT NULL CHECK (op IN ('add', 'remove')),
+	public_key text NOT NULL,
+	queued_at timestamptz NOT NULL DEFAULT now(),
+	attempts integer NOT NULL DEFAULT 0,
+	last_error text,
+	next_attempt_at timestamptz
+);
+COMMENT ON TABLE queue IS 'Peer changes waiting to reach the interface';
+CREATE INDEX queue_interface ON queue (interface, change_id);
+
+------------------------------------------------------------------------------
+-- The API
+------------------------------------------------------------------------------
+
+CREATE FUNCTION wg_add_interface(
+	name text,
+	endpoint text,
+	address inet,
+	address6 inet DEFAULT NULL,
+	dns text DEFAULT NULL,
+	listen_port integer DEFAULT 51820,
+	mtu integer DEFAULT NULL,
+	persistent_keepalive integer DEFAULT NULL,
+	allowed_ips text DEFAULT '0.0.0.0/0, ::/0',
+	private_key text DEFAULT NULL,
+	public_key text DEFAULT NULL,
+	pool_start inet DEFAULT NULL,
+	pool_end inet DEFAULT NULL,
+	preshared_keys boolean DEFAULT true)
+RETURNS interface
+	AS 'MODULE_PATHNAME', 'wg_add_interface'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_add_interface IS
+	'Register a WireGuard interface and its address pool';
+
+CREATE FUNCTION wg_next_ip(interface text DEFAULT NULL) RETURNS inet
+	AS 'MODULE_PATHNAME', 'wg_next_ip'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_next_ip IS
+	'The lowest free address of an interface; locks its pool until commit';
+
+CREATE FUNCTION wg_create_peer(
+	user_id text,
+	duration_months integer DEFAULT 1,
+	dns text DEFAULT NULL,
+	config_name text DEFAULT NULL,
+	interface text DEFAULT NULL,
+	public_key text DEFAULT NULL,
+	OUT peer_id uuid,
+	OUT user_id text,
+	OUT interface text,
+	OUT address inet,
+	OUT address6 inet,
+	OUT public_key text,
+	OUT status text,
+	OUT config_name text,
+	OUT created_at timestamptz,
+	OUT expires_at timestamptz,
+	OUT config text)
+	AS 'MODULE_PATHNAME', 'wg_create_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_create_peer IS
+	'Create a peer: keys, address, row, queued kernel change and client config';
+
+CREATE FUNCTION wg_renew_peer(peer_id uuid, months integer)
+RETURNS peer_public
+	AS 'MODULE_PATHNAME', 'wg_renew_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_renew_peer IS
+	'Extend a peer''s expiry; brings an expired peer back';
+
+CREATE FUNCTION wg_expire_peers() RETURNS integer
+	AS 'MODULE_PATHNAME', 'wg_expire_peers'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_expire_peers IS
+	'Expire every peer past its expires_at and queue its removal';
+
+CREATE FUNCTION wg_peer_config(peer_id uuid) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_peer_config'
+	LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_peer_config IS 'The client config of a peer';
+
+CREATE FUNCTION wg_revoke_peer(peer_id uuid) RETURNS peer_public
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	old_status text;
+	p wgpeer.peer;
+BEGIN
+	SELECT status INTO old_status FROM wgpeer.peer
+		WHERE peer.peer_id = wg_revoke_peer.peer_id FOR UPDATE;
+	IF NOT FOUND OR old_status = 'revoked' THEN
+		RETURN (SELECT v FROM wgpeer.peer_public v
+				WHERE v.peer_id = wg_revoke_peer.peer_id);
+	END IF;
+
+	UPDATE wgpeer.peer
+		SET status = 'revoked', revoked_at = now(),
+			released_at = coalesce(released_at, now())
+		WHERE peer.peer_id = wg_revoke_peer.peer_id
+		RETURNING * INTO p;
+	-- an expired peer past its grace period gave its address back already
+	INSERT INTO wgpeer.free_address (interface, address)
+		SELECT p.interface, p.address
+		WHERE p.released_at = now()
+		ON CONFLICT DO NOTHING;
+	-- an expired peer is already off the interface
+	IF old_status <> 'expired' THEN
+		INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)
+			VALUES (p.interface, p.peer_id, 'remove', p.public_key);
+	END IF;
+	RETURN (SELECT v FROM wgpeer.peer_public v WHERE v.peer_id = p.peer_id);
+END
+$$;
+COMMENT ON FUNCTION wg_revoke_peer IS
+	'Revoke a peer: queue its removal and release its address';
+
+CREATE FUNCTION wg_list_user_peers(user_id text) RETURNS SETOF peer_public
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT * FROM wgpeer.peer_public v
+	WHERE v.user_id = wg_list_user_peers.user_id
+	  AND v.status IN ('creating', 'active')
+	ORDER BY v.created_at DESC, v.peer_id
+$$;
+COMMENT ON FUNCTION wg_list_user_peers IS
+	'A user''s live peers (creating, active), newest first';
+
+------------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC; see the README for what to grant.
+------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL TABLES IN SCHEMA wgpeer FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA wgpeer FROM PUBLIC;

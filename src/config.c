@@ -1,0 +1,93 @@
+/*
+ * config.c
+ *		The client .conf in the wg-quick format the WireGuard apps import.
+ *
+ * The renderer refuses any field that could break out of its line (a
+ * newline, a control character, or an empty required value), so even a
+ * caller that skipped validation cannot inject lines or sections.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "validate.h"
+
+/* Output cursor: writes what fits, counts everything. */
+typedef struct out_buf
+{
+	char	   *buf;
+	size_t		size;
+	size_t		len;
+} out_buf;
+
+/* Append a formatted string, truncating silently; len counts it all. */
+static void
+out_printf(out_buf *out, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+	size_t		room = out->len < out->size ? out->size - out->len : 0;
+
+	va_start(ap, fmt);
+	n = vsnprintf(room ? out->buf + out->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		out->len += n;
+}
+
+/* A field may be rendered when it is absent or a clean one-line value. */
+static int
+field_ok(const char *value, int required)
+{
+	if (value == NULL)
+		return !required;
+	return value[0] != '\0' && wg_check_no_control(value) == NULL;
+}
+
+/*
+ * Render cfg into buf.  Returns the length of the whole config (which may
+ * exceed size, like snprintf; the caller retries with a larger buffer), or
+ * -EINVAL when a field is missing or could not stay on its own line.
+ */
+int
+wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
+{
+	out_buf		out = {buf, size, 0};
+
+	if (!field_ok(cfg->private_key, 0) || !field_ok(cfg->address, 1) ||
+		!field_ok(cfg->address6, 0) || !field_ok(cfg->dns, 0) ||
+		!field_ok(cfg->server_public_key, 1) ||
+		!field_ok(cfg->preshared_key, 0) || !field_ok(cfg->endpoint, 1) ||
+		!field_ok(cfg->allowed_ips, 1) ||
+		(cfg->private_key == NULL && !field_ok(cfg->public_key, 1)) ||
+		cfg->mtu < 0 || cfg->persistent_keepalive < 0)
+		return -EINVAL;
+
+	out_printf(&out, "[Interface]\n");
+	if (cfg->private_key)
+		out_printf(&out, "PrivateKey = %s\n", cfg->private_key);
+	else
+		out_printf(&out, "# PrivateKey = <the private key of %s>\n",
+				   cfg->public_key);
+	out_printf(&out, "Address = %s", cfg->address);
+	if (cfg->address6)
+		out_printf(&out, ", %s", cfg->address6);
+	out_printf(&out, "\n");
+	if (cfg->dns)
+		out_printf(&out, "DNS = %s\n", cfg->dns);
+	if (cfg->mtu > 0)
+		out_printf(&out, "MTU = %d\n", cfg->mtu);
+	out_printf(&out, "\n[Peer]\n");
+	out_printf(&out, "PublicKey = %s\n", cfg->server_public_key);
+	if (cfg->preshared_key)
+		out_printf(&out, "PresharedKey = %s\n", cfg->preshared_key);
+	out_printf(&out, "Endpoint = %s\n", cfg->endpoint);
+	out_printf(&out, "AllowedIPs = %s\n", cfg->allowed_ips);
+	if (cfg->persistent_keepalive > 0)
+		out_printf(&out, "PersistentKeepalive = %d\n",
+				   cfg->persistent_keepalive);
+	return (int) out.len;
+}

@@ -1,0 +1,34 @@
+/*
+ * config.h
+ *		Rendering of a client's wg-quick configuration.
+ *
+ * Pure C, no PostgreSQL headers, so it can be unit-tested and fuzzed.
+ */
+#ifndef WGPEER_CONFIG_H
+#define WGPEER_CONFIG_H
+
+#include <stddef.h>
+
+/*
+ * Everything that goes into one client config.  Strings are NUL-terminated;
+ * optional ones are NULL when absent, optional numbers 0.
+ */
+typedef struct wg_client_config
+{
+	const char *private_key;	/* NULL: the client keeps its own key */
+	const char *public_key;		/* the client's, named when private_key is
+								 * NULL */
+	const char *address;		/* "10.10.0.2/32" */
+	const char *address6;		/* "fd00::2/128" or NULL */
+	const char *dns;			/* "1.1.1.1, 8.8.8.8" or NULL */
+	int			mtu;
+	const char *server_public_key;
+	const char *preshared_key;	/* or NULL */
+	const char *endpoint;		/* "host:port" */
+	const char *allowed_ips;	/* "0.0.0.0/0, ::/0" */
+	int			persistent_keepalive;
+} wg_client_config;
+
+extern int	wg_config_render(const wg_client_config *cfg, char *buf, size_t size);
+
+#endif							/* WGPEER_CONFIG_H */

@@ -1,0 +1,27 @@
+/*
+ * validate.h
+ *		Syntax checks for everything a caller can put into an interface, a
+ *		peer or a client config.
+ *
+ * Pure C, no PostgreSQL headers.  Each check returns NULL when the value
+ * is acceptable, otherwise a static sentence saying what is wrong, which
+ * the SQL layer reports as the error detail.
+ */
+#ifndef WGPEER_VALIDATE_H
+#define WGPEER_VALIDATE_H
+
+#include <stddef.h>
+
+/* Longest DNS list we render: plenty for any real resolver set. */
+#define WG_DNS_LIST_MAX 1024
+
+extern const char *wg_check_ifname(const char *name);
+extern const char *wg_check_config_name(const char *name);
+extern const char *wg_check_hostname(const char *host);
+extern const char *wg_check_endpoint(const char *endpoint);
+extern const char *wg_check_dns_list(const char *list, char *normalized,
+									 size_t size, char *bad_entry,
+									 size_t bad_size);
+extern const char *wg_check_no_control(const char *text);
+
+#endif							/* WGPEER_VALIDATE_H */

@@ -1,0 +1,22 @@
+#!/bin/bash
+# Install the Debian 12 packages wgpeer needs to build, test and demo.
+# Idempotent; needs root.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential pkg-config
+	postgresql-15 postgresql-server-dev-15 libipc-run-perl
+	libsodium-dev libmnl-dev libqrencode-dev libpng-dev
+	wireguard-tools iproute2 qrencode zbar-tools pngcheck util-linux
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Install everything, build wgpeer and run every test.  Run as root on a
+# Debian 12 machine:  sudo test/run.sh
+#
+# Unit tests of the pure C cores run first, then pg_regress and isolation
+# specs against a temporary PostgreSQL instance, as an ordinary user
+# (initdb refuses root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test/run.sh installs packages and the extension: run it as root" >&2
+	exit 1
+fi
+
+bash test/install-deps.sh
+make -s -j"$(nproc)"
+make -s install
+make -s unittest
+
+# The regression suites run as an unprivileged user in a copy it owns.
+TEST_USER=wgpeer_test
+id "$TEST_USER" >/dev/null 2>&1 || useradd --system --create-home "$TEST_USER"
+WORK=$(mktemp -d /tmp/wgpeer-test.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+cp -a "$ROOT/." "$WORK/"
+chown -R "$TEST_USER" "$WORK"
+status=0
+runuser -u "$TEST_USER" -- make -s -C "$WORK" installcheck || status=$?
+if [ $status -ne 0 ]; then
+	for f in "$WORK"/regression.diffs "$WORK"/output_iso/regression.diffs; do
+		[ -f "$f" ] && cat "$f"
+	done
+	exit $status
+fi
+echo "all tests passed"
