@@ -6,16 +6,16 @@ MODULE_big = wgpeer
 DATA = sql/wgpeer--0.1.sql
 
 # Pure C cores (no postgres.h) and the SQL-callable wrappers around them.
-CORE_OBJS = src/keys.o src/validate.o src/config.o
+CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o
 OBJS = src/wgpeer.o $(CORE_OBJS) \
-	src/keys_sql.o src/interface.o src/pool.o src/peer.o
+	src/keys_sql.o src/interface.o src/pool.o src/peer.o src/qr_sql.o
 
 DEPS_PKGS = libsodium libmnl libqrencode libpng
 PG_CPPFLAGS = $(shell pkg-config --cflags $(DEPS_PKGS)) \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
-REGRESS = keys interface pool peer config privileges
+REGRESS = keys interface pool peer config qr privileges
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
@@ -30,7 +30,7 @@ include $(PGXS)
 
 # Unit tests of the pure cores, built and run without PostgreSQL: one
 # binary per core, test/unit/test_<core>.c, linked with the core objects.
-UNIT_TESTS = test_keys test_validate test_config
+UNIT_TESTS = test_keys test_validate test_config test_qr
 UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

@@ -253,6 +253,45 @@ COMMENT ON FUNCTION wg_list_user_peers IS
 	'A user''s live peers (creating, active), newest first';
 
 ------------------------------------------------------------------------------
+-- QR codes
+------------------------------------------------------------------------------
+
+CREATE FUNCTION wg_qr_png(config text, scale integer DEFAULT 4,
+						  margin integer DEFAULT 4) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'wg_qr_png' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION wg_qr_png(text, integer, integer) IS
+	'The QR code of a config as a 1-bit grayscale PNG: scale 1..64 pixels per module, margin 0..64 modules of quiet zone (4 is standard); at most 2953 bytes of config';
+
+CREATE FUNCTION wg_qr_svg(config text, scale integer DEFAULT 4,
+						  margin integer DEFAULT 4) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_qr_svg' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION wg_qr_svg(text, integer, integer) IS
+	'The QR code of a config as SVG: scale 1..64 pixels per module, margin 0..64 modules of quiet zone (4 is standard); at most 2953 bytes of config';
+
+CREATE FUNCTION wg_qr_text(config text) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_qr_text' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION wg_qr_text(text) IS
+	'The QR code of a config in UTF-8 half blocks with a 4-module quiet zone, for a light-on-dark terminal (psql: \pset format unaligned); needs a UTF8 database';
+
+CREATE FUNCTION wg_peer_qr_png(peer_id uuid) RETURNS bytea
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$ SELECT wgpeer.wg_qr_png(wgpeer.wg_peer_config(peer_id)) $$;
+COMMENT ON FUNCTION wg_peer_qr_png(uuid) IS
+	'The QR code of a peer''s client config as a PNG (scale 4, margin 4)';
+
+CREATE FUNCTION wg_peer_qr_svg(peer_id uuid) RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$ SELECT wgpeer.wg_qr_svg(wgpeer.wg_peer_config(peer_id)) $$;
+COMMENT ON FUNCTION wg_peer_qr_svg(uuid) IS
+	'The QR code of a peer''s client config as SVG (scale 4, margin 4)';
+
+CREATE FUNCTION wg_peer_qr_text(peer_id uuid) RETURNS text
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$ SELECT wgpeer.wg_qr_text(wgpeer.wg_peer_config(peer_id)) $$;
+COMMENT ON FUNCTION wg_peer_qr_text(uuid) IS
+	'The QR code of a peer''s client config in UTF-8 half blocks, for psql';
+
+------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; see the README for what to grant.
 ------------------------------------------------------------------------------
 

@@ -23,6 +23,9 @@ typedef struct out_buf
 	size_t		len;
 } out_buf;
 
+static void out_printf(out_buf *out, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
 /* Append a formatted string, truncating silently; len counts it all. */
 static void
 out_printf(out_buf *out, const char *fmt,...)

@@ -169,17 +169,17 @@ wg_key_status_message(wg_key_status status)
 	switch (status)
 	{
 		case WG_KEY_OK:
-			return "valid";
+			return "Valid";
 		case WG_KEY_BAD_LENGTH:
-			return "a key is 44 characters of base64";
+			return "A key is 44 characters of base64";
 		case WG_KEY_BAD_CHARACTER:
-			return "a key may contain only A-Z, a-z, 0-9, '+', '/' and a final '='";
+			return "A key may contain only A-Z, a-z, 0-9, '+', '/' and a final '='";
 		case WG_KEY_BAD_PADDING:
-			return "a key ends with '=' (32 bytes in base64)";
+			return "A key ends with '=' (32 bytes in base64)";
 		case WG_KEY_NOT_CANONICAL:
-			return "the last character before '=' does not encode exactly 32 bytes";
+			return "The last character before '=' does not encode exactly 32 bytes";
 	}
-	return "unknown";
+	return "Unknown";
 }
 
 /*

@@ -23,7 +23,7 @@ wg_check_no_control(const char *text)
 
 	for (p = (const unsigned char *) text; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
-			return "control characters (such as newlines or tabs) are not allowed";
+			return "Control characters (such as newlines or tabs) are not allowed";
 	return NULL;
 }
 
@@ -38,19 +38,19 @@ wg_check_ifname(const char *name)
 	size_t		len = strlen(name);
 
 	if (len == 0)
-		return "an interface name cannot be empty";
+		return "An interface name cannot be empty";
 	if (len > 15)
-		return "an interface name is at most 15 bytes";
+		return "An interface name is at most 15 bytes";
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return "\".\" and \"..\" are not interface names";
 	for (p = (const unsigned char *) name; *p; p++)
 	{
 		if (*p < 0x20 || *p == 0x7f)
-			return "an interface name cannot contain control characters";
+			return "An interface name cannot contain control characters";
 		if (*p == ' ')
-			return "an interface name cannot contain whitespace";
+			return "An interface name cannot contain whitespace";
 		if (*p == '/' || *p == ':')
-			return "an interface name cannot contain '/' or ':'";
+			return "An interface name cannot contain '/' or ':'";
 	}
 	return NULL;
 }
@@ -66,11 +66,11 @@ wg_check_config_name(const char *name)
 	size_t		len = strlen(name);
 
 	if (len == 0 || len > 15)
-		return "a tunnel name is 1 to 15 characters";
+		return "A tunnel name is 1 to 15 characters";
 	for (p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			  (*p >= '0' && *p <= '9') || strchr("_=+.-", *p)))
-			return "a tunnel name may contain only letters, digits and _ = + . -";
+			return "A tunnel name may contain only letters, digits and _ = + . -";
 	return NULL;
 }
 
@@ -89,17 +89,17 @@ wg_check_hostname(const char *host)
 	const char *p;
 
 	if (len == 0)
-		return "a hostname cannot be empty";
+		return "A hostname cannot be empty";
 	if (len > 253)
-		return "a hostname is at most 253 characters";
+		return "A hostname is at most 253 characters";
 	for (p = host; *p; p++)
 	{
 		if (*p == '.')
 		{
 			if (label == 0)
-				return "a hostname cannot have an empty label";
+				return "A hostname cannot have an empty label";
 			if (p[-1] == '-')
-				return "a hostname label cannot end with '-'";
+				return "A hostname label cannot end with '-'";
 			label = 0;
 			digits_only = 1;
 			continue;
@@ -108,16 +108,16 @@ wg_check_hostname(const char *host)
 			digits_only = 0;
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 			  (*p >= '0' && *p <= '9') || *p == '-'))
-			return "a hostname may contain only letters, digits, '-' and '.'";
+			return "A hostname may contain only letters, digits, '-' and '.'";
 		if (*p == '-' && label == 0)
-			return "a hostname label cannot start with '-'";
+			return "A hostname label cannot start with '-'";
 		if (++label > 63)
-			return "a hostname label is at most 63 characters";
+			return "A hostname label is at most 63 characters";
 	}
 	if (label > 0 && p[-1] == '-')
-		return "a hostname label cannot end with '-'";
+		return "A hostname label cannot end with '-'";
 	if (label > 0 && digits_only)
-		return "not a valid IP address, and a hostname cannot end with an all-digit label";
+		return "Not a valid IP address, and a hostname cannot end with an all-digit label";
 	return NULL;
 }
 
@@ -147,38 +147,38 @@ wg_check_endpoint(const char *endpoint)
 		return wg_check_no_control(endpoint);
 	colon = strrchr(endpoint, ':');
 	if (colon == NULL)
-		return "an endpoint is host:port";
+		return "An endpoint is host:port";
 	if (colon[1] == '\0')
-		return "the port is missing after ':'";
+		return "The port is missing after ':'";
 	for (p = colon + 1; *p; p++)
 		if (*p < '0' || *p > '9')
-			return "the port must be a number from 1 to 65535";
+			return "The port must be a number from 1 to 65535";
 	if (strlen(colon + 1) > 5 || (port = strtol(colon + 1, NULL, 10)) < 1 ||
 		port > 65535)
-		return "the port must be a number from 1 to 65535";
+		return "The port must be a number from 1 to 65535";
 
 	hostlen = colon - endpoint;
 	if (hostlen == 0)
-		return "the host is missing before ':'";
+		return "The host is missing before ':'";
 	if (endpoint[0] == '[')
 	{
 		unsigned char buf[16];
 
 		if (hostlen < 3 || endpoint[hostlen - 1] != ']' ||
 			hostlen - 2 >= sizeof(host))
-			return "an IPv6 endpoint is written [address]:port";
+			return "An IPv6 endpoint is written [address]:port";
 		memcpy(host, endpoint + 1, hostlen - 2);
 		host[hostlen - 2] = '\0';
 		if (inet_pton(AF_INET6, host, buf) != 1)
-			return "the address in brackets is not an IPv6 address";
+			return "The address in brackets is not an IPv6 address";
 		return NULL;
 	}
 	if (hostlen >= sizeof(host))
-		return "a hostname is at most 253 characters";
+		return "A hostname is at most 253 characters";
 	memcpy(host, endpoint, hostlen);
 	host[hostlen] = '\0';
 	if (strchr(host, ':'))
-		return "an IPv6 endpoint is written [address]:port";
+		return "An IPv6 endpoint is written [address]:port";
 	if (is_ip_literal(host))
 		return NULL;
 	return wg_check_hostname(host);
@@ -222,15 +222,15 @@ wg_check_dns_list(const char *list, char *normalized, size_t size,
 			end--;
 		len = end - start;
 		if (len == 0)
-			return "the DNS list has an empty entry";
+			return "The DNS list has an empty entry";
 		if (len >= sizeof(entry))
-			why = "a DNS entry is at most 253 characters";
+			why = "A DNS entry is at most 253 characters";
 		else
 		{
 			memcpy(entry, start, len);
 			entry[len] = '\0';
 			if (strchr(entry, ':') && !is_ip_literal(entry))
-				why = "not a valid IPv6 address";
+				why = "Not a valid IPv6 address";
 			else if (!is_ip_literal(entry))
 				why = wg_check_hostname(entry);
 		}
@@ -246,7 +246,7 @@ wg_check_dns_list(const char *list, char *normalized, size_t size,
 			return why;
 		}
 		if (used + len + 3 > size)
-			return "the DNS list is too long";
+			return "The DNS list is too long";
 		if (count++ > 0)
 		{
 			memcpy(normalized + used, ", ", 2);

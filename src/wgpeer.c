@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 
 #include "wgpeer.h"
@@ -35,8 +36,68 @@ _PG_init(void)
 							"brings it back with the same address and config.",
 							&wgpeer_expired_grace,
 							7 * 24 * 60 * 60, 0, INT_MAX,
-							PGC_USERSET, GUC_UNIT_S,
+							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("wgpeer");
+}
+
+/*
+ * Execute a statement through a plan prepared on first use and kept for
+ * the life of the backend.  Every statement is schema-qualified, so the
+ * cached plan does not depend on the caller's search_path.  Returns the
+ * SPI result code; SPI failures raise an internal error.
+ */
+int
+wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			Datum *values, const char *nulls)
+{
+	int			rc;
+
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "wgpeer: could not prepare \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	rc = SPI_execute_plan(*plan, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "wgpeer: could not execute \"%s\": %s",
+			 sql, SPI_result_code_string(rc));
+	return rc;
+}
+
+/*
+ * A text argument as a C string, checked for control characters (which
+ * could break a config line or a log line).  Returns NULL for SQL NULL,
+ * unless the argument is required, in which case NULL is an error.
+ */
+char *
+wgpeer_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
+				bool required)
+{
+	char	   *value;
+	const unsigned char *p;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s cannot be null", name)));
+		return NULL;
+	}
+	value = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	for (p = (const unsigned char *) value; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s contains a control character", name),
+					 errdetail("Newlines, tabs and other control characters "
+							   "are refused in every argument.")));
+	return value;
 }

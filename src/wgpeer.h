@@ -7,13 +7,21 @@
 
 #include "postgres.h"
 
+#include <sys/socket.h>
+
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/inet.h"
 #include "utils/uuid.h"
 
 #include "keys.h"
 
-/* settings (wgpeer.c) */
+/* settings and SPI plumbing (wgpeer.c) */
 extern int	wgpeer_expired_grace;
+extern int	wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs,
+						Oid *types, Datum *values, const char *nulls);
+extern char *wgpeer_text_arg(FunctionCallInfo fcinfo, int argno,
+							 const char *name, bool required);
 
 /* keys_sql.c */
 extern void wgpeer_parse_key(const char *text, const char *what,
@@ -24,7 +32,13 @@ extern char *wgpeer_key_text(const uint8_t key[WG_KEY_LEN]);
 extern char *wgpeer_resolve_interface(text *name);
 
 /* pool.c */
-extern Datum wgpeer_allocate(const char *ifname, bool consume);
+extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
+extern int	wgpeer_release_expired(const char *ifname);
+extern uint32 wgpeer_inet4_value(const inet *ip);
+extern Datum wgpeer_inet_copy(Datum d);
+extern Datum wgpeer_inet4_datum(uint32 addr, int bits);
+extern Datum wgpeer_derive6(Datum address, Datum iface_address,
+							Datum iface_address6);
 
 /* peer.c */
 extern char *wgpeer_render_peer_config(pg_uuid_t *peer_id);

@@ -1,0 +1,455 @@
+/*
+ * interface.c
+ *		wg_add_interface(): registering a WireGuard interface and its pool,
+ *		and resolving which interface a call means.
+ */
+#include "wgpeer.h"
+
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(wg_add_interface);
+
+/* argument positions of wg_add_interface() */
+enum
+{
+	ARG_NAME,
+	ARG_ENDPOINT,
+	ARG_ADDRESS,
+	ARG_ADDRESS6,
+	ARG_DNS,
+	ARG_LISTEN_PORT,
+	ARG_MTU,
+	ARG_KEEPALIVE,
+	ARG_ALLOWED_IPS,
+	ARG_PRIVATE_KEY,
+	ARG_PUBLIC_KEY,
+	ARG_POOL_START,
+	ARG_POOL_END,
+	ARG_PRESHARED_KEYS,
+	NUM_ARGS
+};
+
+/*
+ * The interface a call is about: the given name, or when it is NULL the
+ * only registered interface.  Must be called inside SPI_connect().
+ */
+char *
+wgpeer_resolve_interface(text *name)
+{
+	static SPIPlanPtr plan;
+	bool		isnull;
+	int64		count;
+
+	if (name)
+	{
+		char	   *ifname = text_to_cstring(name);
+		const char *why = wg_check_ifname(ifname);
+
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid interface name \"%s\"", ifname),
+					 errdetail("%s.", why)));
+		return ifname;
+	}
+
+	wgpeer_exec(&plan,
+				"SELECT count(*), string_agg(name, ', ' ORDER BY name),"
+				" min(name) FROM wgpeer.interface",
+				0, NULL, NULL, NULL);
+	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no WireGuard interface is registered"),
+				 errhint("Register one with wgpeer.wg_add_interface().")));
+	if (count > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("interface must be given when several are registered"),
+				 errdetail("The registered interfaces are: %s.",
+						   SPI_getvalue(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2)),
+				 errhint("Pass interface => 'name'.")));
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+}
+
+/*
+ * An optional integer argument, checked against [min, max]; def when NULL.
+ */
+static int
+int_arg(FunctionCallInfo fcinfo, int argno, const char *name, int def,
+		int min, int max, const char *hint)
+{
+	int			value;
+
+	if (PG_ARGISNULL(argno))
+		return def;
+	value = PG_GETARG_INT32(argno);
+	if (value < min || value > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between %d and %d, not %d",
+						name, min, max, value),
+				 hint ? errhint("%s", hint) : 0));
+	return value;
+}
+
+/*
+ * An IPv4 host address of the server's prefix, or def when the argument
+ * is NULL.  Refuses other families, addresses outside the prefix and the
+ * network and broadcast addresses.
+ */
+static uint32
+pool_bound_arg(FunctionCallInfo fcinfo, int argno, const char *name,
+			   uint32 network, uint32 broadcast, uint32 def)
+{
+	inet	   *ip;
+	uint32		value;
+
+	if (PG_ARGISNULL(argno))
+		return def;
+	ip = PG_GETARG_INET_PP(argno);
+	if (ip_family(ip) != PGSQL_AF_INET)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an IPv4 address", name)));
+	value = wgpeer_inet4_value(ip);
+	if (value <= network || value >= broadcast)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s is not a host address of the interface's prefix",
+						name,
+						DatumGetCString(DirectFunctionCall1(inet_out,
+															PG_GETARG_DATUM(argno)))),
+				 errhint("The pool must lie inside the prefix of address, "
+						 "excluding its network and broadcast addresses.")));
+	return value;
+}
+
+/*
+ * Parse a comma-separated list of CIDR prefixes into its normalised
+ * text form ("0.0.0.0/0, ::/0").  Malformed prefixes raise the cidr
+ * type's own error, which names the value.
+ */
+static char *
+normalise_allowed_ips(const char *list)
+{
+	StringInfoData out;
+	char	   *copy = pstrdup(list);
+	char	   *item;
+	char	   *save;
+	int			count = 0;
+
+	initStringInfo(&out);
+	for (item = strtok_r(copy, ",", &save); item;
+		 item = strtok_r(NULL, ",", &save))
+	{
+		Datum		cidr;
+
+		while (*item == ' ')
+			item++;
+		while (*item && item[strlen(item) - 1] == ' ')
+			item[strlen(item) - 1] = '\0';
+		if (*item == '\0')
+			continue;
+		cidr = DirectFunctionCall1(cidr_in, CStringGetDatum(item));
+		appendStringInfo(&out, "%s%s", count++ ? ", " : "",
+						 DatumGetCString(DirectFunctionCall1(cidr_out, cidr)));
+	}
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("allowed_ips cannot be empty"),
+				 errhint("Clients route these prefixes through the tunnel; "
+						 "the default is '0.0.0.0/0, ::/0'.")));
+	return out.data;
+}
+
+/*
+ * Refuse a pool or IPv6 prefix that overlaps another interface's, since
+ * two interfaces would then hand out the same addresses.
+ */
+static void
+check_overlap(const char *name, uint32 first, uint32 last, Datum address6)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, INETOID, INETOID, INETOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = wgpeer_inet4_datum(first, 32);
+	values[2] = wgpeer_inet4_datum(last, 32);
+	values[3] = address6;
+	if (!address6)
+		nulls[3] = 'n';
+
+	wgpeer_exec(&plan,
+				"SELECT name, pool_start <= $3 AND pool_end >= $2"
+				" FROM wgpeer.interface"
+				" WHERE name = $1"
+				"    OR (pool_start <= $3 AND pool_end >= $2)"
+				"    OR network(address6) && network($4)"
+				" ORDER BY name = $1 DESC LIMIT 1",
+				4, types, values, nulls);
+	if (SPI_processed == 0)
+		return;
+	{
+		char	   *other = SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		bool		pool_clash = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc,
+															2, &isnull));
+
+		if (strcmp(other, name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("interface \"%s\" already exists", name)));
+		if (pool_clash)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the address pool of \"%s\" overlaps the pool of "
+							"interface \"%s\"", name, other),
+					 errhint("Choose another prefix, or narrow the pools with "
+							 "pool_start and pool_end.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the IPv6 prefix of \"%s\" overlaps the IPv6 prefix of "
+						"interface \"%s\"", name, other),
+				 errhint("Give each interface its own IPv6 prefix.")));
+	}
+}
+
+/*
+ * wg_add_interface(name, endpoint, address, ...) returns interface: check
+ * every setting, derive the pool and the server keys, and store both.
+ */
+Datum
+wg_add_interface(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr insert_plan;
+	static SPIPlanPtr pool_plan;
+	char	   *name = wgpeer_text_arg(fcinfo, ARG_NAME, "name", true);
+	char	   *endpoint = wgpeer_text_arg(fcinfo, ARG_ENDPOINT, "endpoint", true);
+	char	   *dns_arg = wgpeer_text_arg(fcinfo, ARG_DNS, "dns", false);
+	char	   *allowed_arg = wgpeer_text_arg(fcinfo, ARG_ALLOWED_IPS, "allowed_ips", false);
+	char	   *private_key = wgpeer_text_arg(fcinfo, ARG_PRIVATE_KEY, "private_key", false);
+	char	   *public_key = wgpeer_text_arg(fcinfo, ARG_PUBLIC_KEY, "public_key", false);
+	char	   *dns = NULL;
+	char	   *allowed_ips;
+	const char *why;
+	inet	   *address;
+	int			bits;
+	uint32		server;
+	uint32		hostmask;
+	uint32		network;
+	uint32		broadcast;
+	uint32		first;
+	uint32		last;
+	Datum		address6 = (Datum) 0;
+	int			listen_port;
+	int			mtu;
+	int			keepalive;
+	bool		preshared_keys;
+	Datum		values[NUM_ARGS];
+	char		nulls[NUM_ARGS];
+	Oid			types[NUM_ARGS] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
+		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INETOID, INETOID,
+	BOOLOID};
+	Datum		result;
+
+	if ((why = wg_check_ifname(name)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid interface name \"%s\"", name),
+				 errdetail("%s.", why),
+				 errhint("Use the name the interface has or will have in "
+						 "the kernel, such as wg0.")));
+	if ((why = wg_check_endpoint(endpoint)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid endpoint \"%s\"", endpoint),
+				 errdetail("%s.", why),
+				 errhint("Write the address clients connect to as host:port, "
+						 "e.g. vpn.example.com:51820 or [2001:db8::1]:51820.")));
+
+	/* the server's IPv4 address and prefix define the pool */
+	if (PG_ARGISNULL(ARG_ADDRESS))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("address cannot be null"),
+				 errhint("Give the server's tunnel address with its prefix, "
+						 "e.g. '10.10.0.1/24'.")));
+	address = PG_GETARG_INET_PP(ARG_ADDRESS);
+	if (ip_family(address) != PGSQL_AF_INET)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("address must be an IPv4 address with its prefix"),
+				 errhint("Pass an IPv6 address and prefix as address6.")));
+	bits = ip_bits(address);
+	if (bits > 30)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("prefix /%d is too small to hold a client", bits),
+				 errdetail("A /30 is the smallest prefix with room for the "
+						   "server and one client."),
+				 errhint("Give the prefix with the address, e.g. '10.10.0.1/24'.")));
+	server = wgpeer_inet4_value(address);
+	hostmask = bits == 0 ? ~(uint32) 0 : ~(~(uint32) 0 << (32 - bits));
+	network = server & ~hostmask;
+	broadcast = network | hostmask;
+	if (server == network || server == broadcast)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("address must be a host address, not the %s address "
+						"of its prefix",
+						server == network ? "network" : "broadcast"),
+				 errhint("The server usually takes the first host, "
+						 "e.g. '10.10.0.1/24'.")));
+
+	first = pool_bound_arg(fcinfo, ARG_POOL_START, "pool_start",
+						   network, broadcast, network + 1);
+	last = pool_bound_arg(fcinfo, ARG_POOL_END, "pool_end",
+						  network, broadcast, broadcast - 1);
+	if (first > last)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pool_start is after pool_end")));
+	if (first == last && first == server)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the pool holds only the server's own address"),
+				 errhint("Widen the pool with pool_start and pool_end.")));
+
+	if (!PG_ARGISNULL(ARG_ADDRESS6))
+	{
+		inet	   *a6 = PG_GETARG_INET_PP(ARG_ADDRESS6);
+
+		if (ip_family(a6) != PGSQL_AF_INET6)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("address6 must be an IPv6 address with its prefix"),
+					 errhint("e.g. 'fd00:10:10::1/64'.")));
+		if (128 - ip_bits(a6) < 32 - bits)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("IPv6 prefix /%d is smaller than the IPv4 prefix /%d",
+							ip_bits(a6), bits),
+					 errdetail("Each peer's IPv6 address mirrors its IPv4 "
+							   "offset, so the IPv6 prefix needs at least %d "
+							   "host bits.", 32 - bits),
+					 errhint("Use a /64.")));
+		address6 = PG_GETARG_DATUM(ARG_ADDRESS6);
+	}
+
+	if (dns_arg)
+	{
+		char		bad[256];
+
+		dns = palloc(WG_DNS_LIST_MAX);
+		if ((why = wg_check_dns_list(dns_arg, dns, WG_DNS_LIST_MAX,
+									 bad, sizeof(bad))) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid dns \"%s\"", dns_arg),
+					 errdetail(bad[0] ? "Entry \"%s\": %s." : "%s%s.", bad, why),
+					 errhint("Give a comma-separated list of resolver "
+							 "addresses and search domains.")));
+	}
+
+	listen_port = int_arg(fcinfo, ARG_LISTEN_PORT, "listen_port", 51820,
+						  1, 65535, NULL);
+	mtu = int_arg(fcinfo, ARG_MTU, "mtu", 0, 576, 9000,
+				  "WireGuard's default is 1420; leave it null to let clients choose.");
+	keepalive = int_arg(fcinfo, ARG_KEEPALIVE, "persistent_keepalive", 0,
+						0, 65535, "25 seconds keeps most NAT mappings open.");
+	allowed_ips = normalise_allowed_ips(allowed_arg ? allowed_arg :
+										"0.0.0.0/0, ::/0");
+	preshared_keys = PG_ARGISNULL(ARG_PRESHARED_KEYS) ||
+		PG_GETARG_BOOL(ARG_PRESHARED_KEYS);
+
+	/* server keys: derive, check, or generate */
+	{
+		uint8_t		priv[WG_KEY_LEN];
+		uint8_t		pub[WG_KEY_LEN];
+
+		if (private_key)
+		{
+			wgpeer_parse_key(private_key, "private_key", priv);
+			wg_key_public(pub, priv);
+			if (public_key)
+			{
+				uint8_t		given[WG_KEY_LEN];
+
+				wgpeer_parse_key(public_key, "public_key", given);
+				if (memcmp(given, pub, WG_KEY_LEN) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("public_key does not belong to private_key"),
+							 errhint("Pass only private_key; the public key "
+									 "is derived from it.")));
+			}
+			public_key = wgpeer_key_text(pub);
+		}
+		else if (public_key)
+			wgpeer_parse_key(public_key, "public_key", pub);
+		else
+		{
+			wg_key_generate_private(priv);
+			wg_key_public(pub, priv);
+			private_key = wgpeer_key_text(priv);
+			public_key = wgpeer_key_text(pub);
+		}
+		wg_key_wipe(priv, sizeof(priv));
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[ARG_NAME] = CStringGetTextDatum(name);
+	values[ARG_ENDPOINT] = CStringGetTextDatum(endpoint);
+	values[ARG_ADDRESS] = PG_GETARG_DATUM(ARG_ADDRESS);
+	values[ARG_ADDRESS6] = address6;
+	nulls[ARG_ADDRESS6] = address6 ? ' ' : 'n';
+	values[ARG_DNS] = dns ? CStringGetTextDatum(dns) : (Datum) 0;
+	nulls[ARG_DNS] = dns ? ' ' : 'n';
+	values[ARG_LISTEN_PORT] = Int32GetDatum(listen_port);
+	values[ARG_MTU] = Int32GetDatum(mtu);
+	nulls[ARG_MTU] = mtu ? ' ' : 'n';
+	values[ARG_KEEPALIVE] = Int32GetDatum(keepalive);
+	nulls[ARG_KEEPALIVE] = keepalive ? ' ' : 'n';
+	values[ARG_ALLOWED_IPS] = CStringGetTextDatum(allowed_ips);
+	values[ARG_PRIVATE_KEY] = private_key ? CStringGetTextDatum(private_key) : (Datum) 0;
+	nulls[ARG_PRIVATE_KEY] = private_key ? ' ' : 'n';
+	values[ARG_PUBLIC_KEY] = CStringGetTextDatum(public_key);
+	values[ARG_POOL_START] = wgpeer_inet4_datum(first, 32);
+	values[ARG_POOL_END] = wgpeer_inet4_datum(last, 32);
+	values[ARG_PRESHARED_KEYS] = BoolGetDatum(preshared_keys);
+
+	SPI_connect();
+	/* serialize registrations so the overlap check cannot race */
+	SPI_execute("LOCK TABLE wgpeer.interface IN SHARE ROW EXCLUSIVE MODE",
+				false, 0);
+	check_overlap(name, first, last, address6);
+	wgpeer_exec(&insert_plan,
+				"INSERT INTO wgpeer.interface (name, endpoint, address,"
+				" address6, dns, listen_port, mtu, persistent_keepalive,"
+				" allowed_ips, private_key, public_key, pool_start, pool_end,"
+				" preshared_keys)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+				" $13, $14) RETURNING *",
+				NUM_ARGS, types, values, nulls);
+	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc));
+	wgpeer_exec(&pool_plan,
+				"INSERT INTO wgpeer.pool (interface, next_address)"
+				" VALUES ($1, $12)",
+				NUM_ARGS, types, values, nulls);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}

@@ -1,0 +1,106 @@
+/*
+ * keys_sql.c
+ *		SQL functions wg_genkey(), wg_pubkey() and wg_genpsk(), and the key
+ *		parsing every other SQL function uses.
+ */
+#include "wgpeer.h"
+
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(wg_genkey);
+PG_FUNCTION_INFO_V1(wg_pubkey);
+PG_FUNCTION_INFO_V1(wg_genpsk);
+
+/*
+ * Decode a base64 key or raise SQLSTATE 22023 saying what is wrong with
+ * it.  "what" names the argument ("private key", "public_key", ...).
+ */
+void
+wgpeer_parse_key(const char *text, const char *what, uint8_t key[WG_KEY_LEN])
+{
+	size_t		bad_pos = 0;
+	wg_key_status st = wg_key_from_base64(key, text, &bad_pos);
+
+	if (st == WG_KEY_OK)
+		return;
+	if (st == WG_KEY_BAD_LENGTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s: %zu characters, expected 44", what,
+						strlen(text)),
+				 errdetail("%s.", wg_key_status_message(st)),
+				 errhint("Generate keys with wgpeer.wg_genkey() or `wg genkey`.")));
+	if (st == WG_KEY_BAD_CHARACTER)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s: unexpected character at position %zu",
+						what, bad_pos + 1),
+				 errdetail("%s.", wg_key_status_message(st))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s: not 32 bytes of base64", what),
+			 errdetail("%s.", wg_key_status_message(st))));
+}
+
+/*
+ * A key as a palloc'd base64 string.
+ */
+char *
+wgpeer_key_text(const uint8_t key[WG_KEY_LEN])
+{
+	char	   *out = palloc(WG_KEY_B64_SIZE);
+
+	wg_key_to_base64(out, key);
+	return out;
+}
+
+/*
+ * wg_genkey() returns text: a new private key, as `wg genkey` prints it.
+ */
+Datum
+wg_genkey(PG_FUNCTION_ARGS)
+{
+	uint8_t		key[WG_KEY_LEN];
+	char	   *out;
+
+	wg_key_generate_private(key);
+	out = wgpeer_key_text(key);
+	wg_key_wipe(key, sizeof(key));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * wg_pubkey(private_key text) returns text: its public key.
+ */
+Datum
+wg_pubkey(PG_FUNCTION_ARGS)
+{
+	char	   *priv_text = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	uint8_t		priv[WG_KEY_LEN];
+	uint8_t		pub[WG_KEY_LEN];
+	int			rc;
+
+	wgpeer_parse_key(priv_text, "private key", priv);
+	rc = wg_key_public(pub, priv);
+	wg_key_wipe(priv, sizeof(priv));
+	if (rc != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid private key: it has no usable public key")));
+	PG_RETURN_TEXT_P(cstring_to_text(wgpeer_key_text(pub)));
+}
+
+/*
+ * wg_genpsk() returns text: a new preshared key, as `wg genpsk` prints it.
+ */
+Datum
+wg_genpsk(PG_FUNCTION_ARGS)
+{
+	uint8_t		key[WG_KEY_LEN];
+	char	   *out;
+
+	wg_key_generate_preshared(key);
+	out = wgpeer_key_text(key);
+	wg_key_wipe(key, sizeof(key));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}

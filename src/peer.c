@@ -1,0 +1,531 @@
+/*
+ * peer.c
+ *		The peer lifecycle in C: wg_create_peer(), wg_renew_peer(),
+ *		wg_expire_peers() and wg_peer_config().
+ *
+ * Every change to what should be on an interface is written as a queue
+ * row in the caller's transaction, after the peer row is locked, so a
+ * rollback leaves nothing behind and the queue order of one peer's
+ * changes is their commit order.  (wg_revoke_peer() and
+ * wg_list_user_peers() are plain SQL in the install script.)
+ */
+#include "wgpeer.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/datum.h"
+#include "utils/builtins.h"
+
+#include "config.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(wg_create_peer);
+PG_FUNCTION_INFO_V1(wg_renew_peer);
+PG_FUNCTION_INFO_V1(wg_expire_peers);
+PG_FUNCTION_INFO_V1(wg_peer_config);
+
+/* Longest user_id accepted: an application's key, not a document. */
+#define USER_ID_MAX 256
+
+/*
+ * Check a number of months (1 to 120) for an expiry; hint says what to do.
+ */
+static void
+check_months(int months, const char *name, const char *hint)
+{
+	if (months < 1 || months > 120)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 and 120, not %d", name, months),
+				 errhint("%s", hint)));
+}
+
+/*
+ * Append a change of peer_id to the queue.
+ */
+static void
+queue_change(Datum ifname, Datum peer_id, const char *op, Datum public_key)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID};
+	Datum		values[4] = {ifname, peer_id, CStringGetTextDatum(op), public_key};
+
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
+				" VALUES ($1, $2, $3, $4)",
+				4, types, values, NULL);
+}
+
+/*
+ * The client config of a stored peer, rendered from its row and its
+ * interface's.  Raises an error for an unknown or revoked peer.  Must be
+ * called inside SPI_connect(); the result lives in the SPI context.
+ */
+char *
+wgpeer_render_peer_config(pg_uuid_t *peer_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(peer_id)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	wg_client_config cfg;
+	char	   *status;
+	char	   *mtu;
+	char	   *keepalive;
+	char	   *buf;
+	int			len;
+
+	wgpeer_exec(&plan,
+				"SELECT p.status, p.private_key, p.public_key,"
+				" set_masklen(p.address, 32)::text,"
+				" set_masklen(p.address6, 128)::text,"
+				" coalesce(p.dns, i.dns), i.mtu, i.public_key,"
+				" p.preshared_key, i.endpoint, i.allowed_ips,"
+				" i.persistent_keepalive"
+				" FROM wgpeer.peer p JOIN wgpeer.interface i"
+				"   ON i.name = p.interface"
+				" WHERE p.peer_id = $1",
+				1, types, values, NULL);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("peer %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out, values[0])))));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	status = SPI_getvalue(tup, desc, 1);
+	if (strcmp(status, "revoked") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer %s is revoked",
+						DatumGetCString(DirectFunctionCall1(uuid_out, values[0]))),
+				 errdetail("A revoked peer has no usable config."),
+				 errhint("Create a new peer with wgpeer.wg_create_peer().")));
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.private_key = SPI_getvalue(tup, desc, 2);
+	cfg.public_key = SPI_getvalue(tup, desc, 3);
+	cfg.address = SPI_getvalue(tup, desc, 4);
+	cfg.address6 = SPI_getvalue(tup, desc, 5);
+	cfg.dns = SPI_getvalue(tup, desc, 6);
+	mtu = SPI_getvalue(tup, desc, 7);
+	cfg.mtu = mtu ? atoi(mtu) : 0;
+	cfg.server_public_key = SPI_getvalue(tup, desc, 8);
+	cfg.preshared_key = SPI_getvalue(tup, desc, 9);
+	cfg.endpoint = SPI_getvalue(tup, desc, 10);
+	cfg.allowed_ips = SPI_getvalue(tup, desc, 11);
+	keepalive = SPI_getvalue(tup, desc, 12);
+	cfg.persistent_keepalive = keepalive ? atoi(keepalive) : 0;
+
+	len = wg_config_render(&cfg, NULL, 0);
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the stored peer cannot be rendered as a config"),
+				 errdetail("A field is empty or contains a control character.")));
+	buf = palloc(len + 1);
+	wg_config_render(&cfg, buf, len + 1);
+	return buf;
+}
+
+/*
+ * The row of wgpeer.peer_public for peer_id, as a datum in the caller's
+ * memory context.  Must be called inside SPI_connect().
+ */
+static Datum
+public_row(Datum peer_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {peer_id};
+
+	wgpeer_exec(&plan,
+				"SELECT * FROM wgpeer.peer_public WHERE peer_id = $1",
+				1, types, values, NULL);
+	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc));
+}
+
+/*
+ * wg_create_peer(user_id, duration_months, dns, config_name, interface,
+ * public_key): keys, address, peer row, queued addition and client config,
+ * all in the caller's transaction.
+ */
+Datum
+wg_create_peer(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr iface_plan;
+	static SPIPlanPtr dup_plan;
+	static SPIPlanPtr insert_plan;
+	char	   *user_id = wgpeer_text_arg(fcinfo, 0, "user_id", true);
+	char	   *dns_arg = wgpeer_text_arg(fcinfo, 2, "dns", false);
+	char	   *config_name = wgpeer_text_arg(fcinfo, 3, "config_name", false);
+	char	   *client_key = wgpeer_text_arg(fcinfo, 5, "public_key", false);
+	char	   *dns = NULL;
+	char	   *private_key = NULL;
+	char	   *public_key;
+	char	   *preshared_key = NULL;
+	char	   *ifname;
+	char	   *config;
+	const char *why;
+	bool		has_expiry = !PG_ARGISNULL(1);
+	int			months = has_expiry ? PG_GETARG_INT32(1) : 0;
+	Datum		peer_id;
+	Datum		address;
+	Datum		address6 = (Datum) 0;
+	bool		isnull;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	TupleDesc	result_desc;
+	MemoryContext outer = CurrentMemoryContext;
+	Datum		out[11];
+	bool		out_nulls[11];
+
+	if (user_id[0] == '\0' || strlen(user_id) > USER_ID_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user_id must be 1 to %d characters", USER_ID_MAX)));
+	if (has_expiry)
+		check_months(months, "duration_months",
+					 "Pass NULL for a peer that never expires.");
+	if (dns_arg)
+	{
+		char		bad[256];
+
+		dns = palloc(WG_DNS_LIST_MAX);
+		if ((why = wg_check_dns_list(dns_arg, dns, WG_DNS_LIST_MAX,
+									 bad, sizeof(bad))) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid dns \"%s\"", dns_arg),
+					 errdetail(bad[0] ? "Entry \"%s\": %s." : "%s%s.", bad, why),
+					 errhint("Give a comma-separated list of resolver "
+							 "addresses and search domains.")));
+	}
+	if (config_name && (why = wg_check_config_name(config_name)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid config_name \"%s\"", config_name),
+				 errdetail("%s.", why),
+				 errhint("The WireGuard apps use it as the tunnel's name.")));
+
+	/* keys: the client's own public key, or a fresh pair */
+	{
+		uint8_t		priv[WG_KEY_LEN];
+		uint8_t		pub[WG_KEY_LEN];
+
+		if (client_key)
+		{
+			wgpeer_parse_key(client_key, "public_key", pub);
+			public_key = wgpeer_key_text(pub);
+		}
+		else
+		{
+			wg_key_generate_private(priv);
+			wg_key_public(pub, priv);
+			private_key = wgpeer_key_text(priv);
+			public_key = wgpeer_key_text(pub);
+			wg_key_wipe(priv, sizeof(priv));
+		}
+	}
+
+	peer_id = DirectFunctionCall1(gen_random_uuid, (Datum) 0);
+	if (!config_name)
+	{
+		char	   *uuid = DatumGetCString(DirectFunctionCall1(uuid_out, peer_id));
+
+		config_name = psprintf("wg-%.8s", uuid);
+	}
+
+	SPI_connect();
+	ifname = wgpeer_resolve_interface(PG_ARGISNULL(4) ? NULL :
+									  PG_GETARG_TEXT_PP(4));
+	{
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		values[2] = {CStringGetTextDatum(ifname),
+		CStringGetTextDatum(public_key)};
+
+		wgpeer_exec(&iface_plan,
+					"SELECT address, address6, preshared_keys, public_key = $2"
+					" FROM wgpeer.interface WHERE name = $1",
+					2, types, values, NULL);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("interface \"%s\" does not exist", ifname),
+					 errhint("List the interfaces with SELECT name FROM wgpeer.interface.")));
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		if (DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("public_key is the public key of interface \"%s\" itself",
+							ifname)));
+		if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
+		{
+			uint8_t		psk[WG_KEY_LEN];
+
+			wg_key_generate_preshared(psk);
+			preshared_key = wgpeer_key_text(psk);
+			wg_key_wipe(psk, sizeof(psk));
+		}
+		{
+			Datum		iface_address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 1, &isnull));
+			Datum		iface_address6 = SPI_getbinval(tup, desc, 2, &isnull);
+
+			if (!isnull)
+				iface_address6 = wgpeer_inet_copy(iface_address6);
+
+			wgpeer_exec(&dup_plan,
+						"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
+						" AND public_key = $2 AND released_at IS NULL",
+						2, types, values, NULL);
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNIQUE_VIOLATION),
+						 errmsg("public_key is already used by a peer of interface \"%s\"",
+								ifname),
+						 errhint("Each peer needs its own key pair.")));
+
+			address = wgpeer_allocate(ifname, true, (Datum) 0);
+			if (!isnull)
+				address6 = wgpeer_derive6(address, iface_address, iface_address6);
+		}
+	}
+
+	{
+		Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, INETOID, INETOID,
+		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Oid			itypes[11];
+		Datum		values[11];
+		char		nulls[11];
+
+		memcpy(itypes, types, sizeof(types));
+		itypes[10] = INT4OID;
+		memset(nulls, ' ', sizeof(nulls));
+		values[0] = peer_id;
+		values[1] = CStringGetTextDatum(user_id);
+		values[2] = CStringGetTextDatum(ifname);
+		values[3] = address;
+		values[4] = address6;
+		nulls[4] = address6 ? ' ' : 'n';
+		values[5] = CStringGetTextDatum(public_key);
+		values[6] = private_key ? CStringGetTextDatum(private_key) : (Datum) 0;
+		nulls[6] = private_key ? ' ' : 'n';
+		values[7] = preshared_key ? CStringGetTextDatum(preshared_key) : (Datum) 0;
+		nulls[7] = preshared_key ? ' ' : 'n';
+		values[8] = dns ? CStringGetTextDatum(dns) : (Datum) 0;
+		nulls[8] = dns ? ' ' : 'n';
+		values[9] = CStringGetTextDatum(config_name);
+		values[10] = Int32GetDatum(months);
+		nulls[10] = has_expiry ? ' ' : 'n';
+		wgpeer_exec(&insert_plan,
+					"INSERT INTO wgpeer.peer (peer_id, user_id, interface,"
+					" address, address6, public_key, private_key,"
+					" preshared_key, dns, config_name, expires_at)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+					" now() + make_interval(months => $11))"
+					" RETURNING peer_id, user_id, interface, address, address6,"
+					" public_key, status, config_name, created_at, expires_at",
+					11, itypes, values, nulls);
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	queue_change(CStringGetTextDatum(ifname), peer_id, "add",
+				 CStringGetTextDatum(public_key));
+	config = wgpeer_render_peer_config(DatumGetUUIDP(peer_id));
+
+	/* the result row, built in the caller's memory context */
+	MemoryContextSwitchTo(outer);
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "wg_create_peer must return a row");
+	result_desc = BlessTupleDesc(result_desc);
+	for (int i = 0; i < 10; i++)
+	{
+		Datum		d = SPI_getbinval(tup, desc, i + 1, &out_nulls[i]);
+
+		out[i] = out_nulls[i] ? (Datum) 0 :
+			datumCopy(d, TupleDescAttr(desc, i)->attbyval,
+					  TupleDescAttr(desc, i)->attlen);
+	}
+	out[10] = CStringGetTextDatum(config);
+	out_nulls[10] = false;
+	SPI_finish();
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc, out, out_nulls)));
+}
+
+/*
+ * wg_renew_peer(peer_id, months) returns peer_public: push expires_at
+ * forward from the later of now and the current expiry.  An expired peer
+ * comes back: with its old address and config while it still holds them
+ * (the grace period), otherwise with the lowest free address.
+ */
+Datum
+wg_renew_peer(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr lock_plan;
+	static SPIPlanPtr extend_plan;
+	static SPIPlanPtr revive_plan;
+	Datum		peer_id;
+	int			months;
+	char	   *status;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	bool		released;
+	bool		no_expiry;
+	Datum		result;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer_id cannot be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("months cannot be null"),
+				 errhint("Renew by 1 to 120 months.")));
+	peer_id = PG_GETARG_DATUM(0);
+	months = PG_GETARG_INT32(1);
+	check_months(months, "months", "Renew by 1 to 120 months.");
+
+	SPI_connect();
+	{
+		Oid			types[1] = {UUIDOID};
+		Datum		values[1] = {peer_id};
+
+		wgpeer_exec(&lock_plan,
+					"SELECT status, released_at IS NOT NULL, expires_at IS NULL,"
+					" interface, address, address6"
+					" FROM wgpeer.peer WHERE peer_id = $1 FOR UPDATE",
+					1, types, values, NULL);
+	}
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("peer %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)))));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	status = SPI_getvalue(tup, desc, 1);
+	released = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	no_expiry = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+
+	if (strcmp(status, "revoked") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer %s is revoked and cannot be renewed",
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id))),
+				 errhint("Create a new peer with wgpeer.wg_create_peer().")));
+
+	if (strcmp(status, "expired") != 0)
+	{
+		/* live: only the expiry moves (a peer without one keeps none) */
+		if (!no_expiry)
+		{
+			Oid			types[2] = {UUIDOID, INT4OID};
+			Datum		values[2] = {peer_id, Int32GetDatum(months)};
+
+			wgpeer_exec(&extend_plan,
+						"UPDATE wgpeer.peer SET expires_at ="
+						" greatest(now(), expires_at)"
+						"  + make_interval(months => $2)"
+						" WHERE peer_id = $1",
+						2, types, values, NULL);
+		}
+	}
+	else
+	{
+		char	   *ifname = SPI_getvalue(tup, desc, 4);
+		Datum		address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 5, &isnull));
+		Datum		address6 = SPI_getbinval(tup, desc, 6, &isnull);
+		char		address6_null = isnull ? 'n' : ' ';
+
+		if (!isnull)
+			address6 = wgpeer_inet_copy(address6);
+		if (released)
+		{
+			static SPIPlanPtr iface_plan;
+			Oid			types[1] = {TEXTOID};
+			Datum		values[1] = {CStringGetTextDatum(ifname)};
+			Datum		iface_address;
+			Datum		iface_address6;
+
+			address = wgpeer_allocate(ifname, true, address);
+			wgpeer_exec(&iface_plan,
+						"SELECT address, address6 FROM wgpeer.interface"
+						" WHERE name = $1",
+						1, types, values, NULL);
+			iface_address = SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull);
+			iface_address6 = SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 2, &isnull);
+			address6_null = isnull ? 'n' : ' ';
+			if (!isnull)
+				address6 = wgpeer_derive6(address, iface_address, iface_address6);
+		}
+		{
+			Oid			types[4] = {UUIDOID, INT4OID, INETOID, INETOID};
+			Datum		values[4] = {peer_id, Int32GetDatum(months), address, address6};
+			char		nulls[4] = {' ', ' ', ' ', address6_null};
+
+			wgpeer_exec(&revive_plan,
+						"UPDATE wgpeer.peer SET status = 'creating',"
+						" released_at = NULL, address = $3, address6 = $4,"
+						" expires_at = now() + make_interval(months => $2)"
+						" WHERE peer_id = $1"
+						" RETURNING interface, public_key",
+						4, types, values, nulls);
+		}
+		queue_change(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
+					 peer_id, "add",
+					 SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	result = public_row(peer_id);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * wg_expire_peers() returns integer: expire every live peer whose
+ * expires_at has passed, queue its removal, and give back the addresses
+ * of expired peers past the grace period.  Returns how many expired now.
+ */
+Datum
+wg_expire_peers(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	int			expired;
+
+	SPI_connect();
+	wgpeer_exec(&plan,
+				"WITH e AS (UPDATE wgpeer.peer SET status = 'expired'"
+				"  WHERE status IN ('creating', 'active') AND expires_at <= now()"
+				"  RETURNING interface, peer_id, public_key)"
+				" INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
+				" SELECT interface, peer_id, 'remove', public_key FROM e",
+				0, NULL, NULL, NULL);
+	expired = (int) SPI_processed;
+	wgpeer_release_expired(NULL);
+	SPI_finish();
+	PG_RETURN_INT32(expired);
+}
+
+/*
+ * wg_peer_config(peer_id) returns text: the peer's client config.
+ */
+Datum
+wg_peer_config(PG_FUNCTION_ARGS)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *config;
+	text	   *result;
+
+	SPI_connect();
+	config = wgpeer_render_peer_config(PG_GETARG_UUID_P(0));
+	MemoryContextSwitchTo(outer);
+	result = cstring_to_text(config);
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
+}

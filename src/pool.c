@@ -1,0 +1,417 @@
+/*
+ * pool.c
+ *		Tunnel address allocation: wg_next_ip() and the allocator behind
+ *		wg_create_peer() and wg_renew_peer().
+ *
+ * Each interface has a pool row holding a high-water mark: every address
+ * from next_address to pool_end has never been handed out.  Addresses below
+ * it that peers gave back are listed in free_address.  The lowest free
+ * address is therefore the smallest free_address entry, or the high-water
+ * mark: two index probes, whatever the number of peers.
+ *
+ * Allocators of one interface serialize on its pool row (SELECT ... FOR
+ * UPDATE), held to the end of the transaction.  Nothing else locks that
+ * row, so readers, the apply worker and other interfaces never wait.
+ * Under READ COMMITTED each statement after the lock sees what the
+ * previous allocator committed.  Under REPEATABLE READ or SERIALIZABLE the
+ * snapshot predates the lock; every allocation updates the pool row, so
+ * the second allocator's lock fails with a serialization error, which we
+ * report with a hint to retry.
+ */
+#include "wgpeer.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(wg_next_ip);
+
+/*
+ * The value of an IPv4 inet as a host-order integer.
+ */
+uint32
+wgpeer_inet4_value(const inet *ip)
+{
+	const unsigned char *a = ip_addr(ip);
+
+	return ((uint32) a[0] << 24) | ((uint32) a[1] << 16) |
+		((uint32) a[2] << 8) | (uint32) a[3];
+}
+
+/*
+ * A copy of an inet datum in the current memory context, to keep a value
+ * read through SPI beyond SPI_finish() or the next statement.
+ */
+Datum
+wgpeer_inet_copy(Datum d)
+{
+	return PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+}
+
+/*
+ * An IPv4 inet datum from a host-order integer and a prefix length.
+ */
+Datum
+wgpeer_inet4_datum(uint32 addr, int bits)
+{
+	inet	   *ip = palloc0(sizeof(inet));
+	unsigned char *a = ip_addr(ip);
+
+	ip_family(ip) = PGSQL_AF_INET;
+	ip_bits(ip) = bits;
+	a[0] = addr >> 24;
+	a[1] = addr >> 16;
+	a[2] = addr >> 8;
+	a[3] = addr;
+	SET_INET_VARSIZE(ip);
+	return InetPGetDatum(ip);
+}
+
+/*
+ * The IPv6 address (/128) of the peer whose IPv4 address is "address": the
+ * interface's IPv6 network plus the peer's offset in the IPv4 network.
+ * wg_add_interface() checks that the IPv6 prefix has at least as many host
+ * bits as the IPv4 one, so the sum never leaves the IPv6 network.
+ */
+Datum
+wgpeer_derive6(Datum address, Datum iface_address, Datum iface_address6)
+{
+	const inet *v4 = DatumGetInetPP(iface_address);
+	const inet *v6 = DatumGetInetPP(iface_address6);
+	uint32		mask4 = ip_bits(v4) == 0 ? 0 : ~(uint32) 0 << (32 - ip_bits(v4));
+	uint32		offset = wgpeer_inet4_value(DatumGetInetPP(address)) & ~mask4;
+	inet	   *out = palloc0(sizeof(inet));
+	unsigned char *a = ip_addr(out);
+	int			bits = ip_bits(v6);
+	int			i;
+	uint32		carry;
+
+	ip_family(out) = PGSQL_AF_INET6;
+	ip_bits(out) = 128;
+	memcpy(a, ip_addr(v6), 16);
+	/* clear the host part of the server's address: the network */
+	for (i = 0; i < 16; i++)
+	{
+		int			keep = bits - i * 8;
+
+		if (keep <= 0)
+			a[i] = 0;
+		else if (keep < 8)
+			a[i] &= (unsigned char) (0xff << (8 - keep));
+	}
+	/* add the offset, carrying through the low bytes */
+	carry = offset;
+	for (i = 15; i >= 0 && carry; i--)
+	{
+		uint32		sum = a[i] + (carry & 0xff);
+
+		a[i] = sum & 0xff;
+		carry = (carry >> 8) + (sum >> 8);
+	}
+	SET_INET_VARSIZE(out);
+	return InetPGetDatum(out);
+}
+
+/*
+ * Give the addresses of expired peers past the grace period back to their
+ * pool (all interfaces when ifname is NULL).  Returns how many.
+ */
+int
+wgpeer_release_expired(const char *ifname)
+{
+	static SPIPlanPtr one_plan;
+	static SPIPlanPtr all_plan;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+
+	values[1] = Int32GetDatum(wgpeer_expired_grace);
+	if (ifname)
+	{
+		values[0] = CStringGetTextDatum(ifname);
+		wgpeer_exec(&one_plan,
+					"WITH r AS (UPDATE wgpeer.peer SET released_at = now()"
+					"  WHERE interface = $1 AND status = 'expired'"
+					"    AND released_at IS NULL"
+					"    AND expires_at < now() - make_interval(secs => $2)"
+					"  RETURNING interface, address)"
+					" INSERT INTO wgpeer.free_address (interface, address)"
+					" SELECT interface, address FROM r ON CONFLICT DO NOTHING",
+					2, types, values, NULL);
+	}
+	else
+		wgpeer_exec(&all_plan,
+					"WITH r AS (UPDATE wgpeer.peer SET released_at = now()"
+					"  WHERE status = 'expired' AND released_at IS NULL"
+					"    AND expires_at < now() - make_interval(secs => $1)"
+					"  RETURNING interface, address)"
+					" INSERT INTO wgpeer.free_address (interface, address)"
+					" SELECT interface, address FROM r ON CONFLICT DO NOTHING",
+					1, types + 1, values + 1, NULL);
+	return (int) SPI_processed;
+}
+
+/*
+ * Take the pool lock of ifname and return the pool's high-water mark.
+ * Under a transaction snapshot, a lock that conflicts with a concurrent
+ * allocation is reported as a serialization failure the caller can retry.
+ */
+static uint32
+lock_pool(const char *ifname)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+	MemoryContext ctx = CurrentMemoryContext;
+	bool		isnull;
+
+	PG_TRY();
+	{
+		wgpeer_exec(&plan,
+					"SELECT next_address FROM wgpeer.pool"
+					" WHERE interface = $1 FOR UPDATE",
+					1, types, values, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(ctx);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_T_R_SERIALIZATION_FAILURE ||
+			!IsolationUsesXactSnapshot())
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not allocate an address on interface \"%s\": "
+						"a concurrent transaction allocated one",
+						ifname),
+				 errdetail("Under %s the transaction's snapshot cannot see "
+						   "the other allocation.",
+						   XactIsoLevel == XACT_SERIALIZABLE ?
+						   "SERIALIZABLE" : "REPEATABLE READ"),
+				 errhint("Retry the transaction, or allocate under READ COMMITTED, "
+						 "which waits instead of failing.")));
+	}
+	PG_END_TRY();
+
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("interface \"%s\" does not exist", ifname),
+				 errhint("List the interfaces with SELECT name FROM wgpeer.interface.")));
+	return wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc,
+														   1, &isnull)));
+}
+
+/*
+ * True when a peer of ifname holds address (a unique index probe).
+ */
+static bool
+address_held(const char *ifname, Datum address)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, INETOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname), address};
+
+	wgpeer_exec(&plan,
+				"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
+				" AND address = $2 AND released_at IS NULL",
+				2, types, values, NULL);
+	return SPI_processed > 0;
+}
+
+/*
+ * Remove address from ifname's free list.
+ */
+static void
+drop_free(const char *ifname, Datum address)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, INETOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname), address};
+
+	wgpeer_exec(&plan,
+				"DELETE FROM wgpeer.free_address"
+				" WHERE interface = $1 AND address = $2",
+				2, types, values, NULL);
+}
+
+/*
+ * The lowest entry of ifname's free list that no peer holds, dropping
+ * stale entries on the way; (Datum) 0 when there is none.  When preferred
+ * is set and is itself a valid free entry, it wins (a renewed peer gets
+ * its old address back when nobody took it).
+ */
+static Datum
+lowest_free(const char *ifname, Datum preferred)
+{
+	static SPIPlanPtr min_plan;
+	static SPIPlanPtr has_plan;
+	Oid			types[2] = {TEXTOID, INETOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname), preferred};
+	bool		isnull;
+
+	if (preferred)
+	{
+		wgpeer_exec(&has_plan,
+					"SELECT 1 FROM wgpeer.free_address"
+					" WHERE interface = $1 AND address = $2",
+					2, types, values, NULL);
+		if (SPI_processed > 0 && !address_held(ifname, preferred))
+			return preferred;
+	}
+	for (;;)
+	{
+		Datum		candidate;
+
+		wgpeer_exec(&min_plan,
+					"SELECT address FROM wgpeer.free_address"
+					" WHERE interface = $1 ORDER BY address LIMIT 1",
+					1, types, values, NULL);
+		if (SPI_processed == 0)
+			return (Datum) 0;
+		candidate = SPI_getbinval(SPI_tuptable->vals[0],
+								  SPI_tuptable->tupdesc, 1, &isnull);
+		candidate = wgpeer_inet_copy(candidate);
+		if (!address_held(ifname, candidate))
+			return candidate;
+		drop_free(ifname, candidate);
+	}
+}
+
+/*
+ * Record the pool's new high-water mark and, when consuming, count the
+ * allocation.  The update is what makes a concurrent snapshot-isolated
+ * allocator fail instead of handing out the same address.
+ */
+static void
+update_pool(const char *ifname, uint32 next, bool consume)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, INETOID, INT8OID};
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(ifname);
+	values[1] = wgpeer_inet4_datum(next, 32);
+	values[2] = Int64GetDatum(consume ? 1 : 0);
+	wgpeer_exec(&plan,
+				"UPDATE wgpeer.pool SET next_address = $2,"
+				" allocations = allocations + $3 WHERE interface = $1",
+				3, types, values, NULL);
+}
+
+/*
+ * The lowest free host address of ifname's pool, as an inet /32, with the
+ * pool locked until the end of the transaction.  When consume is false
+ * (wg_next_ip) the address stays free, so the next peer created on the
+ * interface in this transaction receives it; when true the address is
+ * taken off the free list or the high-water mark moves past it.
+ * Must be called inside SPI_connect().
+ */
+Datum
+wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
+{
+	static SPIPlanPtr iface_plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+	uint32		next;
+	uint32		server;
+	uint32		first;
+	uint32		last;
+	Datum		server6 = (Datum) 0;
+	Datum		iface_address;
+	Datum		iface_address6 = (Datum) 0;
+	Datum		result;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	next = lock_pool(ifname);
+
+	wgpeer_exec(&iface_plan,
+				"SELECT address, address6, pool_start, pool_end"
+				" FROM wgpeer.interface WHERE name = $1",
+				1, types, values, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	iface_address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 1, &isnull));
+	server = wgpeer_inet4_value(DatumGetInetPP(iface_address));
+	{
+		Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
+
+		if (!isnull)
+		{
+			iface_address6 = wgpeer_inet_copy(d);
+			server6 = iface_address6;
+		}
+	}
+	first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 3, &isnull)));
+	last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 4, &isnull)));
+
+	wgpeer_release_expired(ifname);
+
+	result = lowest_free(ifname, preferred);
+	if (result)
+	{
+		if (consume)
+		{
+			drop_free(ifname, result);
+			update_pool(ifname, next, true);
+		}
+		return result;
+	}
+
+	/* nothing given back: take the high-water mark, skipping reserved ones */
+	for (;; next++)
+	{
+		if (next > last || next < first)
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("the address pool of interface \"%s\" is exhausted",
+							ifname),
+					 errdetail("All %u addresses of the pool are in use.",
+							   last - first + 1),
+					 errhint("Revoke unused peers, or add an interface with a "
+							 "larger pool.")));
+		result = wgpeer_inet4_datum(next, 32);
+		if (next == server)
+			continue;
+		if (server6)
+		{
+			Datum		derived = wgpeer_derive6(result, iface_address,
+												 iface_address6);
+
+			if (memcmp(ip_addr(DatumGetInetPP(derived)),
+					   ip_addr(DatumGetInetPP(server6)), 16) == 0)
+				continue;
+		}
+		if (address_held(ifname, result))
+			continue;
+		break;
+	}
+	update_pool(ifname, consume ? next + 1 : next, consume);
+	return result;
+}
+
+/*
+ * wg_next_ip(interface text default null) returns inet: the address the
+ * next peer created on the interface in this transaction will receive.
+ */
+Datum
+wg_next_ip(PG_FUNCTION_ARGS)
+{
+	MemoryContext outer = CurrentMemoryContext;
+	char	   *ifname;
+	Datum		result;
+
+	SPI_connect();
+	ifname = wgpeer_resolve_interface(PG_ARGISNULL(0) ? NULL :
+									  PG_GETARG_TEXT_PP(0));
+	result = wgpeer_allocate(ifname, false, (Datum) 0);
+	MemoryContextSwitchTo(outer);
+	result = wgpeer_inet_copy(result);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
