@@ -6,7 +6,7 @@ MODULE_big = wgpeer
 DATA = sql/wgpeer--0.1.sql
 
 # Pure C cores (no postgres.h) and the SQL-callable wrappers around them.
-CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o
+CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o src/netlink.o
 OBJS = src/wgpeer.o $(CORE_OBJS) \
 	src/keys_sql.o src/interface.o src/pool.o src/peer.o src/qr_sql.o
 
@@ -22,7 +22,7 @@ TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
 
-EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS)
+EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS) test/vm/wgnl_driver
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -30,7 +30,7 @@ include $(PGXS)
 
 # Unit tests of the pure cores, built and run without PostgreSQL: one
 # binary per core, test/unit/test_<core>.c, linked with the core objects.
-UNIT_TESTS = test_keys test_validate test_config test_qr
+UNIT_TESTS = test_keys test_validate test_config test_qr test_netlink
 UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 
@@ -41,3 +41,8 @@ test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(CORE_OBJS:.o=.c) src/*.h
 .PHONY: unittest
 unittest: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do ./$$t; done
+
+# The netlink backend's driver for the real-kernel test test/vm/netlink_smoke.sh.
+test/vm/wgnl_driver: test/vm/wgnl_driver.c src/netlink.c src/netlink.h src/keys.c src/keys.h
+	$(CC) $(UNIT_CFLAGS) -O2 -o $@ test/vm/wgnl_driver.c src/netlink.c src/keys.c \
+		$(shell pkg-config --libs $(DEPS_PKGS))
