@@ -238,11 +238,10 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	static SPIPlanPtr pool_plan;
 	char	   *name = wgpeer_text_arg(fcinfo, ARG_NAME, "name", true);
 	char	   *endpoint = wgpeer_text_arg(fcinfo, ARG_ENDPOINT, "endpoint", true);
-	char	   *dns_arg = wgpeer_text_arg(fcinfo, ARG_DNS, "dns", false);
+	char	   *dns = wgpeer_dns_arg(fcinfo, ARG_DNS);
 	char	   *allowed_arg = wgpeer_text_arg(fcinfo, ARG_ALLOWED_IPS, "allowed_ips", false);
 	char	   *private_key = wgpeer_text_arg(fcinfo, ARG_PRIVATE_KEY, "private_key", false);
 	char	   *public_key = wgpeer_text_arg(fcinfo, ARG_PUBLIC_KEY, "public_key", false);
-	char	   *dns = NULL;
 	char	   *allowed_ips;
 	const char *why;
 	inet	   *address;
@@ -349,20 +348,6 @@ wg_add_interface(PG_FUNCTION_ARGS)
 		address6 = PG_GETARG_DATUM(ARG_ADDRESS6);
 	}
 
-	if (dns_arg)
-	{
-		char		bad[256];
-
-		dns = palloc(WG_DNS_LIST_MAX);
-		if ((why = wg_check_dns_list(dns_arg, dns, WG_DNS_LIST_MAX,
-									 bad, sizeof(bad))) != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid dns \"%s\"", dns_arg),
-					 errdetail(bad[0] ? "Entry \"%s\": %s." : "%s%s.", bad, why),
-					 errhint("Give a comma-separated list of resolver "
-							 "addresses and search domains.")));
-	}
 
 	listen_port = int_arg(fcinfo, ARG_LISTEN_PORT, "listen_port", 51820,
 						  1, 65535, NULL);

@@ -159,10 +159,9 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	static SPIPlanPtr dup_plan;
 	static SPIPlanPtr insert_plan;
 	char	   *user_id = wgpeer_text_arg(fcinfo, 0, "user_id", true);
-	char	   *dns_arg = wgpeer_text_arg(fcinfo, 2, "dns", false);
+	char	   *dns = wgpeer_dns_arg(fcinfo, 2);
 	char	   *config_name = wgpeer_text_arg(fcinfo, 3, "config_name", false);
 	char	   *client_key = wgpeer_text_arg(fcinfo, 5, "public_key", false);
-	char	   *dns = NULL;
 	char	   *private_key = NULL;
 	char	   *public_key;
 	char	   *preshared_key = NULL;
@@ -189,20 +188,6 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	if (has_expiry)
 		check_months(months, "duration_months",
 					 "Pass NULL for a peer that never expires.");
-	if (dns_arg)
-	{
-		char		bad[256];
-
-		dns = palloc(WG_DNS_LIST_MAX);
-		if ((why = wg_check_dns_list(dns_arg, dns, WG_DNS_LIST_MAX,
-									 bad, sizeof(bad))) != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid dns \"%s\"", dns_arg),
-					 errdetail(bad[0] ? "Entry \"%s\": %s." : "%s%s.", bad, why),
-					 errhint("Give a comma-separated list of resolver "
-							 "addresses and search domains.")));
-	}
 	if (config_name && (why = wg_check_config_name(config_name)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

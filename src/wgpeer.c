@@ -1,6 +1,8 @@
 /*
  * wgpeer.c
- *		Module entry point: settings and one-time library initialisation.
+ *		Module entry point: settings, one-time library initialisation, and
+ *		the plumbing every SQL function shares (cached SPI plans, argument
+ *		checks).
  */
 #include "postgres.h"
 
@@ -9,6 +11,8 @@
 #include "utils/guc.h"
 
 #include "wgpeer.h"
+
+#include "validate.h"
 
 PG_MODULE_MAGIC;
 
@@ -100,4 +104,31 @@ wgpeer_text_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 					 errdetail("Newlines, tabs and other control characters "
 							   "are refused in every argument.")));
 	return value;
+}
+
+/*
+ * A "dns" argument: a list of resolver addresses and search domains,
+ * returned normalised ("a, b"), or NULL when the argument is NULL.
+ */
+char *
+wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *list = wgpeer_text_arg(fcinfo, argno, "dns", false);
+	char	   *normalised;
+	char		bad[256];
+	const char *why;
+
+	if (list == NULL)
+		return NULL;
+	normalised = palloc(WG_DNS_LIST_MAX);
+	why = wg_check_dns_list(list, normalised, WG_DNS_LIST_MAX, bad, sizeof(bad));
+	if (why)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 bad[0] ? errmsg("invalid dns entry \"%s\"", bad) :
+				 errmsg("invalid dns \"%s\"", list),
+				 errdetail("%s.", why),
+				 errhint("Give a comma-separated list of resolver addresses "
+						 "and search domains, e.g. '1.1.1.1, 2606:4700::1111'.")));
+	return normalised;
 }

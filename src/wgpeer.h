@@ -22,6 +22,7 @@ extern int	wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs,
 						Oid *types, Datum *values, const char *nulls);
 extern char *wgpeer_text_arg(FunctionCallInfo fcinfo, int argno,
 							 const char *name, bool required);
+extern char *wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno);
 
 /* keys_sql.c */
 extern void wgpeer_parse_key(const char *text, const char *what,
