@@ -34,4 +34,8 @@ if [ $status -ne 0 ]; then
 	done
 	exit $status
 fi
+
+# Generated configs against WireGuard's own tools (wireguard-go, no kernel).
+bash test/config_wg.sh
+
 echo "all tests passed"
