@@ -1,0 +1,171 @@
+#!/bin/bash
+# Decode wgpeer's QR codes with a real reader and compare the bytes.
+#
+# Needs wgpeer installed (make install), zbar-tools, pngcheck, librsvg2-bin
+# and perl.  Starts a throwaway PostgreSQL cluster, then for several
+# configs (typical, short, long, near the QR limit) checks that:
+#   - zbarimg reads the exact config bytes back from wg_qr_png, at several
+#     scales and margins, and pngcheck finds the PNG well formed;
+#   - the SVG from wg_qr_svg, rasterised by rsvg-convert, decodes the same;
+#   - the terminal text from wg_qr_text, as psql prints it unaligned,
+#     redrawn as an image (light half blocks white), decodes the same;
+#   - wg_peer_qr_png/svg/text of a real peer decode to wg_peer_config.
+# Run as root it re-runs itself as an ordinary user (initdb refuses root).
+set -euo pipefail
+
+if [ "$(id -u)" -eq 0 ]; then
+	user=${WGPEER_TEST_USER:-wgpeer_test}
+	id "$user" >/dev/null 2>&1 || useradd --system --create-home "$user"
+	copy=$(mktemp -d /tmp/wgpeer-qr.XXXXXX)
+	cp "$0" "$copy/qr_decode.sh"
+	chown -R "$user" "$copy"
+	status=0
+	runuser -u "$user" -- bash "$copy/qr_decode.sh" || status=$?
+	rm -rf "$copy"
+	exit $status
+fi
+
+WORK=$(mktemp -d /tmp/wgpeer-qr-decode.XXXXXX)
+PGDATA=$WORK/data
+cleanup() {
+	pg_ctl -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+export PATH=$(pg_config --bindir):$PATH
+
+initdb -D "$PGDATA" -E UTF8 --locale=C.UTF-8 -A trust >"$WORK/initdb.log" 2>&1 ||
+	{ cat "$WORK/initdb.log"; exit 1; }
+pg_ctl -D "$PGDATA" -l "$WORK/server.log" -w \
+	-o "-k $WORK -c listen_addresses='' -c shared_preload_libraries=wgpeer" \
+	start >/dev/null
+export PGHOST=$WORK PGDATABASE=postgres
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION wgpeer'
+
+failures=0
+checks=0
+pass() { checks=$((checks + 1)); }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*" >&2; }
+
+# Run one query in which cfg is the content of the file $1, byte for byte
+# (passed as base64: a shell variable would lose the final newline); print
+# the result unaligned, without header or footer.
+query() {
+	local cfg=$1 sql=$2
+	psql -X -q -At -v ON_ERROR_STOP=1 -v b64="$(base64 -w0 "$cfg")" <<EOF
+WITH c AS (SELECT convert_from(decode(:'b64', 'base64'), 'UTF8') AS cfg)
+$sql FROM c;
+EOF
+}
+
+# zbarimg's exact bytes (-Sbinary: no charset guessing, no newline added)
+# compared with the expected file.
+decodes_to() {
+	local image=$1 want=$2 what=$3
+	if zbarimg -q --raw -Sbinary "$image" 2>/dev/null | cmp -s - "$want"; then
+		pass
+	else
+		fail "$what does not decode to $(basename "$want")"
+	fi
+}
+
+# Redraw psql's rendering of wg_qr_text as a PBM image: every character is
+# two pixel rows (top and bottom half); drawn halves are light modules.
+# Scaled 4x so the reader sees clean modules.
+text_to_pbm() {
+	perl -CS -e '
+		my @rows;
+		while (my $line = <STDIN>) {
+			chomp $line;
+			my (@top, @bottom);
+			for my $c (split //, $line) {
+				my ($t, $b) = $c eq "\x{2588}" ? (0, 0) : $c eq "\x{2580}" ? (0, 1)
+					: $c eq "\x{2584}" ? (1, 0) : $c eq " " ? (1, 1)
+					: die "unexpected character U+" . sprintf("%04X", ord $c) . "\n";
+				push @top, $t; push @bottom, $b;
+			}
+			push @rows, \@top, \@bottom;
+		}
+		my $s = 4;
+		my $w = @{$rows[0]} * $s;
+		print "P1\n$w ", @rows * $s, "\n";
+		for my $r (@rows) {
+			my $line = join(" ", map { ($_) x $s } @$r) . "\n";
+			print $line x $s;
+		}'
+}
+
+# The configs: a typical one (PSK, IPv6), a short one, a long one, and
+# one of 2953 bytes, the most a QR code holds.
+cat >"$WORK/typical.conf" <<'EOF'
+[Interface]
+PrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=
+Address = 10.10.0.2/32, fd00:10:10::2/128
+DNS = 1.1.1.1, 2606:4700:4700::1111
+
+[Peer]
+PublicKey = xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+PresharedKey = FpCyhws9cxwWoV4xELtfJvjJN+zQVRPISllRWgeopVE=
+Endpoint = vpn.example.com:51820
+AllowedIPs = 0.0.0.0/0, ::/0
+PersistentKeepalive = 25
+EOF
+head -n 3 "$WORK/typical.conf" >"$WORK/short.conf"
+{
+	head -n 9 "$WORK/typical.conf"
+	printf 'AllowedIPs = '
+	for i in $(seq 1 60); do printf '10.%d.0.0/16, ' "$i"; done
+	printf 'fd00::/8\n'
+} >"$WORK/long.conf"
+{
+	printf '# wgpeer \xc3\xa9t\xc3\xa9\n'
+	cat "$WORK/typical.conf"
+	for i in $(seq 1 40); do printf '# padding %090d\n' "$i"; done
+} >"$WORK/limit.conf"
+truncate -s 2953 "$WORK/limit.conf"
+
+for name in typical short long limit; do
+	cfg=$WORK/$name.conf
+
+	for sm in "4 4" "2 4" "3 2" "8 6"; do
+		set -- $sm
+		png=$WORK/$name-$1-$2.png
+		query "$cfg" "SELECT encode(wgpeer.wg_qr_png(cfg, $1, $2), 'base64')" |
+			base64 -d >"$png"
+		if pngcheck -q "$png" >/dev/null; then pass; else fail "pngcheck $png"; fi
+		decodes_to "$png" "$cfg" "PNG of $name (scale $1, margin $2)"
+	done
+
+	svg=$WORK/$name.svg
+	query "$cfg" "SELECT wgpeer.wg_qr_svg(cfg, 4, 4)" >"$svg"
+	rsvg-convert "$svg" -o "$WORK/$name-svg.png"
+	decodes_to "$WORK/$name-svg.png" "$cfg" "SVG of $name"
+
+	query "$cfg" "SELECT wgpeer.wg_qr_text(cfg)" | text_to_pbm >"$WORK/$name-text.pbm"
+	decodes_to "$WORK/$name-text.pbm" "$cfg" "terminal text of $name"
+done
+
+# A real peer: its QR forms decode to its config.
+psql -X -q -At -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+SELECT wgpeer.wg_add_interface('wgqr', 'vpn.example.com:51820', '10.10.0.1/24',
+                               address6 => 'fd00:10:10::1/64',
+                               dns => '1.1.1.1, 2606:4700:4700::1111',
+                               persistent_keepalive => 25);
+SELECT wgpeer.wg_create_peer('qr-user', interface => 'wgqr');
+EOF
+id=$(psql -X -At -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'qr-user'")
+psql -X -At -c "SELECT wgpeer.wg_peer_config('$id')" >"$WORK/peer.conf"
+# psql adds a newline after the value: the config ends in one already
+truncate -s -1 "$WORK/peer.conf"
+grep -q '^PresharedKey = ' "$WORK/peer.conf" && grep -q 'fd00:10:10::' "$WORK/peer.conf" &&
+	pass || fail "peer config lacks the PSK or the IPv6 address"
+psql -X -At -c "SELECT encode(wgpeer.wg_peer_qr_png('$id'), 'base64')" | base64 -d >"$WORK/peer.png"
+decodes_to "$WORK/peer.png" "$WORK/peer.conf" "wg_peer_qr_png"
+psql -X -At -c "SELECT wgpeer.wg_peer_qr_svg('$id')" >"$WORK/peer.svg"
+rsvg-convert "$WORK/peer.svg" -o "$WORK/peer-svg.png"
+decodes_to "$WORK/peer-svg.png" "$WORK/peer.conf" "wg_peer_qr_svg"
+psql -X -At -c "SELECT wgpeer.wg_peer_qr_text('$id')" | text_to_pbm >"$WORK/peer-text.pbm"
+decodes_to "$WORK/peer-text.pbm" "$WORK/peer.conf" "wg_peer_qr_text"
+
+echo "qr_decode: $((checks - failures)) passed, $failures failed"
+[ "$failures" -eq 0 ]
