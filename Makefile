@@ -46,3 +46,17 @@ unittest: $(UNIT_BINS)
 test/vm/wgnl_driver: test/vm/wgnl_driver.c src/netlink.c src/netlink.h src/keys.c src/keys.h
 	$(CC) $(UNIT_CFLAGS) -O2 -o $@ test/vm/wgnl_driver.c src/netlink.c src/keys.c \
 		$(shell pkg-config --libs $(DEPS_PKGS))
+
+# libFuzzer targets (clang with its sanitizer runtime); test/fuzz/run.sh
+# builds them and gives each a short smoke run.
+FUZZ_TARGETS = test/fuzz/fuzz_qr
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+	$(shell pkg-config --cflags $(DEPS_PKGS))
+EXTRA_CLEAN += $(FUZZ_TARGETS)
+
+test/fuzz/fuzz_qr: test/fuzz/fuzz_qr.c src/qr.c src/qr.h
+	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_qr.c src/qr.c \
+		$(shell pkg-config --libs $(DEPS_PKGS))
+
+.PHONY: fuzz
+fuzz: $(FUZZ_TARGETS)

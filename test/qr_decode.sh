@@ -3,44 +3,22 @@
 #
 # Needs wgpeer installed (make install), zbar-tools, pngcheck, librsvg2-bin
 # and perl.  Starts a throwaway PostgreSQL cluster, then for several
-# configs (typical, short, long, near the QR limit) checks that:
+# configs (typical, short, long, at the QR limit) checks that:
 #   - zbarimg reads the exact config bytes back from wg_qr_png, at several
 #     scales and margins, and pngcheck finds the PNG well formed;
 #   - the SVG from wg_qr_svg, rasterised by rsvg-convert, decodes the same;
 #   - the terminal text from wg_qr_text, as psql prints it unaligned,
 #     redrawn as an image (light half blocks white), decodes the same;
 #   - wg_peer_qr_png/svg/text of a real peer decode to wg_peer_config.
-# Run as root it re-runs itself as an ordinary user (initdb refuses root).
+# Run as root after `make install` (the cluster runs as an ordinary user).
 set -euo pipefail
-
-if [ "$(id -u)" -eq 0 ]; then
-	user=${WGPEER_TEST_USER:-wgpeer_test}
-	id "$user" >/dev/null 2>&1 || useradd --system --create-home "$user"
-	copy=$(mktemp -d /tmp/wgpeer-qr.XXXXXX)
-	cp "$0" "$copy/qr_decode.sh"
-	chown -R "$user" "$copy"
-	status=0
-	runuser -u "$user" -- bash "$copy/qr_decode.sh" || status=$?
-	rm -rf "$copy"
-	exit $status
-fi
+cd "$(dirname "$0")/.."
+. test/cluster.sh
 
 WORK=$(mktemp -d /tmp/wgpeer-qr-decode.XXXXXX)
-PGDATA=$WORK/data
-cleanup() {
-	pg_ctl -D "$PGDATA" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-export PATH=$(pg_config --bindir):$PATH
-
-initdb -D "$PGDATA" -E UTF8 --locale=C.UTF-8 -A trust >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log"; exit 1; }
-pg_ctl -D "$PGDATA" -l "$WORK/server.log" -w \
-	-o "-k $WORK -c listen_addresses='' -c shared_preload_libraries=wgpeer" \
-	start >/dev/null
-export PGHOST=$WORK PGDATABASE=postgres
-psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION wgpeer'
+trap 'cluster_stop; rm -rf "$WORK"' EXIT
+cluster_start "$WORK/pg"
+cluster_psql -c 'CREATE EXTENSION wgpeer'
 
 failures=0
 checks=0
@@ -52,7 +30,7 @@ fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*" >&2
 # the result unaligned, without header or footer.
 query() {
 	local cfg=$1 sql=$2
-	psql -X -q -At -v ON_ERROR_STOP=1 -v b64="$(base64 -w0 "$cfg")" <<EOF
+	cluster_psql -At -v b64="$(base64 -w0 "$cfg")" <<EOF
 WITH c AS (SELECT convert_from(decode(:'b64', 'base64'), 'UTF8') AS cfg)
 $sql FROM c;
 EOF
@@ -146,25 +124,25 @@ for name in typical short long limit; do
 done
 
 # A real peer: its QR forms decode to its config.
-psql -X -q -At -v ON_ERROR_STOP=1 >/dev/null <<'EOF'
+cluster_psql -At >/dev/null <<'EOF'
 SELECT wgpeer.wg_add_interface('wgqr', 'vpn.example.com:51820', '10.10.0.1/24',
                                address6 => 'fd00:10:10::1/64',
                                dns => '1.1.1.1, 2606:4700:4700::1111',
                                persistent_keepalive => 25);
 SELECT wgpeer.wg_create_peer('qr-user', interface => 'wgqr');
 EOF
-id=$(psql -X -At -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'qr-user'")
-psql -X -At -c "SELECT wgpeer.wg_peer_config('$id')" >"$WORK/peer.conf"
+id=$(cluster_psql -At -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'qr-user'")
+cluster_psql -At -c "SELECT wgpeer.wg_peer_config('$id')" >"$WORK/peer.conf"
 # psql adds a newline after the value: the config ends in one already
 truncate -s -1 "$WORK/peer.conf"
 grep -q '^PresharedKey = ' "$WORK/peer.conf" && grep -q 'fd00:10:10::' "$WORK/peer.conf" &&
 	pass || fail "peer config lacks the PSK or the IPv6 address"
-psql -X -At -c "SELECT encode(wgpeer.wg_peer_qr_png('$id'), 'base64')" | base64 -d >"$WORK/peer.png"
+cluster_psql -At -c "SELECT encode(wgpeer.wg_peer_qr_png('$id'), 'base64')" | base64 -d >"$WORK/peer.png"
 decodes_to "$WORK/peer.png" "$WORK/peer.conf" "wg_peer_qr_png"
-psql -X -At -c "SELECT wgpeer.wg_peer_qr_svg('$id')" >"$WORK/peer.svg"
+cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_svg('$id')" >"$WORK/peer.svg"
 rsvg-convert "$WORK/peer.svg" -o "$WORK/peer-svg.png"
 decodes_to "$WORK/peer-svg.png" "$WORK/peer.conf" "wg_peer_qr_svg"
-psql -X -At -c "SELECT wgpeer.wg_peer_qr_text('$id')" | text_to_pbm >"$WORK/peer-text.pbm"
+cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_text('$id')" | text_to_pbm >"$WORK/peer-text.pbm"
 decodes_to "$WORK/peer-text.pbm" "$WORK/peer.conf" "wg_peer_qr_text"
 
 echo "qr_decode: $((checks - failures)) passed, $failures failed"

@@ -38,4 +38,8 @@ fi
 # Generated configs against WireGuard's own tools (wireguard-go, no kernel).
 bash test/config_wg.sh
 
+# QR codes read back by a real decoder (zbarimg), then the fuzz smoke runs.
+bash test/qr_decode.sh
+bash test/fuzz/run.sh
+
 echo "all tests passed"
