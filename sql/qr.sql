@@ -106,12 +106,12 @@ SELECT wg_qr_svg('x', -3);
 SELECT wg_qr_svg('x', 4, 1000);
 
 -- A stored peer: each form is the same as rendering its config.
-SELECT name FROM wg_add_interface('wgq', 'vpn.example.com:51820', '10.140.0.1/24',
+SELECT name FROM wg_add_interface('wgqr', 'vpn.example.com:51820', '10.140.0.1/24',
                                   address6 => 'fd00:140::1/64',
                                   dns => '1.1.1.1, 2606:4700:4700::1111',
                                   persistent_keepalive => 25);
 CREATE TEMP TABLE qr_peer AS
-	SELECT peer_id FROM wg_create_peer('qr-user', interface => 'wgq');
+	SELECT peer_id FROM wg_create_peer('qr-user', interface => 'wgqr');
 SELECT octet_length(wg_peer_config(peer_id)) AS config_bytes,
        wg_peer_config(peer_id) ~ 'PresharedKey = ' AS has_psk,
        pg_temp.png_header(wg_peer_qr_png(peer_id)),
