@@ -9,7 +9,9 @@
 #   - the SVG from wg_qr_svg, rasterised by rsvg-convert, decodes the same;
 #   - the terminal text from wg_qr_text, as psql prints it unaligned,
 #     redrawn as an image (light half blocks white), decodes the same;
-#   - wg_peer_qr_png/svg/text of a real peer decode to wg_peer_config.
+#   - wg_peer_qr_png/svg/text of a real peer decode to wg_peer_config;
+#   - a LATIN1 database's config arrives in UTF-8, a SQL_ASCII database
+#     gets half blocks, and a LATIN1 one a clear error instead.
 # Run as root after `make install` (the cluster runs as an ordinary user).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -144,6 +146,30 @@ rsvg-convert "$WORK/peer.svg" -o "$WORK/peer-svg.png"
 decodes_to "$WORK/peer-svg.png" "$WORK/peer.conf" "wg_peer_qr_svg"
 cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_text('$id')" | text_to_pbm >"$WORK/peer-text.pbm"
 decodes_to "$WORK/peer-text.pbm" "$WORK/peer.conf" "wg_peer_qr_text"
+
+# Other database encodings.  The code always carries UTF-8 (what the apps
+# read): in a LATIN1 database an e-acute (one byte there) becomes two.  A
+# SQL_ASCII database passes bytes through, half blocks included; LATIN1
+# has no half blocks, so wg_qr_text refuses with SQLSTATE 22P05.
+cluster_psql -c "CREATE DATABASE qr_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" \
+	-c "CREATE DATABASE qr_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+for db in qr_latin1 qr_ascii; do
+	cluster_psql -d "$db" -c 'CREATE EXTENSION wgpeer'
+done
+printf '# caf\xc3\xa9\n[Interface]\n' >"$WORK/utf8.conf"
+cluster_psql -d qr_latin1 -At -c "SELECT encode(wgpeer.wg_qr_png(
+	convert_from('\\x2320636166e90a5b496e746572666163655d0a'::bytea, 'LATIN1')), 'base64')" |
+	base64 -d >"$WORK/latin1.png"
+decodes_to "$WORK/latin1.png" "$WORK/utf8.conf" "PNG from a LATIN1 database"
+cluster_psql -d qr_latin1 -v VERBOSITY=verbose -c "SELECT wgpeer.wg_qr_text('x')" \
+	>/dev/null 2>"$WORK/latin1.err" || true
+grep -q '^ERROR:  22P05: wg_qr_text needs a UTF8 database' "$WORK/latin1.err" && pass ||
+	fail "wg_qr_text in a LATIN1 database: $(cat "$WORK/latin1.err")"
+cluster_psql -d qr_ascii -At -v b64="$(base64 -w0 "$WORK/typical.conf")" <<'EOF' |
+SELECT wgpeer.wg_qr_text(convert_from(decode(:'b64', 'base64'), 'SQL_ASCII'));
+EOF
+	text_to_pbm >"$WORK/ascii-text.pbm"
+decodes_to "$WORK/ascii-text.pbm" "$WORK/typical.conf" "terminal text from a SQL_ASCII database"
 
 echo "qr_decode: $((checks - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]
