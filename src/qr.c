@@ -174,7 +174,8 @@ buf_puts(qr_buf *b, const char *s)
 
 /* Append a formatted string short enough for a small stack buffer. */
 static void
-buf_printf(qr_buf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+buf_printf(qr_buf *b, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
 
 static void
 buf_printf(qr_buf *b, const char *fmt,...)
@@ -186,6 +187,7 @@ buf_printf(qr_buf *b, const char *fmt,...)
 	va_start(ap, fmt);
 	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	/* every format here is far shorter; refuse rather than truncate */
 	if (n >= 0 && (size_t) n < sizeof(tmp))
 		buf_append(b, tmp, n);
 	else if (b->status == WG_QR_OK)
@@ -462,7 +464,8 @@ wg_qr_render_text(const wg_qr *qr, int margin, size_t max_len,
 		for (x = 0; x < side; x++)
 		{
 			int			top = !is_dark(qr, margin, y, x);
-			int			bottom = y + 1 < side && !is_dark(qr, margin, y + 1, x);
+			int			bottom = y + 1 < side &&
+				!is_dark(qr, margin, y + 1, x);
 
 			buf_puts(&buf, top ? (bottom ? full_block : upper_half) :
 					 (bottom ? lower_half : " "));
@@ -486,9 +489,9 @@ wg_qr_status_message(wg_qr_status status)
 		case WG_QR_TOO_LONG:
 			return "a QR code holds at most 2953 bytes";
 		case WG_QR_BAD_SCALE:
-			return "the scale (pixels per module) must be between 1 and 64";
+			return "the scale (pixels per module) must be 1 to 64";
 		case WG_QR_BAD_MARGIN:
-			return "the margin (quiet zone in modules) must be between 0 and 64";
+			return "the margin (quiet zone, in modules) must be 0 to 64";
 		case WG_QR_TOO_LARGE:
 			return "the image would be larger than the output limit";
 		case WG_QR_NO_MEMORY:

@@ -24,7 +24,8 @@ PG_FUNCTION_INFO_V1(wg_qr_text);
 /* The most a varlena result can carry: the core never renders more. */
 #define QR_MAX_RESULT ((size_t) (MaxAllocSize - VARHDRSZ))
 
-static void report_failure(wg_qr_status status, size_t len) pg_attribute_noreturn();
+static void report_failure(wg_qr_status status, size_t len)
+			pg_attribute_noreturn();
 
 /*
  * Refuse a scale or margin outside the bounds the core accepts, naming

@@ -14,6 +14,9 @@
 #include "qr.h"
 #include "unit.h"
 
+/* No limit on the size of a rendering. */
+#define NOLIM SIZE_MAX
+
 /* A typical client config: PSK, IPv6, DNS, keepalive; 360 bytes. */
 static const char typical[] =
 "[Interface]\n"
@@ -164,9 +167,9 @@ check_png(const wg_qr *qr, const unsigned char *png, size_t len,
 	for (y = 0; y < side; y++)
 		for (x = 0; x < side; x++)
 		{
-			int			want = dark_at(qr, margin, y / scale, x / scale) ? 0 : 255;
+			int			dark = dark_at(qr, margin, y / scale, x / scale);
 
-			bad += pixels[y * side + x] != want;
+			bad += pixels[y * side + x] != (dark ? 0 : 255);
 		}
 	CHECK(bad == 0);
 	free(pixels);
@@ -185,17 +188,17 @@ test_png(void)
 
 	CHECK(wg_qr_encode(typical, strlen(typical), &qr) == WG_QR_OK);
 
-	CHECK(wg_qr_render_png(&qr, 4, 4, SIZE_MAX, &png, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_png(&qr, 4, 4, NOLIM, &png, &len) == WG_QR_OK);
 	check_png(&qr, png, len, 4, 4);
 	free(png);
-	CHECK(wg_qr_render_png(&qr, 1, 0, SIZE_MAX, &png, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_png(&qr, 1, 0, NOLIM, &png, &len) == WG_QR_OK);
 	check_png(&qr, png, len, 1, 0);
 	free(png);
-	CHECK(wg_qr_render_png(&qr, 3, 1, SIZE_MAX, &png, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_png(&qr, 3, 1, NOLIM, &png, &len) == WG_QR_OK);
 	check_png(&qr, png, len, 3, 1);
 	free(png);
 	/* row widths that are not a multiple of 8 pixels */
-	CHECK(wg_qr_render_png(&qr, 7, 3, SIZE_MAX, &png, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_png(&qr, 7, 3, NOLIM, &png, &len) == WG_QR_OK);
 	check_png(&qr, png, len, 7, 3);
 
 	/* the limit is inclusive: the exact size passes, one byte less fails */
@@ -203,23 +206,26 @@ test_png(void)
 	CHECK(len2 == len && memcmp(none, png, len) == 0);
 	free(none);
 	none = NULL;
-	CHECK(wg_qr_render_png(&qr, 7, 3, len - 1, &none, &len2) == WG_QR_TOO_LARGE);
+	CHECK(wg_qr_render_png(&qr, 7, 3, len - 1, &none, &len2) ==
+		  WG_QR_TOO_LARGE);
 	CHECK(none == NULL);
 	free(png);
 	/* a limit hit inside the header: libpng's longjmp lands in the core */
 	CHECK(wg_qr_render_png(&qr, 4, 4, 10, &none, &len2) == WG_QR_TOO_LARGE);
 	CHECK(none == NULL);
 
-	CHECK(wg_qr_render_png(&qr, 0, 4, SIZE_MAX, &none, &len2) == WG_QR_BAD_SCALE);
-	CHECK(wg_qr_render_png(&qr, 65, 4, SIZE_MAX, &none, &len2) == WG_QR_BAD_SCALE);
-	CHECK(wg_qr_render_png(&qr, 4, -1, SIZE_MAX, &none, &len2) == WG_QR_BAD_MARGIN);
-	CHECK(wg_qr_render_png(&qr, 4, 65, SIZE_MAX, &none, &len2) == WG_QR_BAD_MARGIN);
+	CHECK(wg_qr_render_png(&qr, 0, 4, NOLIM, &none, &len2) == WG_QR_BAD_SCALE);
+	CHECK(wg_qr_render_png(&qr, 65, 4, NOLIM, &none, &len2) == WG_QR_BAD_SCALE);
+	CHECK(wg_qr_render_png(&qr, 4, -1, NOLIM, &none, &len2) ==
+		  WG_QR_BAD_MARGIN);
+	CHECK(wg_qr_render_png(&qr, 4, 65, NOLIM, &none, &len2) ==
+		  WG_QR_BAD_MARGIN);
 	CHECK(none == NULL);
 	wg_qr_free(&qr);
 
 	/* the largest parameters on a small symbol */
 	CHECK(wg_qr_encode("hello", 5, &qr) == WG_QR_OK);
-	CHECK(wg_qr_render_png(&qr, 64, 64, SIZE_MAX, &png, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_png(&qr, 64, 64, NOLIM, &png, &len) == WG_QR_OK);
 	check_png(&qr, png, len, 64, 64);
 	free(png);
 	wg_qr_free(&qr);
@@ -325,24 +331,26 @@ test_svg(void)
 	size_t		len2;
 
 	CHECK(wg_qr_encode(typical, strlen(typical), &qr) == WG_QR_OK);
-	CHECK(wg_qr_render_svg(&qr, 4, 4, SIZE_MAX, &svg, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_svg(&qr, 4, 4, NOLIM, &svg, &len) == WG_QR_OK);
 	check_svg(&qr, svg, len, 4, 4);
 	/* compact: well under 10 bytes per dark module of a 73x73 symbol */
 	CHECK(len < 20000);
 	free(svg);
-	CHECK(wg_qr_render_svg(&qr, 1, 0, SIZE_MAX, &svg, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_svg(&qr, 1, 0, NOLIM, &svg, &len) == WG_QR_OK);
 	check_svg(&qr, svg, len, 1, 0);
 
 	CHECK(wg_qr_render_svg(&qr, 1, 0, len, &none, &len2) == WG_QR_OK);
 	CHECK(len2 == len && strcmp(none, svg) == 0);
 	free(none);
 	none = NULL;
-	CHECK(wg_qr_render_svg(&qr, 1, 0, len - 1, &none, &len2) == WG_QR_TOO_LARGE);
+	CHECK(wg_qr_render_svg(&qr, 1, 0, len - 1, &none, &len2) ==
+		  WG_QR_TOO_LARGE);
 	CHECK(none == NULL);
 	free(svg);
 
-	CHECK(wg_qr_render_svg(&qr, 0, 4, SIZE_MAX, &none, &len2) == WG_QR_BAD_SCALE);
-	CHECK(wg_qr_render_svg(&qr, 4, 65, SIZE_MAX, &none, &len2) == WG_QR_BAD_MARGIN);
+	CHECK(wg_qr_render_svg(&qr, 0, 4, NOLIM, &none, &len2) == WG_QR_BAD_SCALE);
+	CHECK(wg_qr_render_svg(&qr, 4, 65, NOLIM, &none, &len2) ==
+		  WG_QR_BAD_MARGIN);
 	CHECK(none == NULL);
 	wg_qr_free(&qr);
 }
@@ -433,7 +441,8 @@ test_text(void)
 	char	   *nl;
 
 	CHECK(wg_qr_encode(typical, strlen(typical), &qr) == WG_QR_OK);
-	CHECK(wg_qr_render_text(&qr, WG_QR_QUIET_ZONE, SIZE_MAX, &text, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_text(&qr, WG_QR_QUIET_ZONE, NOLIM, &text, &len) ==
+		  WG_QR_OK);
 	check_text(&qr, text, len, WG_QR_QUIET_ZONE);
 	/* 81 rows: 41 lines of 81 cells; the first is all quiet zone */
 	nl = strchr(text, '\n');
@@ -444,14 +453,14 @@ test_text(void)
 	free(text);
 
 	/* without a quiet zone, the odd last row is the finder's bottom edge */
-	CHECK(wg_qr_render_text(&qr, 0, SIZE_MAX, &text, &len) == WG_QR_OK);
+	CHECK(wg_qr_render_text(&qr, 0, NOLIM, &text, &len) == WG_QR_OK);
 	check_text(&qr, text, len, 0);
 	CHECK(strncmp(strrchr(text, '\n') + 1, "       ", 7) == 0);
 
 	CHECK(wg_qr_render_text(&qr, 0, len - 1, &none, &len2) == WG_QR_TOO_LARGE);
 	CHECK(none == NULL);
 	free(text);
-	CHECK(wg_qr_render_text(&qr, -1, SIZE_MAX, &none, &len2) == WG_QR_BAD_MARGIN);
+	CHECK(wg_qr_render_text(&qr, -1, NOLIM, &none, &len2) == WG_QR_BAD_MARGIN);
 	CHECK(none == NULL);
 	wg_qr_free(&qr);
 }
