@@ -7,7 +7,7 @@ PACKAGES=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15 libipc-run-perl
 	libsodium-dev libmnl-dev libqrencode-dev libpng-dev
-	wireguard-tools iproute2 qrencode zbar-tools pngcheck util-linux
+	wireguard-tools wireguard-go iproute2 qrencode zbar-tools pngcheck util-linux bc
 	# QR decode test (SVG rasteriser, text to image) and fuzz smoke run
 	librsvg2-bin perl clang libclang-rt-14-dev
 )

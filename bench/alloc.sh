@@ -1,0 +1,87 @@
+#!/bin/bash
+# Address allocation cost as the number of peers grows: the median time of
+# wg_next_ip() and of a whole wg_create_peer() at 1,000 and at 100,000
+# existing peers on one interface, and the same for the seed's way of
+# allocating (read every used address, scan for the first gap), measured
+# in the same run.  Each sample is taken in a transaction that is rolled
+# back, so the peer count stays put.
+# Run as root after `make install`:  bash bench/alloc.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/cluster.sh
+
+SMALL=${SMALL:-1000}
+LARGE=${LARGE:-100000}
+CALLS=${CALLS:-300}
+ROUNDS=${ROUNDS:-5}
+TMP=$(mktemp -d /tmp/wgpeer-bench.XXXXXX)
+trap 'cluster_stop; rm -rf "$TMP"' EXIT
+cluster_start "$TMP/pg" "shared_buffers = 512MB"
+cluster_psql >/dev/null <<'SQL'
+CREATE EXTENSION wgpeer;
+SELECT name FROM wgpeer.wg_add_interface('wgbench', '192.0.2.1:51820', '10.0.0.1/14');
+-- The seed's allocator: fetch every used address, walk the range to the
+-- first one not taken.
+CREATE FUNCTION seed_next_ip() RETURNS inet LANGUAGE plpgsql AS $$
+DECLARE
+	used inet[] := ARRAY(SELECT address FROM wgpeer.peer
+	                     WHERE interface = 'wgbench' AND status <> 'revoked');
+	candidate inet := '10.0.0.2';
+BEGIN
+	WHILE candidate = ANY (used) LOOP
+		candidate := candidate + 1;
+	END LOOP;
+	RETURN candidate;
+END
+$$;
+-- Median microseconds of CALLS calls of one statement.
+CREATE FUNCTION median_us(stmt text, calls int) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+	t0 timestamptz;
+	d float8[] := '{}';
+BEGIN
+	FOR i IN 1 .. calls LOOP
+		t0 := clock_timestamp();
+		EXECUTE stmt;
+		d := d || extract(epoch FROM clock_timestamp() - t0) * 1e6;
+	END LOOP;
+	RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(d) x);
+END
+$$;
+SQL
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# fill the interface up to $1 peers
+fill_to() {
+	cluster_psql -c "SELECT count(wgpeer.wg_create_peer('fill', interface => 'wgbench'))
+	                 FROM generate_series(1, $1 - (SELECT count(*) FROM wgpeer.peer))" >/dev/null
+	cluster_psql -c "VACUUM ANALYZE" >/dev/null
+}
+
+# median over ROUNDS of the per-call median of one statement (rolled back)
+measure() {
+	local stmt=$1 calls=$2 r out=()
+	for r in $(seq "$ROUNDS"); do
+		out+=("$(cluster_psql -At -c "BEGIN" \
+			-c "SELECT median_us(\$q\$$stmt\$q\$, $calls)" -c "ROLLBACK" | sed -n 2p)")
+	done
+	printf '%s\n' "${out[@]}" | median
+}
+
+declare -A result
+for n in "$SMALL" "$LARGE"; do
+	fill_to "$n"
+	result[next_$n]=$(measure "SELECT wgpeer.wg_next_ip('wgbench')" "$CALLS")
+	result[create_$n]=$(measure "SELECT wgpeer.wg_create_peer('b', interface => 'wgbench')" "$CALLS")
+	result[seed_$n]=$(measure "SELECT seed_next_ip()" 20)
+done
+
+row() {
+	printf '%-36s %10.1f us %10.1f us %8.2fx\n' "$1" "${result[${2}_$SMALL]}" \
+		"${result[${2}_$LARGE]}" "$(echo "${result[${2}_$LARGE]} / ${result[${2}_$SMALL]}" | bc -l)"
+}
+printf '%-36s %13s %13s %9s\n' "median per call" "$SMALL peers" "$LARGE peers" "ratio"
+row "wg_next_ip()" next
+row "wg_create_peer() (keys, row, queue)" create
+row "seed: scan all used addresses" seed
