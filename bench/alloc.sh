@@ -20,19 +20,15 @@ cluster_start "$TMP/pg" "shared_buffers = 512MB"
 cluster_psql >/dev/null <<'SQL'
 CREATE EXTENSION wgpeer;
 SELECT name FROM wgpeer.wg_add_interface('wgbench', '192.0.2.1:51820', '10.0.0.1/14');
--- The seed's allocator: fetch every used address, walk the range to the
--- first one not taken.
-CREATE FUNCTION seed_next_ip() RETURNS inet LANGUAGE plpgsql AS $$
-DECLARE
-	used inet[] := ARRAY(SELECT address FROM wgpeer.peer
-	                     WHERE interface = 'wgbench' AND status <> 'revoked');
-	candidate inet := '10.0.0.2';
-BEGIN
-	WHILE candidate = ANY (used) LOOP
-		candidate := candidate + 1;
-	END LOOP;
-	RETURN candidate;
-END
+-- The seed's allocator: read every used address into a set, then walk the
+-- range from its start to the first address not in the set.
+CREATE FUNCTION seed_next_ip() RETURNS inet LANGUAGE sql AS $$
+	SELECT candidate
+	FROM generate_series(0, (SELECT count(*) FROM wgpeer.peer)) AS i,
+	     LATERAL (SELECT '10.0.0.2'::inet + i AS candidate) c
+	WHERE candidate NOT IN (SELECT address FROM wgpeer.peer
+	                        WHERE interface = 'wgbench' AND status <> 'revoked')
+	LIMIT 1
 $$;
 -- Median microseconds of CALLS calls of one statement.
 CREATE FUNCTION median_us(stmt text, calls int) RETURNS float8 LANGUAGE plpgsql AS $$
@@ -64,7 +60,7 @@ measure() {
 	local stmt=$1 calls=$2 r out=()
 	for r in $(seq "$ROUNDS"); do
 		out+=("$(cluster_psql -At -c "BEGIN" \
-			-c "SELECT median_us(\$q\$$stmt\$q\$, $calls)" -c "ROLLBACK" | sed -n 2p)")
+			-c "SELECT median_us(\$q\$$stmt\$q\$, $calls)" -c "ROLLBACK")")
 	done
 	printf '%s\n' "${out[@]}" | median
 }
