@@ -18,6 +18,9 @@ bash test/install-deps.sh
 make -s -j"$(nproc)"
 make -s install
 make -s unittest
+# The netlink backend against a real WireGuard kernel (this one, or a VM).
+make -s test/vm/wgnl_driver
+bash test/vm/run.sh test/vm/netlink_smoke.sh
 
 # The regression suites run as an unprivileged user in a copy it owns.
 TEST_USER=wgpeer_test
