@@ -79,24 +79,32 @@ fi
 need_packages qemu-system-x86 busybox-static kmod cpio
 
 # The kernel package linux-image-amd64 points at, unpacked once into CACHE.
+# On a cache miss the package lists are refreshed first, so a kernel that
+# the mirror has replaced is not asked for; older unpacked kernels go.
+kernel_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }'
+}
 mkdir -p "$CACHE"
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
-if [ -z "$kpkg" ]; then
+kpkg=$(kernel_package)
+if [ -z "$kpkg" ] || [ ! -f "$CACHE/$kpkg/.unpacked" ]; then
 	apt-get update -qq
-	kpkg=$(apt-cache depends linux-image-amd64 |
-		awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+	kpkg=$(kernel_package)
+	[ -n "$kpkg" ] || { echo "run.sh: apt knows no linux-image-amd64" >&2; exit 1; }
 fi
 kdir=$CACHE/$kpkg
 if [ ! -f "$kdir/.unpacked" ]; then
 	echo "run.sh: downloading $kpkg into $CACHE"
 	dl=$(mktemp -d "$CACHE/download.XXXXXX")
 	chmod 755 "$dl"
-	(cd "$dl" && apt-get download -qq "$kpkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+	chown _apt "$dl" 2>/dev/null || true
+	(cd "$dl" && apt-get download -qq "$kpkg")
 	rm -rf "$kdir"
 	dpkg-deb -x "$dl"/*.deb "$kdir"
 	rm -rf "$dl"
 	touch "$kdir/.unpacked"
+	find "$CACHE" -mindepth 1 -maxdepth 1 -name 'linux-image-*' ! -name "$kpkg" \
+		-exec rm -rf {} +
 fi
 kver=$(ls "$kdir/lib/modules")
 vmlinuz=$kdir/boot/vmlinuz-$kver
