@@ -6,13 +6,14 @@
 #	5,000 peers in one batch; one peer with 2,000 allowed IPs (split across
 #	messages), replaced by another 2,000; removals; the same batch applied
 #	twice; the driver's dump against `wg show dump`; a missing interface.
-# Then times the 5,000-peer apply against `wg addconf` (medians of RUNS).
+# Then times the 5,000-peer apply against `wg addconf`: medians of $1 runs
+# (default 3).
 # Exits non-zero on the first mismatch.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 IF=wgsmoke0
-RUNS=${RUNS:-3}
+RUNS=${1:-3}
 DRIVER=test/vm/wgnl_driver
 make -s "$DRIVER"
 T=$(mktemp -d)
