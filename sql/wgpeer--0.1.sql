@@ -134,6 +134,37 @@ CREATE TABLE queue (
 COMMENT ON TABLE queue IS 'Peer changes waiting to reach the interface';
 CREATE INDEX queue_interface ON queue (interface, change_id);
 
+-- Every statement that queues a change tells the transaction to wake the
+-- apply worker when it commits.
+CREATE FUNCTION wg_queue_wake() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'wg_queue_wake' LANGUAGE C;
+CREATE TRIGGER queue_wake AFTER INSERT ON queue
+	FOR EACH STATEMENT EXECUTE FUNCTION wg_queue_wake();
+
+-- What the apply worker knows about each interface it has served.
+CREATE TABLE worker_state (
+	interface text PRIMARY KEY REFERENCES interface ON DELETE CASCADE,
+	last_success_at timestamptz,
+	last_error text,
+	last_error_at timestamptz,
+	failures integer NOT NULL DEFAULT 0,	-- consecutive failed applies
+	retry_at timestamptz					-- no apply before this
+);
+COMMENT ON TABLE worker_state IS 'Apply worker outcome per interface';
+
+-- Per interface: how much waits, since when, and how the last apply went.
+CREATE VIEW interface_status AS
+	SELECT i.name AS interface,
+		   count(q.change_id) AS backlog,
+		   min(q.queued_at) AS oldest_pending,
+		   max(q.attempts) AS attempts,
+		   s.last_success_at, s.last_error, s.last_error_at, s.retry_at
+	FROM interface i
+	LEFT JOIN queue q ON q.interface = i.name
+	LEFT JOIN worker_state s ON s.interface = i.name
+	GROUP BY i.name, s.interface;
+COMMENT ON VIEW interface_status IS 'Apply backlog and errors per interface';
+
 ------------------------------------------------------------------------------
 -- The API
 ------------------------------------------------------------------------------

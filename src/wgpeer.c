@@ -43,7 +43,9 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	wgpeer_worker_define_settings();
 	MarkGUCPrefixReserved("wgpeer");
+	wgpeer_worker_init();
 }
 
 /*

@@ -29,6 +29,15 @@ extern void wgpeer_parse_key(const char *text, const char *what,
 							 uint8_t key[WG_KEY_LEN]);
 extern char *wgpeer_key_text(const uint8_t key[WG_KEY_LEN]);
 
+/* worker.c and apply.c */
+extern char *wgpeer_database;
+extern int	wgpeer_poll_interval;
+extern int	wgpeer_batch_size;
+extern int	wgpeer_retry_max;
+extern void wgpeer_worker_define_settings(void);
+extern void wgpeer_worker_init(void);
+extern long wgpeer_apply_pending(void);
+
 /* interface.c */
 extern char *wgpeer_resolve_interface(text *name);
 

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
 	build-essential pkg-config
-	postgresql-15 postgresql-server-dev-15 libipc-run-perl
+	postgresql-15 postgresql-server-dev-15 libkrb5-dev libipc-run-perl
 	libsodium-dev libmnl-dev libqrencode-dev libpng-dev
 	wireguard-tools wireguard-go iproute2 qrencode zbar-tools pngcheck util-linux bc
 	# QR decode test (SVG rasteriser, text to image) and fuzz smoke run

@@ -1,0 +1,504 @@
+/*
+ * apply.c
+ *		One pass of the apply worker: take the queued changes that are due,
+ *		apply them to each interface over netlink, and record the outcome.
+ *
+ * A pass reads a batch in one transaction, talks to the kernel with no
+ * transaction open, then records the result in a second transaction:
+ * applied rows are deleted, their peers become active and a NOTIFY
+ * wgpeer tells applications; on failure the rows stay, with the attempt
+ * count, the error and the time of the next try (exponential backoff per
+ * interface), and other interfaces go on.  A crash between the kernel
+ * call and the second transaction replays the batch, which is harmless:
+ * an add replaces the peer's allowed IPs and a removal of an absent peer
+ * succeeds.
+ */
+#include "wgpeer.h"
+
+#include <arpa/inet.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "netlink.h"
+
+/* Netlink calls give up after this long: the kernel never hangs us. */
+#define NETLINK_TIMEOUT_MS 5000
+
+/* One queued change, as read from the queue joined with its peer. */
+typedef struct Change
+{
+	int64		change_id;
+	pg_uuid_t	peer_id;
+	int			iface;			/* index into the pass's interfaces */
+	bool		remove;
+	uint8_t		public_key[WG_KEY_LEN];
+	bool		has_psk;
+	uint8_t		psk[WG_KEY_LEN];
+	wgnl_allowedip ips[2];
+	int			n_ips;
+	int			keepalive;
+} Change;
+
+/* One interface touched by the pass. */
+typedef struct Iface
+{
+	char	   *name;
+	bool		has_private_key;
+	uint8_t		private_key[WG_KEY_LEN];
+	int			listen_port;
+	int			n_changes;
+} Iface;
+
+static wgnl_ctx *nl = NULL;
+
+/*
+ * Parse a host address into a WireGuard allowed IP of full length.
+ */
+static void
+host_allowedip(const char *host, wgnl_allowedip *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (inet_pton(AF_INET, host, &ip->addr.ip4) == 1)
+	{
+		ip->family = AF_INET;
+		ip->cidr = 32;
+	}
+	else if (inet_pton(AF_INET6, host, &ip->addr.ip6) == 1)
+	{
+		ip->family = AF_INET6;
+		ip->cidr = 128;
+	}
+	else
+		elog(ERROR, "wgpeer: stored address \"%s\" is not an IP address", host);
+}
+
+/*
+ * Decode a stored key; stored keys were validated on the way in, so a bad
+ * one means the table was edited by hand.
+ */
+static void
+stored_key(const char *text, uint8_t key[WG_KEY_LEN])
+{
+	if (wg_key_from_base64(key, text, NULL) != WG_KEY_OK)
+		elog(ERROR, "wgpeer: stored key \"%s\" is not a WireGuard key", text);
+}
+
+/*
+ * Words for a failed apply, and a hint when the operator can act.
+ */
+static void
+describe_failure(int rc, bool at_open, const char *ifname,
+				 char **message, const char **hint)
+{
+	*hint = NULL;
+	if (rc == -EPERM || rc == -EACCES)
+	{
+		*message = psprintf("permission denied: the wgpeer apply worker lacks "
+							"CAP_NET_ADMIN");
+		*hint = "Give PostgreSQL CAP_NET_ADMIN, see the README section \"Kernel access\".";
+	}
+	else if (at_open && rc == -ENOENT)
+	{
+		*message = psprintf("the kernel has no WireGuard support "
+							"(generic netlink family \"wireguard\" not found)");
+		*hint = "Load the module with \"modprobe wireguard\".";
+	}
+	else if (rc == -ENODEV)
+	{
+		*message = psprintf("interface \"%s\" does not exist", ifname);
+		*hint = "Create it, e.g. \"ip link add dev <name> type wireguard\"; "
+			"queued changes are applied as soon as it exists.";
+	}
+	else if (rc == -EOPNOTSUPP)
+		*message = psprintf("interface \"%s\" is not a WireGuard interface",
+							ifname);
+	else
+		*message = psprintf("netlink error on interface \"%s\": %s",
+							ifname, strerror(-rc));
+}
+
+/*
+ * Read up to wgpeer.batch_size due changes, in queue order, with what the
+ * kernel needs for each.  Interfaces waiting for a retry are skipped
+ * whole, so one interface's changes never overtake each other.
+ */
+static int
+read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(wgpeer_batch_size)};
+	Change	   *changes;
+	Iface	   *ifaces;
+	int			n_ifaces = 0;
+	uint64		n;
+
+	wgpeer_exec(&plan,
+				"SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
+				"  q.public_key, p.preshared_key, host(p.address),"
+				"  host(p.address6), coalesce(i.persistent_keepalive, 0),"
+				"  i.private_key, i.listen_port"
+				" FROM wgpeer.queue q"
+				" JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
+				" JOIN wgpeer.interface i ON i.name = q.interface"
+				" LEFT JOIN wgpeer.worker_state s ON s.interface = q.interface"
+				" WHERE s.retry_at IS NULL OR s.retry_at <= now()"
+				" ORDER BY q.change_id LIMIT $1",
+				1, types, values, NULL);
+	n = SPI_processed;
+	changes = palloc0(sizeof(Change) * (n + 1));
+	ifaces = palloc0(sizeof(Iface) * (n + 1));
+	for (uint64 r = 0; r < n; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		Change	   *c = &changes[r];
+		char	   *ifname = SPI_getvalue(tup, desc, 3);
+		char	   *text;
+		bool		isnull;
+		int			k;
+
+		c->change_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		memcpy(&c->peer_id, DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull)),
+			   sizeof(pg_uuid_t));
+		c->remove = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		stored_key(SPI_getvalue(tup, desc, 5), c->public_key);
+		if (!c->remove)
+		{
+			if ((text = SPI_getvalue(tup, desc, 6)) != NULL)
+			{
+				stored_key(text, c->psk);
+				c->has_psk = true;
+			}
+			host_allowedip(SPI_getvalue(tup, desc, 7), &c->ips[c->n_ips++]);
+			if ((text = SPI_getvalue(tup, desc, 8)) != NULL)
+				host_allowedip(text, &c->ips[c->n_ips++]);
+			c->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+		}
+
+		/* interfaces in order of first appearance */
+		for (k = 0; k < n_ifaces && strcmp(ifaces[k].name, ifname) != 0; k++)
+			;
+		if (k == n_ifaces)
+		{
+			Iface	   *f = &ifaces[n_ifaces++];
+
+			f->name = ifname;
+			if ((text = SPI_getvalue(tup, desc, 10)) != NULL)
+			{
+				stored_key(text, f->private_key);
+				f->has_private_key = true;
+			}
+			f->listen_port = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+		}
+		c->iface = k;
+		ifaces[k].n_changes++;
+	}
+	*changes_out = changes;
+	*ifaces_out = ifaces;
+	*n_ifaces_out = n_ifaces;
+	return (int) n;
+}
+
+/*
+ * Milliseconds until the earliest retry of an interface that has changes
+ * waiting, or -1 when none is waiting for a retry.
+ */
+static long
+next_retry_ms(void)
+{
+	static SPIPlanPtr plan;
+	bool		isnull;
+	Datum		d;
+
+	wgpeer_exec(&plan,
+				"SELECT ceil(extract(epoch FROM min(s.retry_at) - now()) * 1000)::int8"
+				" FROM wgpeer.worker_state s"
+				" WHERE s.retry_at > now()"
+				"   AND EXISTS (SELECT 1 FROM wgpeer.queue q"
+				"               WHERE q.interface = s.interface)",
+				0, NULL, NULL, NULL);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? -1 : Max(DatumGetInt64(d), 1);
+}
+
+/*
+ * The kernel change for one interface: the last change of each peer in
+ * the batch wins (an add then a removal is a removal), in queue order.
+ */
+static wgnl_device_change
+device_change(Iface *f, int iface_no, Change *changes, int n)
+{
+	wgnl_device_change dc;
+	wgnl_peer_change *peers = palloc0(sizeof(wgnl_peer_change) * (f->n_changes + 1));
+	HTAB	   *last;
+	HASHCTL		ctl;
+	int			n_peers = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(pg_uuid_t) + sizeof(int);
+	ctl.hcxt = CurrentMemoryContext;
+	last = hash_create("wgpeer batch peers", f->n_changes + 1, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < n; i++)
+	{
+		Change	   *c = &changes[i];
+		bool		found;
+		char	   *entry;
+		int			slot;
+		wgnl_peer_change *pc;
+
+		if (c->iface != iface_no)
+			continue;
+		entry = hash_search(last, &c->peer_id, HASH_ENTER, &found);
+		if (!found)
+			memcpy(entry + sizeof(pg_uuid_t), &n_peers, sizeof(int));
+		memcpy(&slot, entry + sizeof(pg_uuid_t), sizeof(int));
+		if (!found)
+			n_peers++;
+		pc = &peers[slot];
+		memset(pc, 0, sizeof(*pc));
+		memcpy(pc->public_key, c->public_key, WG_KEY_LEN);
+		pc->remove = c->remove;
+		if (!c->remove)
+		{
+			pc->has_preshared_key = true;	/* zeros clear a stale one */
+			if (c->has_psk)
+				memcpy(pc->preshared_key, c->psk, WG_KEY_LEN);
+			pc->keepalive = c->keepalive;
+			pc->allowedips = c->ips;
+			pc->n_allowedips = c->n_ips;
+		}
+	}
+	hash_destroy(last);
+
+	memset(&dc, 0, sizeof(dc));
+	dc.ifname = f->name;
+	dc.has_private_key = f->has_private_key;
+	memcpy(dc.private_key, f->private_key, WG_KEY_LEN);
+	dc.listen_port = f->has_private_key ? f->listen_port : -1;
+	dc.peers = peers;
+	dc.n_peers = n_peers;
+	return dc;
+}
+
+/*
+ * The change ids and peer ids of one interface's changes, as SQL arrays.
+ */
+static void
+batch_arrays(Change *changes, int n, int iface_no, Datum *ids, Datum *peers)
+{
+	Datum	   *id_datums = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *peer_datums = palloc(sizeof(Datum) * (n + 1));
+	int			k = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (changes[i].iface != iface_no)
+			continue;
+		id_datums[k] = Int64GetDatum(changes[i].change_id);
+		peer_datums[k] = UUIDPGetDatum(&changes[i].peer_id);
+		k++;
+	}
+	*ids = PointerGetDatum(construct_array(id_datums, k, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
+	*peers = PointerGetDatum(construct_array(peer_datums, k, UUIDOID,
+											 UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/*
+ * Record a successful apply: drop the rows, activate the peers, tell
+ * applications (NOTIFY wgpeer, one JSON payload per peer), clear the
+ * interface's error state.
+ */
+static void
+record_success(const char *ifname, Datum ids, Datum peers)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {INT8ARRAYOID, UUIDARRAYOID, TEXTOID};
+	Datum		values[3] = {ids, peers, CStringGetTextDatum(ifname)};
+
+	wgpeer_exec(&plan,
+				"WITH applied AS ("
+				"  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
+				" activated AS ("
+				"  UPDATE wgpeer.peer SET status = 'active'"
+				"  WHERE peer_id = ANY ($2) AND status = 'creating'),"
+				" state AS ("
+				"  INSERT INTO wgpeer.worker_state AS s"
+				"    (interface, last_success_at, failures, retry_at)"
+				"  VALUES ($3, now(), 0, NULL)"
+				"  ON CONFLICT (interface) DO UPDATE"
+				"  SET last_success_at = now(), failures = 0, retry_at = NULL)"
+				" SELECT pg_notify('wgpeer', json_build_object("
+				"   'peer_id', p.peer_id, 'user_id', p.user_id,"
+				"   'interface', p.interface,"
+				"   'status', CASE WHEN p.status = 'creating' THEN 'active'"
+				"                  ELSE p.status END)::text)"
+				" FROM wgpeer.peer p WHERE p.peer_id = ANY ($2)",
+				3, types, values, NULL);
+}
+
+/*
+ * Record a failed apply: the rows stay, with one more attempt, the error
+ * and the next try; the interface backs off exponentially from one second
+ * to wgpeer.retry_max.
+ */
+static void
+record_failure(const char *ifname, Datum ids, const char *message)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {INT8ARRAYOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4] = {ids, CStringGetTextDatum(ifname),
+		CStringGetTextDatum(message), Int32GetDatum(wgpeer_retry_max)};
+
+	wgpeer_exec(&plan,
+				"WITH state AS ("
+				"  INSERT INTO wgpeer.worker_state AS s"
+				"    (interface, last_error, last_error_at, failures, retry_at)"
+				"  VALUES ($2, $3, now(), 1, now() + interval '1 second')"
+				"  ON CONFLICT (interface) DO UPDATE"
+				"  SET last_error = $3, last_error_at = now(),"
+				"      failures = s.failures + 1,"
+				"      retry_at = now() + make_interval(secs =>"
+				"        least($4, 2 ^ least(s.failures, 30)))"
+				"  RETURNING retry_at)"
+				" UPDATE wgpeer.queue SET attempts = attempts + 1,"
+				"   last_error = $3, next_attempt_at = (SELECT retry_at FROM state)"
+				" WHERE change_id = ANY ($1)",
+				4, types, values, NULL);
+}
+
+/* Start a worker transaction with a snapshot and SPI, as worker_spi does. */
+static void
+begin_work(const char *what)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, what);
+}
+
+/* Commit the worker transaction begun by begin_work(). */
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * One pass.  Returns 0 when the batch was full (call again at once), else
+ * the milliseconds until an interface's retry falls due, or -1 when
+ * nothing is waiting for a retry.
+ */
+long
+wgpeer_apply_pending(void)
+{
+	MemoryContext pass_ctx = AllocSetContextCreate(TopMemoryContext,
+												   "wgpeer apply pass",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(pass_ctx);
+	Change	   *changes = NULL;
+	Iface	   *ifaces = NULL;
+	int			n_ifaces = 0;
+	int			n = 0;
+	bool		installed;
+	long		result;
+	int		   *rcs;
+	bool	   *at_open;
+
+	begin_work("wgpeer: reading the queue");
+	installed = SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
+							true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+	if (installed)
+	{
+		Change	   *read_changes;
+		Iface	   *read_ifaces;
+
+		/* read in SPI's memory, keep in the pass's: it outlives the xact */
+		n = read_batch(&read_changes, &read_ifaces, &n_ifaces);
+		changes = MemoryContextAlloc(pass_ctx, sizeof(Change) * (n + 1));
+		memcpy(changes, read_changes, sizeof(Change) * (n + 1));
+		ifaces = MemoryContextAlloc(pass_ctx, sizeof(Iface) * (n + 1));
+		memcpy(ifaces, read_ifaces, sizeof(Iface) * (n + 1));
+		for (int k = 0; k < n_ifaces; k++)
+			ifaces[k].name = MemoryContextStrdup(pass_ctx, read_ifaces[k].name);
+	}
+	end_work();
+	if (!installed || n == 0)
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(pass_ctx);
+		if (!installed)
+			return -1;
+		begin_work("wgpeer: checking retries");
+		result = next_retry_ms();
+		end_work();
+		return result;
+	}
+
+	/* the kernel, with no transaction open */
+	rcs = palloc0(sizeof(int) * n_ifaces);
+	at_open = palloc0(sizeof(bool) * n_ifaces);
+	for (int k = 0; k < n_ifaces; k++)
+	{
+		wgnl_device_change dc = device_change(&ifaces[k], k, changes, n);
+		int			rc = 0;
+
+		if (nl == NULL && (rc = wgnl_open(&nl, NETLINK_TIMEOUT_MS)) < 0)
+		{
+			nl = NULL;
+			at_open[k] = true;
+		}
+		if (rc == 0)
+			rc = wgnl_set_device(nl, &dc);
+		rcs[k] = rc < 0 ? rc : 0;
+		if (rc < 0 && !at_open[k] && nl)
+		{
+			/* start afresh next time: the socket may be in a bad state */
+			wgnl_close(nl);
+			nl = NULL;
+		}
+	}
+
+	begin_work("wgpeer: recording the outcome");
+	for (int k = 0; k < n_ifaces; k++)
+	{
+		Datum		ids;
+		Datum		peers;
+
+		batch_arrays(changes, n, k, &ids, &peers);
+		if (rcs[k] == 0)
+			record_success(ifaces[k].name, ids, peers);
+		else
+		{
+			char	   *message;
+			const char *hint;
+
+			describe_failure(rcs[k], at_open[k], ifaces[k].name, &message, &hint);
+			record_failure(ifaces[k].name, ids, message);
+			ereport(WARNING,
+					(errmsg("wgpeer could not apply %d queued changes to \"%s\": %s",
+							ifaces[k].n_changes, ifaces[k].name, message),
+					 hint ? errhint("%s", hint) : 0));
+		}
+	}
+	result = n >= wgpeer_batch_size ? 0 : next_retry_ms();
+	end_work();
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(pass_ctx);
+	return result;
+}

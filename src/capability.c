@@ -1,0 +1,71 @@
+/*
+ * capability.c
+ *		Checking and dropping CAP_NET_ADMIN with the raw capget/capset
+ *		system calls (no libcap needed).
+ *
+ * The postmaster may hold CAP_NET_ADMIN (given by systemd's
+ * AmbientCapabilities) so the apply worker can reach the kernel; every
+ * client backend drops it from its effective, permitted, inheritable and
+ * ambient sets, after which neither it nor any program it runs can get it
+ * back.
+ */
+#include "capability.h"
+
+#include <errno.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Read this thread's capability sets. */
+static int
+cap_read(struct __user_cap_header_struct *hdr,
+		 struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3])
+{
+	hdr->version = _LINUX_CAPABILITY_VERSION_3;
+	hdr->pid = 0;
+	return syscall(SYS_capget, hdr, data) < 0 ? -errno : 0;
+}
+
+/*
+ * 1 when CAP_NET_ADMIN is in the effective set, 0 when not, -errno when
+ * the sets cannot be read.
+ */
+int
+wg_has_net_admin(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	int			rc = cap_read(&hdr, data);
+
+	if (rc < 0)
+		return rc;
+	return (data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective &
+			CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
+}
+
+/*
+ * Remove CAP_NET_ADMIN from every set of this process.  Idempotent.
+ */
+int
+wg_drop_net_admin(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	unsigned int i = CAP_TO_INDEX(CAP_NET_ADMIN);
+	unsigned int mask = CAP_TO_MASK(CAP_NET_ADMIN);
+	int			rc;
+
+	/* lowering an ambient capability is always allowed; old kernels lack it */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0) < 0 &&
+		errno != EINVAL)
+		return -errno;
+	if ((rc = cap_read(&hdr, data)) < 0)
+		return rc;
+	if (((data[i].effective | data[i].permitted | data[i].inheritable) & mask) == 0)
+		return 0;
+	data[i].effective &= ~mask;
+	data[i].permitted &= ~mask;
+	data[i].inheritable &= ~mask;
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * worker.c
+ *		The apply worker's process: registration, settings, its latch in
+ *		shared memory, wake-on-commit, and the main loop.
+ *
+ * One background worker per cluster applies the change queue of one
+ * database (wgpeer.database).  It sleeps on its latch; a transaction that
+ * queued changes sets that latch when it commits (never when it aborts),
+ * so a committed change reaches the interface in milliseconds.  The poll
+ * interval is only a safety net.  What one pass does is in apply.c.
+ */
+#include "wgpeer.h"
+
+#include "access/xact.h"
+#include "commands/trigger.h"
+#include "libpq/auth.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "tcop/tcopprot.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/guc.h"
+
+#include "capability.h"
+
+PG_FUNCTION_INFO_V1(wg_queue_wake);
+
+void		wgpeer_worker_main(Datum arg);
+
+/* settings */
+char	   *wgpeer_database = NULL;
+int			wgpeer_poll_interval = 10000;	/* ms */
+int			wgpeer_batch_size = 10000;
+int			wgpeer_retry_max = 300;	/* s */
+
+/* What backends need to find the worker. */
+typedef struct WorkerShared
+{
+	slock_t		mutex;
+	Latch	   *latch;			/* NULL while no worker runs */
+} WorkerShared;
+
+static WorkerShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+
+/* Did the current transaction queue a change? */
+static bool queued_in_xact = false;
+
+/*
+ * Reserve the worker's shared state (called from shmem_request_hook, the
+ * only place PostgreSQL 15 allows it).
+ */
+static void
+worker_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
+}
+
+/*
+ * Attach to (and on first use initialise) the worker's shared state.
+ */
+static void
+worker_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("wgpeer worker", sizeof(WorkerShared), &found);
+	if (!found)
+	{
+		SpinLockInit(&shared->mutex);
+		shared->latch = NULL;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Client backends drop CAP_NET_ADMIN as soon as they start, so no SQL
+ * session ever holds it: only the apply worker talks to the kernel.
+ */
+static void
+drop_capability_hook(Port *port, int status)
+{
+	int			rc;
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if ((rc = wg_drop_net_admin()) < 0)
+		ereport(WARNING,
+				(errmsg("wgpeer could not drop CAP_NET_ADMIN in this session: %s",
+						strerror(-rc))));
+}
+
+/*
+ * Set the worker's latch, if a worker is running.  The latch pointer is
+ * copied under the spinlock and checked, since the worker may be between
+ * restarts.
+ */
+static void
+wake_worker(void)
+{
+	Latch	   *latch;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	latch = shared->latch;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/*
+ * Transaction callback, registered once per process: wake the worker when
+ * a transaction that queued changes commits; forget on abort.
+ */
+static void
+wake_on_commit(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (queued_in_xact)
+				wake_worker();
+			queued_in_xact = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			queued_in_xact = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * wg_queue_wake() trigger, AFTER INSERT ON wgpeer.queue FOR EACH
+ * STATEMENT: note that this transaction queued changes.
+ */
+Datum
+wg_queue_wake(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wg_queue_wake() must be called as a trigger")));
+	queued_in_xact = true;
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Define the worker's settings.  Runs in every process that loads wgpeer.
+ */
+void
+wgpeer_worker_define_settings(void)
+{
+	DefineCustomStringVariable("wgpeer.database",
+							   "Database whose wgpeer queue the apply worker serves.",
+							   NULL,
+							   &wgpeer_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.poll_interval",
+							"How often the apply worker looks at the queue "
+							"without being woken.",
+							"A safety net: committed changes wake the worker "
+							"at once.",
+							&wgpeer_poll_interval, 10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.batch_size",
+							"Most queued changes the apply worker takes at once.",
+							NULL,
+							&wgpeer_batch_size, 10000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.retry_max",
+							"Longest wait between retries of a failing interface.",
+							"Retries back off exponentially from one second "
+							"up to this.",
+							&wgpeer_retry_max, 300, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
+
+/*
+ * Hook wgpeer into the server: wake-on-commit in every process, and when
+ * preloaded, the worker, its shared memory and the capability drop.
+ */
+void
+wgpeer_worker_init(void)
+{
+	BackgroundWorker worker;
+
+	RegisterXactCallback(wake_on_commit, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_shmem_startup;
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = drop_capability_hook;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "wgpeer");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "wgpeer_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "wgpeer apply worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "wgpeer apply worker");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Publish or withdraw this process's latch for the backends.
+ */
+static void
+publish_latch(Latch *latch)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->latch = latch;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* on_shmem_exit callback: stop backends from setting a dead latch. */
+static void
+withdraw_latch(int code, Datum arg)
+{
+	publish_latch(NULL);
+}
+
+/*
+ * The worker: connect, publish the latch, then apply what is queued each
+ * time it is woken, a retry falls due, or the poll interval passes.
+ */
+void
+wgpeer_worker_main(Datum arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(wgpeer_database, NULL, 0);
+
+	publish_latch(MyLatch);
+	on_shmem_exit(withdraw_latch, (Datum) 0);
+	ereport(LOG,
+			(errmsg("wgpeer apply worker started for database \"%s\"",
+					wgpeer_database)));
+
+	for (;;)
+	{
+		long		wait_ms;
+
+		/* reset first: a commit during the pass sets it again */
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		wait_ms = wgpeer_apply_pending();
+		if (wait_ms == 0)
+			continue;			/* a full batch: more is waiting */
+		if (wait_ms < 0 || wait_ms > wgpeer_poll_interval)
+			wait_ms = wgpeer_poll_interval;
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait_ms, PG_WAIT_EXTENSION);
+	}
+}
