@@ -150,3 +150,7 @@ FROM peer;
 -- The queue is in commit order per peer: add before remove.
 SELECT string_agg(op, ',' ORDER BY change_id) AS ops
 FROM queue WHERE peer_id = (SELECT peer_id FROM peer WHERE config_name = 'carol-laptop');
+
+-- wg_show() is answered by the apply worker, which serves the database
+-- named by wgpeer.database ("postgres" here), not this one.
+SELECT * FROM wg_show('wgp');

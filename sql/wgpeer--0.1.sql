@@ -165,6 +165,26 @@ CREATE VIEW interface_status AS
 	GROUP BY i.name, s.interface;
 COMMENT ON VIEW interface_status IS 'Apply backlog and errors per interface';
 
+-- The kernel's view, as the apply worker last read it for wg_show().
+CREATE TABLE device (
+	interface text PRIMARY KEY REFERENCES interface ON DELETE CASCADE,
+	sampled_at timestamptz NOT NULL,
+	error text						-- why the device could not be read
+);
+COMMENT ON TABLE device IS 'When the apply worker last read each interface';
+CREATE TABLE device_peer (
+	interface text NOT NULL REFERENCES interface ON DELETE CASCADE,
+	public_key text NOT NULL,
+	endpoint text,
+	allowed_ips text NOT NULL,
+	latest_handshake timestamptz,
+	rx_bytes bigint NOT NULL,
+	tx_bytes bigint NOT NULL,
+	persistent_keepalive integer NOT NULL,
+	PRIMARY KEY (interface, public_key)
+);
+COMMENT ON TABLE device_peer IS 'Peers as the kernel last reported them';
+
 ------------------------------------------------------------------------------
 -- The API
 ------------------------------------------------------------------------------
@@ -236,6 +256,15 @@ CREATE FUNCTION wg_peer_config(peer_id uuid) RETURNS text
 	AS 'MODULE_PATHNAME', 'wg_peer_config'
 	LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp;
 COMMENT ON FUNCTION wg_peer_config IS 'The client config of a peer';
+
+CREATE FUNCTION wg_show(interface text DEFAULT NULL)
+RETURNS TABLE (public_key text, endpoint text, allowed_ips text,
+			   latest_handshake timestamptz, rx_bytes bigint, tx_bytes bigint,
+			   persistent_keepalive integer)
+	AS 'MODULE_PATHNAME', 'wg_show'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_show IS
+	'The live peers of an interface, read from the kernel by the apply worker';
 
 CREATE FUNCTION wg_revoke_peer(peer_id uuid) RETURNS peer_public
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp

@@ -58,6 +58,30 @@ typedef struct Iface
 static wgnl_ctx *nl = NULL;
 
 /*
+ * The worker's netlink socket, opened on first use.  NULL with *rc set
+ * when it cannot be opened (no WireGuard in the kernel, no permission).
+ */
+wgnl_ctx *
+wgpeer_netlink(int *rc)
+{
+	*rc = 0;
+	if (nl == NULL && (*rc = wgnl_open(&nl, NETLINK_TIMEOUT_MS)) < 0)
+		nl = NULL;
+	return nl;
+}
+
+/*
+ * Close the socket after an error; the next call opens a fresh one.
+ */
+void
+wgpeer_netlink_reset(void)
+{
+	if (nl)
+		wgnl_close(nl);
+	nl = NULL;
+}
+
+/*
  * Parse a host address into a WireGuard allowed IP of full length.
  */
 static void
@@ -92,8 +116,8 @@ stored_key(const char *text, uint8_t key[WG_KEY_LEN])
 /*
  * Words for a failed apply, and a hint when the operator can act.
  */
-static void
-describe_failure(int rc, bool at_open, const char *ifname,
+void
+wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 				 char **message, const char **hint)
 {
 	*hint = NULL;
@@ -377,8 +401,8 @@ record_failure(const char *ifname, Datum ids, const char *message)
 }
 
 /* Start a worker transaction with a snapshot and SPI, as worker_spi does. */
-static void
-begin_work(const char *what)
+void
+wgpeer_begin_work(const char *what)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -387,9 +411,9 @@ begin_work(const char *what)
 	pgstat_report_activity(STATE_RUNNING, what);
 }
 
-/* Commit the worker transaction begun by begin_work(). */
-static void
-end_work(void)
+/* Commit the worker transaction begun by wgpeer_begin_work(). */
+void
+wgpeer_end_work(void)
 {
 	SPI_finish();
 	PopActiveSnapshot();
@@ -419,7 +443,7 @@ wgpeer_apply_pending(void)
 	int		   *rcs;
 	bool	   *at_open;
 
-	begin_work("wgpeer: reading the queue");
+	wgpeer_begin_work("wgpeer: reading the queue");
 	installed = SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
 							true, 1) == SPI_OK_SELECT && SPI_processed == 1;
 	if (installed)
@@ -436,16 +460,16 @@ wgpeer_apply_pending(void)
 		for (int k = 0; k < n_ifaces; k++)
 			ifaces[k].name = MemoryContextStrdup(pass_ctx, read_ifaces[k].name);
 	}
-	end_work();
+	wgpeer_end_work();
 	if (!installed || n == 0)
 	{
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(pass_ctx);
 		if (!installed)
 			return -1;
-		begin_work("wgpeer: checking retries");
+		wgpeer_begin_work("wgpeer: checking retries");
 		result = next_retry_ms();
-		end_work();
+		wgpeer_end_work();
 		return result;
 	}
 
@@ -455,25 +479,17 @@ wgpeer_apply_pending(void)
 	for (int k = 0; k < n_ifaces; k++)
 	{
 		wgnl_device_change dc = device_change(&ifaces[k], k, changes, n);
-		int			rc = 0;
+		int			rc;
+		wgnl_ctx   *ctx = wgpeer_netlink(&rc);
 
-		if (nl == NULL && (rc = wgnl_open(&nl, NETLINK_TIMEOUT_MS)) < 0)
-		{
-			nl = NULL;
+		if (ctx == NULL)
 			at_open[k] = true;
-		}
-		if (rc == 0)
-			rc = wgnl_set_device(nl, &dc);
+		else if ((rc = wgnl_set_device(ctx, &dc)) < 0)
+			wgpeer_netlink_reset();
 		rcs[k] = rc < 0 ? rc : 0;
-		if (rc < 0 && !at_open[k] && nl)
-		{
-			/* start afresh next time: the socket may be in a bad state */
-			wgnl_close(nl);
-			nl = NULL;
-		}
 	}
 
-	begin_work("wgpeer: recording the outcome");
+	wgpeer_begin_work("wgpeer: recording the outcome");
 	for (int k = 0; k < n_ifaces; k++)
 	{
 		Datum		ids;
@@ -487,7 +503,7 @@ wgpeer_apply_pending(void)
 			char	   *message;
 			const char *hint;
 
-			describe_failure(rcs[k], at_open[k], ifaces[k].name, &message, &hint);
+			wgpeer_describe_failure(rcs[k], at_open[k], ifaces[k].name, &message, &hint);
 			record_failure(ifaces[k].name, ids, message);
 			ereport(WARNING,
 					(errmsg("wgpeer could not apply %d queued changes to \"%s\": %s",
@@ -496,7 +512,7 @@ wgpeer_apply_pending(void)
 		}
 	}
 	result = n >= wgpeer_batch_size ? 0 : next_retry_ms();
-	end_work();
+	wgpeer_end_work();
 
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(pass_ctx);

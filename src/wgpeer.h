@@ -37,6 +37,17 @@ extern int	wgpeer_retry_max;
 extern void wgpeer_worker_define_settings(void);
 extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
+extern struct wgnl_ctx *wgpeer_netlink(int *rc);
+extern void wgpeer_netlink_reset(void);
+extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
+									char **message, const char **hint);
+extern void wgpeer_begin_work(const char *what);
+extern void wgpeer_end_work(void);
+extern uint64 wgpeer_request_show(void);
+extern bool wgpeer_show_served(uint64 ticket);
+
+/* show.c */
+extern void wgpeer_sample_devices(void);
 
 /* interface.c */
 extern char *wgpeer_resolve_interface(text *name);

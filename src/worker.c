@@ -43,6 +43,8 @@ typedef struct WorkerShared
 {
 	slock_t		mutex;
 	Latch	   *latch;			/* NULL while no worker runs */
+	uint64		show_requested; /* wg_show() tickets handed out */
+	uint64		show_served;	/* devices sampled for tickets up to this */
 } WorkerShared;
 
 static WorkerShared *shared = NULL;
@@ -81,6 +83,8 @@ worker_shmem_startup(void)
 	{
 		SpinLockInit(&shared->mutex);
 		shared->latch = NULL;
+		shared->show_requested = 0;
+		shared->show_served = 0;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -119,6 +123,42 @@ wake_worker(void)
 	SpinLockRelease(&shared->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+/*
+ * Ask the worker for a fresh sample of the devices (wg_show).  Returns a
+ * ticket for wgpeer_show_served(), or 0 when no worker runs.
+ */
+uint64
+wgpeer_request_show(void)
+{
+	uint64		ticket = 0;
+	Latch	   *latch;
+
+	if (shared == NULL)
+		return 0;
+	SpinLockAcquire(&shared->mutex);
+	latch = shared->latch;
+	if (latch)
+		ticket = ++shared->show_requested;
+	SpinLockRelease(&shared->mutex);
+	if (latch)
+		SetLatch(latch);
+	return ticket;
+}
+
+/*
+ * Has the worker sampled the devices for this ticket?
+ */
+bool
+wgpeer_show_served(uint64 ticket)
+{
+	uint64		served;
+
+	SpinLockAcquire(&shared->mutex);
+	served = shared->show_served;
+	SpinLockRelease(&shared->mutex);
+	return served >= ticket;
 }
 
 /*
@@ -271,6 +311,22 @@ wgpeer_worker_main(Datum arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/* answer wg_show() first: a caller is waiting */
+		{
+			uint64		requested;
+
+			SpinLockAcquire(&shared->mutex);
+			requested = shared->show_requested;
+			SpinLockRelease(&shared->mutex);
+			if (requested > shared->show_served)
+			{
+				wgpeer_sample_devices();
+				SpinLockAcquire(&shared->mutex);
+				shared->show_served = requested;
+				SpinLockRelease(&shared->mutex);
+			}
 		}
 
 		wait_ms = wgpeer_apply_pending();

@@ -1,0 +1,267 @@
+/*
+ * show.c
+ *		wg_show(): the live state of an interface, read from the kernel by
+ *		the apply worker, so that client backends never need CAP_NET_ADMIN.
+ *
+ * A caller takes a ticket and sets the worker's latch; the worker dumps
+ * every registered interface (WG_CMD_GET_DEVICE), writes what it saw into
+ * wgpeer.device_peer and wgpeer.device, commits, and marks the ticket
+ * served; the caller then reads those tables.
+ */
+#include "wgpeer.h"
+
+#include <arpa/inet.h>
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "commands/dbcommands.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "netlink.h"
+
+PG_FUNCTION_INFO_V1(wg_show);
+
+/* How long wg_show() waits for the worker. */
+#define SHOW_TIMEOUT_MS 10000
+
+/*
+ * An allowed IP or endpoint address as text.
+ */
+static void
+format_ip(int family, const void *addr, char *buf, size_t size)
+{
+	if (inet_ntop(family, addr, buf, size) == NULL)
+		snprintf(buf, size, "?");
+}
+
+/*
+ * Replace what wgpeer.device_peer holds for one interface with what the
+ * kernel reported.
+ */
+static void
+store_device(const char *ifname, const wgnl_device *dev)
+{
+	static SPIPlanPtr clear_plan;
+	static SPIPlanPtr peer_plan;
+	Oid			clear_types[1] = {TEXTOID};
+	Datum		clear_values[1] = {CStringGetTextDatum(ifname)};
+
+	wgpeer_exec(&clear_plan,
+				"DELETE FROM wgpeer.device_peer WHERE interface = $1",
+				1, clear_types, clear_values, NULL);
+	for (size_t i = 0; i < dev->n_peers; i++)
+	{
+		const wgnl_peer_info *p = &dev->peers[i];
+		Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID};
+		Datum		values[8];
+		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		StringInfoData ips;
+		char		addr[INET6_ADDRSTRLEN];
+
+		values[0] = CStringGetTextDatum(ifname);
+		values[1] = CStringGetTextDatum(wgpeer_key_text(p->public_key));
+		if (p->endpoint.family == AF_INET)
+		{
+			format_ip(AF_INET, &p->endpoint.in4.sin_addr, addr, sizeof(addr));
+			values[2] = CStringGetTextDatum(psprintf("%s:%u", addr,
+													 ntohs(p->endpoint.in4.sin_port)));
+		}
+		else if (p->endpoint.family == AF_INET6)
+		{
+			format_ip(AF_INET6, &p->endpoint.in6.sin6_addr, addr, sizeof(addr));
+			values[2] = CStringGetTextDatum(psprintf("[%s]:%u", addr,
+													 ntohs(p->endpoint.in6.sin6_port)));
+		}
+		else
+			nulls[2] = 'n';
+		initStringInfo(&ips);
+		for (size_t k = 0; k < p->n_allowedips; k++)
+		{
+			format_ip(p->allowedips[k].family, &p->allowedips[k].addr,
+					  addr, sizeof(addr));
+			appendStringInfo(&ips, "%s%s/%u", k ? ", " : "", addr,
+							 p->allowedips[k].cidr);
+		}
+		values[3] = CStringGetTextDatum(ips.data);
+		if (p->last_handshake_sec > 0)
+			values[4] = TimestampTzGetDatum(time_t_to_timestamptz(p->last_handshake_sec) +
+											p->last_handshake_nsec / 1000);
+		else
+			nulls[4] = 'n';
+		values[5] = Int64GetDatum((int64) p->rx_bytes);
+		values[6] = Int64GetDatum((int64) p->tx_bytes);
+		values[7] = Int32GetDatum(p->keepalive);
+		wgpeer_exec(&peer_plan,
+					"INSERT INTO wgpeer.device_peer (interface, public_key,"
+					" endpoint, allowed_ips, latest_handshake, rx_bytes,"
+					" tx_bytes, persistent_keepalive)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+					8, types, values, nulls);
+	}
+}
+
+/*
+ * Record the outcome of reading one interface in wgpeer.device.
+ */
+static void
+store_outcome(const char *ifname, const char *error)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname),
+	error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		nulls[2] = {' ', error ? ' ' : 'n'};
+
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.device (interface, sampled_at, error)"
+				" VALUES ($1, now(), $2)"
+				" ON CONFLICT (interface) DO UPDATE"
+				" SET sampled_at = now(), error = $2",
+				2, types, values, nulls);
+}
+
+/*
+ * Worker side: dump every registered interface into the device tables,
+ * in one transaction.
+ */
+void
+wgpeer_sample_devices(void)
+{
+	bool		installed;
+
+	wgpeer_begin_work("wgpeer: reading the devices");
+	installed = SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
+							true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+	if (installed &&
+		SPI_execute("SELECT name FROM wgpeer.interface ORDER BY name",
+					true, 0) == SPI_OK_SELECT)
+	{
+		SPITupleTable *names = SPI_tuptable;
+		uint64		n = SPI_processed;
+
+		for (uint64 r = 0; r < n; r++)
+		{
+			char	   *ifname = SPI_getvalue(names->vals[r], names->tupdesc, 1);
+			wgnl_device dev;
+			int			rc;
+			wgnl_ctx   *ctx = wgpeer_netlink(&rc);
+			char	   *message = NULL;
+			const char *hint;
+
+			memset(&dev, 0, sizeof(dev));
+			if (ctx != NULL && (rc = wgnl_get_device(ctx, ifname, &dev)) == 0)
+				store_device(ifname, &dev);
+			else
+			{
+				if (ctx != NULL)
+					wgpeer_netlink_reset();
+				wgpeer_describe_failure(rc, ctx == NULL, ifname, &message, &hint);
+			}
+			wgnl_device_free(&dev);
+			store_outcome(ifname, message);
+		}
+	}
+	wgpeer_end_work();
+}
+
+/*
+ * wg_show(interface text) returns the interface's live peers as the
+ * kernel reports them now: public key, endpoint, allowed IPs, latest
+ * handshake, bytes received and sent, keepalive.
+ */
+Datum
+wg_show(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr peers_plan;
+	static SPIPlanPtr error_plan;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *ifname;
+	uint64		ticket;
+	TimestampTz deadline;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	{
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		if (wgpeer_database == NULL || strcmp(dbname, wgpeer_database) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the wgpeer apply worker serves database \"%s\", not \"%s\"",
+							wgpeer_database ? wgpeer_database : "", dbname),
+					 errhint("Set wgpeer.database = '%s' in postgresql.conf and "
+							 "restart, or use wgpeer in that database.", dbname)));
+	}
+	SPI_connect();
+	ifname = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
+								 wgpeer_resolve_interface(PG_ARGISNULL(0) ? NULL :
+														  PG_GETARG_TEXT_PP(0)));
+	SPI_finish();
+	values[0] = CStringGetTextDatum(ifname);
+
+	ticket = wgpeer_request_show();
+	if (ticket == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the wgpeer apply worker is not running"),
+				 errdetail("Only the apply worker may read WireGuard devices."),
+				 errhint("Add wgpeer to shared_preload_libraries and restart; "
+						 "check the server log if it is already there.")));
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHOW_TIMEOUT_MS);
+	while (!wgpeer_show_served(ticket))
+	{
+		if (GetCurrentTimestamp() > deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("the wgpeer apply worker did not read the devices "
+							"within %d seconds", SHOW_TIMEOUT_MS / 1000),
+					 errhint("The worker may be busy applying a large batch; try again.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	wgpeer_exec(&error_plan,
+				"SELECT error FROM wgpeer.device WHERE interface = $1",
+				1, types, values, NULL);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("interface \"%s\" is not registered with wgpeer", ifname),
+				 errhint("Register it with wgpeer.wg_add_interface().")));
+	{
+		char	   *error = SPI_getvalue(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1);
+
+		if (error)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not read interface \"%s\": %s", ifname, error)));
+	}
+	wgpeer_exec(&peers_plan,
+				"SELECT public_key, endpoint, allowed_ips, latest_handshake,"
+				" rx_bytes, tx_bytes, persistent_keepalive"
+				" FROM wgpeer.device_peer WHERE interface = $1"
+				" ORDER BY latest_handshake DESC NULLS LAST, public_key",
+				1, types, values, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		out[7];
+		bool		nulls[7];
+
+		for (int c = 0; c < 7; c++)
+			out[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+								   c + 1, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
