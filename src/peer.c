@@ -262,11 +262,13 @@ wg_create_peer(PG_FUNCTION_ARGS)
 			if (!isnull)
 				iface_address6 = wgpeer_inet_copy(iface_address6);
 
-			wgpeer_exec(&dup_plan,
-						"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-						" AND public_key = $2 AND released_at IS NULL",
-						2, types, values, NULL);
-			if (SPI_processed > 0)
+			/* a key we just generated cannot be taken; a client's can */
+			if (client_key)
+				wgpeer_exec(&dup_plan,
+							"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
+							" AND public_key = $2 AND released_at IS NULL",
+							2, types, values, NULL);
+			if (client_key && SPI_processed > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNIQUE_VIOLATION),
 						 errmsg("public_key is already used by a peer of interface \"%s\"",
