@@ -8,7 +8,7 @@ DATA = sql/wgpeer--0.1.sql
 # Pure C cores (no postgres.h) and the SQL-callable wrappers around them.
 CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o src/capability.o src/netlink.o
 OBJS = src/wgpeer.o $(CORE_OBJS) \
-	src/keys_sql.o src/interface.o src/pool.o src/peer.o src/worker.o src/apply.o src/show.o src/qr_sql.o
+	src/keys_sql.o src/interface.o src/pool.o src/peer.o src/worker.o src/apply.o src/expiry.o src/show.o src/qr_sql.o
 
 DEPS_PKGS = libsodium libmnl libqrencode libpng
 PG_CPPFLAGS = $(shell pkg-config --cflags $(DEPS_PKGS)) \

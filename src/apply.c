@@ -400,6 +400,17 @@ record_failure(const char *ifname, Datum ids, const char *message)
 				4, types, values, NULL);
 }
 
+/*
+ * Is the extension installed in the worker's database?  (It may not be yet,
+ * or have been dropped.)  Inside a worker transaction.
+ */
+bool
+wgpeer_installed(void)
+{
+	return SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
+					   true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+}
+
 /* Start a worker transaction with a snapshot and SPI, as worker_spi does. */
 void
 wgpeer_begin_work(const char *what)
@@ -444,8 +455,7 @@ wgpeer_apply_pending(void)
 	bool	   *at_open;
 
 	wgpeer_begin_work("wgpeer: reading the queue");
-	installed = SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
-							true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+	installed = wgpeer_installed();
 	if (installed)
 	{
 		Change	   *read_changes;

@@ -135,8 +135,7 @@ wgpeer_sample_devices(void)
 	bool		installed;
 
 	wgpeer_begin_work("wgpeer: reading the devices");
-	installed = SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
-							true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+	installed = wgpeer_installed();
 	if (installed &&
 		SPI_execute("SELECT name FROM wgpeer.interface ORDER BY name",
 					true, 0) == SPI_OK_SELECT)

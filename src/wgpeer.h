@@ -41,10 +41,14 @@ extern struct wgnl_ctx *wgpeer_netlink(int *rc);
 extern void wgpeer_netlink_reset(void);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 									char **message, const char **hint);
+extern bool wgpeer_installed(void);
 extern void wgpeer_begin_work(const char *what);
 extern void wgpeer_end_work(void);
 extern uint64 wgpeer_request_show(void);
 extern bool wgpeer_show_served(uint64 ticket);
+
+/* expiry.c */
+extern long wgpeer_expire_due(void);
 
 /* show.c */
 extern void wgpeer_sample_devices(void);

@@ -6,8 +6,10 @@
  * One background worker per cluster applies the change queue of one
  * database (wgpeer.database).  It sleeps on its latch; a transaction that
  * queued changes sets that latch when it commits (never when it aborts),
- * so a committed change reaches the interface in milliseconds.  The poll
- * interval is only a safety net.  What one pass does is in apply.c.
+ * so a committed change reaches the interface in milliseconds; it also
+ * wakes when the next peer expires (expiry.c) or an interface's retry
+ * falls due.  The poll interval is only a safety net.  What one pass does
+ * is in apply.c.
  */
 #include "wgpeer.h"
 
@@ -303,6 +305,7 @@ wgpeer_worker_main(Datum arg)
 	for (;;)
 	{
 		long		wait_ms;
+		long		expiry_ms;
 
 		/* reset first: a commit during the pass sets it again */
 		ResetLatch(MyLatch);
@@ -329,9 +332,12 @@ wgpeer_worker_main(Datum arg)
 			}
 		}
 
+		expiry_ms = wgpeer_expire_due();
 		wait_ms = wgpeer_apply_pending();
-		if (wait_ms == 0)
-			continue;			/* a full batch: more is waiting */
+		if (wait_ms == 0 || expiry_ms == 0)
+			continue;			/* more is waiting, or more may be due */
+		if (wait_ms < 0 || (expiry_ms > 0 && expiry_ms < wait_ms))
+			wait_ms = expiry_ms;
 		if (wait_ms < 0 || wait_ms > wgpeer_poll_interval)
 			wait_ms = wgpeer_poll_interval;
 
