@@ -185,14 +185,20 @@ wg_show(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 
+	if (wgpeer_database == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the wgpeer apply worker is not running"),
+				 errdetail("Only the apply worker may read WireGuard devices."),
+				 errhint("Add wgpeer to shared_preload_libraries and restart.")));
 	{
 		char	   *dbname = get_database_name(MyDatabaseId);
 
-		if (wgpeer_database == NULL || strcmp(dbname, wgpeer_database) != 0)
+		if (strcmp(dbname, wgpeer_database) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("the wgpeer apply worker serves database \"%s\", not \"%s\"",
-							wgpeer_database ? wgpeer_database : "", dbname),
+							wgpeer_database, dbname),
 					 errhint("Set wgpeer.database = '%s' in postgresql.conf and "
 							 "restart, or use wgpeer in that database.", dbname)));
 	}
@@ -209,8 +215,8 @@ wg_show(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the wgpeer apply worker is not running"),
 				 errdetail("Only the apply worker may read WireGuard devices."),
-				 errhint("Add wgpeer to shared_preload_libraries and restart; "
-						 "check the server log if it is already there.")));
+				 errhint("Check the server log: the worker may be restarting "
+						 "after an error.")));
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHOW_TIMEOUT_MS);
 	while (!wgpeer_show_served(ticket))
 	{

@@ -204,16 +204,20 @@ wg_queue_wake(PG_FUNCTION_ARGS)
 }
 
 /*
- * Define the worker's settings.  Runs in every process that loads wgpeer.
+ * Define the worker's settings.  Runs in every process that loads wgpeer;
+ * wgpeer.database exists only where wgpeer was preloaded (where a worker
+ * can run at all).
  */
 void
 wgpeer_worker_define_settings(void)
 {
-	DefineCustomStringVariable("wgpeer.database",
-							   "Database whose wgpeer queue the apply worker serves.",
-							   NULL,
-							   &wgpeer_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/* a server-start setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("wgpeer.database",
+								   "Database whose wgpeer queue the apply worker serves.",
+								   NULL,
+								   &wgpeer_database, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.poll_interval",
 							"How often the apply worker looks at the queue "
 							"without being woken.",

@@ -21,6 +21,8 @@ make -s unittest
 # The netlink backend against a real WireGuard kernel (this one, or a VM).
 make -s test/vm/wgnl_driver
 bash test/vm/run.sh test/vm/netlink_smoke.sh
+# The apply worker end to end on that kernel: PostgreSQL with CAP_NET_ADMIN.
+bash test/vm/run.sh test/vm/worker_test.sh
 
 # The regression suites run as an unprivileged user in a copy it owns.
 TEST_USER=wgpeer_test
@@ -40,6 +42,9 @@ fi
 
 # Generated configs against WireGuard's own tools (wireguard-go, no kernel).
 bash test/config_wg.sh
+
+# The SQL API without shared_preload_libraries.
+bash test/no_preload.sh
 
 # QR codes read back by a real decoder (zbarimg), then the fuzz smoke runs.
 bash test/qr_decode.sh
