@@ -84,8 +84,8 @@ wgpeer_netlink_reset(void)
 /*
  * Parse a host address into a WireGuard allowed IP of full length.
  */
-static void
-host_allowedip(const char *host, wgnl_allowedip *ip)
+void
+wgpeer_host_allowedip(const char *host, wgnl_allowedip *ip)
 {
 	memset(ip, 0, sizeof(*ip));
 	if (inet_pton(AF_INET, host, &ip->addr.ip4) == 1)
@@ -106,8 +106,8 @@ host_allowedip(const char *host, wgnl_allowedip *ip)
  * Decode a stored key; stored keys were validated on the way in, so a bad
  * one means the table was edited by hand.
  */
-static void
-stored_key(const char *text, uint8_t key[WG_KEY_LEN])
+void
+wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN])
 {
 	if (wg_key_from_base64(key, text, NULL) != WG_KEY_OK)
 		elog(ERROR, "wgpeer: stored key \"%s\" is not a WireGuard key", text);
@@ -192,17 +192,17 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 		memcpy(&c->peer_id, DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull)),
 			   sizeof(pg_uuid_t));
 		c->remove = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		stored_key(SPI_getvalue(tup, desc, 5), c->public_key);
+		wgpeer_stored_key(SPI_getvalue(tup, desc, 5), c->public_key);
 		if (!c->remove)
 		{
 			if ((text = SPI_getvalue(tup, desc, 6)) != NULL)
 			{
-				stored_key(text, c->psk);
+				wgpeer_stored_key(text, c->psk);
 				c->has_psk = true;
 			}
-			host_allowedip(SPI_getvalue(tup, desc, 7), &c->ips[c->n_ips++]);
+			wgpeer_host_allowedip(SPI_getvalue(tup, desc, 7), &c->ips[c->n_ips++]);
 			if ((text = SPI_getvalue(tup, desc, 8)) != NULL)
-				host_allowedip(text, &c->ips[c->n_ips++]);
+				wgpeer_host_allowedip(text, &c->ips[c->n_ips++]);
 			c->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
 		}
 
@@ -216,7 +216,7 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 			f->name = ifname;
 			if ((text = SPI_getvalue(tup, desc, 10)) != NULL)
 			{
-				stored_key(text, f->private_key);
+				wgpeer_stored_key(text, f->private_key);
 				f->has_private_key = true;
 			}
 			f->listen_port = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));

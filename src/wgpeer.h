@@ -15,6 +15,7 @@
 #include "utils/uuid.h"
 
 #include "keys.h"
+#include "netlink.h"
 
 /* settings and SPI plumbing (wgpeer.c) */
 extern int	wgpeer_expired_grace;
@@ -34,11 +35,14 @@ extern char *wgpeer_database;
 extern int	wgpeer_poll_interval;
 extern int	wgpeer_batch_size;
 extern int	wgpeer_retry_max;
+extern int	wgpeer_reconcile_interval;
 extern void wgpeer_worker_define_settings(void);
 extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
-extern struct wgnl_ctx *wgpeer_netlink(int *rc);
+extern wgnl_ctx *wgpeer_netlink(int *rc);
 extern void wgpeer_netlink_reset(void);
+extern void wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN]);
+extern void wgpeer_host_allowedip(const char *host, wgnl_allowedip *ip);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 									char **message, const char **hint);
 extern bool wgpeer_installed(void);
@@ -46,6 +50,9 @@ extern void wgpeer_begin_work(const char *what);
 extern void wgpeer_end_work(void);
 extern uint64 wgpeer_request_show(void);
 extern bool wgpeer_show_served(uint64 ticket);
+
+/* reconcile.c */
+extern long wgpeer_reconcile_due(void);
 
 /* expiry.c */
 extern long wgpeer_expire_due(void);

@@ -7,8 +7,9 @@
  * database (wgpeer.database).  It sleeps on its latch; a transaction that
  * queued changes sets that latch when it commits (never when it aborts),
  * so a committed change reaches the interface in milliseconds; it also
- * wakes when the next peer expires (expiry.c) or an interface's retry
- * falls due.  The poll interval is only a safety net.  What one pass does
+ * wakes when the next peer expires (expiry.c), an interface's retry falls
+ * due, or every second to notice interfaces that appear or are recreated
+ * (reconcile.c).  The poll interval is only a safety net.  What one pass does
  * is in apply.c.
  */
 #include "wgpeer.h"
@@ -39,6 +40,7 @@ char	   *wgpeer_database = NULL;
 int			wgpeer_poll_interval = 10000;	/* ms */
 int			wgpeer_batch_size = 10000;
 int			wgpeer_retry_max = 300;	/* s */
+int			wgpeer_reconcile_interval = 60000;	/* ms */
 
 /* What backends need to find the worker. */
 typedef struct WorkerShared
@@ -236,6 +238,13 @@ wgpeer_worker_define_settings(void)
 							"up to this.",
 							&wgpeer_retry_max, 300, 1, 86400,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.reconcile_interval",
+							"How often the apply worker compares every "
+							"interface with the database.",
+							"Interfaces that appear or are recreated are "
+							"reconciled within a second regardless.",
+							&wgpeer_reconcile_interval, 60000, 1000, 86400 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
 /*
@@ -310,6 +319,7 @@ wgpeer_worker_main(Datum arg)
 	{
 		long		wait_ms;
 		long		expiry_ms;
+		long		reconcile_ms;
 
 		/* reset first: a commit during the pass sets it again */
 		ResetLatch(MyLatch);
@@ -336,6 +346,7 @@ wgpeer_worker_main(Datum arg)
 			}
 		}
 
+		reconcile_ms = wgpeer_reconcile_due();
 		expiry_ms = wgpeer_expire_due();
 		wait_ms = wgpeer_apply_pending();
 		if (wait_ms == 0 || expiry_ms == 0)
@@ -344,6 +355,7 @@ wgpeer_worker_main(Datum arg)
 			wait_ms = expiry_ms;
 		if (wait_ms < 0 || wait_ms > wgpeer_poll_interval)
 			wait_ms = wgpeer_poll_interval;
+		wait_ms = Min(wait_ms, reconcile_ms);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -1,0 +1,151 @@
+/*
+ * diff.c
+ *		Diff the desired peers of an interface against its live device.
+ *
+ * Both sides are sorted by public key and merged, so the diff costs
+ * O(n log n) for n peers.  A reconcile that finds nothing to do returns
+ * no changes at all: nothing is re-sent, no handshake is reset.
+ */
+#include "diff.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* qsort/bsearch order of 32-byte keys (the key is the first member). */
+static int
+key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, WGNL_KEY_LEN);
+}
+
+/* qsort order of device peers by public key. */
+static int
+peer_info_cmp(const void *a, const void *b)
+{
+	return memcmp(((const wgnl_peer_info *) a)->public_key,
+				  ((const wgnl_peer_info *) b)->public_key, WGNL_KEY_LEN);
+}
+
+/* Two allowed IPs are the same prefix. */
+static bool
+allowedip_equal(const wgnl_allowedip *a, const wgnl_allowedip *b)
+{
+	if (a->family != b->family || a->cidr != b->cidr)
+		return false;
+	if (a->family == AF_INET)
+		return memcmp(&a->addr.ip4, &b->addr.ip4, sizeof(a->addr.ip4)) == 0;
+	return memcmp(&a->addr.ip6, &b->addr.ip6, sizeof(a->addr.ip6)) == 0;
+}
+
+/*
+ * Does the live peer match the desired one: same preshared key, keepalive
+ * and set of allowed IPs?
+ */
+static bool
+peer_matches(const wg_desired_peer *want, const wgnl_peer_info *have)
+{
+	if (memcmp(want->preshared_key, have->preshared_key, WGNL_KEY_LEN) != 0 ||
+		want->keepalive != (int) have->keepalive ||
+		want->n_allowedips != have->n_allowedips)
+		return false;
+	/* equal counts, no duplicates on either side: inclusion is equality */
+	for (size_t i = 0; i < want->n_allowedips; i++)
+	{
+		bool		found = false;
+
+		for (size_t k = 0; k < have->n_allowedips && !found; k++)
+			found = allowedip_equal(&want->allowedips[i], &have->allowedips[k]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* The change that puts a desired peer on the device as it should be. */
+static void
+add_change(wgnl_peer_change *c, const wg_desired_peer *want)
+{
+	memset(c, 0, sizeof(*c));
+	memcpy(c->public_key, want->public_key, WGNL_KEY_LEN);
+	c->has_preshared_key = true;
+	memcpy(c->preshared_key, want->preshared_key, WGNL_KEY_LEN);
+	c->keepalive = want->keepalive;
+	c->allowedips = want->allowedips;
+	c->n_allowedips = want->n_allowedips;
+}
+
+/*
+ * Compute the changes that make device match desired.  Peers on the device
+ * that are not desired are removed when their key is in known (peers the
+ * database revoked or expired) or when the interface is exclusive; other
+ * such peers (a hand-made link, say) are left alone and counted as
+ * foreign.  changes must have room for n_desired + device->n_peers
+ * entries; the added ones point into desired, which must outlive them.
+ * Sorts desired, device->peers and known in place.  Returns 0, or -EINVAL
+ * for a desired peer with more than two allowed IPs.
+ */
+int
+wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
+				  wgnl_device *device,
+				  uint8_t (*known)[WGNL_KEY_LEN], size_t n_known,
+				  bool exclusive,
+				  wgnl_peer_change *changes, size_t *n_changes,
+				  wg_diff_stats *stats)
+{
+	size_t		i = 0;
+	size_t		j = 0;
+	size_t		n = 0;
+
+	memset(stats, 0, sizeof(*stats));
+	for (size_t k = 0; k < n_desired; k++)
+		if (desired[k].n_allowedips > 2)
+			return -EINVAL;
+	qsort(desired, n_desired, sizeof(*desired), key_cmp);
+	qsort(device->peers, device->n_peers, sizeof(*device->peers), peer_info_cmp);
+	qsort(known, n_known, sizeof(*known), key_cmp);
+
+	while (i < n_desired || j < device->n_peers)
+	{
+		int			cmp;
+
+		if (i == n_desired)
+			cmp = 1;
+		else if (j == device->n_peers)
+			cmp = -1;
+		else
+			cmp = memcmp(desired[i].public_key, device->peers[j].public_key,
+						 WGNL_KEY_LEN);
+		if (cmp == 0)
+		{
+			if (!peer_matches(&desired[i], &device->peers[j]))
+			{
+				add_change(&changes[n++], &desired[i]);
+				stats->corrected++;
+			}
+			i++;
+			j++;
+		}
+		else if (cmp < 0)
+		{
+			add_change(&changes[n++], &desired[i++]);
+			stats->added++;
+		}
+		else
+		{
+			const uint8_t *key = device->peers[j++].public_key;
+
+			if (exclusive || bsearch(key, known, n_known, sizeof(*known), key_cmp))
+			{
+				memset(&changes[n], 0, sizeof(changes[n]));
+				memcpy(changes[n].public_key, key, WGNL_KEY_LEN);
+				changes[n++].remove = true;
+				stats->removed++;
+			}
+			else
+				stats->foreign++;
+		}
+	}
+	*n_changes = n;
+	return 0;
+}

@@ -1,0 +1,228 @@
+/*
+ * reconcile.c
+ *		Desired state wins: the apply worker compares each interface with
+ *		the peers the database wants on it and repairs only the difference.
+ *
+ * The queue is the fast path; this is the safety net for a rebooted host,
+ * a recreated interface or a hand edit.  It runs when the worker starts,
+ * every wgpeer.reconcile_interval, and as soon as an interface appears or
+ * is recreated (its ifindex changes, which if_nametoindex() tells without
+ * any privilege).  Missing peers are added, peers with other settings
+ * corrected, peers the database revoked or expired removed; peers nobody
+ * knows are left alone with a warning.  When nothing differs nothing is
+ * sent, so no handshake is disturbed.
+ */
+#include "wgpeer.h"
+
+#include <net/if.h>
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "diff.h"
+#include "netlink.h"
+
+/* The ifindex each interface had when last looked at, by name. */
+typedef struct SeenIface
+{
+	char		name[WGNL_IFNAME_SIZE];
+	unsigned int ifindex;
+} SeenIface;
+
+static SeenIface *seen = NULL;
+static int	n_seen = 0;
+static TimestampTz next_full = 0;
+
+/*
+ * Remember ifindex for name; returns the one remembered before (0 when
+ * never seen).
+ */
+static unsigned int
+remember_ifindex(const char *name, unsigned int ifindex)
+{
+	unsigned int before;
+	int			i;
+
+	for (i = 0; i < n_seen && strcmp(seen[i].name, name) != 0; i++)
+		;
+	if (i == n_seen)
+	{
+		seen = seen ? repalloc(seen, sizeof(SeenIface) * (n_seen + 1)) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(SeenIface));
+		strlcpy(seen[n_seen].name, name, WGNL_IFNAME_SIZE);
+		seen[n_seen++].ifindex = 0;
+	}
+	before = seen[i].ifindex;
+	seen[i].ifindex = ifindex;
+	return before;
+}
+
+/*
+ * The peers the database wants on ifname (creating and active ones), and
+ * the keys of peers it revoked or expired there.
+ */
+static void
+read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
+			uint8_t (**known)[WGNL_KEY_LEN], size_t *n_known)
+{
+	static SPIPlanPtr want_plan;
+	static SPIPlanPtr known_plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+
+	wgpeer_exec(&want_plan,
+				"SELECT p.public_key, p.preshared_key, host(p.address),"
+				" host(p.address6), coalesce(i.persistent_keepalive, 0)"
+				" FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
+				" WHERE p.interface = $1 AND p.status IN ('creating', 'active')",
+				1, types, values, NULL);
+	*n_desired = SPI_processed;
+	*desired = palloc0(sizeof(wg_desired_peer) * (*n_desired + 1));
+	for (size_t r = 0; r < *n_desired; r++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		wg_desired_peer *d = &(*desired)[r];
+		char	   *text;
+		bool		isnull;
+
+		wgpeer_stored_key(SPI_getvalue(tup, desc, 1), d->public_key);
+		if ((text = SPI_getvalue(tup, desc, 2)) != NULL)
+			wgpeer_stored_key(text, d->preshared_key);
+		wgpeer_host_allowedip(SPI_getvalue(tup, desc, 3), &d->allowedips[d->n_allowedips++]);
+		if ((text = SPI_getvalue(tup, desc, 4)) != NULL)
+			wgpeer_host_allowedip(text, &d->allowedips[d->n_allowedips++]);
+		d->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	}
+
+	wgpeer_exec(&known_plan,
+				"SELECT DISTINCT public_key FROM wgpeer.peer"
+				" WHERE interface = $1 AND status IN ('revoked', 'expired')",
+				1, types, values, NULL);
+	*n_known = SPI_processed;
+	*known = palloc0(WGNL_KEY_LEN * (*n_known + 1));
+	for (size_t r = 0; r < *n_known; r++)
+		wgpeer_stored_key(SPI_getvalue(SPI_tuptable->vals[r],
+									   SPI_tuptable->tupdesc, 1), (*known)[r]);
+}
+
+/*
+ * Make one live interface match the database.  A device that cannot be
+ * read is left to the apply path, which reports why.
+ */
+static void
+reconcile_one(const char *ifname, const char *private_key, int listen_port)
+{
+	wg_desired_peer *desired;
+	uint8_t		(*known)[WGNL_KEY_LEN];
+	size_t		n_desired;
+	size_t		n_known;
+	wgnl_device dev;
+	wgnl_device_change dc;
+	wgnl_peer_change *changes;
+	size_t		n_changes = 0;
+	wg_diff_stats stats;
+	int			rc;
+	wgnl_ctx   *ctx = wgpeer_netlink(&rc);
+
+	if (ctx == NULL)
+		return;
+	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
+	memset(&dev, 0, sizeof(dev));
+	if ((rc = wgnl_get_device(ctx, ifname, &dev)) < 0)
+	{
+		wgpeer_netlink_reset();
+		return;
+	}
+	changes = palloc0(sizeof(wgnl_peer_change) * (n_desired + dev.n_peers + 1));
+	wg_peer_diff(desired, n_desired, &dev, known, n_known, false,
+				 changes, &n_changes, &stats);
+
+	memset(&dc, 0, sizeof(dc));
+	dc.ifname = ifname;
+	dc.listen_port = -1;
+	if (private_key)
+	{
+		wgpeer_stored_key(private_key, dc.private_key);
+		if (!dev.has_private_key ||
+			memcmp(dev.private_key, dc.private_key, WGNL_KEY_LEN) != 0 ||
+			dev.listen_port != listen_port)
+		{
+			dc.has_private_key = true;
+			dc.listen_port = listen_port;
+		}
+	}
+	dc.peers = changes;
+	dc.n_peers = n_changes;
+	wgnl_device_free(&dev);
+
+	if (n_changes > 0 || dc.has_private_key)
+	{
+		if ((rc = wgnl_set_device(ctx, &dc)) < 0)
+		{
+			wgpeer_netlink_reset();
+			ereport(WARNING,
+					(errmsg("wgpeer could not reconcile \"%s\": %s",
+							ifname, strerror(-rc))));
+			return;
+		}
+		ereport(LOG,
+				(errmsg("wgpeer reconciled \"%s\": %zu peers added, %zu corrected, "
+						"%zu removed%s",
+						ifname, stats.added, stats.corrected, stats.removed,
+						dc.has_private_key ? ", device key and port set" : "")));
+	}
+	if (stats.foreign > 0)
+		ereport(WARNING,
+				(errmsg("interface \"%s\" has %zu peers wgpeer does not know; "
+						"they are left alone", ifname, stats.foreign),
+				 errhint("Revoke them with \"wg set %s peer <key> remove\" if "
+						 "they should not be there.", ifname)));
+}
+
+/*
+ * Reconcile what is due: every interface when the interval has passed
+ * (or on the first call), otherwise those whose ifindex changed since the
+ * last look.  Checking the ifindexes costs a few system calls and no
+ * transaction, so the worker does it every second.  Returns the
+ * milliseconds until it should be called again.
+ */
+long
+wgpeer_reconcile_due(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		full = now >= next_full;
+	bool		changed = false;
+
+	for (int i = 0; i < n_seen && !full && !changed; i++)
+		changed = if_nametoindex(seen[i].name) != seen[i].ifindex;
+	if (!full && !changed)
+		return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
+
+	wgpeer_begin_work("wgpeer: reconciling");
+	if (wgpeer_installed() &&
+		SPI_execute("SELECT name, private_key, listen_port FROM wgpeer.interface"
+					" ORDER BY name", true, 0) == SPI_OK_SELECT)
+	{
+		SPITupleTable *ifaces = SPI_tuptable;
+		uint64		n = SPI_processed;
+
+		for (uint64 r = 0; r < n; r++)
+		{
+			char	   *name = SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 1);
+			char	   *private_key = SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 2);
+			int			port = atoi(SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 3));
+			unsigned int ifindex = if_nametoindex(name);
+			unsigned int before = remember_ifindex(name, ifindex);
+
+			if (ifindex != 0 && (full || ifindex != before))
+				reconcile_one(name, private_key, port);
+		}
+	}
+	wgpeer_end_work();
+	if (full)
+		next_full = TimestampTzPlusMilliseconds(now, wgpeer_reconcile_interval);
+	return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
+}

@@ -1,0 +1,191 @@
+/*
+ * test_diff.c
+ *		Unit tests of diff.c: the diff between desired peers and a
+ *		live device finds exactly what differs, and nothing when nothing
+ *		does.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff.h"
+#include "unit.h"
+
+/* A key whose bytes are all b. */
+static void
+key(uint8_t out[WGNL_KEY_LEN], int b)
+{
+	memset(out, b, WGNL_KEY_LEN);
+}
+
+/* Desired peer b with address 10.0.0.b/32 and fd00::b/128. */
+static void
+desired_peer(wg_desired_peer *p, int b)
+{
+	char		v6[32];
+
+	memset(p, 0, sizeof(*p));
+	key(p->public_key, b);
+	key(p->preshared_key, 100 + b);
+	p->keepalive = 25;
+	p->allowedips[0].family = AF_INET;
+	p->allowedips[0].cidr = 32;
+	p->allowedips[0].addr.ip4.s_addr = htonl(0x0a000000 | b);
+	p->allowedips[1].family = AF_INET6;
+	p->allowedips[1].cidr = 128;
+	snprintf(v6, sizeof(v6), "fd00::%x", b);
+	inet_pton(AF_INET6, v6, &p->allowedips[1].addr.ip6);
+	p->n_allowedips = 2;
+}
+
+/* The live twin of a desired peer, allowed IPs in reverse order. */
+static void
+live_peer(wgnl_peer_info *info, const wg_desired_peer *want)
+{
+	memset(info, 0, sizeof(*info));
+	memcpy(info->public_key, want->public_key, WGNL_KEY_LEN);
+	memcpy(info->preshared_key, want->preshared_key, WGNL_KEY_LEN);
+	info->keepalive = want->keepalive;
+	info->allowedips = calloc(2, sizeof(wgnl_allowedip));
+	info->allowedips[0] = want->allowedips[1];
+	info->allowedips[1] = want->allowedips[0];
+	info->n_allowedips = info->cap_allowedips = 2;
+}
+
+/* The change for key b in changes, or NULL. */
+static const wgnl_peer_change *
+change_for(const wgnl_peer_change *changes, size_t n, int b)
+{
+	uint8_t		k[WGNL_KEY_LEN];
+
+	key(k, b);
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(changes[i].public_key, k, WGNL_KEY_LEN) == 0)
+			return &changes[i];
+	return NULL;
+}
+
+static void
+free_peers(wgnl_peer_info *peers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(peers[i].allowedips);
+}
+
+/* In sync: no change at all, whatever the order on either side. */
+static void
+test_in_sync(void)
+{
+	wg_desired_peer want[3];
+	wgnl_peer_info live[3];
+	wgnl_device dev = {0};
+	wgnl_peer_change changes[6];
+	size_t		n = 99;
+	wg_diff_stats st;
+
+	desired_peer(&want[0], 3);
+	desired_peer(&want[1], 1);
+	desired_peer(&want[2], 2);
+	live_peer(&live[0], &want[1]);
+	live_peer(&live[1], &want[2]);
+	live_peer(&live[2], &want[0]);
+	dev.peers = live;
+	dev.n_peers = 3;
+	CHECK(wg_peer_diff(want, 3, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 0);
+	CHECK(st.added == 0 && st.corrected == 0 && st.removed == 0 && st.foreign == 0);
+	free_peers(live, 3);
+}
+
+/* Each kind of drift is found and repaired with the smallest change. */
+static void
+test_drift(void)
+{
+	wg_desired_peer want[4];
+	wgnl_peer_info live[5];
+	wgnl_device dev = {0};
+	uint8_t		known[1][WGNL_KEY_LEN];
+	wgnl_peer_change changes[9];
+	size_t		n = 0;
+	wg_diff_stats st;
+	const wgnl_peer_change *c;
+
+	for (int b = 1; b <= 4; b++)
+		desired_peer(&want[b - 1], b);
+	/* 1: in sync; 2: wrong preshared key; 3: missing; 4: wrong address */
+	live_peer(&live[0], &want[0]);
+	live_peer(&live[1], &want[1]);
+	live[1].preshared_key[0] ^= 1;
+	live_peer(&live[2], &want[3]);
+	live[2].allowedips[1].addr.ip4.s_addr = htonl(0x0a0000fe);
+	/* 9: revoked in the database; 7: nobody knows it */
+	memset(&live[3], 0, sizeof(live[3]));
+	key(live[3].public_key, 9);
+	memset(&live[4], 0, sizeof(live[4]));
+	key(live[4].public_key, 7);
+	dev.peers = live;
+	dev.n_peers = 5;
+	key(known[0], 9);
+
+	CHECK(wg_peer_diff(want, 4, &dev, known, 1, false, changes, &n, &st) == 0);
+	CHECK(n == 4);
+	CHECK(st.added == 1 && st.corrected == 2 && st.removed == 1 && st.foreign == 1);
+	CHECK(change_for(changes, n, 1) == NULL);
+	c = change_for(changes, n, 2);
+	CHECK(c && !c->remove && c->has_preshared_key &&
+		  memcmp(c->preshared_key, want[1].preshared_key, WGNL_KEY_LEN) == 0);
+	c = change_for(changes, n, 3);
+	CHECK(c && !c->remove && c->n_allowedips == 2 && c->keepalive == 25);
+	c = change_for(changes, n, 4);
+	CHECK(c && !c->remove && c->n_allowedips == 2);
+	c = change_for(changes, n, 9);
+	CHECK(c && c->remove);
+	CHECK(change_for(changes, n, 7) == NULL);
+
+	/* exclusive: the unknown peer goes too */
+	CHECK(wg_peer_diff(want, 4, &dev, known, 1, true, changes, &n, &st) == 0);
+	CHECK(n == 5 && st.removed == 2 && st.foreign == 0);
+	c = change_for(changes, n, 7);
+	CHECK(c && c->remove);
+	free_peers(live, 3);
+}
+
+/* An empty device gets every desired peer; an empty database removes
+ * only what it knows. */
+static void
+test_empty_sides(void)
+{
+	wg_desired_peer want[2];
+	wgnl_peer_info live[1];
+	wgnl_device dev = {0};
+	uint8_t		known[1][WGNL_KEY_LEN];
+	wgnl_peer_change changes[3];
+	size_t		n = 0;
+	wg_diff_stats st;
+
+	desired_peer(&want[0], 5);
+	desired_peer(&want[1], 6);
+	CHECK(wg_peer_diff(want, 2, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 2 && st.added == 2);
+
+	live_peer(&live[0], &want[0]);
+	dev.peers = live;
+	dev.n_peers = 1;
+	key(known[0], 5);
+	CHECK(wg_peer_diff(NULL, 0, &dev, known, 1, false, changes, &n, &st) == 0);
+	CHECK(n == 1 && changes[0].remove && st.removed == 1);
+	free_peers(live, 1);
+
+	want[0].n_allowedips = 3;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == -EINVAL);
+}
+
+int
+main(void)
+{
+	test_in_sync();
+	test_drift();
+	test_empty_sides();
+	return UNIT_DONE("test_diff");
+}
