@@ -61,8 +61,8 @@ static wgnl_ctx *nl = NULL;
  * The worker's netlink socket, opened on first use.  NULL with *rc set
  * when it cannot be opened (no WireGuard in the kernel, no permission).
  */
-wgnl_ctx *
-wgpeer_netlink(int *rc)
+static wgnl_ctx *
+netlink(int *rc)
 {
 	*rc = 0;
 	if (nl == NULL && (*rc = wgnl_open(&nl, NETLINK_TIMEOUT_MS)) < 0)
@@ -70,15 +70,47 @@ wgpeer_netlink(int *rc)
 	return nl;
 }
 
-/*
- * Close the socket after an error; the next call opens a fresh one.
- */
-void
-wgpeer_netlink_reset(void)
+/* Close the socket after an error; the next call opens a fresh one. */
+static void
+netlink_reset(void)
 {
 	if (nl)
 		wgnl_close(nl);
 	nl = NULL;
+}
+
+/*
+ * Apply a batch of changes to one interface: the device backend seam.
+ * Returns 0 or -errno; *at_open says the backend itself could not be
+ * reached (rather than the interface refusing the change).
+ */
+int
+wgpeer_device_set(const wgnl_device_change *change, bool *at_open)
+{
+	int			rc;
+	wgnl_ctx   *ctx = netlink(&rc);
+
+	*at_open = ctx == NULL;
+	if (ctx != NULL && (rc = wgnl_set_device(ctx, change)) < 0)
+		netlink_reset();
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Read one interface's live state into dev (free it with
+ * wgnl_device_free): the other half of the device backend seam.
+ */
+int
+wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open)
+{
+	int			rc;
+	wgnl_ctx   *ctx = netlink(&rc);
+
+	memset(dev, 0, sizeof(*dev));
+	*at_open = ctx == NULL;
+	if (ctx != NULL && (rc = wgnl_get_device(ctx, ifname, dev)) < 0)
+		netlink_reset();
+	return rc < 0 ? rc : 0;
 }
 
 /*
@@ -489,14 +521,8 @@ wgpeer_apply_pending(void)
 	for (int k = 0; k < n_ifaces; k++)
 	{
 		wgnl_device_change dc = device_change(&ifaces[k], k, changes, n);
-		int			rc;
-		wgnl_ctx   *ctx = wgpeer_netlink(&rc);
 
-		if (ctx == NULL)
-			at_open[k] = true;
-		else if ((rc = wgnl_set_device(ctx, &dc)) < 0)
-			wgpeer_netlink_reset();
-		rcs[k] = rc < 0 ? rc : 0;
+		rcs[k] = wgpeer_device_set(&dc, &at_open[k]);
 	}
 
 	wgpeer_begin_work("wgpeer: recording the outcome");

@@ -124,18 +124,12 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port)
 	wgnl_peer_change *changes;
 	size_t		n_changes = 0;
 	wg_diff_stats stats;
+	bool		at_open;
 	int			rc;
-	wgnl_ctx   *ctx = wgpeer_netlink(&rc);
 
-	if (ctx == NULL)
+	if (wgpeer_device_get(ifname, &dev, &at_open) < 0)
 		return;
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
-	memset(&dev, 0, sizeof(dev));
-	if ((rc = wgnl_get_device(ctx, ifname, &dev)) < 0)
-	{
-		wgpeer_netlink_reset();
-		return;
-	}
 	changes = palloc0(sizeof(wgnl_peer_change) * (n_desired + dev.n_peers + 1));
 	wg_peer_diff(desired, n_desired, &dev, known, n_known, false,
 				 changes, &n_changes, &stats);
@@ -160,9 +154,8 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port)
 
 	if (n_changes > 0 || dc.has_private_key)
 	{
-		if ((rc = wgnl_set_device(ctx, &dc)) < 0)
+		if ((rc = wgpeer_device_set(&dc, &at_open)) < 0)
 		{
-			wgpeer_netlink_reset();
 			ereport(WARNING,
 					(errmsg("wgpeer could not reconcile \"%s\": %s",
 							ifname, strerror(-rc))));

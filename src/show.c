@@ -147,20 +147,15 @@ wgpeer_sample_devices(void)
 		{
 			char	   *ifname = SPI_getvalue(names->vals[r], names->tupdesc, 1);
 			wgnl_device dev;
-			int			rc;
-			wgnl_ctx   *ctx = wgpeer_netlink(&rc);
+			bool		at_open;
+			int			rc = wgpeer_device_get(ifname, &dev, &at_open);
 			char	   *message = NULL;
 			const char *hint;
 
-			memset(&dev, 0, sizeof(dev));
-			if (ctx != NULL && (rc = wgnl_get_device(ctx, ifname, &dev)) == 0)
+			if (rc == 0)
 				store_device(ifname, &dev);
 			else
-			{
-				if (ctx != NULL)
-					wgpeer_netlink_reset();
-				wgpeer_describe_failure(rc, ctx == NULL, ifname, &message, &hint);
-			}
+				wgpeer_describe_failure(rc, at_open, ifname, &message, &hint);
 			wgnl_device_free(&dev);
 			store_outcome(ifname, message);
 		}

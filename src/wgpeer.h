@@ -39,8 +39,8 @@ extern int	wgpeer_reconcile_interval;
 extern void wgpeer_worker_define_settings(void);
 extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
-extern wgnl_ctx *wgpeer_netlink(int *rc);
-extern void wgpeer_netlink_reset(void);
+extern int	wgpeer_device_set(const wgnl_device_change *change, bool *at_open);
+extern int	wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open);
 extern void wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN]);
 extern void wgpeer_host_allowedip(const char *host, wgnl_allowedip *ip);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
