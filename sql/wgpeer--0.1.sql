@@ -185,6 +185,33 @@ CREATE TABLE device_peer (
 );
 COMMENT ON TABLE device_peer IS 'Peers as the kernel last reported them';
 
+-- Traffic per peer as cumulative totals: each sample adds the growth of
+-- the kernel's counters, so totals survive interface recreation and
+-- counter resets.  Rows are updated in place, only when something changed.
+CREATE TABLE peer_traffic (
+	peer_id uuid PRIMARY KEY REFERENCES peer ON DELETE CASCADE,
+	rx_bytes bigint NOT NULL DEFAULT 0,
+	tx_bytes bigint NOT NULL DEFAULT 0,
+	latest_handshake timestamptz,
+	endpoint text,
+	sampled_at timestamptz NOT NULL
+) WITH (fillfactor = 70);
+COMMENT ON TABLE peer_traffic IS 'Cumulative traffic and last handshake per peer';
+ALTER TABLE device_peer SET (fillfactor = 70);
+
+-- Peers with their traffic and whether they are online (a handshake in
+-- the last 3 minutes).
+CREATE VIEW peer_status AS
+	SELECT p.peer_id, p.user_id, p.interface, p.address, p.address6,
+		   p.status, p.expires_at, t.latest_handshake, t.endpoint,
+		   coalesce(t.rx_bytes, 0) AS rx_bytes,
+		   coalesce(t.tx_bytes, 0) AS tx_bytes,
+		   coalesce(t.latest_handshake > now() - interval '3 minutes', false)
+			   AS online,
+		   t.sampled_at
+	FROM peer p LEFT JOIN peer_traffic t USING (peer_id);
+COMMENT ON VIEW peer_status IS 'Peers with cumulative traffic and online flag';
+
 ------------------------------------------------------------------------------
 -- The API
 ------------------------------------------------------------------------------

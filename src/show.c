@@ -1,7 +1,8 @@
 /*
  * show.c
- *		wg_show(): the live state of an interface, read from the kernel by
- *		the apply worker, so that client backends never need CAP_NET_ADMIN.
+ *		Reading the live devices: the worker's periodic sample (traffic
+ *		statistics) and wg_show(), which asks the worker for a fresh one so
+ *		that client backends never need CAP_NET_ADMIN.
  *
  * A caller takes a ticket and sets the worker's latch; the worker dumps
  * every registered interface (WG_CMD_GET_DEVICE), writes what it saw into
@@ -17,6 +18,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "commands/dbcommands.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -39,20 +41,20 @@ format_ip(int family, const void *addr, char *buf, size_t size)
 }
 
 /*
- * Replace what wgpeer.device_peer holds for one interface with what the
- * kernel reported.
+ * Record what the kernel reported for one interface: each peer's row in
+ * wgpeer.device_peer is updated in place when something changed, and its
+ * traffic is added to wgpeer.peer_traffic as the growth of the kernel
+ * counters since the last sample (a counter that went backwards, after the
+ * interface was recreated, starts a new base), so totals survive resets.
+ * Peers gone from the device lose their device_peer row.
  */
 static void
 store_device(const char *ifname, const wgnl_device *dev)
 {
-	static SPIPlanPtr clear_plan;
 	static SPIPlanPtr peer_plan;
-	Oid			clear_types[1] = {TEXTOID};
-	Datum		clear_values[1] = {CStringGetTextDatum(ifname)};
+	static SPIPlanPtr gone_plan;
+	Datum	   *keys = palloc(sizeof(Datum) * (dev->n_peers + 1));
 
-	wgpeer_exec(&clear_plan,
-				"DELETE FROM wgpeer.device_peer WHERE interface = $1",
-				1, clear_types, clear_values, NULL);
 	for (size_t i = 0; i < dev->n_peers; i++)
 	{
 		const wgnl_peer_info *p = &dev->peers[i];
@@ -63,8 +65,9 @@ store_device(const char *ifname, const wgnl_device *dev)
 		StringInfoData ips;
 		char		addr[INET6_ADDRSTRLEN];
 
+		keys[i] = CStringGetTextDatum(wgpeer_key_text(p->public_key));
 		values[0] = CStringGetTextDatum(ifname);
-		values[1] = CStringGetTextDatum(wgpeer_key_text(p->public_key));
+		values[1] = keys[i];
 		if (p->endpoint.family == AF_INET)
 		{
 			format_ip(AF_INET, &p->endpoint.in4.sin_addr, addr, sizeof(addr));
@@ -97,11 +100,54 @@ store_device(const char *ifname, const wgnl_device *dev)
 		values[6] = Int64GetDatum((int64) p->tx_bytes);
 		values[7] = Int32GetDatum(p->keepalive);
 		wgpeer_exec(&peer_plan,
-					"INSERT INTO wgpeer.device_peer (interface, public_key,"
-					" endpoint, allowed_ips, latest_handshake, rx_bytes,"
-					" tx_bytes, persistent_keepalive)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+					"WITH old AS ("
+					"  SELECT rx_bytes, tx_bytes FROM wgpeer.device_peer"
+					"  WHERE interface = $1 AND public_key = $2),"
+					" sample AS ("
+					"  INSERT INTO wgpeer.device_peer AS d (interface, public_key,"
+					"    endpoint, allowed_ips, latest_handshake, rx_bytes,"
+					"    tx_bytes, persistent_keepalive)"
+					"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+					"  ON CONFLICT (interface, public_key) DO UPDATE"
+					"  SET endpoint = $3, allowed_ips = $4, latest_handshake = $5,"
+					"      rx_bytes = $6, tx_bytes = $7, persistent_keepalive = $8"
+					"  WHERE (d.endpoint, d.allowed_ips, d.latest_handshake,"
+					"         d.rx_bytes, d.tx_bytes, d.persistent_keepalive)"
+					"        IS DISTINCT FROM ($3, $4, $5, $6, $7, $8)),"
+					" growth AS ("
+					"  SELECT CASE WHEN old.rx_bytes IS NULL OR $6 < old.rx_bytes"
+					"              THEN $6 ELSE $6 - old.rx_bytes END AS rx,"
+					"         CASE WHEN old.tx_bytes IS NULL OR $7 < old.tx_bytes"
+					"              THEN $7 ELSE $7 - old.tx_bytes END AS tx"
+					"  FROM (SELECT 1) one LEFT JOIN old ON true)"
+					" INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes,"
+					"   tx_bytes, latest_handshake, endpoint, sampled_at)"
+					" SELECT p.peer_id, g.rx, g.tx, $5, $3, now()"
+					" FROM wgpeer.peer p, growth g"
+					" WHERE p.interface = $1 AND p.public_key = $2"
+					"   AND p.released_at IS NULL"
+					" ON CONFLICT (peer_id) DO UPDATE"
+					" SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes,"
+					"     tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,"
+					"     latest_handshake = EXCLUDED.latest_handshake,"
+					"     endpoint = EXCLUDED.endpoint, sampled_at = now()"
+					" WHERE EXCLUDED.rx_bytes > 0 OR EXCLUDED.tx_bytes > 0"
+					"    OR (t.latest_handshake, t.endpoint) IS DISTINCT FROM"
+					"       (EXCLUDED.latest_handshake, EXCLUDED.endpoint)",
 					8, types, values, nulls);
+	}
+	{
+		Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+		Datum		values[2];
+
+		values[0] = CStringGetTextDatum(ifname);
+		values[1] = PointerGetDatum(construct_array(keys, (int) dev->n_peers,
+													TEXTOID, -1, false,
+													TYPALIGN_INT));
+		wgpeer_exec(&gone_plan,
+					"DELETE FROM wgpeer.device_peer"
+					" WHERE interface = $1 AND public_key <> ALL ($2)",
+					2, types, values, NULL);
 	}
 }
 
@@ -161,6 +207,27 @@ wgpeer_sample_devices(void)
 		}
 	}
 	wgpeer_end_work();
+}
+
+/*
+ * Sample the devices when wgpeer.stats_interval has passed since the
+ * last sample (0 turns sampling off).  Returns the milliseconds until the
+ * next sample is due, or -1 when sampling is off.
+ */
+long
+wgpeer_stats_due(void)
+{
+	static TimestampTz next_sample = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (wgpeer_stats_interval <= 0)
+		return -1;
+	if (now >= next_sample)
+	{
+		wgpeer_sample_devices();
+		next_sample = TimestampTzPlusMilliseconds(now, wgpeer_stats_interval);
+	}
+	return Max(1, (long) ((next_sample - now) / 1000));
 }
 
 /*

@@ -36,6 +36,7 @@ extern int	wgpeer_poll_interval;
 extern int	wgpeer_batch_size;
 extern int	wgpeer_retry_max;
 extern int	wgpeer_reconcile_interval;
+extern int	wgpeer_stats_interval;
 extern void wgpeer_worker_define_settings(void);
 extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
@@ -59,6 +60,7 @@ extern long wgpeer_expire_due(void);
 
 /* show.c */
 extern void wgpeer_sample_devices(void);
+extern long wgpeer_stats_due(void);
 
 /* interface.c */
 extern char *wgpeer_resolve_interface(text *name);

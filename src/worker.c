@@ -41,6 +41,7 @@ int			wgpeer_poll_interval = 10000;	/* ms */
 int			wgpeer_batch_size = 10000;
 int			wgpeer_retry_max = 300;	/* s */
 int			wgpeer_reconcile_interval = 60000;	/* ms */
+int			wgpeer_stats_interval = 30000;	/* ms */
 
 /* What backends need to find the worker. */
 typedef struct WorkerShared
@@ -245,6 +246,12 @@ wgpeer_worker_define_settings(void)
 							"reconciled within a second regardless.",
 							&wgpeer_reconcile_interval, 60000, 1000, 86400 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.stats_interval",
+							"How often the apply worker records handshakes, "
+							"endpoints and traffic per peer; 0 turns it off.",
+							NULL,
+							&wgpeer_stats_interval, 30000, 0, 86400 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
 /*
@@ -320,6 +327,7 @@ wgpeer_worker_main(Datum arg)
 		long		wait_ms;
 		long		expiry_ms;
 		long		reconcile_ms;
+		long		stats_ms;
 
 		/* reset first: a commit during the pass sets it again */
 		ResetLatch(MyLatch);
@@ -347,6 +355,7 @@ wgpeer_worker_main(Datum arg)
 		}
 
 		reconcile_ms = wgpeer_reconcile_due();
+		stats_ms = wgpeer_stats_due();
 		expiry_ms = wgpeer_expire_due();
 		wait_ms = wgpeer_apply_pending();
 		if (wait_ms == 0 || expiry_ms == 0)
@@ -356,6 +365,8 @@ wgpeer_worker_main(Datum arg)
 		if (wait_ms < 0 || wait_ms > wgpeer_poll_interval)
 			wait_ms = wgpeer_poll_interval;
 		wait_ms = Min(wait_ms, reconcile_ms);
+		if (stats_ms > 0)
+			wait_ms = Min(wait_ms, stats_ms);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
