@@ -30,9 +30,11 @@ FROM wg_add_interface('wg2', '192.0.2.10:51820', '10.30.0.1/30',
                       public_key => 'hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=',
                       preshared_keys => false);
 
--- No key at all: a fresh pair is generated.
-SELECT length(private_key) = 44 AND public_key = wg_pubkey(private_key) AS generated
-FROM wg_add_interface('wg3', 'h.example:1', '10.40.0.1/24');
+-- No key at all: a fresh pair is generated.  Exclusive: the worker's
+-- reconcile removes peers nobody registered (default: leaves them alone).
+SELECT length(private_key) = 44 AND public_key = wg_pubkey(private_key) AS generated,
+       exclusive
+FROM wg_add_interface('wg3', 'h.example:1', '10.40.0.1/24', exclusive => true);
 
 -- Names as the kernel accepts them.
 SELECT wg_add_interface('', 'h.example:1', '10.50.0.1/24');
@@ -107,5 +109,5 @@ SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
                         public_key => '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=');
 
 -- Nothing above left a row behind.
-SELECT name FROM interface ORDER BY name;
+SELECT name, exclusive FROM interface ORDER BY name;
 SELECT interface, next_address, allocations FROM pool ORDER BY interface;

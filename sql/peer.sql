@@ -154,3 +154,4 @@ FROM queue WHERE peer_id = (SELECT peer_id FROM peer WHERE config_name = 'carol-
 -- wg_show() is answered by the apply worker, which serves the database
 -- named by wgpeer.database ("postgres" here), not this one.
 SELECT * FROM wg_show('wgp');
+SELECT * FROM wg_reconcile();

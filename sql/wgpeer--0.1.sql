@@ -39,6 +39,7 @@ CREATE TABLE interface (
 	private_key text,				-- NULL when the key is kept elsewhere
 	public_key text NOT NULL,
 	preshared_keys boolean NOT NULL DEFAULT true,
+	exclusive boolean NOT NULL DEFAULT false,	-- remove peers nobody registered
 	created_at timestamptz NOT NULL DEFAULT now(),
 	CHECK (family(address) = 4 AND masklen(address) <= 30),
 	CHECK (address6 IS NULL OR family(address6) = 6),
@@ -168,10 +169,16 @@ COMMENT ON VIEW interface_status IS 'Apply backlog and errors per interface';
 -- The kernel's view, as the apply worker last read it for wg_show().
 CREATE TABLE device (
 	interface text PRIMARY KEY REFERENCES interface ON DELETE CASCADE,
-	sampled_at timestamptz NOT NULL,
-	error text						-- why the device could not be read
+	sampled_at timestamptz,
+	error text,						-- why the device could not be read
+	reconciled_at timestamptz,		-- the last reconcile and what it did
+	added integer,
+	corrected integer,
+	removed integer,
+	foreign_peers integer,
+	reconcile_error text
 );
-COMMENT ON TABLE device IS 'When the apply worker last read each interface';
+COMMENT ON TABLE device IS 'When the apply worker last read and reconciled each interface';
 CREATE TABLE device_peer (
 	interface text NOT NULL REFERENCES interface ON DELETE CASCADE,
 	public_key text NOT NULL,
@@ -230,7 +237,8 @@ CREATE FUNCTION wg_add_interface(
 	public_key text DEFAULT NULL,
 	pool_start inet DEFAULT NULL,
 	pool_end inet DEFAULT NULL,
-	preshared_keys boolean DEFAULT true)
+	preshared_keys boolean DEFAULT true,
+	exclusive boolean DEFAULT false)
 RETURNS interface
 	AS 'MODULE_PATHNAME', 'wg_add_interface'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
@@ -292,6 +300,14 @@ RETURNS TABLE (public_key text, endpoint text, allowed_ips text,
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
 COMMENT ON FUNCTION wg_show IS
 	'The live peers of an interface, read from the kernel by the apply worker';
+
+CREATE FUNCTION wg_reconcile(interface text DEFAULT NULL)
+RETURNS TABLE (interface text, added integer, corrected integer,
+			   removed integer, foreign_peers integer, error text)
+	AS 'MODULE_PATHNAME', 'wg_reconcile'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_reconcile IS
+	'Reconcile the interfaces with the database now and report what changed';
 
 CREATE FUNCTION wg_revoke_peer(peer_id uuid) RETURNS peer_public
 LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp

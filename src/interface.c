@@ -30,6 +30,7 @@ enum
 	ARG_POOL_START,
 	ARG_POOL_END,
 	ARG_PRESHARED_KEYS,
+	ARG_EXCLUSIVE,
 	NUM_ARGS
 };
 
@@ -261,7 +262,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	char		nulls[NUM_ARGS];
 	Oid			types[NUM_ARGS] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
 		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INETOID, INETOID,
-	BOOLOID};
+	BOOLOID, BOOLOID};
 	Datum		result;
 
 	if ((why = wg_check_ifname(name)) != NULL)
@@ -415,6 +416,8 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	values[ARG_POOL_START] = wgpeer_inet4_datum(first, 32);
 	values[ARG_POOL_END] = wgpeer_inet4_datum(last, 32);
 	values[ARG_PRESHARED_KEYS] = BoolGetDatum(preshared_keys);
+	values[ARG_EXCLUSIVE] = BoolGetDatum(!PG_ARGISNULL(ARG_EXCLUSIVE) &&
+										 PG_GETARG_BOOL(ARG_EXCLUSIVE));
 
 	SPI_connect();
 	/* serialize registrations so the overlap check cannot race */
@@ -425,9 +428,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 				"INSERT INTO wgpeer.interface (name, endpoint, address,"
 				" address6, dns, listen_port, mtu, persistent_keepalive,"
 				" allowed_ips, private_key, public_key, pool_start, pool_end,"
-				" preshared_keys)"
+				" preshared_keys, exclusive)"
 				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				" $13, $14) RETURNING *",
+				" $13, $14, $15) RETURNING *",
 				NUM_ARGS, types, values, nulls);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc));

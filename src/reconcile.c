@@ -9,20 +9,24 @@
  * is recreated (its ifindex changes, which if_nametoindex() tells without
  * any privilege).  Missing peers are added, peers with other settings
  * corrected, peers the database revoked or expired removed; peers nobody
- * knows are left alone with a warning.  When nothing differs nothing is
- * sent, so no handshake is disturbed.
+ * knows are left alone with a warning, unless the interface is exclusive.
+ * When nothing differs nothing is sent, so no handshake is disturbed.
+ * wg_reconcile() asks the worker for one now and reports what it did.
  */
 #include "wgpeer.h"
 
 #include <net/if.h>
 
 #include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "diff.h"
 #include "netlink.h"
+
+PG_FUNCTION_INFO_V1(wg_reconcile);
 
 /* The ifindex each interface had when last looked at, by name. */
 typedef struct SeenIface
@@ -109,11 +113,40 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 }
 
 /*
- * Make one live interface match the database.  A device that cannot be
- * read is left to the apply path, which reports why.
+ * Record the outcome of reconciling ifname in wgpeer.device, where
+ * wg_reconcile() reads it: the counts, or why it could not be done.
  */
 static void
-reconcile_one(const char *ifname, const char *private_key, int listen_port)
+record_outcome(const char *ifname, const wg_diff_stats *stats, const char *error)
+{
+	static SPIPlanPtr plan;
+	Oid			types[6] = {TEXTOID, INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', error ? ' ' : 'n'};
+
+	values[0] = CStringGetTextDatum(ifname);
+	values[1] = Int32GetDatum((int32) stats->added);
+	values[2] = Int32GetDatum((int32) stats->corrected);
+	values[3] = Int32GetDatum((int32) stats->removed);
+	values[4] = Int32GetDatum((int32) stats->foreign);
+	values[5] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.device AS d (interface, reconciled_at,"
+				" added, corrected, removed, foreign_peers, reconcile_error)"
+				" VALUES ($1, now(), $2, $3, $4, $5, $6)"
+				" ON CONFLICT (interface) DO UPDATE"
+				" SET reconciled_at = now(), added = $2, corrected = $3,"
+				"     removed = $4, foreign_peers = $5, reconcile_error = $6",
+				6, types, values, nulls);
+}
+
+/*
+ * Make one live interface match the database.  When exclusive, peers
+ * nobody registered are removed too.
+ */
+static void
+reconcile_one(const char *ifname, const char *private_key, int listen_port,
+			  bool exclusive)
 {
 	wg_desired_peer *desired;
 	uint8_t		(*known)[WGNL_KEY_LEN];
@@ -127,11 +160,19 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port)
 	bool		at_open;
 	int			rc;
 
-	if (wgpeer_device_get(ifname, &dev, &at_open) < 0)
+	memset(&stats, 0, sizeof(stats));
+	if ((rc = wgpeer_device_get(ifname, &dev, &at_open)) < 0)
+	{
+		char	   *message;
+		const char *hint;
+
+		wgpeer_describe_failure(rc, at_open, ifname, &message, &hint);
+		record_outcome(ifname, &stats, message);
 		return;
+	}
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
 	changes = palloc0(sizeof(wgnl_peer_change) * (n_desired + dev.n_peers + 1));
-	wg_peer_diff(desired, n_desired, &dev, known, n_known, false,
+	wg_peer_diff(desired, n_desired, &dev, known, n_known, exclusive,
 				 changes, &n_changes, &stats);
 
 	memset(&dc, 0, sizeof(dc));
@@ -156,9 +197,15 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port)
 	{
 		if ((rc = wgpeer_device_set(&dc, &at_open)) < 0)
 		{
+			char	   *message;
+			const char *hint;
+
+			wgpeer_describe_failure(rc, at_open, ifname, &message, &hint);
 			ereport(WARNING,
 					(errmsg("wgpeer could not reconcile \"%s\": %s",
-							ifname, strerror(-rc))));
+							ifname, message),
+					 hint ? errhint("%s", hint) : 0));
+			record_outcome(ifname, &stats, message);
 			return;
 		}
 		ereport(LOG,
@@ -171,8 +218,10 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port)
 		ereport(WARNING,
 				(errmsg("interface \"%s\" has %zu peers wgpeer does not know; "
 						"they are left alone", ifname, stats.foreign),
-				 errhint("Revoke them with \"wg set %s peer <key> remove\" if "
-						 "they should not be there.", ifname)));
+				 errhint("Remove them with \"wg set %s peer <key> remove\" if "
+						 "they should not be there, or mark the interface "
+						 "exclusive.", ifname)));
+	record_outcome(ifname, &stats, NULL);
 }
 
 /*
@@ -196,8 +245,8 @@ wgpeer_reconcile_due(void)
 
 	wgpeer_begin_work("wgpeer: reconciling");
 	if (wgpeer_installed() &&
-		SPI_execute("SELECT name, private_key, listen_port FROM wgpeer.interface"
-					" ORDER BY name", true, 0) == SPI_OK_SELECT)
+		SPI_execute("SELECT name, private_key, listen_port, exclusive"
+					" FROM wgpeer.interface ORDER BY name", false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *ifaces = SPI_tuptable;
 		uint64		n = SPI_processed;
@@ -207,15 +256,93 @@ wgpeer_reconcile_due(void)
 			char	   *name = SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 1);
 			char	   *private_key = SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 2);
 			int			port = atoi(SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 3));
+			bool		exclusive = strcmp(SPI_getvalue(ifaces->vals[r],
+														 ifaces->tupdesc, 4), "t") == 0;
 			unsigned int ifindex = if_nametoindex(name);
 			unsigned int before = remember_ifindex(name, ifindex);
 
 			if (ifindex != 0 && (full || ifindex != before))
-				reconcile_one(name, private_key, port);
+				reconcile_one(name, private_key, port, exclusive);
+			else if (ifindex == 0 && full)
+			{
+				wg_diff_stats none = {0};
+
+				record_outcome(name, &none,
+							   psprintf("interface \"%s\" does not exist", name));
+			}
 		}
 	}
 	wgpeer_end_work();
 	if (full)
 		next_full = TimestampTzPlusMilliseconds(now, wgpeer_reconcile_interval);
 	return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
+}
+
+/*
+ * Reconcile every interface now (wg_reconcile()).
+ */
+void
+wgpeer_reconcile_now(void)
+{
+	next_full = 0;
+	(void) wgpeer_reconcile_due();
+}
+
+/*
+ * wg_reconcile(interface text default null): have the worker reconcile
+ * every interface now, and report for the given one (or all) how many
+ * peers it added, corrected and removed, how many unknown peers it left
+ * alone, or why it could not.
+ */
+Datum
+wg_reconcile(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {(Datum) 0};
+	char		nulls[1] = {'n'};
+
+	if (!PG_ARGISNULL(0))
+	{
+		MemoryContext outer = CurrentMemoryContext;
+		char	   *ifname;
+
+		SPI_connect();
+		ifname = MemoryContextStrdup(outer,
+									 wgpeer_resolve_interface(PG_GETARG_TEXT_PP(0)));
+		SPI_finish();
+		values[0] = CStringGetTextDatum(ifname);
+		nulls[0] = ' ';
+	}
+	wgpeer_ask_worker(REQUEST_RECONCILE);
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	wgpeer_exec(&plan,
+				"SELECT i.name, d.added, d.corrected, d.removed,"
+				" d.foreign_peers, d.reconcile_error"
+				" FROM wgpeer.interface i"
+				" LEFT JOIN wgpeer.device d ON d.interface = i.name"
+				" WHERE $1::text IS NULL OR i.name = $1"
+				" ORDER BY i.name",
+				1, types, values, nulls);
+	if (SPI_processed == 0 && nulls[0] == ' ')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("interface \"%s\" is not registered with wgpeer",
+						TextDatumGetCString(values[0])),
+				 errhint("Register it with wgpeer.wg_add_interface().")));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		out[6];
+		bool		out_nulls[6];
+
+		for (int c = 0; c < 6; c++)
+			out[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
+								   c + 1, &out_nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, out_nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
 }

@@ -27,9 +27,6 @@
 
 PG_FUNCTION_INFO_V1(wg_show);
 
-/* How long wg_show() waits for the worker. */
-#define SHOW_TIMEOUT_MS 10000
-
 /*
  * An allowed IP or endpoint address as text.
  */
@@ -242,28 +239,9 @@ wg_show(PG_FUNCTION_ARGS)
 	static SPIPlanPtr error_plan;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *ifname;
-	uint64		ticket;
-	TimestampTz deadline;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 
-	if (wgpeer_database == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the wgpeer apply worker is not running"),
-				 errdetail("Only the apply worker may read WireGuard devices."),
-				 errhint("Add wgpeer to shared_preload_libraries and restart.")));
-	{
-		char	   *dbname = get_database_name(MyDatabaseId);
-
-		if (strcmp(dbname, wgpeer_database) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the wgpeer apply worker serves database \"%s\", not \"%s\"",
-							wgpeer_database, dbname),
-					 errhint("Set wgpeer.database = '%s' in postgresql.conf and "
-							 "restart, or use wgpeer in that database.", dbname)));
-	}
 	SPI_connect();
 	ifname = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
 								 wgpeer_resolve_interface(PG_ARGISNULL(0) ? NULL :
@@ -271,28 +249,7 @@ wg_show(PG_FUNCTION_ARGS)
 	SPI_finish();
 	values[0] = CStringGetTextDatum(ifname);
 
-	ticket = wgpeer_request_show();
-	if (ticket == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the wgpeer apply worker is not running"),
-				 errdetail("Only the apply worker may read WireGuard devices."),
-				 errhint("Check the server log: the worker may be restarting "
-						 "after an error.")));
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SHOW_TIMEOUT_MS);
-	while (!wgpeer_show_served(ticket))
-	{
-		if (GetCurrentTimestamp() > deadline)
-			ereport(ERROR,
-					(errcode(ERRCODE_QUERY_CANCELED),
-					 errmsg("the wgpeer apply worker did not read the devices "
-							"within %d seconds", SHOW_TIMEOUT_MS / 1000),
-					 errhint("The worker may be busy applying a large batch; try again.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 5, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	wgpeer_ask_worker(REQUEST_SHOW);
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();

@@ -49,11 +49,20 @@ extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 extern bool wgpeer_installed(void);
 extern void wgpeer_begin_work(const char *what);
 extern void wgpeer_end_work(void);
-extern uint64 wgpeer_request_show(void);
-extern bool wgpeer_show_served(uint64 ticket);
+
+/* What a session can ask the apply worker to do (wgpeer_ask_worker). */
+typedef enum WorkerRequest
+{
+	REQUEST_SHOW,				/* read the devices */
+	REQUEST_RECONCILE,			/* reconcile every interface now */
+	NUM_WORKER_REQUESTS
+} WorkerRequest;
+
+extern void wgpeer_ask_worker(WorkerRequest kind);
 
 /* reconcile.c */
 extern long wgpeer_reconcile_due(void);
+extern void wgpeer_reconcile_now(void);
 
 /* expiry.c */
 extern long wgpeer_expire_due(void);

@@ -15,6 +15,7 @@
 #include "wgpeer.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "commands/trigger.h"
 #include "libpq/auth.h"
 #include "miscadmin.h"
@@ -28,8 +29,12 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 #include "capability.h"
+
+/* How long a session waits for the worker to answer a request. */
+#define WORKER_ANSWER_TIMEOUT_MS 10000
 
 PG_FUNCTION_INFO_V1(wg_queue_wake);
 
@@ -48,8 +53,8 @@ typedef struct WorkerShared
 {
 	slock_t		mutex;
 	Latch	   *latch;			/* NULL while no worker runs */
-	uint64		show_requested; /* wg_show() tickets handed out */
-	uint64		show_served;	/* devices sampled for tickets up to this */
+	uint64		requested[NUM_WORKER_REQUESTS];	/* tickets handed out */
+	uint64		served[NUM_WORKER_REQUESTS];	/* answered up to this ticket */
 } WorkerShared;
 
 static WorkerShared *shared = NULL;
@@ -88,8 +93,8 @@ worker_shmem_startup(void)
 	{
 		SpinLockInit(&shared->mutex);
 		shared->latch = NULL;
-		shared->show_requested = 0;
-		shared->show_served = 0;
+		memset(shared->requested, 0, sizeof(shared->requested));
+		memset(shared->served, 0, sizeof(shared->served));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -131,39 +136,89 @@ wake_worker(void)
 }
 
 /*
- * Ask the worker for a fresh sample of the devices (wg_show).  Returns a
- * ticket for wgpeer_show_served(), or 0 when no worker runs.
+ * Ask the worker to do something for this session (read the devices,
+ * reconcile) and wait until it has, so a client backend gets the result
+ * without holding CAP_NET_ADMIN itself.  Raises an error when no worker
+ * serves this database or it does not answer in time.
  */
-uint64
-wgpeer_request_show(void)
+void
+wgpeer_ask_worker(WorkerRequest kind)
 {
 	uint64		ticket = 0;
-	Latch	   *latch;
+	Latch	   *latch = NULL;
+	TimestampTz deadline;
+	char	   *dbname;
 
-	if (shared == NULL)
-		return 0;
+	if (shared == NULL || wgpeer_database == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the wgpeer apply worker is not running"),
+				 errdetail("Only the apply worker may read or change WireGuard devices."),
+				 errhint("Add wgpeer to shared_preload_libraries and restart.")));
+	dbname = get_database_name(MyDatabaseId);
+	if (strcmp(dbname, wgpeer_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the wgpeer apply worker serves database \"%s\", not \"%s\"",
+						wgpeer_database, dbname),
+				 errhint("Set wgpeer.database = '%s' in postgresql.conf and "
+						 "restart, or use wgpeer in that database.", dbname)));
+
 	SpinLockAcquire(&shared->mutex);
 	latch = shared->latch;
 	if (latch)
-		ticket = ++shared->show_requested;
+		ticket = ++shared->requested[kind];
 	SpinLockRelease(&shared->mutex);
-	if (latch)
-		SetLatch(latch);
-	return ticket;
+	if (latch == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the wgpeer apply worker is not running"),
+				 errhint("Check the server log: the worker may be restarting "
+						 "after an error.")));
+	SetLatch(latch);
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   WORKER_ANSWER_TIMEOUT_MS);
+	for (;;)
+	{
+		uint64		served;
+
+		SpinLockAcquire(&shared->mutex);
+		served = shared->served[kind];
+		SpinLockRelease(&shared->mutex);
+		if (served >= ticket)
+			break;
+		if (GetCurrentTimestamp() > deadline)
+			ereport(ERROR,
+					(errcode(ERRCODE_QUERY_CANCELED),
+					 errmsg("the wgpeer apply worker did not answer within %d seconds",
+							WORKER_ANSWER_TIMEOUT_MS / 1000),
+					 errhint("The worker may be busy applying a large batch; try again.")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*
- * Has the worker sampled the devices for this ticket?
+ * Worker side: run fn when a request of this kind is pending, then mark
+ * every ticket handed out so far as answered.
  */
-bool
-wgpeer_show_served(uint64 ticket)
+static void
+answer_requests(WorkerRequest kind, void (*fn) (void))
 {
-	uint64		served;
+	uint64		requested;
 
 	SpinLockAcquire(&shared->mutex);
-	served = shared->show_served;
+	requested = shared->requested[kind];
 	SpinLockRelease(&shared->mutex);
-	return served >= ticket;
+	if (requested <= shared->served[kind])
+		return;
+	fn();
+	SpinLockAcquire(&shared->mutex);
+	shared->served[kind] = requested;
+	SpinLockRelease(&shared->mutex);
 }
 
 /*
@@ -338,21 +393,9 @@ wgpeer_worker_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* answer wg_show() first: a caller is waiting */
-		{
-			uint64		requested;
-
-			SpinLockAcquire(&shared->mutex);
-			requested = shared->show_requested;
-			SpinLockRelease(&shared->mutex);
-			if (requested > shared->show_served)
-			{
-				wgpeer_sample_devices();
-				SpinLockAcquire(&shared->mutex);
-				shared->show_served = requested;
-				SpinLockRelease(&shared->mutex);
-			}
-		}
+		/* callers waiting in wg_reconcile() or wg_show() come first */
+		answer_requests(REQUEST_RECONCILE, wgpeer_reconcile_now);
+		answer_requests(REQUEST_SHOW, wgpeer_sample_devices);
 
 		reconcile_ms = wgpeer_reconcile_due();
 		stats_ms = wgpeer_stats_due();
