@@ -387,12 +387,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 		else if (public_key)
 			wgpeer_parse_key(public_key, "public_key", pub);
 		else
-		{
-			wg_key_generate_private(priv);
-			wg_key_public(pub, priv);
-			private_key = wgpeer_key_text(priv);
-			public_key = wgpeer_key_text(pub);
-		}
+			wgpeer_generate_pair(&private_key, &public_key);
 		wg_key_wipe(priv, sizeof(priv));
 	}
 

@@ -55,6 +55,23 @@ wgpeer_key_text(const uint8_t key[WG_KEY_LEN])
 }
 
 /*
+ * A fresh key pair as palloc'd base64 strings; the raw private key is
+ * wiped.
+ */
+void
+wgpeer_generate_pair(char **private_key, char **public_key)
+{
+	uint8_t		priv[WG_KEY_LEN];
+	uint8_t		pub[WG_KEY_LEN];
+
+	wg_key_generate_private(priv);
+	wg_key_public(pub, priv);
+	*private_key = wgpeer_key_text(priv);
+	*public_key = wgpeer_key_text(pub);
+	wg_key_wipe(priv, sizeof(priv));
+}
+
+/*
  * wg_genkey() returns text: a new private key, as `wg genkey` prints it.
  */
 Datum

@@ -29,6 +29,8 @@ PG_FUNCTION_INFO_V1(wg_peer_config);
 /* Longest user_id accepted: an application's key, not a document. */
 #define USER_ID_MAX 256
 
+static void peer_not_found(Datum peer_id) pg_attribute_noreturn();
+
 /*
  * Check a number of months (1 to 120) for an expiry; hint says what to do.
  */
@@ -40,6 +42,18 @@ check_months(int months, const char *name, const char *hint)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between 1 and 120, not %d", name, months),
 				 errhint("%s", hint)));
+}
+
+/*
+ * Raise the error for an unknown peer id.
+ */
+static void
+peer_not_found(Datum peer_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("peer %s does not exist",
+					DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)))));
 }
 
 /*
@@ -116,10 +130,7 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 				" WHERE p.peer_id = $1",
 				1, types, values, NULL);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("peer %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out, values[0])))));
+		peer_not_found(values[0]);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	status = SPI_getvalue(tup, desc, 1);
@@ -224,24 +235,15 @@ wg_create_peer(PG_FUNCTION_ARGS)
 				 errhint("The WireGuard apps use it as the tunnel's name.")));
 
 	/* keys: the client's own public key, or a fresh pair */
+	if (client_key)
 	{
-		uint8_t		priv[WG_KEY_LEN];
 		uint8_t		pub[WG_KEY_LEN];
 
-		if (client_key)
-		{
-			wgpeer_parse_key(client_key, "public_key", pub);
-			public_key = wgpeer_key_text(pub);
-		}
-		else
-		{
-			wg_key_generate_private(priv);
-			wg_key_public(pub, priv);
-			private_key = wgpeer_key_text(priv);
-			public_key = wgpeer_key_text(pub);
-			wg_key_wipe(priv, sizeof(priv));
-		}
+		wgpeer_parse_key(client_key, "public_key", pub);
+		public_key = wgpeer_key_text(pub);
 	}
+	else
+		wgpeer_generate_pair(&private_key, &public_key);
 
 	peer_id = new_peer_id();
 	if (!config_name)
@@ -418,10 +420,7 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 					1, types, values, NULL);
 	}
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("peer %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)))));
+		peer_not_found(peer_id);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	status = SPI_getvalue(tup, desc, 1);

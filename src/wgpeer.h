@@ -29,6 +29,7 @@ extern char *wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno);
 extern void wgpeer_parse_key(const char *text, const char *what,
 							 uint8_t key[WG_KEY_LEN]);
 extern char *wgpeer_key_text(const uint8_t key[WG_KEY_LEN]);
+extern void wgpeer_generate_pair(char **private_key, char **public_key);
 
 /* worker.c and apply.c */
 extern char *wgpeer_database;
