@@ -8,6 +8,8 @@ PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 libkrb5-dev libipc-run-perl
 	libsodium-dev libmnl-dev libqrencode-dev libpng-dev
 	wireguard-tools wireguard-go iproute2 qrencode zbar-tools pngcheck util-linux bc
+	# apply worker tests: ping through the tunnel, libpq for bench/apply_latency
+	iputils-ping libpq-dev
 	# QR decode test (SVG rasteriser, text to image) and fuzz smoke run
 	librsvg2-bin perl clang libclang-rt-14-dev
 )

@@ -1,0 +1,360 @@
+#!/bin/bash
+# The apply worker (src/worker.c, src/apply.c) against a real WireGuard
+# kernel.  Runs as root where `ip link add type wireguard` works, through
+#	bash test/vm/run.sh test/vm/worker_test.sh [--stage DIR] [BULK]
+# after `make install` on the host (the VM sees the host's installed files).
+# --stage DIR (VM only): copy a `make install DESTDIR=DIR` tree over / first,
+# to test a build without installing it on the host.  BULK (default 5000)
+# is the size of test 4; creating 5,000 peers takes ~4 minutes under TCG,
+# so a smaller one is handy while developing.
+#
+# Starts PostgreSQL 15 as an unprivileged user holding CAP_NET_ADMIN (as a
+# systemd drop-in would give it), wgpeer preloaded, and checks:
+#	0. the worker runs (pg_stat_activity) and holds CAP_NET_ADMIN; a client
+#	   backend does not;
+#	1. a committed wg_create_peer reaches `wg show dump` (allowed IPs v4 /32
+#	   and v6 /128, preshared key, keepalive), the device gets its private
+#	   key and port, the peer becomes active and NOTIFY wgpeer says so;
+#	2. a rolled-back wg_create_peer changes nothing;
+#	3. wg_revoke_peer and wg_expire_peers remove peers;
+#	5. a client in its own network namespace, configured from the returned
+#	   config, pings the server through the tunnel (handshake in wg_show);
+#	4. 5,000 peers created in one transaction all reach the kernel, the whole
+#	   set compared with the database; then revoked in one transaction;
+#	6. an interface missing at first: changes wait with the error in
+#	   wgpeer.interface_status, other interfaces keep flowing, and they go
+#	   through once the interface exists.
+# Everything polls with generous bounds (TCG is 10-50x slower than native).
+# Prints "N passed, N failed" and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+STAGE=
+if [ "${1:-}" = --stage ]; then
+	STAGE=$2
+	shift 2
+fi
+if [ -n "$STAGE" ]; then
+	# never overwrite the host's installation: only the VM's overlay
+	[ "${WGPEER_IN_VM:-}" = 1 ] || { echo "--stage works only inside the VM" >&2; exit 2; }
+	cp -a "$STAGE/." /
+fi
+
+BULK=${1:-5000}
+PG_BIN=$(pg_config --bindir)
+PGUSER_OS=wgpeer_test
+DB=wgtest
+NS=wgpeer-client-$$				# the client's network namespace (test 5)
+PASSED=0
+FAILED=0
+
+id "$PGUSER_OS" >/dev/null 2>&1 || useradd --system --create-home "$PGUSER_OS"
+mkdir -p /run/postgresql
+chown "$PGUSER_OS" /run/postgresql
+D=$(mktemp -d /run/wgpeer-worker.XXXXXX)	# cluster, socket, scratch files
+chmod 755 "$D"
+chown "$PGUSER_OS" "$D"
+T=$D/scratch
+mkdir "$T"
+chmod 777 "$T"
+LISTENER=
+
+cleanup() {
+	if [ -n "$LISTENER" ]; then
+		exec 7>&- || true
+		kill "$LISTENER" 2>/dev/null || true
+	fi
+	runuser -u "$PGUSER_OS" -- "$PG_BIN/pg_ctl" -D "$D/data" -m immediate -w stop \
+		>/dev/null 2>&1 || true
+	# the server log goes out with the results (run.sh's WGPEER_VM_KEEP)
+	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/server.log" "$WGPEER_VM_OUT/worker_test.server.log" 2>/dev/null || true
+	ip netns del "$NS" 2>/dev/null || true
+	# wg0 and wg1 are left alone: they go with the VM (or run.sh's scratch
+	# namespace), and deleting an interface that still holds thousands of
+	# peers costs the kernel minutes under TCG
+	rm -rf "$D"
+}
+trap cleanup EXIT
+
+ok() {
+	echo "ok - $*"
+	PASSED=$((PASSED + 1))
+}
+not_ok() {
+	echo "not ok - $*"
+	FAILED=$((FAILED + 1))
+}
+# check DESCRIPTION COMMAND...: one test result from a command's status
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# psql as the unprivileged user, unaligned, tuples only, tab-separated
+q() {
+	runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
+		-h "$D" -U postgres -d "$DB" "$@"
+}
+# true when the query returns "t"
+sql_true() {
+	[ "$(q -c "$1" 2>/dev/null)" = t ]
+}
+
+# wait_until SECONDS COMMAND...: poll every 0.2 s until COMMAND succeeds;
+# false (with a note) when SECONDS pass first
+wait_until() {
+	local limit=$1 start=$SECONDS
+	shift
+	until "$@"; do
+		if [ $((SECONDS - start)) -ge "$limit" ]; then
+			echo "   (gave up after ${limit}s waiting for: $*)"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# Peers of an interface as the kernel has them, one line each:
+# public key, preshared key, allowed IPs (sorted), keepalive
+kernel_peers() {
+	wg show "$1" dump | tail -n +2 | awk -F'\t' -v OFS='\t' '{ print $1, $2, $4, $8 }' |
+		perl -F'\t' -lane '$F[2] = join(",", sort split(/,/, $F[2])); print join("\t", @F)' |
+		sort
+}
+# The same, as the database wants them (live peers of the interface)
+wanted_peers() {
+	q -c "SELECT p.public_key, coalesce(p.preshared_key, '(none)'),
+				 concat_ws(',', host(p.address) || '/32', host(p.address6) || '/128'),
+				 coalesce(nullif(i.persistent_keepalive, 0)::text, 'off')
+		  FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+		  WHERE p.interface = '$1' AND p.status IN ('creating', 'active')" |
+		perl -F'\t' -lane '$F[2] = join(",", sort split(/,/, $F[2])); print join("\t", @F)' |
+		sort
+}
+in_kernel() { wg show "$1" peers 2>/dev/null | grep -qxF "$2"; }
+not_in_kernel() { ! in_kernel "$@"; }
+kernel_count() { wg show "$1" peers 2>/dev/null | wc -l; }
+kernel_count_is() { [ "$(kernel_count "$1")" -eq "$2" ]; }
+# same FILE FILE: compare, showing the start of a difference
+same() {
+	cmp -s "$1" "$2" && return 0
+	diff "$1" "$2" | head -n 6 | sed 's/^/   /'
+	return 1
+}
+# CAP_NET_ADMIN (bit 12) in a capability mask in hex
+has_net_admin() { (((16#$1 >> 12) & 1)); }
+cap_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+echo "== starting PostgreSQL 15 as $PGUSER_OS with CAP_NET_ADMIN"
+runuser -u "$PGUSER_OS" -- "$PG_BIN/initdb" -N -D "$D/data" -A trust -U postgres >/dev/null
+cat >>"$D/data/postgresql.conf" <<EOF
+listen_addresses = ''
+unix_socket_directories = '$D'
+shared_preload_libraries = 'wgpeer'
+wgpeer.database = '$DB'
+wgpeer.retry_max = '2s'
+# only wake-on-commit can deliver within the tests' bounds, not the poll
+wgpeer.poll_interval = '10min'
+fsync = off
+EOF
+# as a systemd drop-in with AmbientCapabilities=CAP_NET_ADMIN would
+setpriv --reuid="$PGUSER_OS" --regid="$(id -g "$PGUSER_OS")" --init-groups \
+	--inh-caps=+net_admin --ambient-caps=+net_admin -- \
+	"$PG_BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 600 start >/dev/null
+# the worker connects to $DB: it retries (bgw_restart_time) until it exists
+runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -h "$D" -U postgres -d postgres \
+	-c "CREATE DATABASE $DB"
+q -c "CREATE EXTENSION wgpeer"
+
+# the server side of the tunnel: wg0 with its addresses; the worker sets
+# its private key and listen port
+ip link add wg0 type wireguard
+ip addr add 10.10.0.1/16 dev wg0
+ip addr add fd00:10:10::1/64 dev wg0 nodad
+ip link set wg0 up
+q -c "SELECT name FROM wgpeer.wg_add_interface('wg0', '10.99.0.1:51820',
+		'10.10.0.1/16', 'fd00:10:10::1/64', persistent_keepalive => 25)" >/dev/null
+
+echo "== 0. the worker process and capabilities"
+worker_running() {
+	sql_true "SELECT count(*) = 1 FROM pg_stat_activity
+			  WHERE backend_type = 'wgpeer apply worker' AND datname = '$DB'"
+}
+check "worker in pg_stat_activity as 'wgpeer apply worker' on $DB" wait_until 180 worker_running
+WORKER=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")
+check "worker holds CAP_NET_ADMIN (CapEff $(cap_of "$WORKER" CapEff))" \
+	has_net_admin "$(cap_of "$WORKER" CapEff)"
+# a backend reads its own /proc status (superuser may read files)
+q -c "SELECT pg_read_file('/proc/self/status', 0, 65536)" >"$T/backend_status"
+for set in CapEff CapPrm CapInh CapAmb; do
+	mask=$(awk -v f="$set:" '$1 == f { print $2 }' "$T/backend_status")
+	check "client backend lacks CAP_NET_ADMIN in $set ($mask)" \
+		eval '! has_net_admin "$mask"'
+done
+
+# A session that LISTENs on wgpeer; "SELECT 1" after each event makes psql
+# print the notifications that arrived in the meantime.
+mkfifo "$T/listen.in"
+runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -At -h "$D" -U postgres -d "$DB" \
+	<"$T/listen.in" >"$T/listen.out" 2>&1 &
+LISTENER=$!
+exec 7>"$T/listen.in"
+echo "LISTEN wgpeer;" >&7
+notified() {					# notified REGEX: a notification matching it
+	echo "SELECT 1;" >&7
+	grep -q "^Asynchronous notification \"wgpeer\" with payload \".*$1" "$T/listen.out"
+}
+
+echo "== 1. a committed wg_create_peer reaches the kernel"
+IFS=$'\t' read -r A_ID A_KEY A_V4 A_V6 < <(q -c "
+	SELECT peer_id, public_key, host(address), host(address6)
+	FROM wgpeer.wg_create_peer('alice@example.com', interface => 'wg0')")
+t0=$SECONDS
+check "alice's peer appears in wg show wg0" wait_until 60 in_kernel wg0 "$A_KEY"
+echo "   (visible within $((SECONDS - t0)) s of commit)"
+line=$(wg show wg0 dump | awk -F'\t' -v k="$A_KEY" '$1 == k')
+ips=$(echo "$line" | cut -f4 | tr ',' '\n' | sort | paste -sd,)
+want=$(printf '%s\n' "$A_V4/32" "$A_V6/128" | sort | paste -sd,)
+check "allowed IPs are $want (got $ips)" test "$ips" = "$want"
+psk=$(q -c "SELECT preshared_key FROM wgpeer.peer WHERE peer_id = '$A_ID'")
+check "preshared key set" test "$(echo "$line" | cut -f2)" = "$psk"
+check "persistent keepalive 25" test "$(echo "$line" | cut -f8)" = 25
+IFS=$'\t' read -r S_PRIV S_PORT < <(q -c "SELECT private_key, listen_port FROM wgpeer.interface WHERE name = 'wg0'")
+check "worker set the device's private key" test "$(wg show wg0 private-key)" = "$S_PRIV"
+check "worker set the device's listen port ($S_PORT)" test "$(wg show wg0 listen-port)" = "$S_PORT"
+check "status becomes active" wait_until 60 \
+	sql_true "SELECT status = 'active' FROM wgpeer.peer WHERE peer_id = '$A_ID'"
+check "queue empty afterwards" sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
+check "NOTIFY wgpeer with alice's JSON payload" wait_until 60 notified \
+	"\"peer_id\" : \"$A_ID\", \"user_id\" : \"alice@example.com\", \"interface\" : \"wg0\", \"status\" : \"active\"}\" received from server process with PID $WORKER\\."
+
+echo "== 2. a rolled-back wg_create_peer changes nothing"
+kernel_peers wg0 >"$T/before"
+R_KEY=$(q -c "BEGIN" -c "SELECT public_key FROM wgpeer.wg_create_peer('rollback', interface => 'wg0')" -c "ROLLBACK")
+# a committed peer after it is a barrier: once it is on the interface the
+# worker has seen everything before it
+B_KEY=$(q -c "SELECT public_key FROM wgpeer.wg_create_peer('barrier', interface => 'wg0')")
+check "a later committed peer arrives" wait_until 60 in_kernel wg0 "$B_KEY"
+check "the rolled-back peer is not on the interface" not_in_kernel wg0 "$R_KEY"
+kernel_peers wg0 | grep -vF "$B_KEY" >"$T/after" || true
+check "nothing else changed on the interface" same "$T/before" "$T/after"
+check "no peer row and no queued change for it" \
+	sql_true "SELECT count(*) = 0 FROM wgpeer.peer WHERE public_key = '$R_KEY'"
+
+echo "== 3. revoke and expiry remove peers"
+q -c "SELECT wgpeer.wg_revoke_peer('$A_ID')" >/dev/null
+check "wg_revoke_peer removes alice from the interface" wait_until 60 not_in_kernel wg0 "$A_KEY"
+check "alice is revoked" sql_true "SELECT status = 'revoked' FROM wgpeer.peer WHERE peer_id = '$A_ID'"
+check "NOTIFY says revoked" wait_until 60 notified "\"peer_id\" : \"$A_ID\".*\"status\" : \"revoked\"}"
+IFS=$'\t' read -r E_ID E_KEY < <(q -c "SELECT peer_id, public_key FROM wgpeer.wg_create_peer('erin', interface => 'wg0')")
+check "erin arrives" wait_until 60 in_kernel wg0 "$E_KEY"
+q -c "UPDATE wgpeer.peer SET expires_at = now() - interval '1 minute' WHERE peer_id = '$E_ID'"
+n=$(q -c "SELECT wgpeer.wg_expire_peers()")
+check "wg_expire_peers() expires one peer (got $n)" test "$n" = 1
+check "the expired peer leaves the interface" wait_until 60 not_in_kernel wg0 "$E_KEY"
+check "erin is expired" sql_true "SELECT status = 'expired' FROM wgpeer.peer WHERE peer_id = '$E_ID'"
+check "the barrier peer is still there" in_kernel wg0 "$B_KEY"
+
+echo "== 5. end to end: a client namespace pings the server through the tunnel"
+ip netns add "$NS"
+ip link add wgv0 type veth peer name wgv1
+ip link set wgv1 netns "$NS"
+ip addr add 10.99.0.1/24 dev wgv0
+ip link set wgv0 up
+ip -n "$NS" link set lo up
+ip -n "$NS" addr add 10.99.0.2/24 dev wgv1
+ip -n "$NS" link set wgv1 up
+C_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('carol', interface => 'wg0')")
+(umask 077 && q -c "SELECT wgpeer.wg_peer_config('$C_ID')" >"$T/wgc0.conf")
+C_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$C_ID'")
+# the client: its interface created inside its namespace (the socket lives
+# where the interface is created), the config stripped as wg-quick does,
+# its Address, and a route to the server's tunnel prefixes only
+ip -n "$NS" link add wgc0 type wireguard
+wg-quick strip "$T/wgc0.conf" >"$T/wgc0.stripped"
+ip netns exec "$NS" wg setconf wgc0 "$T/wgc0.stripped"
+for a in $(sed -n 's/^Address = //p' "$T/wgc0.conf" | tr ',' ' '); do
+	case $a in
+		*:*) ip -n "$NS" addr add "$a" dev wgc0 nodad ;;
+		*) ip -n "$NS" addr add "$a" dev wgc0 ;;
+	esac
+done
+ip -n "$NS" link set wgc0 up
+ip -n "$NS" route add 10.10.0.0/16 dev wgc0
+ip -n "$NS" route add fd00:10:10::/64 dev wgc0
+check "carol is on the server interface" wait_until 60 in_kernel wg0 "$C_KEY"
+ping4() { ip netns exec "$NS" ping -c 1 -W 2 10.10.0.1 >/dev/null 2>&1; }
+ping6() { ip netns exec "$NS" ping -6 -c 1 -W 2 fd00:10:10::1 >/dev/null 2>&1; }
+check "ping 10.10.0.1 through the tunnel" wait_until 120 ping4
+check "ping fd00:10:10::1 through the tunnel" wait_until 60 ping6
+handshake=$(wg show wg0 latest-handshakes | awk -v k="$C_KEY" '$1 == k { print $2 }')
+check "wg show reports carol's handshake ($handshake)" test "${handshake:-0}" -gt 0
+if sql_true "SELECT count(*) = 1 FROM pg_proc WHERE proname = 'wg_show'"; then
+	check "wgpeer.wg_show('wg0') reports carol's handshake and endpoint" \
+		sql_true "SELECT count(*) = 1 FROM wgpeer.wg_show('wg0')
+				  WHERE public_key = '$C_KEY' AND latest_handshake > now() - interval '10 minutes'
+				    AND endpoint LIKE '10.99.0.2:%'"
+	check "wg_show('wg0') lists the same peers as wg show" \
+		sql_true "SELECT count(*) = $(kernel_count wg0) FROM wgpeer.wg_show('wg0')"
+fi
+
+echo "== 4. $BULK peers in one transaction"
+t0=$SECONDS
+q -c "SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('bulk' || g, interface => 'wg0')
+		  FROM generate_series(1, $BULK) g) s" >/dev/null
+echo "   (created and committed in $((SECONDS - t0)) s)"
+before=$(kernel_count wg0)
+t0=$SECONDS
+check "all $BULK reach the interface ($before peers before)" \
+	wait_until 300 kernel_count_is wg0 $((before + BULK))
+echo "   (on the interface within $((SECONDS - t0)) s)"
+check "all of them become active" wait_until 120 \
+	sql_true "SELECT count(*) = 0 FROM wgpeer.peer WHERE status = 'creating'"
+wanted_peers wg0 >"$T/want"
+kernel_peers wg0 >"$T/got"
+check "the interface holds exactly the database's live peers: keys, PSKs, allowed IPs, keepalive ($(wc -l <"$T/want") peers)" \
+	same "$T/want" "$T/got"
+q -c "SELECT count(wgpeer.wg_revoke_peer(peer_id)) FROM wgpeer.peer WHERE user_id LIKE 'bulk%'" >/dev/null
+check "revoking them in one transaction empties the interface down to $before" \
+	wait_until 300 kernel_count_is wg0 "$before"
+wanted_peers wg0 >"$T/want"
+kernel_peers wg0 >"$T/got"
+check "and it still matches the database" same "$T/want" "$T/got"
+
+echo "== 6. an interface missing at first"
+q -c "SELECT name FROM wgpeer.wg_add_interface('wg1', '10.99.0.1:51821', '10.20.0.1/24',
+		listen_port => 51821)" >/dev/null
+D_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('dave', interface => 'wg1')")
+D_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$D_ID'")
+check "interface_status shows the backlog and the error naming wg1" wait_until 60 \
+	sql_true "SELECT backlog = 1 AND last_error LIKE '%\"wg1\"%' AND retry_at IS NOT NULL
+			  FROM wgpeer.interface_status WHERE interface = 'wg1'"
+q -c "SELECT * FROM wgpeer.interface_status WHERE interface = 'wg1'" | sed 's/^/   /'
+check "the queued change carries attempts, error and next attempt" \
+	sql_true "SELECT attempts >= 1 AND last_error LIKE '%wg1%' AND next_attempt_at IS NOT NULL
+			  FROM wgpeer.queue WHERE peer_id = '$D_ID'"
+check "dave stays creating" sql_true "SELECT status = 'creating' FROM wgpeer.peer WHERE peer_id = '$D_ID'"
+F_KEY=$(q -c "SELECT public_key FROM wgpeer.wg_create_peer('frank', interface => 'wg0')")
+check "meanwhile wg0 keeps flowing" wait_until 60 in_kernel wg0 "$F_KEY"
+check "the worker retries (attempts reach 3 within the 2 s backoff cap)" wait_until 90 \
+	sql_true "SELECT attempts >= 3 FROM wgpeer.queue WHERE peer_id = '$D_ID'"
+ip link add wg1 type wireguard
+t0=$SECONDS
+check "once wg1 exists, dave reaches it" wait_until 60 in_kernel wg1 "$D_KEY"
+echo "   (within $((SECONDS - t0)) s of ip link add)"
+check "dave becomes active" wait_until 60 \
+	sql_true "SELECT status = 'active' FROM wgpeer.peer WHERE peer_id = '$D_ID'"
+check "interface_status: no backlog, a success recorded, no retry pending" \
+	sql_true "SELECT backlog = 0 AND last_success_at IS NOT NULL AND retry_at IS NULL
+			  FROM wgpeer.interface_status WHERE interface = 'wg1'"
+check "wg1 got its listen port 51821" test "$(wg show wg1 listen-port)" = 51821
+
+echo "== the server log"
+grep -E 'ERROR|FATAL|PANIC|WARNING' "$D/server.log" | grep -v 'database "wgtest" does not exist' |
+	sort | uniq -c | sort -rn | head -n 10 | sed 's/^/   /' || true
+check "worker never crashed (same pid as at the start)" \
+	sql_true "SELECT pid = $WORKER FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'"
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
