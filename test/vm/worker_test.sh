@@ -300,11 +300,12 @@ if sql_true "SELECT count(*) = 1 FROM pg_proc WHERE proname = 'wg_show'"; then
 fi
 
 echo "== 4. $BULK peers in one transaction"
+# counted first: the worker may apply the batch before psql returns
+before=$(kernel_count wg0)
 t0=$SECONDS
 q -c "SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('bulk' || g, interface => 'wg0')
 		  FROM generate_series(1, $BULK) g) s" >/dev/null
 echo "   (created and committed in $((SECONDS - t0)) s)"
-before=$(kernel_count wg0)
 t0=$SECONDS
 check "all $BULK reach the interface ($before peers before)" \
 	wait_until 300 kernel_count_is wg0 $((before + BULK))
