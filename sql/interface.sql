@@ -110,4 +110,4 @@ SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
 
 -- Nothing above left a row behind.
 SELECT name, exclusive FROM interface ORDER BY name;
-SELECT interface, next_address, allocations FROM pool ORDER BY interface;
+SELECT interface, next_address FROM pool ORDER BY interface;

@@ -53,8 +53,9 @@ COMMENT ON TABLE interface IS 'WireGuard interfaces managed by wgpeer';
 -- the apply worker or other interfaces.
 CREATE TABLE pool (
 	interface text PRIMARY KEY REFERENCES interface ON DELETE CASCADE,
-	next_address inet NOT NULL,		-- every address from here on is unused
-	allocations bigint NOT NULL DEFAULT 0
+	next_address inet NOT NULL		-- no address below it is handed out
+									-- from here; the allocator skips held
+									-- ones at and above it
 );
 COMMENT ON TABLE pool IS 'Per-interface allocation state (high-water mark)';
 
@@ -95,12 +96,16 @@ CREATE TABLE peer (
 );
 COMMENT ON TABLE peer IS 'WireGuard peers: desired state of every interface';
 
--- The backstop: two peers holding an address can never share it.
-CREATE UNIQUE INDEX peer_live_address ON peer (interface, address)
+-- The backstop: two peers holding an address can never share it.  The
+-- distinguishing column leads, so a lookup by address or by key can only
+-- use its own index, whatever the planner believes about the table's size
+-- (a plan cached while the table was small once picked the key index for
+-- an address lookup and scanned every peer of the interface).
+CREATE UNIQUE INDEX peer_live_address ON peer (address, interface)
 	WHERE released_at IS NULL;
-CREATE UNIQUE INDEX peer_live_address6 ON peer (interface, address6)
+CREATE UNIQUE INDEX peer_live_address6 ON peer (address6, interface)
 	WHERE released_at IS NULL AND address6 IS NOT NULL;
-CREATE UNIQUE INDEX peer_live_public_key ON peer (interface, public_key)
+CREATE UNIQUE INDEX peer_live_public_key ON peer (public_key, interface)
 	WHERE released_at IS NULL;
 CREATE INDEX peer_user ON peer (user_id, created_at);
 CREATE INDEX peer_expiry ON peer (expires_at)

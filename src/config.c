@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,4 +94,59 @@ wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
 		out_printf(&out, "PersistentKeepalive = %d\n",
 				   cfg->persistent_keepalive);
 	return (int) out.len;
+}
+
+/*
+ * Render a server interface in the `wg setconf` format (no wg-quick keys),
+ * so that `wg syncconf <interface> <file>` restores its key, port and
+ * peers without PostgreSQL.  Returns the length like wg_config_render(),
+ * -EINVAL for a missing or multi-line field or a bad number, -EOVERFLOW
+ * past INT_MAX bytes.
+ */
+int
+wg_server_config_render(const wg_server_config *cfg, char *buf, size_t size)
+{
+	out_buf		out = {buf, size, 0};
+
+	if (!field_ok(cfg->interface, 1) || !field_ok(cfg->private_key, 0) ||
+		cfg->listen_port < 1 || cfg->listen_port > 65535 ||
+		cfg->n_peers < 0 || (cfg->n_peers > 0 && cfg->peers == NULL))
+		return -EINVAL;
+	for (int i = 0; i < cfg->n_peers; i++)
+	{
+		const wg_server_peer *p = &cfg->peers[i];
+
+		if (!field_ok(p->public_key, 1) || !field_ok(p->preshared_key, 0) ||
+			!field_ok(p->address, 1) || !field_ok(p->address6, 0) ||
+			p->persistent_keepalive < 0 || p->persistent_keepalive > 65535)
+			return -EINVAL;
+	}
+
+	out_printf(&out, "# wgpeer: interface %s, %d peers; restore with "
+			   "\"wg syncconf %s <this file>\"\n",
+			   cfg->interface, cfg->n_peers, cfg->interface);
+	out_printf(&out, "[Interface]\n");
+	if (cfg->private_key)
+		out_printf(&out, "PrivateKey = %s\n", cfg->private_key);
+	else
+		out_printf(&out, "# PrivateKey is kept outside the database: "
+				   "prepend it in an [Interface] section, or syncconf "
+				   "clears the interface's key\n");
+	out_printf(&out, "ListenPort = %d\n", cfg->listen_port);
+	for (int i = 0; i < cfg->n_peers; i++)
+	{
+		const wg_server_peer *p = &cfg->peers[i];
+
+		out_printf(&out, "\n[Peer]\nPublicKey = %s\n", p->public_key);
+		if (p->preshared_key)
+			out_printf(&out, "PresharedKey = %s\n", p->preshared_key);
+		out_printf(&out, "AllowedIPs = %s", p->address);
+		if (p->address6)
+			out_printf(&out, ", %s", p->address6);
+		out_printf(&out, "\n");
+		if (p->persistent_keepalive > 0)
+			out_printf(&out, "PersistentKeepalive = %d\n",
+					   p->persistent_keepalive);
+	}
+	return out.len > INT_MAX ? -EOVERFLOW : (int) out.len;
 }

@@ -1,6 +1,7 @@
 /*
  * config.h
- *		Rendering of a client's wg-quick configuration.
+ *		Rendering of a client's wg-quick configuration, and of a server's
+ *		configuration in the `wg setconf` format.
  *
  * Pure C, no PostgreSQL headers, so it can be unit-tested and fuzzed.
  */
@@ -30,5 +31,28 @@ typedef struct wg_client_config
 } wg_client_config;
 
 extern int	wg_config_render(const wg_client_config *cfg, char *buf, size_t size);
+
+/* One peer of a server's wg setconf file. */
+typedef struct wg_server_peer
+{
+	const char *public_key;
+	const char *preshared_key;	/* or NULL */
+	const char *address;		/* "10.10.0.2/32" */
+	const char *address6;		/* "fd00::2/128" or NULL */
+	int			persistent_keepalive;	/* 0: off */
+} wg_server_peer;
+
+/* A server interface as `wg setconf` / `wg syncconf` read it. */
+typedef struct wg_server_config
+{
+	const char *interface;		/* named in the header comment */
+	const char *private_key;	/* NULL when kept outside the database */
+	int			listen_port;
+	const wg_server_peer *peers;
+	int			n_peers;
+} wg_server_config;
+
+extern int	wg_server_config_render(const wg_server_config *cfg, char *buf,
+									size_t size);
 
 #endif							/* WGPEER_CONFIG_H */

@@ -14,14 +14,15 @@
  * row, so readers, the apply worker and other interfaces never wait.
  * Under READ COMMITTED each statement after the lock sees what the
  * previous allocator committed.  Under REPEATABLE READ or SERIALIZABLE the
- * snapshot predates the lock; every allocation updates the pool row, so
- * the second allocator's lock fails with a serialization error, which we
- * report with a hint to retry.
+ * snapshot predates the lock; every allocating transaction updates the
+ * pool row, so the second allocator's lock fails with a serialization
+ * error, which we report with a hint to retry.
  */
 #include "wgpeer.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(wg_next_ip);
@@ -206,7 +207,8 @@ lock_pool(const char *ifname)
 }
 
 /*
- * True when a peer of ifname holds address (a unique index probe).
+ * True when a peer of ifname holds address (a unique index probe, planned
+ * afresh each time so that it stays one as the table grows).
  */
 static bool
 address_held(const char *ifname, Datum address)
@@ -215,10 +217,10 @@ address_held(const char *ifname, Datum address)
 	Oid			types[2] = {TEXTOID, INETOID};
 	Datum		values[2] = {CStringGetTextDatum(ifname), address};
 
-	wgpeer_exec(&plan,
-				"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-				" AND address = $2 AND released_at IS NULL",
-				2, types, values, NULL);
+	wgpeer_exec_opts(&plan,
+					 "SELECT 1 FROM wgpeer.peer WHERE interface = $1"
+					 " AND address = $2 AND released_at IS NULL",
+					 2, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	return SPI_processed > 0;
 }
 
@@ -282,24 +284,59 @@ lowest_free(const char *ifname, Datum preferred)
 }
 
 /*
- * Record the pool's new high-water mark and, when consuming, count the
- * allocation.  The update is what makes a concurrent snapshot-isolated
- * allocator fail instead of handing out the same address.
+ * The pool row this (sub)transaction has already written, and the
+ * high-water mark it has reached since: later allocations in the same
+ * transaction continue from there without writing the row again, since
+ * every write would add a row version that each following lock has to
+ * walk past (quadratic for a bulk creation in one transaction).  The
+ * stored mark may lag behind; the next allocator skips held addresses.
+ */
+static struct
+{
+	LocalTransactionId lxid;
+	SubTransactionId subxid;
+	char		ifname[NAMEDATALEN];
+	uint32		next;
+}			written;
+
+/* Has this (sub)transaction written ifname's pool row already? */
+static bool
+pool_written(const char *ifname)
+{
+	return written.lxid == MyProc->lxid &&
+		written.subxid == GetCurrentSubTransactionId() &&
+		strcmp(written.ifname, ifname) == 0;
+}
+
+/*
+ * Record the pool's new high-water mark.  A consuming allocation writes
+ * the row once per transaction: that write is what makes a concurrent
+ * snapshot-isolated allocator fail instead of handing out the same
+ * address.  A mere look (wg_next_ip) writes only to move the mark up.
  */
 static void
-update_pool(const char *ifname, uint32 next, bool consume)
+update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {TEXTOID, INETOID, INT8OID};
-	Datum		values[3];
+	Oid			types[2] = {TEXTOID, INETOID};
+	Datum		values[2];
 
+	if (pool_written(ifname))
+	{
+		written.next = Max(written.next, next);
+		return;
+	}
+	if (!consume && next == stored)
+		return;
 	values[0] = CStringGetTextDatum(ifname);
 	values[1] = wgpeer_inet4_datum(next, 32);
-	values[2] = Int64GetDatum(consume ? 1 : 0);
 	wgpeer_exec(&plan,
-				"UPDATE wgpeer.pool SET next_address = $2,"
-				" allocations = allocations + $3 WHERE interface = $1",
-				3, types, values, NULL);
+				"UPDATE wgpeer.pool SET next_address = $2 WHERE interface = $1",
+				2, types, values, NULL);
+	written.lxid = MyProc->lxid;
+	written.subxid = GetCurrentSubTransactionId();
+	strlcpy(written.ifname, ifname, NAMEDATALEN);
+	written.next = next;
 }
 
 /*
@@ -316,6 +353,7 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 	static SPIPlanPtr iface_plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(ifname)};
+	uint32		stored;
 	uint32		next;
 	uint32		server;
 	uint32		first;
@@ -328,7 +366,9 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 	TupleDesc	desc;
 	bool		isnull;
 
-	next = lock_pool(ifname);
+	next = stored = lock_pool(ifname);
+	if (pool_written(ifname))
+		next = Max(next, written.next);
 
 	wgpeer_exec(&iface_plan,
 				"SELECT address, address6, pool_start, pool_end"
@@ -358,7 +398,7 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 		if (consume)
 		{
 			drop_free(ifname, result);
-			update_pool(ifname, next, true);
+			update_pool(ifname, next, stored, true);
 		}
 		return result;
 	}
@@ -387,11 +427,12 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 					   ip_addr(DatumGetInetPP(server6)), 16) == 0)
 				continue;
 		}
-		if (address_held(ifname, result))
+		/* once this transaction wrote the mark, nobody else moved it */
+		if (!pool_written(ifname) && address_held(ifname, result))
 			continue;
 		break;
 	}
-	update_pool(ifname, consume ? next + 1 : next, consume);
+	update_pool(ifname, consume ? next + 1 : next, stored, consume);
 	return result;
 }
 

@@ -58,11 +58,24 @@ int
 wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			Datum *values, const char *nulls)
 {
+	return wgpeer_exec_opts(plan, sql, nargs, types, values, nulls, 0);
+}
+
+/*
+ * wgpeer_exec() with planner options: CURSOR_OPT_CUSTOM_PLAN plans each
+ * execution afresh, for a lookup whose table may have grown from empty
+ * within one transaction (a plan made while it was empty scans it whole,
+ * and autovacuum cannot see uncommitted rows to fix that).
+ */
+int
+wgpeer_exec_opts(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+				 Datum *values, const char *nulls, int cursor_options)
+{
 	int			rc;
 
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, cursor_options);
 
 		if (p == NULL)
 			elog(ERROR, "wgpeer: could not prepare \"%s\": %s",

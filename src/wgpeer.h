@@ -21,6 +21,9 @@
 extern int	wgpeer_expired_grace;
 extern int	wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs,
 						Oid *types, Datum *values, const char *nulls);
+extern int	wgpeer_exec_opts(SPIPlanPtr *plan, const char *sql, int nargs,
+							 Oid *types, Datum *values, const char *nulls,
+							 int cursor_options);
 extern char *wgpeer_text_arg(FunctionCallInfo fcinfo, int argno,
 							 const char *name, bool required);
 extern char *wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno);
@@ -38,6 +41,8 @@ extern int	wgpeer_batch_size;
 extern int	wgpeer_retry_max;
 extern int	wgpeer_reconcile_interval;
 extern int	wgpeer_stats_interval;
+extern char *wgpeer_export_dir;
+extern bool wgpeer_export_client_configs;
 extern void wgpeer_worker_define_settings(void);
 extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
@@ -64,6 +69,9 @@ extern void wgpeer_ask_worker(WorkerRequest kind);
 /* reconcile.c */
 extern long wgpeer_reconcile_due(void);
 extern void wgpeer_reconcile_now(void);
+
+/* export.c */
+extern void wgpeer_export_due(void);
 
 /* expiry.c */
 extern long wgpeer_expire_due(void);

@@ -47,6 +47,8 @@ int			wgpeer_batch_size = 10000;
 int			wgpeer_retry_max = 300;	/* s */
 int			wgpeer_reconcile_interval = 60000;	/* ms */
 int			wgpeer_stats_interval = 30000;	/* ms */
+char	   *wgpeer_export_dir = NULL;
+bool		wgpeer_export_client_configs = false;
 
 /* What backends need to find the worker. */
 typedef struct WorkerShared
@@ -307,6 +309,18 @@ wgpeer_worker_define_settings(void)
 							NULL,
 							&wgpeer_stats_interval, 30000, 0, 86400 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("wgpeer.export_dir",
+							   "Directory where the apply worker keeps WireGuard "
+							   "config files; empty turns export off.",
+							   "Per interface, <interface>.conf for \"wg syncconf\".",
+							   &wgpeer_export_dir, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("wgpeer.export_client_configs",
+							 "Also keep one client config per live peer in "
+							 "wgpeer.export_dir.",
+							 NULL,
+							 &wgpeer_export_client_configs, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 }
 
 /*
@@ -403,6 +417,7 @@ wgpeer_worker_main(Datum arg)
 		wait_ms = wgpeer_apply_pending();
 		if (wait_ms == 0 || expiry_ms == 0)
 			continue;			/* more is waiting, or more may be due */
+		wgpeer_export_due();	/* settled: bring exported files up to date */
 		if (wait_ms < 0 || (expiry_ms > 0 && expiry_ms < wait_ms))
 			wait_ms = expiry_ms;
 		if (wait_ms < 0 || wait_ms > wgpeer_poll_interval)
