@@ -71,7 +71,7 @@ extern long wgpeer_reconcile_due(void);
 extern void wgpeer_reconcile_now(void);
 
 /* export.c */
-extern void wgpeer_export_due(void);
+extern bool wgpeer_export_due(void);
 
 /* expiry.c */
 extern long wgpeer_expire_due(void);

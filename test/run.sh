@@ -46,6 +46,9 @@ bash test/config_wg.sh
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh
 
+# Config files exported by the worker, and the atomic writer under SIGKILL.
+bash test/export_test.sh
+
 # QR codes read back by a real decoder (zbarimg), then the fuzz smoke runs.
 bash test/qr_decode.sh
 bash test/fuzz/run.sh

@@ -137,6 +137,91 @@ test_injection(void)
 	}
 }
 
+/* Two peers: one with everything, one with the optional fields absent. */
+static const wg_server_peer server_peers[] = {
+	{"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=",
+	 "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=",
+	"10.10.0.2/32", "fd00::2/128", 25},
+	{"dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=", NULL,
+	"10.10.0.3/32", NULL, 0},
+};
+
+static void
+test_server(void)
+{
+	wg_server_config cfg = {"wg0", "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=",
+	51820, server_peers, 2};
+	char		buf[1024];
+	int			len = wg_server_config_render(&cfg, buf, sizeof(buf));
+
+	CHECK_STR(buf,
+			  "# wgpeer: interface wg0, 2 peers; restore with "
+			  "\"wg syncconf wg0 <this file>\"\n"
+			  "[Interface]\n"
+			  "PrivateKey = dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n"
+			  "ListenPort = 51820\n"
+			  "\n"
+			  "[Peer]\n"
+			  "PublicKey = hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n"
+			  "PresharedKey = 3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\n"
+			  "AllowedIPs = 10.10.0.2/32, fd00::2/128\n"
+			  "PersistentKeepalive = 25\n"
+			  "\n"
+			  "[Peer]\n"
+			  "PublicKey = dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n"
+			  "AllowedIPs = 10.10.0.3/32\n");
+	CHECK(len == (int) strlen(buf));
+	/* sizing: the length is returned even when the buffer is too small */
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == len);
+	CHECK(wg_server_config_render(&cfg, buf, 10) == len);
+	CHECK(strlen(buf) == 9);
+
+	/* no private key, no peers */
+	cfg.private_key = NULL;
+	cfg.n_peers = 0;
+	len = wg_server_config_render(&cfg, buf, sizeof(buf));
+	CHECK_STR(buf,
+			  "# wgpeer: interface wg0, 0 peers; restore with "
+			  "\"wg syncconf wg0 <this file>\"\n"
+			  "[Interface]\n"
+			  "# PrivateKey is kept outside the database: prepend it in an "
+			  "[Interface] section, or syncconf clears the interface's key\n"
+			  "ListenPort = 51820\n");
+	CHECK(len == (int) strlen(buf));
+}
+
+static void
+test_server_refused(void)
+{
+	wg_server_peer peers[2];
+	wg_server_config cfg = {"wg0", NULL, 51820, peers, 2};
+
+	memcpy(peers, server_peers, sizeof(peers));
+	CHECK(wg_server_config_render(&cfg, NULL, 0) > 0);
+	peers[1].public_key = "key\n[Peer]";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	peers[1].public_key = NULL;
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	memcpy(peers, server_peers, sizeof(peers));
+	peers[0].address6 = "fd00::2/128\nEndpoint = x";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	memcpy(peers, server_peers, sizeof(peers));
+	peers[0].persistent_keepalive = -1;
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	memcpy(peers, server_peers, sizeof(peers));
+	cfg.private_key = "";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	cfg.private_key = NULL;
+	cfg.interface = "wg0\r";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	cfg.interface = "wg0";
+	cfg.listen_port = 0;
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	cfg.listen_port = 51820;
+	cfg.peers = NULL;
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+}
+
 int
 main(void)
 {
@@ -144,5 +229,7 @@ main(void)
 	test_minimal();
 	test_sizing();
 	test_injection();
+	test_server();
+	test_server_refused();
 	return UNIT_DONE("test_config");
 }
