@@ -38,47 +38,59 @@ format_ip(int family, const void *addr, char *buf, size_t size)
 }
 
 /*
- * Record what the kernel reported for one interface: each peer's row in
- * wgpeer.device_peer is updated in place when something changed, and its
- * traffic is added to wgpeer.peer_traffic as the growth of the kernel
- * counters since the last sample (a counter that went backwards, after the
- * interface was recreated, starts a new base), so totals survive resets.
- * Peers gone from the device lose their device_peer row.
+ * Record what the kernel reported for one interface, in one statement:
+ * each peer's row in wgpeer.device_peer is updated in place when something
+ * changed, rows of peers gone from the device are deleted, and each
+ * peer's traffic is added to wgpeer.peer_traffic as the growth of the
+ * kernel counters since the last sample (a counter that went backwards,
+ * after the interface was recreated, starts a new base), so totals
+ * survive resets.  Unchanged peers cause no write at all.
  */
 static void
 store_device(const char *ifname, const wgnl_device *dev)
 {
-	static SPIPlanPtr peer_plan;
-	static SPIPlanPtr gone_plan;
-	Datum	   *keys = palloc(sizeof(Datum) * (dev->n_peers + 1));
+	static SPIPlanPtr plan;
+	int			n = (int) dev->n_peers;
+	Datum	   *keys = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *endpoints = palloc(sizeof(Datum) * (n + 1));
+	bool	   *endpoint_nulls = palloc(sizeof(bool) * (n + 1));
+	Datum	   *ips_text = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *handshakes = palloc(sizeof(Datum) * (n + 1));
+	bool	   *handshake_nulls = palloc(sizeof(bool) * (n + 1));
+	Datum	   *rx = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *tx = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *keepalives = palloc(sizeof(Datum) * (n + 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Oid			types[8] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID};
+	Datum		values[8];
 
-	for (size_t i = 0; i < dev->n_peers; i++)
+	for (int i = 0; i < n; i++)
 	{
 		const wgnl_peer_info *p = &dev->peers[i];
-		Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID};
-		Datum		values[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 		StringInfoData ips;
 		char		addr[INET6_ADDRSTRLEN];
 
 		keys[i] = CStringGetTextDatum(wgpeer_key_text(p->public_key));
-		values[0] = CStringGetTextDatum(ifname);
-		values[1] = keys[i];
+		endpoint_nulls[i] = false;
 		if (p->endpoint.family == AF_INET)
 		{
 			format_ip(AF_INET, &p->endpoint.in4.sin_addr, addr, sizeof(addr));
-			values[2] = CStringGetTextDatum(psprintf("%s:%u", addr,
-													 ntohs(p->endpoint.in4.sin_port)));
+			endpoints[i] = CStringGetTextDatum(psprintf("%s:%u", addr,
+														ntohs(p->endpoint.in4.sin_port)));
 		}
 		else if (p->endpoint.family == AF_INET6)
 		{
 			format_ip(AF_INET6, &p->endpoint.in6.sin6_addr, addr, sizeof(addr));
-			values[2] = CStringGetTextDatum(psprintf("[%s]:%u", addr,
-													 ntohs(p->endpoint.in6.sin6_port)));
+			endpoints[i] = CStringGetTextDatum(psprintf("[%s]:%u", addr,
+														ntohs(p->endpoint.in6.sin6_port)));
 		}
 		else
-			nulls[2] = 'n';
+		{
+			endpoints[i] = (Datum) 0;
+			endpoint_nulls[i] = true;
+		}
 		initStringInfo(&ips);
 		for (size_t k = 0; k < p->n_allowedips; k++)
 		{
@@ -87,65 +99,80 @@ store_device(const char *ifname, const wgnl_device *dev)
 			appendStringInfo(&ips, "%s%s/%u", k ? ", " : "", addr,
 							 p->allowedips[k].cidr);
 		}
-		values[3] = CStringGetTextDatum(ips.data);
-		if (p->last_handshake_sec > 0)
-			values[4] = TimestampTzGetDatum(time_t_to_timestamptz(p->last_handshake_sec) +
-											p->last_handshake_nsec / 1000);
-		else
-			nulls[4] = 'n';
-		values[5] = Int64GetDatum((int64) p->rx_bytes);
-		values[6] = Int64GetDatum((int64) p->tx_bytes);
-		values[7] = Int32GetDatum(p->keepalive);
-		wgpeer_exec(&peer_plan,
-					"WITH old AS ("
-					"  SELECT rx_bytes, tx_bytes FROM wgpeer.device_peer"
-					"  WHERE interface = $1 AND public_key = $2),"
-					" sample AS ("
-					"  INSERT INTO wgpeer.device_peer AS d (interface, public_key,"
-					"    endpoint, allowed_ips, latest_handshake, rx_bytes,"
-					"    tx_bytes, persistent_keepalive)"
-					"  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-					"  ON CONFLICT (interface, public_key) DO UPDATE"
-					"  SET endpoint = $3, allowed_ips = $4, latest_handshake = $5,"
-					"      rx_bytes = $6, tx_bytes = $7, persistent_keepalive = $8"
-					"  WHERE (d.endpoint, d.allowed_ips, d.latest_handshake,"
-					"         d.rx_bytes, d.tx_bytes, d.persistent_keepalive)"
-					"        IS DISTINCT FROM ($3, $4, $5, $6, $7, $8)),"
-					" growth AS ("
-					"  SELECT CASE WHEN old.rx_bytes IS NULL OR $6 < old.rx_bytes"
-					"              THEN $6 ELSE $6 - old.rx_bytes END AS rx,"
-					"         CASE WHEN old.tx_bytes IS NULL OR $7 < old.tx_bytes"
-					"              THEN $7 ELSE $7 - old.tx_bytes END AS tx"
-					"  FROM (SELECT 1) one LEFT JOIN old ON true)"
-					" INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes,"
-					"   tx_bytes, latest_handshake, endpoint, sampled_at)"
-					" SELECT p.peer_id, g.rx, g.tx, $5, $3, now()"
-					" FROM wgpeer.peer p, growth g"
-					" WHERE p.interface = $1 AND p.public_key = $2"
-					"   AND p.released_at IS NULL"
-					" ON CONFLICT (peer_id) DO UPDATE"
-					" SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes,"
-					"     tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,"
-					"     latest_handshake = EXCLUDED.latest_handshake,"
-					"     endpoint = EXCLUDED.endpoint, sampled_at = now()"
-					" WHERE EXCLUDED.rx_bytes > 0 OR EXCLUDED.tx_bytes > 0"
-					"    OR (t.latest_handshake, t.endpoint) IS DISTINCT FROM"
-					"       (EXCLUDED.latest_handshake, EXCLUDED.endpoint)",
-					8, types, values, nulls);
+		ips_text[i] = CStringGetTextDatum(ips.data);
+		handshake_nulls[i] = p->last_handshake_sec <= 0;
+		handshakes[i] = handshake_nulls[i] ? (Datum) 0 :
+			TimestampTzGetDatum(time_t_to_timestamptz(p->last_handshake_sec) +
+								p->last_handshake_nsec / 1000);
+		rx[i] = Int64GetDatum((int64) p->rx_bytes);
+		tx[i] = Int64GetDatum((int64) p->tx_bytes);
+		keepalives[i] = Int32GetDatum(p->keepalive);
 	}
-	{
-		Oid			types[2] = {TEXTOID, TEXTARRAYOID};
-		Datum		values[2];
-
-		values[0] = CStringGetTextDatum(ifname);
-		values[1] = PointerGetDatum(construct_array(keys, (int) dev->n_peers,
-													TEXTOID, -1, false,
-													TYPALIGN_INT));
-		wgpeer_exec(&gone_plan,
-					"DELETE FROM wgpeer.device_peer"
-					" WHERE interface = $1 AND public_key <> ALL ($2)",
-					2, types, values, NULL);
-	}
+	values[0] = CStringGetTextDatum(ifname);
+	values[1] = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(endpoints, endpoint_nulls, 1,
+												   dims, lbs, TEXTOID, -1,
+												   false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(ips_text, n, TEXTOID, -1, false,
+												TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_md_array(handshakes, handshake_nulls, 1,
+												   dims, lbs, TIMESTAMPTZOID, 8,
+												   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(rx, n, INT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_array(tx, n, INT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[7] = PointerGetDatum(construct_array(keepalives, n, INT4OID, 4, true,
+												TYPALIGN_INT));
+	wgpeer_exec(&plan,
+				"WITH s AS ("
+				"  SELECT * FROM unnest($2, $3, $4, $5, $6, $7, $8)"
+				"  AS s(public_key, endpoint, allowed_ips, latest_handshake,"
+				"       rx_bytes, tx_bytes, persistent_keepalive)),"
+				" old AS ("
+				"  SELECT public_key, rx_bytes, tx_bytes FROM wgpeer.device_peer"
+				"  WHERE interface = $1),"
+				" gone AS ("
+				"  DELETE FROM wgpeer.device_peer d WHERE d.interface = $1"
+				"  AND NOT EXISTS (SELECT 1 FROM s WHERE s.public_key = d.public_key)),"
+				" sample AS ("
+				"  INSERT INTO wgpeer.device_peer AS d (interface, public_key,"
+				"    endpoint, allowed_ips, latest_handshake, rx_bytes, tx_bytes,"
+				"    persistent_keepalive)"
+				"  SELECT $1, s.* FROM s"
+				"  ON CONFLICT (interface, public_key) DO UPDATE"
+				"  SET endpoint = EXCLUDED.endpoint,"
+				"      allowed_ips = EXCLUDED.allowed_ips,"
+				"      latest_handshake = EXCLUDED.latest_handshake,"
+				"      rx_bytes = EXCLUDED.rx_bytes, tx_bytes = EXCLUDED.tx_bytes,"
+				"      persistent_keepalive = EXCLUDED.persistent_keepalive"
+				"  WHERE (d.endpoint, d.allowed_ips, d.latest_handshake,"
+				"         d.rx_bytes, d.tx_bytes, d.persistent_keepalive)"
+				"        IS DISTINCT FROM"
+				"        (EXCLUDED.endpoint, EXCLUDED.allowed_ips,"
+				"         EXCLUDED.latest_handshake, EXCLUDED.rx_bytes,"
+				"         EXCLUDED.tx_bytes, EXCLUDED.persistent_keepalive))"
+				" INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes,"
+				"   tx_bytes, latest_handshake, endpoint, sampled_at)"
+				" SELECT p.peer_id,"
+				"   CASE WHEN o.rx_bytes IS NULL OR s.rx_bytes < o.rx_bytes"
+				"        THEN s.rx_bytes ELSE s.rx_bytes - o.rx_bytes END,"
+				"   CASE WHEN o.tx_bytes IS NULL OR s.tx_bytes < o.tx_bytes"
+				"        THEN s.tx_bytes ELSE s.tx_bytes - o.tx_bytes END,"
+				"   s.latest_handshake, s.endpoint, now()"
+				" FROM s LEFT JOIN old o ON o.public_key = s.public_key"
+				" JOIN wgpeer.peer p ON p.public_key = s.public_key"
+				"   AND p.interface = $1 AND p.released_at IS NULL"
+				" ON CONFLICT (peer_id) DO UPDATE"
+				" SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes,"
+				"     tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,"
+				"     latest_handshake = EXCLUDED.latest_handshake,"
+				"     endpoint = EXCLUDED.endpoint, sampled_at = now()"
+				" WHERE EXCLUDED.rx_bytes > 0 OR EXCLUDED.tx_bytes > 0"
+				"    OR (t.latest_handshake, t.endpoint) IS DISTINCT FROM"
+				"       (EXCLUDED.latest_handshake, EXCLUDED.endpoint)",
+				8, types, values, NULL);
 }
 
 /*

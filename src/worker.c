@@ -380,6 +380,9 @@ withdraw_latch(int code, Datum arg)
 void
 wgpeer_worker_main(Datum arg)
 {
+	TimestampTz apply_at = 0;	/* the next apply pass without a wake-up */
+	bool		woken;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -390,13 +393,15 @@ wgpeer_worker_main(Datum arg)
 	ereport(LOG,
 			(errmsg("wgpeer apply worker started for database \"%s\"",
 					wgpeer_database)));
+	woken = true;				/* anything queued while we were down */
 
 	for (;;)
 	{
+		TimestampTz now;
 		long		wait_ms;
-		long		expiry_ms;
-		long		reconcile_ms;
-		long		stats_ms;
+		long		ms;
+		bool		more = false;
+		int			rc;
 
 		/* reset first: a commit during the pass sets it again */
 		ResetLatch(MyLatch);
@@ -411,23 +416,37 @@ wgpeer_worker_main(Datum arg)
 		answer_requests(REQUEST_RECONCILE, wgpeer_reconcile_now);
 		answer_requests(REQUEST_SHOW, wgpeer_sample_devices);
 
-		reconcile_ms = wgpeer_reconcile_due();
-		stats_ms = wgpeer_stats_due();
-		expiry_ms = wgpeer_expire_due();
-		wait_ms = wgpeer_apply_pending();
-		if (wait_ms == 0 || expiry_ms == 0)
-			continue;			/* more is waiting, or more may be due */
-		wgpeer_export_due();	/* settled: bring exported files up to date */
-		if (wait_ms < 0 || (expiry_ms > 0 && expiry_ms < wait_ms))
-			wait_ms = expiry_ms;
-		if (wait_ms < 0 || wait_ms > wgpeer_poll_interval)
-			wait_ms = wgpeer_poll_interval;
-		wait_ms = Min(wait_ms, reconcile_ms);
-		if (stats_ms > 0)
-			wait_ms = Min(wait_ms, stats_ms);
+		/* the cheap timers: at most a second away */
+		wait_ms = wgpeer_reconcile_due();
+		if ((ms = wgpeer_stats_due()) > 0)
+			wait_ms = Min(wait_ms, ms);
+		if ((ms = wgpeer_expire_due()) == 0)
+			more = true;		/* expired some: their removals are queued */
+		else if (ms > 0)
+			wait_ms = Min(wait_ms, ms);
 
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
+		/* the queue: when a commit woke us, a retry fell due, or at a poll */
+		now = GetCurrentTimestamp();
+		if (woken || more || now >= apply_at)
+		{
+			ms = wgpeer_apply_pending();
+			if (ms == 0)
+				more = true;	/* a full batch: more is waiting */
+			else
+			{
+				if (ms < 0 || ms > wgpeer_poll_interval)
+					ms = wgpeer_poll_interval;
+				apply_at = TimestampTzPlusMilliseconds(now, ms);
+			}
+		}
+		if (more)
+			continue;
+		if (wgpeer_export_due())
+			continue;			/* more exported files to write */
+
+		wait_ms = Min(wait_ms, Max(1, (long) ((apply_at - now) / 1000)));
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   wait_ms, PG_WAIT_EXTENSION);
+		woken = (rc & WL_LATCH_SET) != 0;
 	}
 }

@@ -16,14 +16,17 @@
 #	   and v6 /128, preshared key, keepalive), the device gets its private
 #	   key and port, the peer becomes active and NOTIFY wgpeer says so;
 #	2. a rolled-back wg_create_peer changes nothing;
-#	3. wg_revoke_peer and wg_expire_peers remove peers;
+#	3. wg_revoke_peer removes a peer; the worker expires one on time;
 #	5. a client in its own network namespace, configured from the returned
 #	   config, pings the server through the tunnel (handshake in wg_show);
 #	4. 5,000 peers created in one transaction all reach the kernel, the whole
 #	   set compared with the database; then revoked in one transaction;
 #	6. an interface missing at first: changes wait with the error in
 #	   wgpeer.interface_status, other interfaces keep flowing, and they go
-#	   through once the interface exists.
+#	   through once the interface exists;
+#	7. reconcile: hand edits repaired by wg_reconcile, foreign peers left
+#	   alone, nothing sent when nothing differs, a recreated interface
+#	   restored; carol's traffic total survives the recreation.
 # Everything polls with generous bounds (TCG is 10-50x slower than native).
 # Prints "N passed, N failed" and exits non-zero on any failure.
 set -euo pipefail
@@ -156,6 +159,9 @@ wgpeer.database = '$DB'
 wgpeer.retry_max = '2s'
 # only wake-on-commit can deliver within the tests' bounds, not the poll
 wgpeer.poll_interval = '10min'
+# reconcile only when asked (wg_reconcile) or on a new ifindex, so the
+# hand edits of test 7 are still there when wg_reconcile() counts them
+wgpeer.reconcile_interval = '1h'
 fsync = off
 EOF
 # as a systemd drop-in with AmbientCapabilities=CAP_NET_ADMIN would
@@ -249,10 +255,11 @@ check "alice is revoked" sql_true "SELECT status = 'revoked' FROM wgpeer.peer WH
 check "NOTIFY says revoked" wait_until 60 notified "\"peer_id\" : \"$A_ID\".*\"status\" : \"revoked\"}"
 IFS=$'\t' read -r E_ID E_KEY < <(q -c "SELECT peer_id, public_key FROM wgpeer.wg_create_peer('erin', interface => 'wg0')")
 check "erin arrives" wait_until 60 in_kernel wg0 "$E_KEY"
-q -c "UPDATE wgpeer.peer SET expires_at = now() - interval '1 minute' WHERE peer_id = '$E_ID'"
-n=$(q -c "SELECT wgpeer.wg_expire_peers()")
-check "wg_expire_peers() expires one peer (got $n)" test "$n" = 1
-check "the expired peer leaves the interface" wait_until 60 not_in_kernel wg0 "$E_KEY"
+# the worker expires peers on its own, within about a second of expires_at
+q -c "UPDATE wgpeer.peer SET expires_at = clock_timestamp() + interval '2 seconds'
+	  WHERE peer_id = '$E_ID'"
+check "the worker expires erin on time: she leaves the interface" \
+	wait_until 60 not_in_kernel wg0 "$E_KEY"
 check "erin is expired" sql_true "SELECT status = 'expired' FROM wgpeer.peer WHERE peer_id = '$E_ID'"
 check "the barrier peer is still there" in_kernel wg0 "$B_KEY"
 
@@ -350,6 +357,55 @@ check "interface_status: no backlog, a success recorded, no retry pending" \
 	sql_true "SELECT backlog = 0 AND last_success_at IS NOT NULL AND retry_at IS NULL
 			  FROM wgpeer.interface_status WHERE interface = 'wg1'"
 check "wg1 got its listen port 51821" test "$(wg show wg1 listen-port)" = 51821
+
+echo "== 7. reconcile: desired state wins; traffic totals survive"
+# hand edits behind wgpeer's back: a live peer removed, another's allowed
+# IPs changed, a revoked peer put back, and a peer nobody registered
+wg set wg0 peer "$B_KEY" remove
+wg set wg0 peer "$F_KEY" allowed-ips 10.10.252.1/32
+wg set wg0 peer "$A_KEY" allowed-ips 10.10.253.1/32
+X_KEY=$(wg genkey | wg pubkey)
+wg set wg0 peer "$X_KEY" allowed-ips 10.10.254.1/32
+out=$(q -c "SELECT added, corrected, removed, foreign_peers, coalesce(error, '-')
+			FROM wgpeer.wg_reconcile('wg0')")
+check "wg_reconcile adds 1, corrects 1, removes 1, leaves 1 foreign (got $(echo $out))" \
+	test "$out" = "$(printf '1\t1\t1\t1\t-')"
+wanted_peers wg0 >"$T/want"
+kernel_peers wg0 | grep -vF "$X_KEY" >"$T/got" || true
+check "wg0 matches the database again" same "$T/want" "$T/got"
+check "the foreign peer is left alone" in_kernel wg0 "$X_KEY"
+out=$(q -c "SELECT added, corrected, removed FROM wgpeer.wg_reconcile('wg0')")
+check "a second reconcile changes nothing (got $(echo $out))" test "$out" = "$(printf '0\t0\t0')"
+
+# carol's traffic from test 5, as recorded by a sample (wg_show takes one)
+q -c "SELECT count(*) FROM wgpeer.wg_show('wg0')" >/dev/null
+TOTAL1=$(q -c "SELECT rx_bytes + tx_bytes FROM wgpeer.peer_status WHERE peer_id = '$C_ID'")
+check "carol's traffic is recorded ($TOTAL1 bytes)" test "${TOTAL1:-0}" -gt 0
+
+# the interface recreated, as after a reboot: empty, new ifindex
+ip link del wg0
+ip link add wg0 type wireguard
+ip addr add 10.10.0.1/16 dev wg0
+ip addr add fd00:10:10::1/64 dev wg0 nodad
+ip link set wg0 up
+restored() {
+	wanted_peers wg0 >"$T/want"
+	kernel_peers wg0 >"$T/got"
+	cmp -s "$T/want" "$T/got"
+}
+t0=$SECONDS
+check "the recreated wg0 gets every live peer back" wait_until 60 restored
+echo "   (within $((SECONDS - t0)) s of ip link add)"
+check "and its private key" test "$(wg show wg0 private-key)" = "$S_PRIV"
+check "and its listen port" test "$(wg show wg0 listen-port)" = "$S_PORT"
+check "carol pings through the tunnel again" wait_until 180 ping4
+q -c "SELECT count(*) FROM wgpeer.wg_show('wg0')" >/dev/null
+KERNEL2=$(wg show wg0 transfer | awk -v k="$C_KEY" '$1 == k { print $2 + $3 }')
+TOTAL2=$(q -c "SELECT rx_bytes + tx_bytes FROM wgpeer.peer_status WHERE peer_id = '$C_ID'")
+check "carol's total kept its old traffic and added the new ($TOTAL1 + $KERNEL2 <= $TOTAL2)" \
+	test "$TOTAL2" -ge $((TOTAL1 + KERNEL2))
+check "peer_status says carol is online" \
+	sql_true "SELECT online FROM wgpeer.peer_status WHERE peer_id = '$C_ID'"
 
 echo "== the server log"
 grep -E 'ERROR|FATAL|PANIC|WARNING' "$D/server.log" | grep -v 'database "wgtest" does not exist' |
