@@ -6,7 +6,7 @@ MODULE_big = wgpeer
 DATA = sql/wgpeer--0.1.sql
 
 # Pure C cores (no postgres.h) and the SQL-callable wrappers around them.
-CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o src/capability.o src/netlink.o src/diff.o src/atomic_file.o
+CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o src/capability.o src/netlink.o src/diff.o src/atomic_file.o src/uapi.o
 OBJS = src/wgpeer.o $(CORE_OBJS) \
 	src/keys_sql.o src/interface.o src/pool.o src/peer.o src/worker.o src/apply.o src/reconcile.o src/expiry.o src/show.o src/qr_sql.o src/export.o
 
@@ -30,7 +30,7 @@ include $(PGXS)
 
 # Unit tests of the pure cores, built and run without PostgreSQL: one
 # binary per core, test/unit/test_<core>.c, linked with the core objects.
-UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file
+UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi
 UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

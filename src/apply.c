@@ -1,7 +1,8 @@
 /*
  * apply.c
  *		One pass of the apply worker: take the queued changes that are due,
- *		apply them to each interface over netlink, and record the outcome.
+ *		apply them to each interface (over netlink, or over the UAPI socket
+ *		of a userspace WireGuard), and record the outcome.
  *
  * A pass reads a batch in one transaction, talks to the kernel with no
  * transaction open, then records the result in a second transaction:
@@ -16,6 +17,7 @@
 #include "wgpeer.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -26,9 +28,13 @@
 #include "utils/snapmgr.h"
 
 #include "netlink.h"
+#include "uapi.h"
 
 /* Netlink calls give up after this long: the kernel never hangs us. */
 #define NETLINK_TIMEOUT_MS 5000
+
+/* Nor does a userspace WireGuard daemon: each read or write, at most. */
+#define UAPI_TIMEOUT_MS 5000
 
 /* One queued change, as read from the queue joined with its peer. */
 typedef struct Change
@@ -81,15 +87,30 @@ netlink_reset(void)
 
 /*
  * Apply a batch of changes to one interface: the device backend seam.
- * Returns 0 or -errno; *at_open says the backend itself could not be
- * reached (rather than the interface refusing the change).
+ * The backend is chosen per interface as wg(8) does: a userspace daemon
+ * (wireguard-go, boringtun) when the interface has a UAPI socket in
+ * /var/run/wireguard, the kernel over netlink otherwise.  Returns 0 or
+ * -errno; *at_open says the backend itself could not be reached (rather
+ * than the interface refusing the change).
  */
 int
 wgpeer_device_set(const wgnl_device_change *change, bool *at_open)
 {
 	int			rc;
-	wgnl_ctx   *ctx = netlink(&rc);
+	wgnl_ctx   *ctx;
 
+	if (wguapi_exists(NULL, change->ifname))
+	{
+		int			fd = wguapi_connect(NULL, change->ifname, UAPI_TIMEOUT_MS);
+
+		*at_open = fd < 0;
+		if (fd < 0)
+			return fd;
+		rc = wguapi_set(fd, change);
+		close(fd);
+		return rc;
+	}
+	ctx = netlink(&rc);
 	*at_open = ctx == NULL;
 	if (ctx != NULL && (rc = wgnl_set_device(ctx, change)) < 0)
 		netlink_reset();
@@ -104,13 +125,39 @@ int
 wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open)
 {
 	int			rc;
-	wgnl_ctx   *ctx = netlink(&rc);
+	wgnl_ctx   *ctx;
 
 	memset(dev, 0, sizeof(*dev));
+	if (wguapi_exists(NULL, ifname))
+	{
+		int			fd = wguapi_connect(NULL, ifname, UAPI_TIMEOUT_MS);
+
+		*at_open = fd < 0;
+		if (fd < 0)
+			return fd;
+		rc = wguapi_get(fd, ifname, dev);
+		close(fd);
+		return rc;
+	}
+	ctx = netlink(&rc);
 	*at_open = ctx == NULL;
 	if (ctx != NULL && (rc = wgnl_get_device(ctx, ifname, dev)) < 0)
 		netlink_reset();
 	return rc < 0 ? rc : 0;
+}
+
+/*
+ * A number that changes when ifname's device is recreated, 0 while it does
+ * not exist: the identity of its UAPI socket (a restarted daemon makes a
+ * new one; the daemon may run in another network namespace), else the
+ * kernel interface's ifindex.  Needs no privilege.
+ */
+unsigned int
+wgpeer_device_id(const char *ifname)
+{
+	unsigned int id = wguapi_socket_id(NULL, ifname);
+
+	return id != 0 ? id : if_nametoindex(ifname);
 }
 
 /*
@@ -146,12 +193,50 @@ wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN])
 }
 
 /*
+ * Words for a failed call to a userspace WireGuard daemon, and a hint
+ * when the operator can act.
+ */
+static void
+describe_uapi_failure(int rc, bool at_open, const char *ifname,
+					  char **message, const char **hint)
+{
+	*hint = NULL;
+	if (at_open && (rc == -EACCES || rc == -EPERM))
+	{
+		*message = psprintf("permission denied on %s/%s.sock: the wgpeer "
+							"apply worker's operating system user may not use "
+							"the userspace WireGuard socket",
+							WGUAPI_SOCKET_DIR, ifname);
+		*hint = "Give the PostgreSQL user access to the socket, see the "
+			"README section \"Userspace WireGuard\".";
+	}
+	else if (at_open && rc == -ECONNREFUSED)
+	{
+		*message = psprintf("nothing answers on %s/%s.sock: the userspace "
+							"WireGuard daemon of \"%s\" has stopped",
+							WGUAPI_SOCKET_DIR, ifname, ifname);
+		*hint = "Start it again (e.g. wireguard-go), or remove the stale socket.";
+	}
+	else if (rc == -ETIMEDOUT)
+		*message = psprintf("the userspace WireGuard daemon of \"%s\" did not "
+							"answer within %d ms", ifname, UAPI_TIMEOUT_MS);
+	else
+		*message = psprintf("userspace WireGuard (UAPI) error on interface "
+							"\"%s\": %s", ifname, strerror(-rc));
+}
+
+/*
  * Words for a failed apply, and a hint when the operator can act.
  */
 void
 wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 				 char **message, const char **hint)
 {
+	if (wguapi_exists(NULL, ifname))
+	{
+		describe_uapi_failure(rc, at_open, ifname, message, hint);
+		return;
+	}
 	*hint = NULL;
 	if (rc == -EPERM || rc == -EACCES)
 	{

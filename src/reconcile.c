@@ -6,16 +6,15 @@
  * The queue is the fast path; this is the safety net for a rebooted host,
  * a recreated interface or a hand edit.  It runs when the worker starts,
  * every wgpeer.reconcile_interval, and as soon as an interface appears or
- * is recreated (its ifindex changes, which if_nametoindex() tells without
- * any privilege).  Missing peers are added, peers with other settings
- * corrected, peers the database revoked or expired removed; peers nobody
- * knows are left alone with a warning, unless the interface is exclusive.
+ * is recreated (its ifindex, or its userspace daemon's socket, changes:
+ * wgpeer_device_id() tells without any privilege).  Missing peers are
+ * added, peers with other settings corrected, peers the database revoked
+ * or expired removed; peers nobody knows are left alone with a warning,
+ * unless the interface is exclusive.
  * When nothing differs nothing is sent, so no handshake is disturbed.
  * wg_reconcile() asks the worker for one now and reports what it did.
  */
 #include "wgpeer.h"
-
-#include <net/if.h>
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -239,7 +238,7 @@ wgpeer_reconcile_due(void)
 	bool		changed = false;
 
 	for (int i = 0; i < n_seen && !full && !changed; i++)
-		changed = if_nametoindex(seen[i].name) != seen[i].ifindex;
+		changed = wgpeer_device_id(seen[i].name) != seen[i].ifindex;
 	if (!full && !changed)
 		return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
 
@@ -258,7 +257,7 @@ wgpeer_reconcile_due(void)
 			int			port = atoi(SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 3));
 			bool		exclusive = strcmp(SPI_getvalue(ifaces->vals[r],
 														 ifaces->tupdesc, 4), "t") == 0;
-			unsigned int ifindex = if_nametoindex(name);
+			unsigned int ifindex = wgpeer_device_id(name);
 			unsigned int before = remember_ifindex(name, ifindex);
 
 			if (ifindex != 0 && (full || ifindex != before))

@@ -48,6 +48,7 @@ extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
 extern int	wgpeer_device_set(const wgnl_device_change *change, bool *at_open);
 extern int	wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open);
+extern unsigned int wgpeer_device_id(const char *ifname);
 extern void wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN]);
 extern void wgpeer_host_allowedip(const char *host, wgnl_allowedip *ip);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,

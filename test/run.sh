@@ -43,6 +43,10 @@ fi
 # Generated configs against WireGuard's own tools (wireguard-go, no kernel).
 bash test/config_wg.sh
 
+# The worker over userspace WireGuard (UAPI): wireguard-go server and client
+# in two network namespaces, a handshake and a ping, then a revoke.
+bash test/uapi_e2e.sh
+
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh
 

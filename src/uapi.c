@@ -1,0 +1,692 @@
+/*
+ * uapi.c
+ *		Userspace WireGuard over the cross-platform UAPI.
+ *
+ * A request is "set=1" or "get=1", then key=value lines, then a blank
+ * line; the reply is key=value lines (a get's device and peers), then
+ * "errno=N" and a blank line.  Keys travel in lowercase hex.  One
+ * connection carries one operation, as with wg(8): wireguard-go reads
+ * ahead, so a connection is not reused.
+ *
+ * A set is built line by line into a buffer of WGUAPI_CHUNK_SIZE bytes
+ * that goes to the socket whenever it fills, so 100,000 peers cost no more
+ * memory than one.  Peers are added or updated with replace_allowed_ips
+ * (applying the same change twice equals applying it once) and removed
+ * with remove=true (removing an unknown peer succeeds).  The daemon stops
+ * at the first bad line and answers with its errno at once; our writes
+ * after that fail (EPIPE), and the answer, still readable, is what we
+ * report.  wireguard-go writes the errno negated, boringtun positive: both
+ * become -errno.
+ */
+#include "uapi.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include "keys.h"
+
+/* Bytes read from the socket at a time. */
+#define WGUAPI_RECV_SIZE 16384
+
+/* A request being built: the chunk not yet handed to the sink. */
+typedef struct set_writer
+{
+	wguapi_sink sink;
+	void	   *arg;
+	int			error;			/* first failure; later puts do nothing */
+	size_t		len;
+	char		buf[WGUAPI_CHUNK_SIZE];
+} set_writer;
+
+static void put_line(set_writer *w, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
+/* Hand the buffered bytes to the sink; returns 0 or the first error. */
+static int
+flush_chunk(set_writer *w)
+{
+	if (w->error == 0 && w->len > 0)
+		w->error = w->sink(w->arg, w->buf, w->len);
+	w->len = 0;
+	return w->error;
+}
+
+/*
+ * Append one line (printf format, newline included), first flushing the
+ * chunk when the line would not fit in it.
+ */
+static void
+put_line(set_writer *w, const char *fmt,...)
+{
+	char		line[WGUAPI_LINE_MAX];
+	va_list		ap;
+	int			n;
+
+	if (w->error != 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t) n >= sizeof(line))
+	{
+		w->error = -EINVAL;
+		return;
+	}
+	if (w->len + n > sizeof(w->buf) && flush_chunk(w) < 0)
+		return;
+	memcpy(w->buf + w->len, line, n);
+	w->len += n;
+	explicit_bzero(line, sizeof(line));
+}
+
+/* Append "name=<key in lowercase hex>". */
+static void
+put_key(set_writer *w, const char *name, const uint8_t key[WGNL_KEY_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	char		hex[WGNL_KEY_LEN * 2 + 1];
+
+	for (int i = 0; i < WGNL_KEY_LEN; i++)
+	{
+		hex[2 * i] = digits[key[i] >> 4];
+		hex[2 * i + 1] = digits[key[i] & 15];
+	}
+	hex[WGNL_KEY_LEN * 2] = '\0';
+	put_line(w, "%s=%s\n", name, hex);
+	explicit_bzero(hex, sizeof(hex));
+}
+
+/* Append one peer's lines: a removal, or an add that replaces its IPs. */
+static void
+put_peer(set_writer *w, const wgnl_peer_change *p)
+{
+	put_key(w, "public_key", p->public_key);
+	if (p->remove)
+	{
+		put_line(w, "remove=true\n");
+		return;
+	}
+	if (p->has_preshared_key)
+		put_key(w, "preshared_key", p->preshared_key);
+	if (p->keepalive >= 0)
+		put_line(w, "persistent_keepalive_interval=%d\n", p->keepalive);
+	put_line(w, "replace_allowed_ips=true\n");
+	for (size_t i = 0; i < p->n_allowedips; i++)
+	{
+		const wgnl_allowedip *a = &p->allowedips[i];
+		char		addr[INET6_ADDRSTRLEN];
+
+		if (inet_ntop(a->family, &a->addr, addr, sizeof(addr)) == NULL)
+		{
+			w->error = -EINVAL;
+			return;
+		}
+		put_line(w, "allowed_ip=%s/%u\n", addr, (unsigned) a->cidr);
+	}
+}
+
+/*
+ * Build the set request for change and hand it to sink in chunks of at
+ * most WGUAPI_CHUNK_SIZE bytes.  The batch is validated first, so a bad
+ * entry sends nothing.  Returns 0, -EINVAL, or the sink's error (after
+ * which nothing more is built).
+ */
+int
+wguapi_build_set(const wgnl_device_change *change, wguapi_sink sink,
+				 void *arg)
+{
+	set_writer	w;
+	int			rc;
+
+	if ((rc = wgnl_validate_change(change)) < 0)
+		return rc;
+	w.sink = sink;
+	w.arg = arg;
+	w.error = 0;
+	w.len = 0;
+	put_line(&w, "set=1\n");
+	if (change->has_private_key)
+		put_key(&w, "private_key", change->private_key);
+	if (change->listen_port >= 0)
+		put_line(&w, "listen_port=%d\n", change->listen_port);
+	for (size_t i = 0; i < change->n_peers && w.error == 0; i++)
+		put_peer(&w, &change->peers[i]);
+	put_line(&w, "\n");
+	rc = flush_chunk(&w);
+	explicit_bzero(w.buf, sizeof(w.buf));
+	return rc;
+}
+
+/* Start parsing a reply; device (NULL for a set) must be zeroed. */
+void
+wguapi_reply_init(wguapi_reply *reply, wgnl_device *device)
+{
+	memset(reply, 0, sizeof(*reply));
+	reply->device = device;
+}
+
+/* Parse an unsigned decimal of at most max; false if it is not one. */
+static bool
+parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+	char	   *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Parse 64 hex digits (either case) into a key. */
+static bool
+parse_key(const char *s, uint8_t key[WGNL_KEY_LEN])
+{
+	if (strlen(s) != WGNL_KEY_LEN * 2)
+		return false;
+	for (int i = 0; i < WGNL_KEY_LEN * 2; i++)
+	{
+		char		c = s[i];
+		int			v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (i % 2 == 0)
+			key[i / 2] = v << 4;
+		else
+			key[i / 2] |= v;
+	}
+	return true;
+}
+
+/*
+ * "errno=N": 0 is success; a failure is N or -N depending on the daemon
+ * (wireguard-go negates it), kept as -errno.
+ */
+static int
+parse_status(wguapi_reply *reply, const char *value)
+{
+	uint64_t	n;
+	bool		negative = value[0] == '-';
+
+	if (!parse_uint(value + negative, 4095, &n))
+		return -EPROTO;
+	reply->has_status = true;
+	reply->status = -(int) n;
+	return 0;
+}
+
+/*
+ * Parse "addr:port" or "[addr6]:port" (an IPv6 zone may follow '%', as a
+ * number or an interface name) into the peer's endpoint.
+ */
+static int
+parse_endpoint(wgnl_peer_info *peer, const char *value)
+{
+	char		host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
+	const char *port;
+	size_t		len;
+	uint64_t	portnum;
+
+	if (value[0] == '[')
+	{
+		const char *close = strchr(value, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -EPROTO;
+		len = close - value - 1;
+		value++;
+		port = close + 2;
+	}
+	else
+	{
+		if ((port = strrchr(value, ':')) == NULL)
+			return -EPROTO;
+		len = port - value;
+		port++;
+	}
+	if (len >= sizeof(host) || !parse_uint(port, 65535, &portnum))
+		return -EPROTO;
+	memcpy(host, value, len);
+	host[len] = '\0';
+
+	memset(&peer->endpoint, 0, sizeof(peer->endpoint));
+	if (inet_pton(AF_INET, host, &peer->endpoint.in4.sin_addr) == 1)
+	{
+		peer->endpoint.in4.sin_family = AF_INET;
+		peer->endpoint.in4.sin_port = htons((uint16_t) portnum);
+		return 0;
+	}
+	else
+	{
+		char	   *zone = strchr(host, '%');
+		uint64_t	scope = 0;
+
+		if (zone != NULL)
+		{
+			*zone++ = '\0';
+			if (!parse_uint(zone, UINT32_MAX, &scope) &&
+				(scope = if_nametoindex(zone)) == 0)
+				return -EPROTO;
+		}
+		if (inet_pton(AF_INET6, host, &peer->endpoint.in6.sin6_addr) != 1)
+			return -EPROTO;
+		peer->endpoint.in6.sin6_family = AF_INET6;
+		peer->endpoint.in6.sin6_port = htons((uint16_t) portnum);
+		peer->endpoint.in6.sin6_scope_id = (uint32_t) scope;
+		return 0;
+	}
+}
+
+/* Grow an array of elem-sized items to hold one more; -ENOMEM on failure. */
+static int
+grow(void **items, size_t n, size_t *cap, size_t elem)
+{
+	size_t		newcap;
+	void	   *p;
+
+	if (n < *cap)
+		return 0;
+	newcap = *cap ? *cap * 2 : 8;
+	p = realloc(*items, newcap * elem);
+	if (p == NULL)
+		return -ENOMEM;
+	*items = p;
+	*cap = newcap;
+	return 0;
+}
+
+/* Parse "addr/cidr" and append it to the peer's allowed IPs. */
+static int
+parse_allowedip(wgnl_peer_info *peer, const char *value)
+{
+	const char *slash = strchr(value, '/');
+	char		host[INET6_ADDRSTRLEN];
+	wgnl_allowedip a;
+	uint64_t	cidr;
+	int			rc;
+
+	if (slash == NULL || (size_t) (slash - value) >= sizeof(host))
+		return -EPROTO;
+	memcpy(host, value, slash - value);
+	host[slash - value] = '\0';
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, host, &a.addr.ip4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, host, &a.addr.ip6) == 1)
+		a.family = AF_INET6;
+	else
+		return -EPROTO;
+	if (!parse_uint(slash + 1, a.family == AF_INET ? 32 : 128, &cidr))
+		return -EPROTO;
+	a.cidr = (uint8_t) cidr;
+	if ((rc = grow((void **) &peer->allowedips, peer->n_allowedips,
+				   &peer->cap_allowedips, sizeof(wgnl_allowedip))) < 0)
+		return rc;
+	peer->allowedips[peer->n_allowedips++] = a;
+	return 0;
+}
+
+/* A "public_key=" line: the start of the next peer. */
+static int
+start_peer(wguapi_reply *reply, const char *value)
+{
+	wgnl_device *dev = reply->device;
+	wgnl_peer_info *peer;
+	int			rc;
+
+	if ((rc = grow((void **) &dev->peers, dev->n_peers, &dev->cap_peers,
+				   sizeof(wgnl_peer_info))) < 0)
+		return rc;
+	peer = &dev->peers[dev->n_peers];
+	memset(peer, 0, sizeof(*peer));
+	if (!parse_key(value, peer->public_key))
+		return -EPROTO;
+	dev->n_peers++;
+	reply->in_peer = true;
+	return 0;
+}
+
+/*
+ * A device line (before the first peer).  Unknown keys are skipped, so a
+ * daemon that reports more than we know still works.
+ */
+static int
+parse_device_line(wgnl_device *dev, const char *key, const char *value)
+{
+	uint64_t	n;
+
+	if (strcmp(key, "private_key") == 0)
+	{
+		if (!parse_key(value, dev->private_key))
+			return -EPROTO;
+		dev->has_private_key = true;
+		dev->has_public_key =
+			wg_key_public(dev->public_key, dev->private_key) == 0;
+	}
+	else if (strcmp(key, "listen_port") == 0)
+	{
+		if (!parse_uint(value, 65535, &n))
+			return -EPROTO;
+		dev->listen_port = (uint16_t) n;
+	}
+	else if (strcmp(key, "fwmark") == 0)
+	{
+		if (!parse_uint(value, UINT32_MAX, &n))
+			return -EPROTO;
+		dev->fwmark = (uint32_t) n;
+	}
+	return 0;
+}
+
+/* A line of the current peer; unknown keys are skipped. */
+static int
+parse_peer_line(wgnl_peer_info *peer, const char *key, const char *value)
+{
+	uint64_t	n = 0;
+	bool		ok = true;
+
+	if (strcmp(key, "preshared_key") == 0)
+		ok = parse_key(value, peer->preshared_key);
+	else if (strcmp(key, "endpoint") == 0)
+		return parse_endpoint(peer, value);
+	else if (strcmp(key, "allowed_ip") == 0)
+		return parse_allowedip(peer, value);
+	else if (strcmp(key, "last_handshake_time_sec") == 0)
+	{
+		ok = parse_uint(value, INT64_MAX, &n);
+		peer->last_handshake_sec = (int64_t) n;
+	}
+	else if (strcmp(key, "last_handshake_time_nsec") == 0)
+	{
+		ok = parse_uint(value, 999999999, &n);
+		peer->last_handshake_nsec = (int64_t) n;
+	}
+	else if (strcmp(key, "rx_bytes") == 0)
+		ok = parse_uint(value, UINT64_MAX, &peer->rx_bytes);
+	else if (strcmp(key, "tx_bytes") == 0)
+		ok = parse_uint(value, UINT64_MAX, &peer->tx_bytes);
+	else if (strcmp(key, "persistent_keepalive_interval") == 0)
+	{
+		ok = parse_uint(value, 65535, &n);
+		peer->keepalive = (uint16_t) n;
+	}
+	return ok ? 0 : -EPROTO;
+}
+
+/* One complete reply line, its newline removed. */
+static int
+parse_line(wguapi_reply *reply, char *line)
+{
+	char	   *value;
+	wgnl_device *dev = reply->device;
+
+	if (line[0] == '\0')
+	{
+		/* the blank line ends the reply, and comes after errno= */
+		if (!reply->has_status)
+			return -EPROTO;
+		reply->done = true;
+		return 0;
+	}
+	if (reply->has_status || (value = strchr(line, '=')) == NULL)
+		return -EPROTO;
+	*value++ = '\0';
+	if (strcmp(line, "errno") == 0)
+		return parse_status(reply, value);
+	if (dev == NULL)
+		return -EPROTO;			/* a set reply carries only errno= */
+	if (strcmp(line, "public_key") == 0)
+		return start_peer(reply, value);
+	if (!reply->in_peer)
+		return parse_device_line(dev, line, value);
+	return parse_peer_line(&dev->peers[dev->n_peers - 1], line, value);
+}
+
+/*
+ * Feed the next len bytes of a reply.  Returns 1 when the reply is
+ * complete (its errno= is then in reply->status), 0 when more is needed,
+ * -EPROTO for a malformed reply (or bytes after its end), -ENOMEM.
+ */
+int
+wguapi_reply_feed(wguapi_reply *reply, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+	{
+		int			rc;
+
+		if (reply->done)
+			return -EPROTO;
+		if (data[i] != '\n')
+		{
+			if (reply->line_len >= sizeof(reply->line) - 1)
+				return -EPROTO;
+			reply->line[reply->line_len++] = data[i];
+			continue;
+		}
+		reply->line[reply->line_len] = '\0';
+		rc = parse_line(reply, reply->line);
+		explicit_bzero(reply->line, reply->line_len);
+		reply->line_len = 0;
+		if (rc < 0)
+			return rc;
+	}
+	return reply->done ? 1 : 0;
+}
+
+/*
+ * The socket path of interface ifname in dir (NULL: WGUAPI_SOCKET_DIR).
+ * -EINVAL for a name that is not an interface name, -ENAMETOOLONG when
+ * the path does not fit.
+ */
+int
+wguapi_socket_path(char *buf, size_t size, const char *dir,
+				   const char *ifname)
+{
+	int			n;
+
+	if (ifname == NULL || ifname[0] == '\0' ||
+		strlen(ifname) >= WGNL_IFNAME_SIZE || strchr(ifname, '/') != NULL)
+		return -EINVAL;
+	n = snprintf(buf, size, "%s/%s.sock", dir ? dir : WGUAPI_SOCKET_DIR,
+				 ifname);
+	return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * The identity of ifname's UAPI socket in dir (NULL: WGUAPI_SOCKET_DIR):
+ * its inode number and change time folded to 32 bits, never 0, which
+ * changes when the daemon restarts and makes a new socket (even when the
+ * file system reuses the inode number); 0 when there is no socket.
+ */
+unsigned int
+wguapi_socket_id(const char *dir, const char *ifname)
+{
+	char		path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+	struct stat st;
+	unsigned int id;
+
+	if (wguapi_socket_path(path, sizeof(path), dir, ifname) < 0 ||
+		stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;
+	id = (unsigned int) ((uint64_t) st.st_ino * 2654435761u ^
+						 (uint64_t) st.st_ctim.tv_sec * 40503u ^
+						 (uint64_t) st.st_ctim.tv_nsec);
+	return id != 0 ? id : 1;
+}
+
+/*
+ * Does ifname have a UAPI socket in dir?  Then a userspace daemon runs it
+ * and the UAPI is the way in; otherwise it is the kernel's.  This is the
+ * choice wg(8) makes.
+ */
+bool
+wguapi_exists(const char *dir, const char *ifname)
+{
+	return wguapi_socket_id(dir, ifname) != 0;
+}
+
+/*
+ * Connect to ifname's socket in dir (NULL: WGUAPI_SOCKET_DIR).  Every
+ * later read and write on it gives up after timeout_ms (0: never).
+ * Returns the descriptor (close it after one wguapi_set or wguapi_get)
+ * or -errno: -ENOENT without a socket, -ECONNREFUSED when its daemon is
+ * gone, -EACCES when we may not use it.
+ */
+int
+wguapi_connect(const char *dir, const char *ifname, int timeout_ms)
+{
+	struct sockaddr_un addr;
+	struct timeval tv;
+	int			rc;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	if ((rc = wguapi_socket_path(addr.sun_path, sizeof(addr.sun_path), dir,
+								 ifname)) < 0)
+		return rc;
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+
+	/* an interrupted connect is started again on a fresh socket */
+	for (;;)
+	{
+		int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
+			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+			connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
+			return fd;
+		rc = errno;
+		close(fd);
+		if (rc == EAGAIN || rc == EWOULDBLOCK)
+			return -ETIMEDOUT;
+		if (rc != EINTR)
+			return -rc;
+	}
+}
+
+/*
+ * A wguapi_sink writing to the socket *(int *) arg: the whole chunk, or
+ * -errno (-ETIMEDOUT when the daemon stopped reading for the timeout).
+ * MSG_NOSIGNAL: a daemon that hung up must not kill us with SIGPIPE.
+ */
+static int
+send_all(void *arg, const char *data, size_t len)
+{
+	int			fd = *(int *) arg;
+
+	while (len > 0)
+	{
+		ssize_t		n = send(fd, data, len, MSG_NOSIGNAL);
+
+		if (n < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
+		}
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Read the reply into reply until it is complete.  Returns 0 (its errno=
+ * is in reply->status) or -errno: -ETIMEDOUT when the daemon went quiet,
+ * -ECONNRESET when it hung up first, -EPROTO for a malformed reply.
+ */
+static int
+read_reply(int fd, wguapi_reply *reply)
+{
+	char		buf[WGUAPI_RECV_SIZE];
+	int			rc = 0;
+
+	while (rc == 0)
+	{
+		ssize_t		n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
+		else if (n == 0)
+			rc = -ECONNRESET;
+		else
+			rc = wguapi_reply_feed(reply, buf, n);
+	}
+	explicit_bzero(buf, sizeof(buf));
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Apply change over a connection from wguapi_connect, streaming the
+ * request.  Returns 0 or -errno: the daemon's own errno when it refused
+ * a line (even if it hung up on the rest of the request), else the
+ * socket's.
+ */
+int
+wguapi_set(int fd, const wgnl_device_change *change)
+{
+	wguapi_reply reply;
+	int			rc;
+	int			read_rc;
+
+	rc = wguapi_build_set(change, send_all, &fd);
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+		return rc;
+	wguapi_reply_init(&reply, NULL);
+	read_rc = read_reply(fd, &reply);
+	if (read_rc < 0)
+		return rc < 0 ? rc : read_rc;
+	return reply.status;
+}
+
+/*
+ * Read ifname's device over a connection from wguapi_connect into device
+ * (free it with wgnl_device_free; it is empty after an error).  The
+ * daemon does not report an ifindex: it stays 0.  Returns 0 or -errno.
+ */
+int
+wguapi_get(int fd, const char *ifname, wgnl_device *device)
+{
+	static const char request[] = "get=1\n\n";
+	wguapi_reply reply;
+	int			rc;
+
+	memset(device, 0, sizeof(*device));
+	if (ifname == NULL || strlen(ifname) >= WGNL_IFNAME_SIZE)
+		return -EINVAL;
+	strcpy(device->ifname, ifname);
+	if ((rc = send_all(&fd, request, sizeof(request) - 1)) < 0)
+		return rc;
+	wguapi_reply_init(&reply, device);
+	if ((rc = read_reply(fd, &reply)) == 0)
+		rc = reply.status;
+	if (rc < 0)
+		wgnl_device_free(device);
+	return rc;
+}

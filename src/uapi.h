@@ -1,0 +1,77 @@
+/*
+ * uapi.h
+ *		Userspace WireGuard (wireguard-go, boringtun) over the cross-platform
+ *		UAPI: key=value lines on the unix socket <dir>/<ifname>.sock.
+ *
+ * The second device backend, beside netlink.h, with the same types: a
+ * wgnl_device_change goes in, a wgnl_device comes out, so the worker's
+ * code above the seam does not know which backend it talks to.
+ *
+ * Pure C, no PostgreSQL headers: every function returns 0 (or a count) on
+ * success and -errno on failure, never prints and never exits.
+ *
+ * Two layers:
+ *	- request building (wguapi_build_set, handing the request to a sink
+ *	  chunk by chunk, so a set of any size is never held whole) and reply
+ *	  parsing (wguapi_reply_*, fed in pieces as they arrive) touch no
+ *	  socket and are unit-tested;
+ *	- wguapi_connect / wguapi_set / wguapi_get do the socket I/O with
+ *	  them.  Every read and write is bounded by the timeout given to
+ *	  wguapi_connect, so no call can hang.
+ */
+#ifndef WGPEER_UAPI_H
+#define WGPEER_UAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "netlink.h"
+
+/* Where wireguard-go and boringtun put their sockets (and wg looks). */
+#define WGUAPI_SOCKET_DIR "/var/run/wireguard"
+
+/* The request reaches the sink in chunks of at most this many bytes. */
+#define WGUAPI_CHUNK_SIZE 4096
+
+/* Longest reply line accepted (the longest real one is an endpoint). */
+#define WGUAPI_LINE_MAX 256
+
+/*
+ * Receives a request as it is built: data, len bytes.  Returns 0, or
+ * -errno to stop the building (which then returns that error).
+ */
+typedef int (*wguapi_sink) (void *arg, const char *data, size_t len);
+
+/*
+ * State of one reply being parsed: fed piece by piece with
+ * wguapi_reply_feed.  Set up with wguapi_reply_init.
+ */
+typedef struct wguapi_reply
+{
+	wgnl_device *device;		/* a get reply fills it; NULL: a set reply */
+	char		line[WGUAPI_LINE_MAX];
+	size_t		line_len;
+	bool		in_peer;		/* a public_key= line started a peer */
+	bool		has_status;		/* the errno= line was seen */
+	int			status;			/* its value, as 0 or -errno */
+	bool		done;			/* the blank line that ends the reply */
+} wguapi_reply;
+
+/* Request building and reply parsing: no socket. */
+extern int	wguapi_build_set(const wgnl_device_change *change,
+							 wguapi_sink sink, void *arg);
+extern void wguapi_reply_init(wguapi_reply *reply, wgnl_device *device);
+extern int	wguapi_reply_feed(wguapi_reply *reply, const char *data,
+							  size_t len);
+
+/* Socket I/O. */
+extern int	wguapi_socket_path(char *buf, size_t size, const char *dir,
+							   const char *ifname);
+extern unsigned int wguapi_socket_id(const char *dir, const char *ifname);
+extern bool wguapi_exists(const char *dir, const char *ifname);
+extern int	wguapi_connect(const char *dir, const char *ifname,
+						   int timeout_ms);
+extern int	wguapi_set(int fd, const wgnl_device_change *change);
+extern int	wguapi_get(int fd, const char *ifname, wgnl_device *device);
+
+#endif							/* WGPEER_UAPI_H */

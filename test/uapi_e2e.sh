@@ -1,0 +1,189 @@
+#!/bin/bash
+# The apply worker over the userspace WireGuard backend (src/uapi.c), end to
+# end on this host, no VM: wireguard-go runs the server interface in one
+# network namespace and a client in another, joined by a veth pair.  Run as
+# root after `make install`:  bash test/uapi_e2e.sh
+#
+# PostgreSQL runs as an ordinary user without CAP_NET_ADMIN; it reaches the
+# server only through its UAPI socket /var/run/wireguard/wgue0.sock.
+# wireguard-go makes that socket mode 0700 and exits when anyone changes its
+# mode or owner, so the daemon runs as PostgreSQL's user instead (with
+# CAP_NET_ADMIN; /var/run/wireguard made writable to that user's group for
+# the test and restored afterwards).  Checks:
+#	1. wireguard-go run by root: its socket is root's, the change stays
+#	   queued and wgpeer.interface_status says permission denied;
+#	2. wireguard-go restarted as PostgreSQL's user: the worker applies the
+#	   peer over UAPI (wg show in the server namespace: key, allowed IP,
+#	   preshared key, keepalive, the device's private key and port), status
+#	   'active';
+#	3. the client, configured from wg_create_peer's config (wg-quick strip,
+#	   Address, a route), pings the server's tunnel address; wg_show()
+#	   reports the handshake; wg_reconcile() reads the device with no error
+#	   and nothing to change;
+#	4. wg_revoke_peer removes the peer (gone from wg show) and the ping fails.
+# Polls with bounds, never fixed sleeps.  Prints "N passed, N failed" and
+# exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/cluster.sh
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test/uapi_e2e.sh makes network namespaces: run it as root" >&2
+	exit 1
+fi
+
+NS_S=wgpeer-ue-srv-$$			# the server's namespace
+NS_C=wgpeer-ue-cli-$$			# the client's
+DEV=wgue0						# wgpeer's interface, run by wireguard-go
+CDEV=wguc0						# the client's interface
+SOCK=/var/run/wireguard/$DEV.sock
+WGDIR=/var/run/wireguard
+TMP=$(mktemp -d /tmp/wgpeer-ue.XXXXXX)
+WGDIR_WAS=
+PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	ip netns del "$NS_S" 2>/dev/null || true
+	ip netns del "$NS_C" 2>/dev/null || true
+	rm -f "$SOCK" "$WGDIR/$CDEV.sock"
+	if [ -n "$WGDIR_WAS" ]; then
+		chmod "${WGDIR_WAS% *}" "$WGDIR"
+		chgrp "${WGDIR_WAS#* }" "$WGDIR"
+	fi
+	cluster_stop
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $1"; }
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.2
+	done
+}
+q() { cluster_psql -At -F $'\t' "$@"; }
+sql_true() { [ "$(q -c "$1")" = t ]; }
+srv() { ip netns exec "$NS_S" "$@"; }
+cli() { ip netns exec "$NS_C" "$@"; }
+on_server() { srv wg show "$DEV" peers | grep -qx "$1"; }
+not_on_server() { ! on_server "$1"; }
+ping_server() { cli ping -c 1 -W 1 10.98.0.1 >/dev/null 2>&1; }
+no_ping() { ! cli ping -c 3 -i 0.3 -W 1 10.98.0.1 >/dev/null 2>&1; }
+
+# start_wg NS IFNAME [USER]: wireguard-go for IFNAME in NS, as root or as
+# USER with CAP_NET_ADMIN; its pid in WG_PID
+start_wg() {
+	local as=()
+	[ -z "${3:-}" ] || as=(setpriv --reuid="$3" --regid="$(id -g "$3")" --init-groups
+		--inh-caps=+net_admin --ambient-caps=+net_admin)
+	ip netns exec "$1" "${as[@]}" wireguard-go -f "$2" >>"$TMP/$2.log" 2>&1 &
+	WG_PID=$!
+	PIDS+=("$WG_PID")
+	wait_until 10 test -S "$WGDIR/$2.sock"
+}
+
+echo "== network: two namespaces joined by a veth pair"
+for f in "$SOCK" "$WGDIR/$CDEV.sock"; do
+	if [ -e "$f" ]; then
+		echo "$f exists: another wireguard-go runs $(basename "$f" .sock)" >&2
+		exit 1
+	fi
+done
+ip netns add "$NS_S"
+ip netns add "$NS_C"
+ip -n "$NS_S" link set lo up
+ip -n "$NS_C" link set lo up
+ip -n "$NS_S" link add ue-s type veth peer name ue-c netns "$NS_C"
+ip -n "$NS_S" addr add 192.168.250.1/24 dev ue-s
+ip -n "$NS_C" addr add 192.168.250.2/24 dev ue-c
+ip -n "$NS_S" link set ue-s up
+ip -n "$NS_C" link set ue-c up
+start_wg "$NS_S" "$DEV"
+
+echo "== a throwaway cluster, the worker as $WGPEER_USER without CAP_NET_ADMIN"
+cluster_start "$TMP/pg" "wgpeer.database = 'postgres'"
+q >/dev/null <<SQL
+CREATE EXTENSION wgpeer;
+SELECT name FROM wgpeer.wg_add_interface('$DEV', '192.168.250.1:51820',
+	'10.98.0.1/24', allowed_ips => '10.98.0.0/24', persistent_keepalive => 15);
+SQL
+IFS=$'\t' read -r PEER KEY < <(q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('alice', interface => '$DEV')")
+(umask 077 && q -c "SELECT wgpeer.wg_peer_config('$PEER')" >"$TMP/client.conf")
+
+echo "== 1. wireguard-go run by root: its socket is root's"
+check "the worker reports permission denied on $SOCK" wait_until 30 sql_true \
+	"SELECT last_error LIKE 'permission denied on $SOCK%'
+	 FROM wgpeer.interface_status WHERE interface = '$DEV'"
+check "the change stays queued, the peer 'creating'" sql_true \
+	"SELECT status = 'creating' FROM wgpeer.peer WHERE peer_id = '$PEER'"
+check "nothing reached the interface" not_on_server "$KEY"
+
+echo "== 2. wireguard-go restarted as $WGPEER_USER: applied over UAPI"
+kill "$WG_PID"
+wait "$WG_PID" || true
+WGDIR_WAS=$(stat -c '%a %g' "$WGDIR")
+chgrp "$(id -g "$WGPEER_USER")" "$WGDIR"
+chmod g+rwx "$WGDIR"
+start_wg "$NS_S" "$DEV" "$WGPEER_USER"
+ip -n "$NS_S" addr add 10.98.0.1/24 dev "$DEV"
+ip -n "$NS_S" link set "$DEV" up
+check "the socket is $WGPEER_USER's" test "$(stat -c %U "$SOCK")" = "$WGPEER_USER"
+check "alice appears in wg show $DEV" wait_until 60 on_server "$KEY"
+check "status becomes active" wait_until 30 sql_true \
+	"SELECT status = 'active' FROM wgpeer.peer WHERE peer_id = '$PEER'"
+IFS=$'\t' read -r _ psk _ ips _ _ _ keepalive < <(srv wg show "$DEV" dump | grep "^$KEY")
+check "allowed IPs $ips" sql_true \
+	"SELECT '$ips' = host(address) || '/32' FROM wgpeer.peer WHERE peer_id = '$PEER'"
+check "preshared key set" sql_true \
+	"SELECT '$psk' = preshared_key FROM wgpeer.peer WHERE peer_id = '$PEER'"
+check "persistent keepalive 15 ($keepalive)" test "$keepalive" = 15
+check "the worker set the device's private key" sql_true \
+	"SELECT '$(srv wg show "$DEV" private-key)' = private_key
+	 FROM wgpeer.interface WHERE name = '$DEV'"
+check "the worker set the listen port" test "$(srv wg show "$DEV" listen-port)" = 51820
+check "queue empty, the last apply succeeded after the error" sql_true \
+	"SELECT backlog = 0 AND last_success_at > last_error_at
+	 FROM wgpeer.interface_status WHERE interface = '$DEV'"
+
+echo "== 3. a client from the returned config pings through the tunnel"
+start_wg "$NS_C" "$CDEV"
+wg-quick strip "$TMP/client.conf" >"$TMP/client.stripped"
+cli wg setconf "$CDEV" "$TMP/client.stripped"
+for a in $(sed -n 's/^Address = //p' "$TMP/client.conf" | tr ',' ' '); do
+	ip -n "$NS_C" addr add "$a" dev "$CDEV"
+done
+ip -n "$NS_C" link set "$CDEV" up
+ip -n "$NS_C" route add 10.98.0.0/24 dev "$CDEV"
+check "ping 10.98.0.1 through the tunnel" wait_until 30 ping_server
+check "wgpeer.wg_show('$DEV') reports alice's handshake and endpoint" \
+	wait_until 10 sql_true "SELECT count(*) = 1 FROM wgpeer.wg_show('$DEV')
+		WHERE public_key = '$KEY' AND latest_handshake > now() - interval '5 minutes'
+		  AND endpoint LIKE '192.168.250.2:%' AND rx_bytes > 0 AND tx_bytes > 0"
+check "wg_reconcile('$DEV') reads the device over UAPI: no error, nothing to fix" \
+	sql_true "SELECT error IS NULL AND added = 0 AND corrected = 0 AND removed = 0
+		FROM wgpeer.wg_reconcile('$DEV')"
+
+echo "== 4. revoke cuts it off"
+q -c "SELECT status FROM wgpeer.wg_revoke_peer('$PEER')" >/dev/null
+check "alice leaves wg show $DEV" wait_until 30 not_on_server "$KEY"
+check "the ping fails" no_ping
+check "wg_show('$DEV') no longer lists alice" wait_until 10 sql_true \
+	"SELECT count(*) = 0 FROM wgpeer.wg_show('$DEV') WHERE public_key = '$KEY'"
+
+echo "uapi_e2e: $PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
