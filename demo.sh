@@ -1,9 +1,17 @@
 #!/bin/bash
 # wgpeer demo: on a fresh Debian 12 machine, install what is needed, build
-# and install wgpeer, start a throwaway PostgreSQL cluster, register a
-# WireGuard interface, create a peer through SQL, and print its client
-# config and a QR code a phone can scan.  Cleans up everything it started.
+# and install wgpeer, start a throwaway PostgreSQL cluster with the apply
+# worker, bring up a WireGuard interface, create a peer through SQL, print
+# its client config and a QR code a phone can scan, bring up a client from
+# that config, ping through the tunnel, show the handshake, revoke the peer
+# and watch the ping fail.  Cleans up everything it started.
 # Run as root:  sudo ./demo.sh
+#
+# The server interface is kernel WireGuard where `ip link add type
+# wireguard` works (PostgreSQL then runs with CAP_NET_ADMIN in the server's
+# network namespace), otherwise wireguard-go, which the worker drives over
+# its UAPI socket.  Server and client live in two network namespaces joined
+# by a veth pair, so the host's own network is not touched.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,30 +26,159 @@ make -s -j"$(nproc)" >/dev/null
 make -s install >/dev/null
 
 . test/cluster.sh
+NS_S=wgpeer-demo-srv-$$
+NS_C=wgpeer-demo-cli-$$
+DEV=wgdemo0
+CDEV=wgdemoc0
+WGDIR=/var/run/wireguard
 TMP=$(mktemp -d /tmp/wgpeer-demo.XXXXXX)
-trap 'cluster_stop; rm -rf "$TMP"' EXIT
-echo "== starting a throwaway cluster in $TMP"
-cluster_start "$TMP/pg"
+WGDIR_WAS=
+PIDS=()
 
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	cluster_stop
+	ip netns del "$NS_S" 2>/dev/null || true
+	ip netns del "$NS_C" 2>/dev/null || true
+	rm -f "$WGDIR/$DEV.sock" "$WGDIR/$CDEV.sock"
+	if [ -n "$WGDIR_WAS" ]; then
+		chmod "${WGDIR_WAS% *}" "$WGDIR"
+		chgrp "${WGDIR_WAS#* }" "$WGDIR"
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.2
+	done
+}
 run() {
 	echo
 	echo "wgpeer=# $1"
 	cluster_psql -c "$1"
 }
+sql_true() { [ "$(cluster_psql -At -c "$1")" = t ]; }
+srv() { ip netns exec "$NS_S" "$@"; }
+cli() { ip netns exec "$NS_C" "$@"; }
+not_on_server() { ! srv wg show "$DEV" peers | grep -qx "$1"; }
+# wireguard-go for an interface in a namespace, optionally as a user with
+# CAP_NET_ADMIN (its socket is then that user's)
+start_wireguard_go() {
+	local as=()
+	[ -z "${3:-}" ] || as=(setpriv --reuid="$3" --regid="$(id -g "$3")" --init-groups
+		--inh-caps=+net_admin --ambient-caps=+net_admin)
+	ip netns exec "$1" "${as[@]}" wireguard-go -f "$2" >>"$TMP/$2.log" 2>&1 &
+	PIDS+=($!)
+	wait_until 10 test -S "$WGDIR/$2.sock"
+}
+
+echo "== two network namespaces joined by a veth pair (server 192.168.251.1)"
+ip netns add "$NS_S"
+ip netns add "$NS_C"
+ip -n "$NS_S" link set lo up
+ip -n "$NS_C" link set lo up
+ip -n "$NS_S" link add demo-s type veth peer name demo-c netns "$NS_C"
+ip -n "$NS_S" addr add 192.168.251.1/24 dev demo-s
+ip -n "$NS_C" addr add 192.168.251.2/24 dev demo-c
+ip -n "$NS_S" link set demo-s up
+ip -n "$NS_C" link set demo-c up
+
+if ip -n "$NS_S" link add "$DEV" type wireguard 2>/dev/null; then
+	KERNEL=1
+	echo "== server interface $DEV: kernel WireGuard (netlink)"
+else
+	KERNEL=0
+	echo "== server interface $DEV: no kernel WireGuard here, wireguard-go (UAPI)"
+	# wireguard-go makes its socket mode 0700 and exits if anyone changes
+	# it: run it as PostgreSQL's user, which may then use the socket
+	id "$WGPEER_USER" >/dev/null 2>&1 || useradd --system --create-home "$WGPEER_USER"
+	mkdir -p "$WGDIR"
+	WGDIR_WAS=$(stat -c '%a %g' "$WGDIR")
+	chgrp "$(id -g "$WGPEER_USER")" "$WGDIR"
+	chmod g+rwx "$WGDIR"
+	start_wireguard_go "$NS_S" "$DEV" "$WGPEER_USER"
+	echo "   $(ls -l "$WGDIR/$DEV.sock")"
+fi
+ip -n "$NS_S" addr add 10.97.0.1/24 dev "$DEV"
+ip -n "$NS_S" link set "$DEV" up
+
+echo "== starting a throwaway cluster in $TMP with the apply worker"
+cluster_start "$TMP/pg" "wgpeer.database = 'postgres'"
+if [ $KERNEL = 1 ]; then
+	# netlink reaches the interfaces of the worker's own network namespace,
+	# and needs CAP_NET_ADMIN there: restart PostgreSQL inside it with it
+	runuser -u "$WGPEER_USER" -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null
+	srv setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" --init-groups \
+		--inh-caps=+net_admin --ambient-caps=+net_admin \
+		"$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w start >/dev/null
+fi
 
 run "CREATE EXTENSION wgpeer"
-run "SELECT name, endpoint, address, address6, public_key
-     FROM wgpeer.wg_add_interface('wg0', 'vpn.example.com:51820', '10.10.0.1/24',
-                                  address6 => 'fd00:10:10::1/64',
-                                  dns => '10.10.0.1', persistent_keepalive => 25)"
-run "SELECT peer_id, user_id, address, address6, status, expires_at
-     FROM wgpeer.wg_create_peer('alice@example.com', duration_months => 6)"
-PEER=$(cluster_psql -At -c "SELECT peer_id FROM wgpeer.peer LIMIT 1")
+run "SELECT name, endpoint, address, listen_port, public_key
+     FROM wgpeer.wg_add_interface('$DEV', '192.168.251.1:51820', '10.97.0.1/24',
+                                  allowed_ips => '10.97.0.0/24',
+                                  persistent_keepalive => 25)"
+run "SELECT peer_id, user_id, address, status, expires_at
+     FROM wgpeer.wg_create_peer('alice@example.com', interface => '$DEV',
+                                duration_months => 6)"
+PEER=$(cluster_psql -At -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'alice@example.com'")
+KEY=$(cluster_psql -At -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$PEER'")
 echo
 echo "wgpeer=# SELECT wgpeer.wg_peer_config('$PEER');"
-cluster_psql -At -c "SELECT wgpeer.wg_peer_config('$PEER')"
+(umask 077 && cluster_psql -At -c "SELECT wgpeer.wg_peer_config('$PEER')" >"$TMP/client.conf")
+cat "$TMP/client.conf"
 echo "wgpeer=# SELECT wgpeer.wg_peer_qr_text('$PEER');"
 cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_text('$PEER')"
-run "SELECT change_id, interface, op, public_key FROM wgpeer.queue"
+
+echo "== the worker applies the committed peer to $DEV"
+wait_until 30 sql_true "SELECT status = 'active' FROM wgpeer.peer WHERE peer_id = '$PEER'" || {
+	echo "the peer did not become active:" >&2
+	cluster_psql -c "SELECT * FROM wgpeer.interface_status" >&2
+	exit 1
+}
+run "SELECT user_id, status FROM wgpeer.peer"
 echo
-echo "== the change above waits in wgpeer.queue for the apply worker; cleaning up"
+echo "# wg show $DEV   (in the server's namespace)"
+srv wg show "$DEV"
+
+echo
+echo "== a client from that config in its own namespace"
+if [ $KERNEL = 1 ]; then
+	ip -n "$NS_C" link add "$CDEV" type wireguard
+else
+	start_wireguard_go "$NS_C" "$CDEV"
+fi
+wg-quick strip "$TMP/client.conf" >"$TMP/client.stripped"
+cli wg setconf "$CDEV" "$TMP/client.stripped"
+for a in $(sed -n 's/^Address = //p' "$TMP/client.conf" | tr ',' ' '); do
+	ip -n "$NS_C" addr add "$a" dev "$CDEV"
+done
+ip -n "$NS_C" link set "$CDEV" up
+ip -n "$NS_C" route add 10.97.0.0/24 dev "$CDEV"
+echo "# ping 10.97.0.1 through the tunnel"
+cli ping -c 3 -i 0.5 -W 2 10.97.0.1
+
+run "SELECT public_key, endpoint, allowed_ips, latest_handshake, rx_bytes, tx_bytes
+     FROM wgpeer.wg_show('$DEV')"
+
+echo
+echo "== revoking the peer"
+run "SELECT user_id, status FROM wgpeer.wg_revoke_peer('$PEER')"
+wait_until 30 not_on_server "$KEY"
+echo
+echo "# wg show $DEV peers   (alice is gone)"
+srv wg show "$DEV" peers
+echo "# ping 10.97.0.1 again"
+if cli ping -c 3 -i 0.5 -W 1 10.97.0.1; then
+	echo "the ping still goes through after the revoke" >&2
+	exit 1
+fi
+echo
+echo "== the revoked peer is cut off; cleaning up"
