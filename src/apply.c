@@ -280,18 +280,18 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 	int			n_ifaces = 0;
 	uint64		n;
 
-	wgpeer_exec(&plan,
-				"SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
-				"  q.public_key, p.preshared_key, host(p.address),"
-				"  host(p.address6), coalesce(i.persistent_keepalive, 0),"
-				"  i.private_key, i.listen_port"
-				" FROM wgpeer.queue q"
-				" JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
-				" JOIN wgpeer.interface i ON i.name = q.interface"
-				" LEFT JOIN wgpeer.worker_state s ON s.interface = q.interface"
-				" WHERE s.retry_at IS NULL OR s.retry_at <= now()"
-				" ORDER BY q.change_id LIMIT $1",
-				1, types, values, NULL);
+	wgpeer_exec_opts(&plan,
+					 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
+					 "  q.public_key, p.preshared_key, host(p.address),"
+					 "  host(p.address6), coalesce(i.persistent_keepalive, 0),"
+					 "  i.private_key, i.listen_port"
+					 " FROM wgpeer.queue q"
+					 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
+					 " JOIN wgpeer.interface i ON i.name = q.interface"
+					 " LEFT JOIN wgpeer.worker_state s ON s.interface = q.interface"
+					 " WHERE s.retry_at IS NULL OR s.retry_at <= now()"
+					 " ORDER BY q.change_id LIMIT $1",
+					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	n = SPI_processed;
 	changes = palloc0(sizeof(Change) * (n + 1));
 	ifaces = palloc0(sizeof(Iface) * (n + 1));
@@ -466,25 +466,25 @@ record_success(const char *ifname, Datum ids, Datum peers)
 	Oid			types[3] = {INT8ARRAYOID, UUIDARRAYOID, TEXTOID};
 	Datum		values[3] = {ids, peers, CStringGetTextDatum(ifname)};
 
-	wgpeer_exec(&plan,
-				"WITH applied AS ("
-				"  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
-				" activated AS ("
-				"  UPDATE wgpeer.peer SET status = 'active'"
-				"  WHERE peer_id = ANY ($2) AND status = 'creating'),"
-				" state AS ("
-				"  INSERT INTO wgpeer.worker_state AS s"
-				"    (interface, last_success_at, failures, retry_at)"
-				"  VALUES ($3, now(), 0, NULL)"
-				"  ON CONFLICT (interface) DO UPDATE"
-				"  SET last_success_at = now(), failures = 0, retry_at = NULL)"
-				" SELECT pg_notify('wgpeer', json_build_object("
-				"   'peer_id', p.peer_id, 'user_id', p.user_id,"
-				"   'interface', p.interface,"
-				"   'status', CASE WHEN p.status = 'creating' THEN 'active'"
-				"                  ELSE p.status END)::text)"
-				" FROM wgpeer.peer p WHERE p.peer_id = ANY ($2)",
-				3, types, values, NULL);
+	wgpeer_exec_opts(&plan,
+					 "WITH applied AS ("
+					 "  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
+					 " activated AS ("
+					 "  UPDATE wgpeer.peer SET status = 'active'"
+					 "  WHERE peer_id = ANY ($2) AND status = 'creating'),"
+					 " state AS ("
+					 "  INSERT INTO wgpeer.worker_state AS s"
+					 "    (interface, last_success_at, failures, retry_at)"
+					 "  VALUES ($3, now(), 0, NULL)"
+					 "  ON CONFLICT (interface) DO UPDATE"
+					 "  SET last_success_at = now(), failures = 0, retry_at = NULL)"
+					 " SELECT pg_notify('wgpeer', json_build_object("
+					 "   'peer_id', p.peer_id, 'user_id', p.user_id,"
+					 "   'interface', p.interface,"
+					 "   'status', CASE WHEN p.status = 'creating' THEN 'active'"
+					 "                  ELSE p.status END)::text)"
+					 " FROM wgpeer.peer p WHERE p.peer_id = ANY ($2)",
+					 3, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 }
 
 /*
@@ -500,21 +500,21 @@ record_failure(const char *ifname, Datum ids, const char *message)
 	Datum		values[4] = {ids, CStringGetTextDatum(ifname),
 		CStringGetTextDatum(message), Int32GetDatum(wgpeer_retry_max)};
 
-	wgpeer_exec(&plan,
-				"WITH state AS ("
-				"  INSERT INTO wgpeer.worker_state AS s"
-				"    (interface, last_error, last_error_at, failures, retry_at)"
-				"  VALUES ($2, $3, now(), 1, now() + interval '1 second')"
-				"  ON CONFLICT (interface) DO UPDATE"
-				"  SET last_error = $3, last_error_at = now(),"
-				"      failures = s.failures + 1,"
-				"      retry_at = now() + make_interval(secs =>"
-				"        least($4, 2 ^ least(s.failures, 30)))"
-				"  RETURNING retry_at)"
-				" UPDATE wgpeer.queue SET attempts = attempts + 1,"
-				"   last_error = $3, next_attempt_at = (SELECT retry_at FROM state)"
-				" WHERE change_id = ANY ($1)",
-				4, types, values, NULL);
+	wgpeer_exec_opts(&plan,
+					 "WITH state AS ("
+					 "  INSERT INTO wgpeer.worker_state AS s"
+					 "    (interface, last_error, last_error_at, failures, retry_at)"
+					 "  VALUES ($2, $3, now(), 1, now() + interval '1 second')"
+					 "  ON CONFLICT (interface) DO UPDATE"
+					 "  SET last_error = $3, last_error_at = now(),"
+					 "      failures = s.failures + 1,"
+					 "      retry_at = now() + make_interval(secs =>"
+					 "        least($4, 2 ^ least(s.failures, 30)))"
+					 "  RETURNING retry_at)"
+					 " UPDATE wgpeer.queue SET attempts = attempts + 1,"
+					 "   last_error = $3, next_attempt_at = (SELECT retry_at FROM state)"
+					 " WHERE change_id = ANY ($1)",
+					 4, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 }
 
 /*

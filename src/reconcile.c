@@ -75,12 +75,12 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(ifname)};
 
-	wgpeer_exec(&want_plan,
-				"SELECT p.public_key, p.preshared_key, host(p.address),"
-				" host(p.address6), coalesce(i.persistent_keepalive, 0)"
-				" FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
-				" WHERE p.interface = $1 AND p.status IN ('creating', 'active')",
-				1, types, values, NULL);
+	wgpeer_exec_opts(&want_plan,
+					 "SELECT p.public_key, p.preshared_key, host(p.address),"
+					 " host(p.address6), coalesce(i.persistent_keepalive, 0)"
+					 " FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
+					 " WHERE p.interface = $1 AND p.status IN ('creating', 'active')",
+					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_desired = SPI_processed;
 	*desired = palloc0(sizeof(wg_desired_peer) * (*n_desired + 1));
 	for (size_t r = 0; r < *n_desired; r++)
@@ -100,10 +100,10 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 		d->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 	}
 
-	wgpeer_exec(&known_plan,
-				"SELECT DISTINCT public_key FROM wgpeer.peer"
-				" WHERE interface = $1 AND status IN ('revoked', 'expired')",
-				1, types, values, NULL);
+	wgpeer_exec_opts(&known_plan,
+					 "SELECT DISTINCT public_key FROM wgpeer.peer"
+					 " WHERE interface = $1 AND status IN ('revoked', 'expired')",
+					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_known = SPI_processed;
 	*known = palloc0(WGNL_KEY_LEN * (*n_known + 1));
 	for (size_t r = 0; r < *n_known; r++)
