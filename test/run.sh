@@ -18,11 +18,6 @@ bash test/install-deps.sh
 make -s -j"$(nproc)"
 make -s install
 make -s unittest
-# The netlink backend against a real WireGuard kernel (this one, or a VM).
-make -s test/vm/wgnl_driver
-bash test/vm/run.sh test/vm/netlink_smoke.sh
-# The apply worker end to end on that kernel: PostgreSQL with CAP_NET_ADMIN.
-bash test/vm/run.sh test/vm/worker_test.sh
 
 # The regression suites run as an unprivileged user in a copy it owns.
 TEST_USER=wgpeer_test
@@ -56,5 +51,12 @@ bash test/export_test.sh
 # QR codes read back by a real decoder (zbarimg), then the fuzz smoke runs.
 bash test/qr_decode.sh
 bash test/fuzz/run.sh
+
+# Last, the slow ones: a real WireGuard kernel (this one, or Debian's under
+# qemu): the netlink backend, then the apply worker end to end with
+# PostgreSQL holding CAP_NET_ADMIN.
+make -s test/vm/wgnl_driver
+bash test/vm/run.sh test/vm/netlink_smoke.sh
+bash test/vm/run.sh test/vm/worker_test.sh
 
 echo "all tests passed"
