@@ -207,6 +207,11 @@ runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -At -h "$D" -U postgres -d "$DB" \
 LISTENER=$!
 exec 7>"$T/listen.in"
 echo "LISTEN wgpeer;" >&7
+# the LISTEN must be in effect before the first commit, or its
+# notification goes to nobody
+echo "SELECT 'listening';" >&7
+listening() { grep -q '^listening$' "$T/listen.out"; }
+wait_until 120 listening || true
 notified() {					# notified REGEX: a notification matching it
 	echo "SELECT 1;" >&7
 	grep -q "^Asynchronous notification \"wgpeer\" with payload \".*$1" "$T/listen.out"
