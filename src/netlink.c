@@ -442,9 +442,12 @@ wgnl_parse_ack(const void *buf, size_t len, uint32_t seq, uint32_t portid)
 	return left > 0 ? -EBADMSG : 1;
 }
 
-/* Grow an array of elem-sized items to hold one more; -ENOMEM on failure. */
-static int
-grow(void **items, size_t n, size_t *cap, size_t elem)
+/*
+ * Grow an array of elem-sized items to hold one more; -ENOMEM on failure.
+ * Both backends build a wgnl_device with it.
+ */
+int
+wgnl_grow(void **items, size_t n, size_t *cap, size_t elem)
 {
 	size_t		newcap;
 	void	   *p;
@@ -500,7 +503,7 @@ parse_allowedip(wgnl_peer_info *peer, const struct nlattr *nest)
 		return -EBADMSG;
 	memcpy(&a.addr, addr, alen);
 
-	r = grow((void **) &peer->allowedips, peer->n_allowedips,
+	r = wgnl_grow((void **) &peer->allowedips, peer->n_allowedips,
 			 &peer->cap_allowedips, sizeof(wgnl_allowedip));
 	if (r < 0)
 		return r;
@@ -552,7 +555,7 @@ parse_peer(wgnl_device *device, const struct nlattr *nest)
 		peer = &device->peers[device->n_peers - 1];
 	else
 	{
-		r = grow((void **) &device->peers, device->n_peers, &device->cap_peers,
+		r = wgnl_grow((void **) &device->peers, device->n_peers, &device->cap_peers,
 				 sizeof(wgnl_peer_info));
 		if (r < 0)
 			return r;

@@ -152,6 +152,7 @@ extern int	wgnl_parse_ack(const void *buf, size_t len, uint32_t seq,
 						   uint32_t portid);
 extern int	wgnl_dump_feed(wgnl_dump *dump, const void *buf, size_t len);
 extern void wgnl_device_free(wgnl_device *device);
+extern int	wgnl_grow(void **items, size_t n, size_t *cap, size_t elem);
 
 /* Socket I/O. */
 extern int	wgnl_open(wgnl_ctx **ctx, int timeout_ms);

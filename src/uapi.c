@@ -298,24 +298,6 @@ parse_endpoint(wgnl_peer_info *peer, const char *value)
 	}
 }
 
-/* Grow an array of elem-sized items to hold one more; -ENOMEM on failure. */
-static int
-grow(void **items, size_t n, size_t *cap, size_t elem)
-{
-	size_t		newcap;
-	void	   *p;
-
-	if (n < *cap)
-		return 0;
-	newcap = *cap ? *cap * 2 : 8;
-	p = realloc(*items, newcap * elem);
-	if (p == NULL)
-		return -ENOMEM;
-	*items = p;
-	*cap = newcap;
-	return 0;
-}
-
 /* Parse "addr/cidr" and append it to the peer's allowed IPs. */
 static int
 parse_allowedip(wgnl_peer_info *peer, const char *value)
@@ -340,7 +322,7 @@ parse_allowedip(wgnl_peer_info *peer, const char *value)
 	if (!parse_uint(slash + 1, a.family == AF_INET ? 32 : 128, &cidr))
 		return -EPROTO;
 	a.cidr = (uint8_t) cidr;
-	if ((rc = grow((void **) &peer->allowedips, peer->n_allowedips,
+	if ((rc = wgnl_grow((void **) &peer->allowedips, peer->n_allowedips,
 				   &peer->cap_allowedips, sizeof(wgnl_allowedip))) < 0)
 		return rc;
 	peer->allowedips[peer->n_allowedips++] = a;
@@ -355,7 +337,7 @@ start_peer(wguapi_reply *reply, const char *value)
 	wgnl_peer_info *peer;
 	int			rc;
 
-	if ((rc = grow((void **) &dev->peers, dev->n_peers, &dev->cap_peers,
+	if ((rc = wgnl_grow((void **) &dev->peers, dev->n_peers, &dev->cap_peers,
 				   sizeof(wgnl_peer_info))) < 0)
 		return rc;
 	peer = &dev->peers[dev->n_peers];
