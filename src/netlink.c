@@ -504,7 +504,7 @@ parse_allowedip(wgnl_peer_info *peer, const struct nlattr *nest)
 	memcpy(&a.addr, addr, alen);
 
 	r = wgnl_grow((void **) &peer->allowedips, peer->n_allowedips,
-			 &peer->cap_allowedips, sizeof(wgnl_allowedip));
+				  &peer->cap_allowedips, sizeof(wgnl_allowedip));
 	if (r < 0)
 		return r;
 	peer->allowedips[peer->n_allowedips++] = a;
@@ -555,8 +555,8 @@ parse_peer(wgnl_device *device, const struct nlattr *nest)
 		peer = &device->peers[device->n_peers - 1];
 	else
 	{
-		r = wgnl_grow((void **) &device->peers, device->n_peers, &device->cap_peers,
-				 sizeof(wgnl_peer_info));
+		r = wgnl_grow((void **) &device->peers, device->n_peers,
+					  &device->cap_peers, sizeof(wgnl_peer_info));
 		if (r < 0)
 			return r;
 		peer = &device->peers[device->n_peers++];

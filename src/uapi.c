@@ -323,7 +323,7 @@ parse_allowedip(wgnl_peer_info *peer, const char *value)
 		return -EPROTO;
 	a.cidr = (uint8_t) cidr;
 	if ((rc = wgnl_grow((void **) &peer->allowedips, peer->n_allowedips,
-				   &peer->cap_allowedips, sizeof(wgnl_allowedip))) < 0)
+						&peer->cap_allowedips, sizeof(wgnl_allowedip))) < 0)
 		return rc;
 	peer->allowedips[peer->n_allowedips++] = a;
 	return 0;
@@ -338,7 +338,7 @@ start_peer(wguapi_reply *reply, const char *value)
 	int			rc;
 
 	if ((rc = wgnl_grow((void **) &dev->peers, dev->n_peers, &dev->cap_peers,
-				   sizeof(wgnl_peer_info))) < 0)
+						sizeof(wgnl_peer_info))) < 0)
 		return rc;
 	peer = &dev->peers[dev->n_peers];
 	memset(peer, 0, sizeof(*peer));
