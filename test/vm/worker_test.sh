@@ -26,7 +26,13 @@
 #	   through once the interface exists;
 #	7. reconcile: hand edits repaired by wg_reconcile, foreign peers left
 #	   alone, nothing sent when nothing differs, a recreated interface
-#	   restored; carol's traffic total survives the recreation.
+#	   restored; carol's traffic total survives the recreation;
+#	8. kill -9 of the worker in the middle of a BULK-peer batch: after the
+#	   crash restart every committed peer is on the interface exactly once;
+#	   a backlog survives a fast and an immediate shutdown and drains.
+# Tests 6 and 7 run before test 4: removing thousands of peers leaves the
+# kernel busy for minutes under TCG, and netlink calls on any interface
+# wait meanwhile; test 8 therefore has the most generous bounds.
 # Everything polls with generous bounds (TCG is 10-50x slower than native).
 # Prints "N passed, N failed" and exits non-zero on any failure.
 set -euo pipefail
@@ -311,30 +317,6 @@ if sql_true "SELECT count(*) = 1 FROM pg_proc WHERE proname = 'wg_show'"; then
 		sql_true "SELECT count(*) = $(kernel_count wg0) FROM wgpeer.wg_show('wg0')"
 fi
 
-echo "== 4. $BULK peers in one transaction"
-# counted first: the worker may apply the batch before psql returns
-before=$(kernel_count wg0)
-t0=$SECONDS
-q -c "SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('bulk' || g, interface => 'wg0')
-		  FROM generate_series(1, $BULK) g) s" >/dev/null
-echo "   (created and committed in $((SECONDS - t0)) s)"
-t0=$SECONDS
-check "all $BULK reach the interface ($before peers before)" \
-	wait_until 300 kernel_count_is wg0 $((before + BULK))
-echo "   (on the interface within $((SECONDS - t0)) s)"
-check "all of them become active" wait_until 120 \
-	sql_true "SELECT count(*) = 0 FROM wgpeer.peer WHERE status = 'creating'"
-wanted_peers wg0 >"$T/want"
-kernel_peers wg0 >"$T/got"
-check "the interface holds exactly the database's live peers: keys, PSKs, allowed IPs, keepalive ($(wc -l <"$T/want") peers)" \
-	same "$T/want" "$T/got"
-q -c "SELECT count(wgpeer.wg_revoke_peer(peer_id)) FROM wgpeer.peer WHERE user_id LIKE 'bulk%'" >/dev/null
-check "revoking them in one transaction empties the interface down to $before" \
-	wait_until 300 kernel_count_is wg0 "$before"
-wanted_peers wg0 >"$T/want"
-kernel_peers wg0 >"$T/got"
-check "and it still matches the database" same "$T/want" "$T/got"
-
 echo "== 6. an interface missing at first"
 q -c "SELECT name FROM wgpeer.wg_add_interface('wg1', '10.99.0.1:51821', '10.20.0.1/24',
 		listen_port => 51821)" >/dev/null
@@ -412,11 +394,80 @@ check "carol's total kept its old traffic and added the new ($TOTAL1 + $KERNEL2 
 check "peer_status says carol is online" \
 	sql_true "SELECT online FROM wgpeer.peer_status WHERE peer_id = '$C_ID'"
 
+echo "== 4. $BULK peers in one transaction"
+# counted first: the worker may apply the batch before psql returns
+before=$(kernel_count wg0)
+t0=$SECONDS
+q -c "SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('bulk' || g, interface => 'wg0')
+		  FROM generate_series(1, $BULK) g) s" >/dev/null
+echo "   (created and committed in $((SECONDS - t0)) s)"
+t0=$SECONDS
+check "all $BULK reach the interface ($before peers before)" \
+	wait_until 300 kernel_count_is wg0 $((before + BULK))
+echo "   (on the interface within $((SECONDS - t0)) s)"
+check "all of them become active" wait_until 120 \
+	sql_true "SELECT count(*) = 0 FROM wgpeer.peer WHERE status = 'creating'"
+wanted_peers wg0 >"$T/want"
+kernel_peers wg0 >"$T/got"
+check "the interface holds exactly the database's live peers: keys, PSKs, allowed IPs, keepalive ($(wc -l <"$T/want") peers)" \
+	same "$T/want" "$T/got"
+q -c "SELECT count(wgpeer.wg_revoke_peer(peer_id)) FROM wgpeer.peer WHERE user_id LIKE 'bulk%'" >/dev/null
+check "revoking them in one transaction empties the interface down to $before" \
+	wait_until 300 kernel_count_is wg0 "$before"
+wanted_peers wg0 >"$T/want"
+kernel_peers wg0 >"$T/got"
+check "and it still matches the database" same "$T/want" "$T/got"
+
 echo "== the server log"
 grep -E 'ERROR|FATAL|PANIC|WARNING' "$D/server.log" | grep -v 'database "wgtest" does not exist' |
 	sort | uniq -c | sort -rn | head -n 10 | sed 's/^/   /' || true
 check "worker never crashed (same pid as at the start)" \
 	sql_true "SELECT pid = $WORKER FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'"
+
+echo "== 8. crashes and restarts lose nothing"
+# kill -9 of the worker in the middle of a 5,000-peer batch: the postmaster
+# restarts every process (crash recovery); after that every committed peer
+# is on the interface exactly once
+ip link add wg2 type wireguard
+q -c "SELECT name FROM wgpeer.wg_add_interface('wg2', '10.99.0.1:51822', '10.30.0.1/16',
+		listen_port => 51822)" >/dev/null
+q -c "SELECT count(wgpeer.wg_create_peer('crash' || i, interface => 'wg2'))
+	  FROM generate_series(1, $BULK) i" >/dev/null
+some_applied() { [ "$(kernel_count wg2)" -gt 0 ]; }
+wait_until 120 some_applied || true
+WORKER=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")
+echo "   (killing worker $WORKER with $(kernel_count wg2) of $BULK peers on wg2)"
+kill -9 "$WORKER"
+server_back() { q -c "SELECT 1" >/dev/null 2>&1; }
+check "the server recovers from the crash" wait_until 600 server_back
+check "a new worker runs" wait_until 600 worker_running
+all_on_wg2() { [ "$(kernel_count wg2)" -eq "$BULK" ]; }
+check "after the restart all $BULK committed peers are on wg2" wait_until 900 all_on_wg2
+wanted_peers wg2 >"$T/want"
+kernel_peers wg2 >"$T/got"
+check "wg2 holds exactly the database's peers, each once" same "$T/want" "$T/got"
+check "all of them active, queue drained" wait_until 600 \
+	sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
+
+# a backlog across a fast and an immediate shutdown: changes for a missing
+# interface wait, survive both restarts, and drain once it exists
+q -c "SELECT name FROM wgpeer.wg_add_interface('wg3', '10.99.0.1:51823', '10.40.0.1/24',
+		listen_port => 51823)" >/dev/null
+q -c "SELECT count(wgpeer.wg_create_peer('backlog' || i, interface => 'wg3'))
+	  FROM generate_series(1, 20) i" >/dev/null
+check "20 changes wait for wg3" wait_until 600 \
+	sql_true "SELECT backlog = 20 FROM wgpeer.interface_status WHERE interface = 'wg3'"
+for mode in fast immediate; do
+	runuser -u "$PGUSER_OS" -- "$PG_BIN/pg_ctl" -D "$D/data" -m "$mode" -w stop >/dev/null
+	setpriv --reuid="$PGUSER_OS" --regid="$(id -g "$PGUSER_OS")" --init-groups \
+		--inh-caps=+net_admin --ambient-caps=+net_admin -- \
+		"$PG_BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 600 start >/dev/null
+	check "after a $mode shutdown the backlog of 20 is still there" wait_until 600 \
+		sql_true "SELECT count(*) = 20 FROM wgpeer.queue WHERE interface = 'wg3'"
+done
+ip link add wg3 type wireguard
+check "once wg3 exists the backlog drains onto it" wait_until 600 kernel_count_is wg3 20
+check "and the queue is empty" wait_until 600 sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
