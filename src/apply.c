@@ -349,7 +349,8 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 
 /*
  * Milliseconds until the earliest retry of an interface that has changes
- * waiting, or -1 when none is waiting for a retry.
+ * waiting (at least 1, also when it is already due), or -1 when none is
+ * waiting for a retry.
  */
 static long
 next_retry_ms(void)
@@ -358,10 +359,11 @@ next_retry_ms(void)
 	bool		isnull;
 	Datum		d;
 
+	/* a retry already due counts too: it is 1 ms away, not forgotten */
 	wgpeer_exec(&plan,
 				"SELECT ceil(extract(epoch FROM min(s.retry_at) - now()) * 1000)::int8"
 				" FROM wgpeer.worker_state s"
-				" WHERE s.retry_at > now()"
+				" WHERE s.retry_at IS NOT NULL"
 				"   AND EXISTS (SELECT 1 FROM wgpeer.queue q"
 				"               WHERE q.interface = s.interface)",
 				0, NULL, NULL, NULL);

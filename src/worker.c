@@ -436,6 +436,8 @@ wgpeer_worker_main(Datum arg)
 			{
 				if (ms < 0 || ms > wgpeer_poll_interval)
 					ms = wgpeer_poll_interval;
+				/* from the end of the pass: the retry times were set there */
+				now = GetCurrentTimestamp();
 				apply_at = TimestampTzPlusMilliseconds(now, ms);
 			}
 		}
