@@ -32,9 +32,11 @@ FROM wg_add_interface('wg2', '192.0.2.10:51820', '10.30.0.1/30',
 
 -- No key at all: a fresh pair is generated.  Exclusive: the worker's
 -- reconcile removes peers nobody registered (default: leaves them alone).
+-- Backend uapi: reached only over its userspace daemon's socket.
 SELECT length(private_key) = 44 AND public_key = wg_pubkey(private_key) AS generated,
-       exclusive
-FROM wg_add_interface('wg3', 'h.example:1', '10.40.0.1/24', exclusive => true);
+       exclusive, backend
+FROM wg_add_interface('wg3', 'h.example:1', '10.40.0.1/24', exclusive => true,
+                      backend => 'uapi');
 
 -- Names as the kernel accepts them.
 SELECT wg_add_interface('', 'h.example:1', '10.50.0.1/24');
@@ -107,7 +109,8 @@ SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24', public_key => 'sho
 SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
                         private_key => 'dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=',
                         public_key => '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=');
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24', backend => 'kernel');
 
 -- Nothing above left a row behind.
-SELECT name, exclusive FROM interface ORDER BY name;
+SELECT name, exclusive, backend FROM interface ORDER BY name;
 SELECT interface, next_address FROM pool ORDER BY interface;

@@ -40,6 +40,8 @@ CREATE TABLE interface (
 	public_key text NOT NULL,
 	preshared_keys boolean NOT NULL DEFAULT true,
 	exclusive boolean NOT NULL DEFAULT false,	-- remove peers nobody registered
+	backend text NOT NULL DEFAULT 'auto'		-- how the worker reaches it
+		CHECK (backend IN ('auto', 'netlink', 'uapi')),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	CHECK (family(address) = 4 AND masklen(address) <= 30),
 	CHECK (address6 IS NULL OR family(address6) = 6),
@@ -243,7 +245,8 @@ CREATE FUNCTION wg_add_interface(
 	pool_start inet DEFAULT NULL,
 	pool_end inet DEFAULT NULL,
 	preshared_keys boolean DEFAULT true,
-	exclusive boolean DEFAULT false)
+	exclusive boolean DEFAULT false,
+	backend text DEFAULT 'auto')
 RETURNS interface
 	AS 'MODULE_PATHNAME', 'wg_add_interface'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;

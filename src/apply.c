@@ -58,6 +58,7 @@ typedef struct Iface
 	bool		has_private_key;
 	uint8_t		private_key[WG_KEY_LEN];
 	int			listen_port;
+	WgBackend	backend;
 	int			n_changes;
 } Iface;
 
@@ -86,20 +87,46 @@ netlink_reset(void)
 }
 
 /*
+ * The backend stored in an interface row ('auto', 'netlink' or 'uapi';
+ * the table's CHECK constraint allows nothing else).
+ */
+WgBackend
+wgpeer_backend(const char *stored)
+{
+	if (strcmp(stored, "netlink") == 0)
+		return WGPEER_BACKEND_NETLINK;
+	if (strcmp(stored, "uapi") == 0)
+		return WGPEER_BACKEND_UAPI;
+	return WGPEER_BACKEND_AUTO;
+}
+
+/*
+ * Whether ifname is reached over its UAPI socket: when configured so, or,
+ * for 'auto', when the socket exists in /var/run/wireguard, as wg(8)
+ * decides.
+ */
+static bool
+use_uapi(const char *ifname, WgBackend backend)
+{
+	return backend == WGPEER_BACKEND_UAPI ||
+		(backend == WGPEER_BACKEND_AUTO && wguapi_exists(NULL, ifname));
+}
+
+/*
  * Apply a batch of changes to one interface: the device backend seam.
- * The backend is chosen per interface as wg(8) does: a userspace daemon
- * (wireguard-go, boringtun) when the interface has a UAPI socket in
- * /var/run/wireguard, the kernel over netlink otherwise.  Returns 0 or
- * -errno; *at_open says the backend itself could not be reached (rather
- * than the interface refusing the change).
+ * A userspace daemon (wireguard-go, boringtun) is spoken to over its UAPI
+ * socket, the kernel over netlink.  Returns 0 or -errno; *at_open says
+ * the backend itself could not be reached (rather than the interface
+ * refusing the change).
  */
 int
-wgpeer_device_set(const wgnl_device_change *change, bool *at_open)
+wgpeer_device_set(const wgnl_device_change *change, WgBackend backend,
+				  bool *at_open)
 {
 	int			rc;
 	wgnl_ctx   *ctx;
 
-	if (wguapi_exists(NULL, change->ifname))
+	if (use_uapi(change->ifname, backend))
 	{
 		int			fd = wguapi_connect(NULL, change->ifname, UAPI_TIMEOUT_MS);
 
@@ -122,13 +149,14 @@ wgpeer_device_set(const wgnl_device_change *change, bool *at_open)
  * wgnl_device_free): the other half of the device backend seam.
  */
 int
-wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open)
+wgpeer_device_get(const char *ifname, WgBackend backend, wgnl_device *dev,
+				  bool *at_open)
 {
 	int			rc;
 	wgnl_ctx   *ctx;
 
 	memset(dev, 0, sizeof(*dev));
-	if (wguapi_exists(NULL, ifname))
+	if (use_uapi(ifname, backend))
 	{
 		int			fd = wguapi_connect(NULL, ifname, UAPI_TIMEOUT_MS);
 
@@ -153,11 +181,15 @@ wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open)
  * kernel interface's ifindex.  Needs no privilege.
  */
 unsigned int
-wgpeer_device_id(const char *ifname)
+wgpeer_device_id(const char *ifname, WgBackend backend)
 {
-	unsigned int id = wguapi_socket_id(NULL, ifname);
+	unsigned int id = 0;
 
-	return id != 0 ? id : if_nametoindex(ifname);
+	if (backend != WGPEER_BACKEND_NETLINK)
+		id = wguapi_socket_id(NULL, ifname);
+	if (id == 0 && backend != WGPEER_BACKEND_UAPI)
+		id = if_nametoindex(ifname);
+	return id;
 }
 
 /*
@@ -210,6 +242,13 @@ describe_uapi_failure(int rc, bool at_open, const char *ifname,
 		*hint = "Give the PostgreSQL user access to the socket, see the "
 			"README section \"Userspace WireGuard\".";
 	}
+	else if (at_open && rc == -ENOENT)
+	{
+		*message = psprintf("interface \"%s\" has no userspace WireGuard "
+							"socket %s/%s.sock", ifname, WGUAPI_SOCKET_DIR, ifname);
+		*hint = "Start its daemon (e.g. wireguard-go); queued changes are "
+			"applied as soon as it answers.";
+	}
 	else if (at_open && rc == -ECONNREFUSED)
 	{
 		*message = psprintf("nothing answers on %s/%s.sock: the userspace "
@@ -230,9 +269,9 @@ describe_uapi_failure(int rc, bool at_open, const char *ifname,
  */
 void
 wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
-				 char **message, const char **hint)
+						WgBackend backend, char **message, const char **hint)
 {
-	if (wguapi_exists(NULL, ifname))
+	if (use_uapi(ifname, backend))
 	{
 		describe_uapi_failure(rc, at_open, ifname, message, hint);
 		return;
@@ -284,7 +323,7 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 					 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
 					 "  q.public_key, p.preshared_key, host(p.address),"
 					 "  host(p.address6), coalesce(i.persistent_keepalive, 0),"
-					 "  i.private_key, i.listen_port"
+					 "  i.private_key, i.listen_port, i.backend"
 					 " FROM wgpeer.queue q"
 					 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
 					 " JOIN wgpeer.interface i ON i.name = q.interface"
@@ -337,6 +376,7 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 				f->has_private_key = true;
 			}
 			f->listen_port = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
+			f->backend = wgpeer_backend(SPI_getvalue(tup, desc, 12));
 		}
 		c->iface = k;
 		ifaces[k].n_changes++;
@@ -609,7 +649,7 @@ wgpeer_apply_pending(void)
 	{
 		wgnl_device_change dc = device_change(&ifaces[k], k, changes, n);
 
-		rcs[k] = wgpeer_device_set(&dc, &at_open[k]);
+		rcs[k] = wgpeer_device_set(&dc, ifaces[k].backend, &at_open[k]);
 	}
 
 	wgpeer_begin_work("wgpeer: recording the outcome");
@@ -626,7 +666,8 @@ wgpeer_apply_pending(void)
 			char	   *message;
 			const char *hint;
 
-			wgpeer_describe_failure(rcs[k], at_open[k], ifaces[k].name, &message, &hint);
+			wgpeer_describe_failure(rcs[k], at_open[k], ifaces[k].name,
+									ifaces[k].backend, &message, &hint);
 			record_failure(ifaces[k].name, ids, message);
 			ereport(WARNING,
 					(errmsg("wgpeer could not apply %d queued changes to \"%s\": %s",

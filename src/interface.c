@@ -31,6 +31,7 @@ enum
 	ARG_POOL_END,
 	ARG_PRESHARED_KEYS,
 	ARG_EXCLUSIVE,
+	ARG_BACKEND,
 	NUM_ARGS
 };
 
@@ -243,6 +244,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	char	   *allowed_arg = wgpeer_text_arg(fcinfo, ARG_ALLOWED_IPS, "allowed_ips", false);
 	char	   *private_key = wgpeer_text_arg(fcinfo, ARG_PRIVATE_KEY, "private_key", false);
 	char	   *public_key = wgpeer_text_arg(fcinfo, ARG_PUBLIC_KEY, "public_key", false);
+	char	   *backend = wgpeer_text_arg(fcinfo, ARG_BACKEND, "backend", false);
 	char	   *allowed_ips;
 	const char *why;
 	inet	   *address;
@@ -262,7 +264,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	char		nulls[NUM_ARGS];
 	Oid			types[NUM_ARGS] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
 		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INETOID, INETOID,
-	BOOLOID, BOOLOID};
+	BOOLOID, BOOLOID, TEXTOID};
 	Datum		result;
 
 	if ((why = wg_check_ifname(name)) != NULL)
@@ -360,6 +362,17 @@ wg_add_interface(PG_FUNCTION_ARGS)
 										"0.0.0.0/0, ::/0");
 	preshared_keys = PG_ARGISNULL(ARG_PRESHARED_KEYS) ||
 		PG_GETARG_BOOL(ARG_PRESHARED_KEYS);
+	if (backend == NULL)
+		backend = "auto";
+	else if (strcmp(backend, "auto") != 0 && strcmp(backend, "netlink") != 0 &&
+			 strcmp(backend, "uapi") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid backend \"%s\"", backend),
+				 errdetail("The backend is how the worker reaches the interface."),
+				 errhint("Use \"netlink\" for kernel WireGuard, \"uapi\" for a "
+						 "userspace daemon such as wireguard-go, or \"auto\" "
+						 "(the default) to use the daemon's socket when it exists.")));
 
 	/* server keys: derive, check, or generate */
 	{
@@ -413,6 +426,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	values[ARG_PRESHARED_KEYS] = BoolGetDatum(preshared_keys);
 	values[ARG_EXCLUSIVE] = BoolGetDatum(!PG_ARGISNULL(ARG_EXCLUSIVE) &&
 										 PG_GETARG_BOOL(ARG_EXCLUSIVE));
+	values[ARG_BACKEND] = CStringGetTextDatum(backend);
 
 	SPI_connect();
 	/* serialize registrations so the overlap check cannot race */
@@ -423,9 +437,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 				"INSERT INTO wgpeer.interface (name, endpoint, address,"
 				" address6, dns, listen_port, mtu, persistent_keepalive,"
 				" allowed_ips, private_key, public_key, pool_start, pool_end,"
-				" preshared_keys, exclusive)"
+				" preshared_keys, exclusive, backend)"
 				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				" $13, $14, $15) RETURNING *",
+				" $13, $14, $15, $16) RETURNING *",
 				NUM_ARGS, types, values, nulls);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc));

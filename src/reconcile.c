@@ -27,10 +27,14 @@
 
 PG_FUNCTION_INFO_V1(wg_reconcile);
 
-/* The ifindex each interface had when last looked at, by name. */
+/*
+ * The identity (wgpeer_device_id) each interface had when last looked at,
+ * by name, with the backend it is reached by.
+ */
 typedef struct SeenIface
 {
 	char		name[WGNL_IFNAME_SIZE];
+	WgBackend	backend;
 	unsigned int ifindex;
 } SeenIface;
 
@@ -39,11 +43,11 @@ static int	n_seen = 0;
 static TimestampTz next_full = 0;
 
 /*
- * Remember ifindex for name; returns the one remembered before (0 when
- * never seen).
+ * Remember ifindex and backend for name; returns the ifindex remembered
+ * before (0 when never seen).
  */
 static unsigned int
-remember_ifindex(const char *name, unsigned int ifindex)
+remember_ifindex(const char *name, WgBackend backend, unsigned int ifindex)
 {
 	unsigned int before;
 	int			i;
@@ -59,6 +63,7 @@ remember_ifindex(const char *name, unsigned int ifindex)
 	}
 	before = seen[i].ifindex;
 	seen[i].ifindex = ifindex;
+	seen[i].backend = backend;
 	return before;
 }
 
@@ -144,8 +149,8 @@ record_outcome(const char *ifname, const wg_diff_stats *stats, const char *error
  * nobody registered are removed too.
  */
 static void
-reconcile_one(const char *ifname, const char *private_key, int listen_port,
-			  bool exclusive)
+reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
+			  int listen_port, bool exclusive)
 {
 	wg_desired_peer *desired;
 	uint8_t		(*known)[WGNL_KEY_LEN];
@@ -160,12 +165,12 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port,
 	int			rc;
 
 	memset(&stats, 0, sizeof(stats));
-	if ((rc = wgpeer_device_get(ifname, &dev, &at_open)) < 0)
+	if ((rc = wgpeer_device_get(ifname, backend, &dev, &at_open)) < 0)
 	{
 		char	   *message;
 		const char *hint;
 
-		wgpeer_describe_failure(rc, at_open, ifname, &message, &hint);
+		wgpeer_describe_failure(rc, at_open, ifname, backend, &message, &hint);
 		record_outcome(ifname, &stats, message);
 		return;
 	}
@@ -194,12 +199,12 @@ reconcile_one(const char *ifname, const char *private_key, int listen_port,
 
 	if (n_changes > 0 || dc.has_private_key)
 	{
-		if ((rc = wgpeer_device_set(&dc, &at_open)) < 0)
+		if ((rc = wgpeer_device_set(&dc, backend, &at_open)) < 0)
 		{
 			char	   *message;
 			const char *hint;
 
-			wgpeer_describe_failure(rc, at_open, ifname, &message, &hint);
+			wgpeer_describe_failure(rc, at_open, ifname, backend, &message, &hint);
 			ereport(WARNING,
 					(errmsg("wgpeer could not reconcile \"%s\": %s",
 							ifname, message),
@@ -238,13 +243,13 @@ wgpeer_reconcile_due(void)
 	bool		changed = false;
 
 	for (int i = 0; i < n_seen && !full && !changed; i++)
-		changed = wgpeer_device_id(seen[i].name) != seen[i].ifindex;
+		changed = wgpeer_device_id(seen[i].name, seen[i].backend) != seen[i].ifindex;
 	if (!full && !changed)
 		return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
 
 	wgpeer_begin_work("wgpeer: reconciling");
 	if (wgpeer_installed() &&
-		SPI_execute("SELECT name, private_key, listen_port, exclusive"
+		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend"
 					" FROM wgpeer.interface ORDER BY name", false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *ifaces = SPI_tuptable;
@@ -257,11 +262,13 @@ wgpeer_reconcile_due(void)
 			int			port = atoi(SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 3));
 			bool		exclusive = strcmp(SPI_getvalue(ifaces->vals[r],
 														 ifaces->tupdesc, 4), "t") == 0;
-			unsigned int ifindex = wgpeer_device_id(name);
-			unsigned int before = remember_ifindex(name, ifindex);
+			WgBackend	backend = wgpeer_backend(SPI_getvalue(ifaces->vals[r],
+																  ifaces->tupdesc, 5));
+			unsigned int ifindex = wgpeer_device_id(name, backend);
+			unsigned int before = remember_ifindex(name, backend, ifindex);
 
 			if (ifindex != 0 && (full || ifindex != before))
-				reconcile_one(name, private_key, port, exclusive);
+				reconcile_one(name, backend, private_key, port, exclusive);
 			else if (ifindex == 0 && full)
 			{
 				wg_diff_stats none = {0};

@@ -203,7 +203,7 @@ wgpeer_sample_devices(void)
 	wgpeer_begin_work("wgpeer: reading the devices");
 	installed = wgpeer_installed();
 	if (installed &&
-		SPI_execute("SELECT name FROM wgpeer.interface ORDER BY name",
+		SPI_execute("SELECT name, backend FROM wgpeer.interface ORDER BY name",
 					true, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *names = SPI_tuptable;
@@ -212,16 +212,18 @@ wgpeer_sample_devices(void)
 		for (uint64 r = 0; r < n; r++)
 		{
 			char	   *ifname = SPI_getvalue(names->vals[r], names->tupdesc, 1);
+			WgBackend	backend = wgpeer_backend(SPI_getvalue(names->vals[r],
+															  names->tupdesc, 2));
 			wgnl_device dev;
 			bool		at_open;
-			int			rc = wgpeer_device_get(ifname, &dev, &at_open);
+			int			rc = wgpeer_device_get(ifname, backend, &dev, &at_open);
 			char	   *message = NULL;
 			const char *hint;
 
 			if (rc == 0)
 				store_device(ifname, &dev);
 			else
-				wgpeer_describe_failure(rc, at_open, ifname, &message, &hint);
+				wgpeer_describe_failure(rc, at_open, ifname, backend, &message, &hint);
 			wgnl_device_free(&dev);
 			store_outcome(ifname, message);
 		}

@@ -46,13 +46,26 @@ extern bool wgpeer_export_client_configs;
 extern void wgpeer_worker_define_settings(void);
 extern void wgpeer_worker_init(void);
 extern long wgpeer_apply_pending(void);
-extern int	wgpeer_device_set(const wgnl_device_change *change, bool *at_open);
-extern int	wgpeer_device_get(const char *ifname, wgnl_device *dev, bool *at_open);
-extern unsigned int wgpeer_device_id(const char *ifname);
+
+/* How the worker reaches an interface (its backend column). */
+typedef enum WgBackend
+{
+	WGPEER_BACKEND_AUTO,		/* the UAPI socket when it exists, else netlink */
+	WGPEER_BACKEND_NETLINK,		/* kernel WireGuard */
+	WGPEER_BACKEND_UAPI			/* a userspace daemon's socket */
+} WgBackend;
+
+extern WgBackend wgpeer_backend(const char *stored);
+extern int	wgpeer_device_set(const wgnl_device_change *change, WgBackend backend,
+							  bool *at_open);
+extern int	wgpeer_device_get(const char *ifname, WgBackend backend,
+							  wgnl_device *dev, bool *at_open);
+extern unsigned int wgpeer_device_id(const char *ifname, WgBackend backend);
 extern void wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN]);
 extern void wgpeer_host_allowedip(const char *host, wgnl_allowedip *ip);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
-									char **message, const char **hint);
+									WgBackend backend, char **message,
+									const char **hint);
 extern bool wgpeer_installed(void);
 extern void wgpeer_begin_work(const char *what);
 extern void wgpeer_end_work(void);
