@@ -39,8 +39,11 @@ fi
 bash test/config_wg.sh
 
 # The worker over userspace WireGuard (UAPI): wireguard-go server and client
-# in two network namespaces, a handshake and a ping, then a revoke.
+# in two network namespaces, a handshake and a ping, then a revoke; then
+# the worker's whole behavioural suite, which runs on the kernel below,
+# against wireguard-go daemons.
 bash test/uapi_e2e.sh
+WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi
 
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh
@@ -57,6 +60,6 @@ bash test/fuzz/run.sh
 # PostgreSQL holding CAP_NET_ADMIN.
 make -s test/vm/wgnl_driver
 bash test/vm/run.sh test/vm/netlink_smoke.sh
-bash test/vm/run.sh test/vm/worker_test.sh
+bash test/vm/run.sh test/worker_test.sh
 
 echo "all tests passed"

@@ -15,10 +15,12 @@
 #   $WGPEER_VM_OUT names that share (files left there are copied to
 #   $WGPEER_VM_KEEP on the host if set).
 #
-# Environment: WGPEER_VM=auto|always (always: use the VM even when the host
-# could run SCRIPT), WGPEER_VM_TIMEOUT (seconds for the whole VM run,
-# default 1800), WGPEER_VM_MEM (MiB, default 2048), WGPEER_VM_CACHE (kernel
-# and initramfs cache, default /var/cache/wgpeer-vm).
+# Environment: WGPEER_VM=auto|always|never (always: use the VM even when
+# the host could run SCRIPT; never: run it here in a scratch namespace even
+# without kernel WireGuard, for the userspace backend), WGPEER_VM_TIMEOUT
+# (seconds for the whole VM run, default 1800), WGPEER_VM_MEM (MiB, default
+# 2048), WGPEER_VM_CACHE (kernel and initramfs cache, default
+# /var/cache/wgpeer-vm).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -63,8 +65,9 @@ need_packages() {
 	fi
 }
 
-if [ "${WGPEER_VM:-auto}" != always ] && host_has_wireguard; then
-	echo "run.sh: this kernel has WireGuard: running $SCRIPT here, in a scratch network namespace"
+if [ "${WGPEER_VM:-auto}" = never ] ||
+	{ [ "${WGPEER_VM:-auto}" != always ] && host_has_wireguard; }; then
+	echo "run.sh: running $SCRIPT here, in a scratch network namespace"
 	ns=wgpeer-test-$$
 	out=$(mktemp -d /tmp/wgpeer-out.XXXXXX)
 	ip netns add "$ns"

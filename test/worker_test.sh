@@ -1,12 +1,22 @@
 #!/bin/bash
-# The apply worker (src/worker.c, src/apply.c) against a real WireGuard
-# kernel.  Runs as root where `ip link add type wireguard` works, through
-#	bash test/vm/run.sh test/vm/worker_test.sh [--stage DIR] [BULK]
-# after `make install` on the host (the VM sees the host's installed files).
+# The apply worker (src/worker.c, src/apply.c) against real WireGuard, the
+# same checks for either device backend:
+#	bash test/vm/run.sh test/worker_test.sh [--stage DIR] [BULK]
+#		the kernel over netlink, where `ip link add type wireguard` works
+#		(in a VM when this kernel has no WireGuard);
+#	WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi [BULK]
+#		wireguard-go over its UAPI socket, on this host in a scratch
+#		network namespace.
+# Run as root after `make install` (the VM sees the host's installed files).
 # --stage DIR (VM only): copy a `make install DESTDIR=DIR` tree over / first,
 # to test a build without installing it on the host.  BULK (default 5000)
-# is the size of test 4; creating 5,000 peers takes ~4 minutes under TCG,
-# so a smaller one is handy while developing.
+# is the size of tests 4 and 8; creating 5,000 peers takes ~4 minutes under
+# TCG, so a smaller one is handy while developing.
+#
+# Interfaces come from test/wireguard.sh: kernel interfaces, or wireguard-go
+# daemons run as PostgreSQL's user.  wg0 is registered with the default
+# backend 'auto' (chosen by whether the socket exists), wg1 with the
+# backend named explicitly.
 #
 # Starts PostgreSQL 15 as an unprivileged user holding CAP_NET_ADMIN (as a
 # systemd drop-in would give it), wgpeer preloaded, and checks:
@@ -27,7 +37,8 @@
 #	7. reconcile: hand edits repaired by wg_reconcile, foreign peers left
 #	   alone, nothing sent when nothing differs, a recreated interface
 #	   restored; carol's traffic total survives the recreation;
-#	8. kill -9 of the worker in the middle of a BULK-peer batch: after the
+#	8. the worker frozen (SIGSTOP) while it is sending a BULK-peer batch,
+#	   with part of it on the interface, then killed (kill -9): after the
 #	   crash restart every committed peer is on the interface exactly once;
 #	   a backlog survives a fast and an immediate shutdown and drains.
 # Tests 6 and 7 run before test 4: removing thousands of peers leaves the
@@ -36,13 +47,21 @@
 # Everything polls with generous bounds (TCG is 10-50x slower than native).
 # Prints "N passed, N failed" and exits non-zero on any failure.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 
 STAGE=
-if [ "${1:-}" = --stage ]; then
-	STAGE=$2
-	shift 2
-fi
+WGPEER_BACKEND=netlink
+while [ $# -gt 0 ]; do
+	case $1 in
+		--stage) STAGE=$2; shift 2 ;;
+		--backend) WGPEER_BACKEND=$2; shift 2 ;;
+		*) break ;;
+	esac
+done
+case $WGPEER_BACKEND in
+	netlink|uapi) ;;
+	*) echo "worker_test.sh: --backend is netlink or uapi" >&2; exit 2 ;;
+esac
 if [ -n "$STAGE" ]; then
 	# never overwrite the host's installation: only the VM's overlay
 	[ "${WGPEER_IN_VM:-}" = 1 ] || { echo "--stage works only inside the VM" >&2; exit 2; }
@@ -52,6 +71,7 @@ fi
 BULK=${1:-5000}
 PG_BIN=$(pg_config --bindir)
 PGUSER_OS=wgpeer_test
+WGPEER_USER=$PGUSER_OS
 DB=wgtest
 NS=wgpeer-client-$$				# the client's network namespace (test 5)
 PASSED=0
@@ -67,6 +87,8 @@ T=$D/scratch
 mkdir "$T"
 chmod 777 "$T"
 LISTENER=
+WG_DEV_LOGS=$T
+. test/wireguard.sh
 
 cleanup() {
 	if [ -n "$LISTENER" ]; then
@@ -77,10 +99,12 @@ cleanup() {
 		>/dev/null 2>&1 || true
 	# the server log goes out with the results (run.sh's WGPEER_VM_KEEP)
 	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/server.log" "$WGPEER_VM_OUT/worker_test.server.log" 2>/dev/null || true
+	# kernel interfaces are left alone: they go with the VM (or run.sh's
+	# scratch namespace), and deleting an interface that still holds
+	# thousands of peers costs the kernel minutes under TCG; wireguard-go
+	# daemons are stopped
+	wg_dev_cleanup
 	ip netns del "$NS" 2>/dev/null || true
-	# wg0 and wg1 are left alone: they go with the VM (or run.sh's scratch
-	# namespace), and deleting an interface that still holds thousands of
-	# peers costs the kernel minutes under TCG
 	rm -rf "$D"
 }
 trap cleanup EXIT
@@ -155,7 +179,7 @@ same() {
 has_net_admin() { (((16#$1 >> 12) & 1)); }
 cap_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-echo "== starting PostgreSQL 15 as $PGUSER_OS with CAP_NET_ADMIN"
+echo "== backend $WGPEER_BACKEND; starting PostgreSQL 15 as $PGUSER_OS with CAP_NET_ADMIN"
 runuser -u "$PGUSER_OS" -- "$PG_BIN/initdb" -N -D "$D/data" -A trust -U postgres >/dev/null
 cat >>"$D/data/postgresql.conf" <<EOF
 listen_addresses = ''
@@ -181,7 +205,7 @@ q -c "CREATE EXTENSION wgpeer"
 
 # the server side of the tunnel: wg0 with its addresses; the worker sets
 # its private key and listen port
-ip link add wg0 type wireguard
+wg_dev_add wg0
 ip addr add 10.10.0.1/16 dev wg0
 ip addr add fd00:10:10::1/64 dev wg0 nodad
 ip link set wg0 up
@@ -289,7 +313,7 @@ C_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$C_ID'")
 # the client: its interface created inside its namespace (the socket lives
 # where the interface is created), the config stripped as wg-quick does,
 # its Address, and a route to the server's tunnel prefixes only
-ip -n "$NS" link add wgc0 type wireguard
+wg_dev_add wgc0 "$NS"
 wg-quick strip "$T/wgc0.conf" >"$T/wgc0.stripped"
 ip netns exec "$NS" wg setconf wgc0 "$T/wgc0.stripped"
 for a in $(sed -n 's/^Address = //p' "$T/wgc0.conf" | tr ',' ' '); do
@@ -319,7 +343,7 @@ fi
 
 echo "== 6. an interface missing at first"
 q -c "SELECT name FROM wgpeer.wg_add_interface('wg1', '10.99.0.1:51821', '10.20.0.1/24',
-		listen_port => 51821)" >/dev/null
+		listen_port => 51821, backend => '$WGPEER_BACKEND')" >/dev/null
 D_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('dave', interface => 'wg1')")
 D_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$D_ID'")
 check "interface_status shows the backlog and the error naming wg1" wait_until 60 \
@@ -334,7 +358,7 @@ F_KEY=$(q -c "SELECT public_key FROM wgpeer.wg_create_peer('frank', interface =>
 check "meanwhile wg0 keeps flowing" wait_until 60 in_kernel wg0 "$F_KEY"
 check "the worker retries (attempts reach 3 within the 2 s backoff cap)" wait_until 90 \
 	sql_true "SELECT attempts >= 3 FROM wgpeer.queue WHERE peer_id = '$D_ID'"
-ip link add wg1 type wireguard
+wg_dev_add wg1
 t0=$SECONDS
 check "once wg1 exists, dave reaches it" wait_until 60 in_kernel wg1 "$D_KEY"
 echo "   (within $((SECONDS - t0)) s of ip link add)"
@@ -370,8 +394,8 @@ TOTAL1=$(q -c "SELECT rx_bytes + tx_bytes FROM wgpeer.peer_status WHERE peer_id 
 check "carol's traffic is recorded ($TOTAL1 bytes)" test "${TOTAL1:-0}" -gt 0
 
 # the interface recreated, as after a reboot: empty, new ifindex
-ip link del wg0
-ip link add wg0 type wireguard
+wg_dev_del wg0
+wg_dev_add wg0
 ip addr add 10.10.0.1/16 dev wg0
 ip addr add fd00:10:10::1/64 dev wg0 nodad
 ip link set wg0 up
@@ -428,16 +452,38 @@ echo "== 8. crashes and restarts lose nothing"
 # kill -9 of the worker in the middle of a 5,000-peer batch: the postmaster
 # restarts every process (crash recovery); after that every committed peer
 # is on the interface exactly once
-ip link add wg2 type wireguard
+wg_dev_add wg2
 q -c "SELECT name FROM wgpeer.wg_add_interface('wg2', '10.99.0.1:51822', '10.30.0.1/16',
 		listen_port => 51822)" >/dev/null
+WORKER=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")
 q -c "SELECT count(wgpeer.wg_create_peer('crash' || i, interface => 'wg2'))
 	  FROM generate_series(1, $BULK) i" >/dev/null
-some_applied() { [ "$(kernel_count wg2)" -gt 0 ]; }
-wait_until 120 some_applied || true
-WORKER=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")
-echo "   (killing worker $WORKER with $(kernel_count wg2) of $BULK peers on wg2)"
+# The whole commit is one batch (wgpeer.batch_size 10,000), sent in one
+# set.  Freeze the worker inside it, kill it, and see how far it got.
+# The kernel shows a set's peers as they arrive: freeze once the first
+# ones are on wg2.  wireguard-go holds its lock for a whole set (wg show
+# would wait for the frozen worker): freeze once the worker is connected
+# to wg2's socket, and count after the kill, when the daemon has read
+# what was sent.
+worker_in_set() {
+	if [ "$WGPEER_BACKEND" = netlink ]; then
+		[ "$(kernel_count wg2)" -gt 0 ]
+	else
+		# the daemon's ends of connections on wg2.sock, and the worker's
+		ss -xpn | awk -v sock="$WG_RUN_DIR/wg2.sock" -v pid="pid=$WORKER," '
+			$5 == sock { daemon[$8] = 1 }
+			index($0, pid) { mine[$6] = 1 }
+			END { for (i in mine) if (i in daemon) exit 0; exit 1 }'
+	fi
+}
+limit=$((SECONDS + 300))
+until worker_in_set || [ $SECONDS -ge $limit ]; do :; done
+kill -STOP "$WORKER"
+[ "$WGPEER_BACKEND" = uapi ] || frozen_at=$(kernel_count wg2)
 kill -9 "$WORKER"
+[ "$WGPEER_BACKEND" = netlink ] || frozen_at=$(kernel_count wg2)
+check "the worker was stopped mid-batch ($frozen_at of $BULK peers on wg2)" \
+	test "$frozen_at" -lt "$BULK"
 server_back() { q -c "SELECT 1" >/dev/null 2>&1; }
 check "the server recovers from the crash" wait_until 600 server_back
 check "a new worker runs" wait_until 600 worker_running
@@ -465,7 +511,7 @@ for mode in fast immediate; do
 	check "after a $mode shutdown the backlog of 20 is still there" wait_until 600 \
 		sql_true "SELECT count(*) = 20 FROM wgpeer.queue WHERE interface = 'wg3'"
 done
-ip link add wg3 type wireguard
+wg_dev_add wg3
 check "once wg3 exists the backlog drains onto it" wait_until 600 kernel_count_is wg3 20
 check "and the queue is empty" wait_until 600 sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
 

@@ -1,0 +1,89 @@
+# WireGuard interfaces for the shell tests and benchmarks, in the kernel or
+# in userspace, so that one test script runs against either backend.
+# Source it (after test/cluster.sh, whose $WGPEER_USER it uses), then:
+#   wg_dev_add NAME [NETNS]   create interface NAME (in NETNS): a kernel
+#                             interface, or with WGPEER_BACKEND=uapi a
+#                             wireguard-go daemon run as $WGPEER_USER with
+#                             CAP_NET_ADMIN, so that the worker may use its
+#                             socket (wireguard-go exits when its socket's
+#                             owner or mode is changed)
+#   wg_dev_del NAME           delete it (stops its daemon)
+#   wg_dev_cleanup            stop every daemon started here and give
+#                             /var/run/wireguard its mode and group back
+# Daemon logs go to $WG_DEV_LOGS (default /tmp).  Needs root.
+
+WGPEER_BACKEND=${WGPEER_BACKEND:-netlink}
+WGPEER_USER=${WGPEER_USER:-wgpeer_test}
+WG_RUN_DIR=/var/run/wireguard
+WG_DEV_LOGS=${WG_DEV_LOGS:-/tmp}
+WG_RUN_DIR_WAS=
+declare -A WG_DEV_PID=()
+declare -A WG_DEV_NS=()
+
+# in NETNS (or here when empty): COMMAND...
+wg_dev_in() {
+	local ns=$1
+	shift
+	if [ -n "$ns" ]; then ip netns exec "$ns" "$@"; else "$@"; fi
+}
+
+wg_dev_add() {
+	local name=$1 ns=${2:-} i
+	WG_DEV_NS[$name]=$ns
+	if [ "$WGPEER_BACKEND" != uapi ]; then
+		wg_dev_in "$ns" ip link add "$name" type wireguard
+		return
+	fi
+	if [ -e "$WG_RUN_DIR/$name.sock" ]; then
+		echo "wg_dev_add: $WG_RUN_DIR/$name.sock exists: another daemon runs $name" >&2
+		return 1
+	fi
+	mkdir -p "$WG_RUN_DIR"
+	if [ -z "$WG_RUN_DIR_WAS" ]; then
+		WG_RUN_DIR_WAS=$(stat -c '%a %g' "$WG_RUN_DIR")
+		chgrp "$(id -g "$WGPEER_USER")" "$WG_RUN_DIR"
+		chmod 775 "$WG_RUN_DIR"
+	fi
+	# CAP_DAC_OVERRIDE too: /dev/net/tun is mode 0666 on Debian but 0600 in
+	# some containers
+	wg_dev_in "$ns" setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" \
+		--init-groups --inh-caps=+net_admin,+dac_override \
+		--ambient-caps=+net_admin,+dac_override -- \
+		wireguard-go -f "$name" >>"$WG_DEV_LOGS/wireguard-go.$name.log" 2>&1 &
+	WG_DEV_PID[$name]=$!
+	for i in $(seq 100); do
+		[ -S "$WG_RUN_DIR/$name.sock" ] && return 0
+		sleep 0.1
+	done
+	echo "wg_dev_add: wireguard-go made no socket for $name" >&2
+	return 1
+}
+
+wg_dev_del() {
+	local name=$1 pid=${WG_DEV_PID[$1]:-} ns=${WG_DEV_NS[$1]:-}
+	if [ -z "$pid" ]; then
+		wg_dev_in "$ns" ip link del "$name"
+		return
+	fi
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "WG_DEV_PID[$name]"
+	rm -f "$WG_RUN_DIR/$name.sock"
+	# the tun device goes with the daemon
+	while wg_dev_in "$ns" ip link show "$name" >/dev/null 2>&1; do sleep 0.1; done
+}
+
+wg_dev_cleanup() {
+	local name
+	for name in "${!WG_DEV_PID[@]}"; do
+		kill "${WG_DEV_PID[$name]}" 2>/dev/null || true
+		wait "${WG_DEV_PID[$name]}" 2>/dev/null || true
+		rm -f "$WG_RUN_DIR/$name.sock"
+	done
+	WG_DEV_PID=()
+	if [ -n "$WG_RUN_DIR_WAS" ]; then
+		chmod "${WG_RUN_DIR_WAS% *}" "$WG_RUN_DIR"
+		chgrp "${WG_RUN_DIR_WAS#* }" "$WG_RUN_DIR"
+		WG_RUN_DIR_WAS=
+	fi
+}
