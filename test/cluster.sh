@@ -1,6 +1,8 @@
 # Throwaway PostgreSQL clusters for the shell tests, benchmarks and demo.
 # Source it, then:
 #   cluster_start DIR [conf lines...]   initdb + start as $WGPEER_USER, wgpeer preloaded
+#                                       (holding CAP_NET_ADMIN, as the systemd
+#                                       drop-in gives it, when CLUSTER_NET_ADMIN=1)
 #   cluster_psql [psql args...]         psql -X against it (as $WGPEER_USER)
 #   cluster_stop                        stop it and remove DIR
 # The server listens only on a Unix socket inside DIR.  Needs root (to
@@ -28,8 +30,10 @@ cluster_start() {
 		echo "fsync = off"
 		for line in "$@"; do echo "$line"; done
 	} >>"$CLUSTER_DIR/data/postgresql.conf"
-	runuser -u "$WGPEER_USER" -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" \
-		-l "$CLUSTER_DIR/server.log" -w start >/dev/null
+	setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" --init-groups \
+		${CLUSTER_NET_ADMIN:+--inh-caps=+net_admin --ambient-caps=+net_admin} -- \
+		"$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" \
+		-w -t 600 start >/dev/null
 }
 
 cluster_psql() {

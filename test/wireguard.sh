@@ -10,6 +10,13 @@
 #   wg_dev_del NAME           delete it (stops its daemon)
 #   wg_dev_cleanup            stop every daemon started here and give
 #                             /var/run/wireguard its mode and group back
+#   kernel_peers NAME         NAME's peers as the device has them, one line
+#                             each: public key, preshared key, allowed IPs
+#                             (sorted), keepalive; sorted
+#   wanted_peers NAME         the same as the database wants them (its live
+#                             peers), read with the caller's function q
+#                             (psql -At -F <tab>)
+#   same FILE FILE            compare, showing the start of a difference
 # Daemon logs go to $WG_DEV_LOGS (default /tmp).  Needs root.
 
 WGPEER_BACKEND=${WGPEER_BACKEND:-netlink}
@@ -86,4 +93,29 @@ wg_dev_cleanup() {
 		chgrp "${WG_RUN_DIR_WAS#* }" "$WG_RUN_DIR"
 		WG_RUN_DIR_WAS=
 	fi
+}
+
+# allowed IPs (third field) in a canonical order
+sort_allowed_ips() {
+	perl -F'\t' -lane '$F[2] = join(",", sort split(/,/, $F[2])); print join("\t", @F)'
+}
+
+kernel_peers() {
+	wg show "$1" dump | tail -n +2 | awk -F'\t' -v OFS='\t' '{ print $1, $2, $4, $8 }' |
+		sort_allowed_ips | sort
+}
+
+wanted_peers() {
+	q -c "SELECT p.public_key, coalesce(p.preshared_key, '(none)'),
+				 concat_ws(',', host(p.address) || '/32', host(p.address6) || '/128'),
+				 coalesce(nullif(i.persistent_keepalive, 0)::text, 'off')
+		  FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+		  WHERE p.interface = '$1' AND p.status IN ('creating', 'active')" |
+		sort_allowed_ips | sort
+}
+
+same() {
+	cmp -s "$1" "$2" && return 0
+	diff "$1" "$2" | head -n 6 | sed 's/^/   /'
+	return 1
 }

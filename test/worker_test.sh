@@ -74,8 +74,6 @@ PGUSER_OS=wgpeer_test
 WGPEER_USER=$PGUSER_OS
 DB=wgtest
 NS=wgpeer-client-$$				# the client's network namespace (test 5)
-PASSED=0
-FAILED=0
 
 id "$PGUSER_OS" >/dev/null 2>&1 || useradd --system --create-home "$PGUSER_OS"
 mkdir -p /run/postgresql
@@ -89,6 +87,7 @@ chmod 777 "$T"
 LISTENER=
 WG_DEV_LOGS=$T
 . test/wireguard.sh
+. test/tap.sh
 
 cleanup() {
 	if [ -n "$LISTENER" ]; then
@@ -109,21 +108,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() {
-	echo "ok - $*"
-	PASSED=$((PASSED + 1))
-}
-not_ok() {
-	echo "not ok - $*"
-	FAILED=$((FAILED + 1))
-}
-# check DESCRIPTION COMMAND...: one test result from a command's status
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-
 # psql as the unprivileged user, unaligned, tuples only, tab-separated
 q() {
 	runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
@@ -134,47 +118,10 @@ sql_true() {
 	[ "$(q -c "$1" 2>/dev/null)" = t ]
 }
 
-# wait_until SECONDS COMMAND...: poll every 0.2 s until COMMAND succeeds;
-# false (with a note) when SECONDS pass first
-wait_until() {
-	local limit=$1 start=$SECONDS
-	shift
-	until "$@"; do
-		if [ $((SECONDS - start)) -ge "$limit" ]; then
-			echo "   (gave up after ${limit}s waiting for: $*)"
-			return 1
-		fi
-		sleep 0.2
-	done
-}
-
-# Peers of an interface as the kernel has them, one line each:
-# public key, preshared key, allowed IPs (sorted), keepalive
-kernel_peers() {
-	wg show "$1" dump | tail -n +2 | awk -F'\t' -v OFS='\t' '{ print $1, $2, $4, $8 }' |
-		perl -F'\t' -lane '$F[2] = join(",", sort split(/,/, $F[2])); print join("\t", @F)' |
-		sort
-}
-# The same, as the database wants them (live peers of the interface)
-wanted_peers() {
-	q -c "SELECT p.public_key, coalesce(p.preshared_key, '(none)'),
-				 concat_ws(',', host(p.address) || '/32', host(p.address6) || '/128'),
-				 coalesce(nullif(i.persistent_keepalive, 0)::text, 'off')
-		  FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
-		  WHERE p.interface = '$1' AND p.status IN ('creating', 'active')" |
-		perl -F'\t' -lane '$F[2] = join(",", sort split(/,/, $F[2])); print join("\t", @F)' |
-		sort
-}
 in_kernel() { wg show "$1" peers 2>/dev/null | grep -qxF "$2"; }
 not_in_kernel() { ! in_kernel "$@"; }
 kernel_count() { wg show "$1" peers 2>/dev/null | wc -l; }
 kernel_count_is() { [ "$(kernel_count "$1")" -eq "$2" ]; }
-# same FILE FILE: compare, showing the start of a difference
-same() {
-	cmp -s "$1" "$2" && return 0
-	diff "$1" "$2" | head -n 6 | sed 's/^/   /'
-	return 1
-}
 # CAP_NET_ADMIN (bit 12) in a capability mask in hex
 has_net_admin() { (((16#$1 >> 12) & 1)); }
 cap_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
@@ -515,5 +462,4 @@ wg_dev_add wg3
 check "once wg3 exists the backlog drains onto it" wait_until 600 kernel_count_is wg3 20
 check "and the queue is empty" wait_until 600 sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+tap_summary

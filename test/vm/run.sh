@@ -6,7 +6,7 @@
 #
 # - If this host's kernel has WireGuard, SCRIPT runs here, in a throwaway
 #   network namespace.
-# - Otherwise it runs in a qemu VM (TCG; KVM when /dev/kvm is usable) that
+# - Otherwise it runs in a qemu VM (TCG, or KVM if asked for) that
 #   boots Debian's packaged kernel (the one linux-image-amd64 depends on,
 #   downloaded and unpacked, never installed) with a busybox initramfs.  The
 #   VM mounts this host's root read-only over 9p under a tmpfs overlay and
@@ -20,7 +20,10 @@
 # without kernel WireGuard, for the userspace backend), WGPEER_VM_TIMEOUT
 # (seconds for the whole VM run, default 1800), WGPEER_VM_MEM (MiB, default
 # 2048), WGPEER_VM_CACHE (kernel and initramfs cache, default
-# /var/cache/wgpeer-vm).
+# /var/cache/wgpeer-vm), WGPEER_VM_DISK (a raw disk image file, the VM's
+# /dev/vda: what survives from one boot to the next), WGPEER_VM_ACCEL=tcg|kvm (default tcg: a /dev/kvm
+# that is present may still not boot a guest, as with nested virtualization
+# where the guest hangs silently or qemu aborts on an MSR).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -39,8 +42,9 @@ CACHE=${WGPEER_VM_CACHE:-/var/cache/wgpeer-vm}
 TIMEOUT=${WGPEER_VM_TIMEOUT:-1800}
 MEM=${WGPEER_VM_MEM:-2048}
 # modules the VM loads (with their dependencies): WireGuard, the 9p root,
-# overlayfs, and veth for tests that join network namespaces
-MODULES="virtio_pci 9pnet_virtio 9p overlay wireguard veth"
+# overlayfs, veth for tests that join network namespaces, and ext4 for a
+# disk that outlives a boot
+MODULES="virtio_pci 9pnet_virtio 9p overlay wireguard veth virtio_blk ext4"
 
 # Does this kernel create WireGuard interfaces?  Tried in a scratch netns.
 host_has_wireguard() {
@@ -205,14 +209,17 @@ trap cleanup EXIT
 } >"$share/cmd.sh"
 : >"$share/output"
 
-accel=(-accel tcg)
-[ -r /dev/kvm ] && [ -w /dev/kvm ] && accel=(-accel kvm -accel tcg)
+accel=(-accel tcg -cpu max)
+[ "${WGPEER_VM_ACCEL:-tcg}" != kvm ] || accel=(-accel kvm -cpu host)
+disk=()
+[ -z "${WGPEER_VM_DISK:-}" ] ||
+	disk=(-drive "file=$(realpath "$WGPEER_VM_DISK"),format=raw,if=virtio")
 echo "run.sh: booting $kpkg ($(basename "$initrd")) for $(basename "$SCRIPT"), timeout ${TIMEOUT}s"
 start=$(date +%s)
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" -cpu max \
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" \
 	-smp "$(nproc)" -m "$MEM" -nodefaults -no-reboot -display none \
 	-serial "file:$share/console.log" \
-	-kernel "$vmlinuz" -initrd "$initrd" \
+	-kernel "$vmlinuz" -initrd "$initrd" "${disk[@]}" \
 	-append "console=ttyS0 panic=-1 quiet loglevel=3" \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$share,mount_tag=wgout,security_model=none" &

@@ -1,0 +1,203 @@
+#!/bin/bash
+# Self-healing figures of the apply worker, on either device backend:
+#	- reconcile of an interface holding PEERS (default 10,000) peers, when
+#	  nothing changed and when 1% drifted (that many peers removed behind
+#	  the worker's back), timed from wg_reconcile() in one psql session,
+#	  against `wg syncconf` of the same peers (what a tool without a diff
+#	  does: read the device, send every peer again) and, as the floor, one
+#	  `wg show dump` of the device;
+#	- the expiry lag over EXPIRING (default 100) peers whose expires_at are
+#	  staggered 100 ms apart: from each expires_at to the first poll of
+#	  `wg show` (every few ms; its duration is printed as the resolution)
+#	  that no longer lists the peer.  Median and max.
+# Run as root after `make install`:
+#	bash bench/reconcile.sh [--backend netlink|uapi] [RUNS] [PEERS] [EXPIRING]
+# netlink (the default) needs a WireGuard kernel: this one, or Debian's under
+# qemu (TCG: everything 10-50x slower than natively) through test/vm/run.sh;
+# uapi runs wireguard-go on this host, in a scratch network namespace.
+# RUNS (default 5) timings of each kind; medians are quoted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BACKEND=netlink
+if [ "${1:-}" = --backend ]; then
+	BACKEND=$2
+	shift 2
+fi
+case $BACKEND in
+	netlink|uapi) ;;
+	*) echo "bench/reconcile.sh: --backend is netlink or uapi" >&2; exit 2 ;;
+esac
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench/reconcile.sh makes network namespaces (or boots a VM): run it as root" >&2
+	exit 1
+fi
+# From the command line: go where WireGuard is, and come back here.
+if [ -z "${WGPEER_VM_OUT:-}" ]; then
+	never=
+	[ "$BACKEND" = netlink ] || never=never
+	exec env ${never:+WGPEER_VM=$never} bash test/vm/run.sh "$PWD/bench/reconcile.sh" --backend "$BACKEND" "$@"
+fi
+
+RUNS=${1:-5}
+PEERS=${2:-10000}
+EXPIRING=${3:-100}
+DRIFT=$((PEERS / 100))
+WGPEER_BACKEND=$BACKEND
+T=$(mktemp -d /tmp/wgpeer-rb.XXXXXX)
+chmod 755 "$T"
+WG_DEV_LOGS=$T
+. test/cluster.sh
+. test/wireguard.sh
+
+cleanup() {
+	cluster_stop
+	wg_dev_cleanup
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+q() { cluster_psql -At -F $'\t' "$@"; }
+# median of the numbers on stdin
+median() {
+	sort -g | awk '{ v[NR] = $1 } END {
+		printf "%.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ms_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
+count() { wg show "$1" peers | wc -l; }
+# wait_for SECONDS COMMAND...: poll every 0.2 s
+wait_for() {
+	local limit=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $limit ] || { echo "gave up waiting for: $*" >&2; exit 1; }
+		sleep 0.2
+	done
+}
+# wg_reconcile('wgr') in one session: "added corrected removed ms"
+reconcile() {
+	q -c '\timing on' -c "SELECT added, corrected, removed FROM wgpeer.wg_reconcile('wgr')" |
+		awk -F'\t' '/^Time: / { ms = $0; sub(/^Time: /, "", ms); sub(/ ms.*/, "", ms); next }
+			{ r = $1 " " $2 " " $3 } END { print r, ms }'
+}
+# remove DRIFT peers of wgr behind the worker's back, in one wg set
+drift() {
+	wg show wgr peers | shuf -n "$DRIFT" | awk '{ printf " peer %s remove", $1 }' >"$T/drift"
+	# shellcheck disable=SC2046
+	wg set wgr $(cat "$T/drift")
+	[ "$(count wgr)" -eq $((PEERS - DRIFT)) ] || { echo "drift did not take" >&2; exit 1; }
+}
+
+echo "== backend $BACKEND; PostgreSQL 15 with the worker (reconcile only when asked)"
+CLUSTER_NET_ADMIN=1 cluster_start "$T/pg" "wgpeer.database = 'postgres'" \
+	"wgpeer.reconcile_interval = '1h'" "wgpeer.stats_interval = 0" \
+	"shared_buffers = 256MB"
+q -c "CREATE EXTENSION wgpeer"
+wg_dev_add wgr
+wg_dev_add wge
+q -c "SELECT count(*) FROM wgpeer.wg_add_interface('wgr', '10.99.0.1:51850', '10.60.0.1/16',
+		'fd00:60::1/64', listen_port => 51850, persistent_keepalive => 25)" >/dev/null
+q -c "SELECT count(*) FROM wgpeer.wg_add_interface('wge', '10.99.0.1:51851', '10.61.0.1/24',
+		listen_port => 51851)" >/dev/null
+
+echo "== $PEERS peers on wgr"
+t0=$(date +%s%N)
+q -c "SELECT count(wgpeer.wg_create_peer('r' || g, interface => 'wgr'))
+	  FROM generate_series(1, $PEERS) g" >/dev/null
+all_on() { [ "$(count wgr)" -eq "$PEERS" ]; }
+wait_for 3600 all_on
+echo "   created and applied in $(ms_since "$t0") ms"
+wg showconf wgr >"$T/wgr.conf"
+
+echo "== reconcile with nothing changed ($RUNS runs)"
+: >"$T/r0"
+: >"$T/s0"
+: >"$T/d0"
+for r in $(seq "$RUNS"); do
+	read -r added corrected removed ms < <(reconcile)
+	[ "$added $corrected $removed" = "0 0 0" ] ||
+		{ echo "reconcile changed something: $added $corrected $removed" >&2; exit 1; }
+	echo "$ms" >>"$T/r0"
+	t0=$(date +%s%N)
+	wg syncconf wgr "$T/wgr.conf"
+	ms_since "$t0" >>"$T/s0"
+	t0=$(date +%s%N)
+	wg show wgr dump >/dev/null
+	ms_since "$t0" >>"$T/d0"
+	echo "   run $r: wg_reconcile $ms ms, wg syncconf $(tail -n 1 "$T/s0") ms, wg show dump $(tail -n 1 "$T/d0") ms"
+done
+
+echo "== reconcile after 1% drift: $DRIFT of $PEERS peers removed by hand ($RUNS runs)"
+: >"$T/r1"
+: >"$T/s1"
+for r in $(seq "$RUNS"); do
+	drift
+	read -r added corrected removed ms < <(reconcile)
+	[ "$added $corrected $removed" = "$DRIFT 0 0" ] ||
+		{ echo "reconcile did $added $corrected $removed, not $DRIFT 0 0" >&2; exit 1; }
+	all_on || { echo "reconcile left peers missing" >&2; exit 1; }
+	echo "$ms" >>"$T/r1"
+	drift
+	t0=$(date +%s%N)
+	wg syncconf wgr "$T/wgr.conf"
+	ms_since "$t0" >>"$T/s1"
+	all_on || { echo "syncconf left peers missing" >&2; exit 1; }
+	echo "   run $r: wg_reconcile $ms ms (added $added), wg syncconf $(tail -n 1 "$T/s1") ms"
+done
+
+echo "== expiry lag: $EXPIRING peers on wge, expires_at 100 ms apart"
+q -c "SELECT count(wgpeer.wg_create_peer('e' || g, interface => 'wge'))
+	  FROM generate_series(1, $EXPIRING) g" >/dev/null
+wge_full() { [ "$(count wge)" -eq "$EXPIRING" ]; }
+wait_for 600 wge_full
+# the first expiry 3 s from now, the last (EXPIRING - 1) / 10 s later
+q -c "UPDATE wgpeer.peer p SET expires_at = s.at
+	  FROM (SELECT peer_id, clock_timestamp() + interval '3 s'
+					+ (row_number() OVER (ORDER BY peer_id) - 1) * interval '100 ms' AS at
+			FROM wgpeer.peer WHERE interface = 'wge') s
+	  WHERE p.peer_id = s.peer_id"
+q -c "SELECT public_key, extract(epoch FROM expires_at) FROM wgpeer.peer
+	  WHERE interface = 'wge'" >"$T/expiry"
+# poll until wge is empty: each poll's end time, then the keys it listed
+limit=$((SECONDS + 120 + EXPIRING / 10))
+: >"$T/polls"
+while [ $SECONDS -lt $limit ]; do
+	start=$(date +%s.%N)
+	wg show wge peers >"$T/poll"
+	echo "P $start $(date +%s.%N)" >>"$T/polls"
+	cat "$T/poll" >>"$T/polls"
+	[ -s "$T/poll" ] || break
+done
+[ ! -s "$T/poll" ] || { echo "not every peer left wge" >&2; exit 1; }
+# for each peer: the end of the first poll that did not list it
+awk -v OFS='\t' '
+	FILENAME == ARGV[1] { due[$1] = $2; next }
+	$1 == "P" { if (n++) close_poll(); t = $3; dur[n] = $3 - $2; delete seen; next }
+	{ seen[$1] = 1 }
+	function close_poll(  k) { for (k in due) if (!(k in gone) && !(k in seen)) gone[k] = t }
+	END {
+		close_poll()
+		for (k in due) print (gone[k] - due[k]) * 1000 >"'"$T/lag"'"
+		for (i = 1; i <= n; i++) print dur[i] * 1000 >"'"$T/pollms"'"
+	}' "$T/expiry" "$T/polls"
+[ "$(wc -l <"$T/lag")" -eq "$EXPIRING" ] || { echo "lost track of some peers" >&2; exit 1; }
+read -r lag_med lag_max < <(sort -g "$T/lag" | awk '{ v[NR] = $1 } END {
+	printf "%.0f %.0f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[NR] }')
+early=$(awk '$1 < 0' "$T/lag" | wc -l)
+[ "$early" -eq 0 ] || { echo "$early peers left before their expires_at" >&2; exit 1; }
+
+echo "== results (backend $BACKEND, medians of $RUNS runs)"
+r0=$(median <"$T/r0")
+s0=$(median <"$T/s0")
+d0=$(median <"$T/d0")
+r1=$(median <"$T/r1")
+s1=$(median <"$T/s1")
+printf '   %-44s %10s %10s %8s\n' "$PEERS peers" wg_reconcile "wg syncconf" ratio
+printf '   %-44s %10s %10s %8s\n' "nothing changed (ms)" "$r0" "$s0" \
+	"$(awk -v a="$r0" -v b="$s0" 'BEGIN { printf "%.2fx", b / a }')"
+printf '   %-44s %10s %10s %8s\n' "1% drifted, $DRIFT peers missing (ms)" "$r1" "$s1" \
+	"$(awk -v a="$r1" -v b="$s1" 'BEGIN { printf "%.2fx", b / a }')"
+printf '   %-44s %10s\n' "floor: one wg show dump of the device (ms)" "$d0"
+echo "   (ratio: how many times longer wg syncconf takes)"
+printf '   expiry lag over %d peers: median %s ms, max %s ms (poll resolution: median %s ms)\n' \
+	"$EXPIRING" "$lag_med" "$lag_max" "$(median <"$T/pollms")"
