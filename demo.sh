@@ -30,35 +30,20 @@ NS_S=wgpeer-demo-srv-$$
 NS_C=wgpeer-demo-cli-$$
 DEV=wgdemo0
 CDEV=wgdemoc0
-WGDIR=/var/run/wireguard
 TMP=$(mktemp -d /tmp/wgpeer-demo.XXXXXX)
-WGDIR_WAS=
-PIDS=()
+chmod 755 "$TMP"
+WG_DEV_LOGS=$TMP
+. test/wireguard.sh
+. test/tap.sh
 
 cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	cluster_stop
+	wg_dev_cleanup
 	ip netns del "$NS_S" 2>/dev/null || true
 	ip netns del "$NS_C" 2>/dev/null || true
-	rm -f "$WGDIR/$DEV.sock" "$WGDIR/$CDEV.sock"
-	if [ -n "$WGDIR_WAS" ]; then
-		chmod "${WGDIR_WAS% *}" "$WGDIR"
-		chgrp "${WGDIR_WAS#* }" "$WGDIR"
-	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
-
-# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.2
-	done
-}
 run() {
 	echo
 	echo "wgpeer=# $1"
@@ -68,16 +53,6 @@ sql_true() { [ "$(cluster_psql -At -c "$1")" = t ]; }
 srv() { ip netns exec "$NS_S" "$@"; }
 cli() { ip netns exec "$NS_C" "$@"; }
 not_on_server() { ! srv wg show "$DEV" peers | grep -qx "$1"; }
-# wireguard-go for an interface in a namespace, optionally as a user with
-# CAP_NET_ADMIN (its socket is then that user's)
-start_wireguard_go() {
-	local as=()
-	[ -z "${3:-}" ] || as=(setpriv --reuid="$3" --regid="$(id -g "$3")" --init-groups
-		--inh-caps=+net_admin --ambient-caps=+net_admin)
-	ip netns exec "$1" "${as[@]}" wireguard-go -f "$2" >>"$TMP/$2.log" 2>&1 &
-	PIDS+=($!)
-	wait_until 10 test -S "$WGDIR/$2.sock"
-}
 
 echo "== two network namespaces joined by a veth pair (server 192.168.251.1)"
 ip netns add "$NS_S"
@@ -90,35 +65,25 @@ ip -n "$NS_C" addr add 192.168.251.2/24 dev demo-c
 ip -n "$NS_S" link set demo-s up
 ip -n "$NS_C" link set demo-c up
 
+id "$WGPEER_USER" >/dev/null 2>&1 || useradd --system --create-home "$WGPEER_USER"
 if ip -n "$NS_S" link add "$DEV" type wireguard 2>/dev/null; then
-	KERNEL=1
+	ip -n "$NS_S" link del "$DEV"
 	echo "== server interface $DEV: kernel WireGuard (netlink)"
+	# netlink reaches the interfaces of the worker's own network namespace,
+	# and needs CAP_NET_ADMIN there: PostgreSQL runs inside it with it
+	CLUSTER_NETNS=$NS_S
+	CLUSTER_NET_ADMIN=1
 else
-	KERNEL=0
+	WGPEER_BACKEND=uapi
 	echo "== server interface $DEV: no kernel WireGuard here, wireguard-go (UAPI)"
-	# wireguard-go makes its socket mode 0700 and exits if anyone changes
-	# it: run it as PostgreSQL's user, which may then use the socket
-	id "$WGPEER_USER" >/dev/null 2>&1 || useradd --system --create-home "$WGPEER_USER"
-	mkdir -p "$WGDIR"
-	WGDIR_WAS=$(stat -c '%a %g' "$WGDIR")
-	chgrp "$(id -g "$WGPEER_USER")" "$WGDIR"
-	chmod g+rwx "$WGDIR"
-	start_wireguard_go "$NS_S" "$DEV" "$WGPEER_USER"
-	echo "   $(ls -l "$WGDIR/$DEV.sock")"
+	echo "   (run as PostgreSQL's user, whose socket the worker may then use)"
 fi
+wg_dev_add "$DEV" "$NS_S"
 ip -n "$NS_S" addr add 10.97.0.1/24 dev "$DEV"
 ip -n "$NS_S" link set "$DEV" up
 
 echo "== starting a throwaway cluster in $TMP with the apply worker"
 cluster_start "$TMP/pg" "wgpeer.database = 'postgres'"
-if [ $KERNEL = 1 ]; then
-	# netlink reaches the interfaces of the worker's own network namespace,
-	# and needs CAP_NET_ADMIN there: restart PostgreSQL inside it with it
-	runuser -u "$WGPEER_USER" -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null
-	srv setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" --init-groups \
-		--inh-caps=+net_admin --ambient-caps=+net_admin \
-		"$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w start >/dev/null
-fi
 
 run "CREATE EXTENSION wgpeer"
 run "SELECT name, endpoint, address, listen_port, public_key
@@ -150,11 +115,7 @@ srv wg show "$DEV"
 
 echo
 echo "== a client from that config in its own namespace"
-if [ $KERNEL = 1 ]; then
-	ip -n "$NS_C" link add "$CDEV" type wireguard
-else
-	start_wireguard_go "$NS_C" "$CDEV"
-fi
+wg_dev_add "$CDEV" "$NS_C"
 wg-quick strip "$TMP/client.conf" >"$TMP/client.stripped"
 cli wg setconf "$CDEV" "$TMP/client.stripped"
 for a in $(sed -n 's/^Address = //p' "$TMP/client.conf" | tr ',' ' '); do

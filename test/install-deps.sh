@@ -8,6 +8,8 @@ PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 libkrb5-dev libipc-run-perl
 	libsodium-dev libmnl-dev libqrencode-dev libpng-dev
 	wireguard-tools wireguard-go iproute2 qrencode zbar-tools pngcheck util-linux bc
+	# the reboot test's disk image
+	e2fsprogs
 	# apply worker tests: ping through the tunnel, libpq for bench/apply_latency
 	iputils-ping libpq-dev
 	# QR decode test (SVG rasteriser, text to image) and fuzz smoke run

@@ -40,38 +40,30 @@ fi
 
 # In the VM.
 BOOT=$2
-PG_BIN=$(pg_config --bindir)
-WGPEER_USER=wgpeer_test
-STATE=/run/wgpeer-state			# the disk: data directory and notes
-D=$STATE/pg
+STATE=/run/wgpeer-state			# the disk: the cluster and notes
 T=$(mktemp -d /run/wgpeer-reboot.XXXXXX)
 chmod 755 "$T"
+CLUSTER_NET_ADMIN=1
+. test/cluster.sh
 . test/wireguard.sh
 . test/tap.sh
 
 id "$WGPEER_USER" >/dev/null 2>&1 || useradd --system --create-home "$WGPEER_USER"
 mkdir -p "$STATE"
 mount -t ext4 /dev/vda "$STATE"
+CLUSTER_DIR=$STATE/pg
 cleanup() {
 	# boot 1 ends with a power cut: no clean shutdown
-	runuser -u "$WGPEER_USER" -- "$PG_BIN/pg_ctl" -D "$D/data" -m immediate -w stop \
-		>/dev/null 2>&1 || true
-	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/server.log" "$WGPEER_VM_OUT/reboot.boot$BOOT.server.log" 2>/dev/null || true
+	cluster_ctl -m immediate -w stop >/dev/null 2>&1 || true
+	[ -z "${WGPEER_VM_OUT:-}" ] ||
+		cp "$CLUSTER_DIR/server.log" "$WGPEER_VM_OUT/reboot.boot$BOOT.server.log" 2>/dev/null || true
 	umount "$STATE" || true
 	rm -rf "$T"
 }
 trap cleanup EXIT
 
-q() {
-	runuser -u "$WGPEER_USER" -- "$PG_BIN/psql" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
-		-h "$D" -U postgres -d postgres "$@"
-}
+q() { cluster_psql -At -F $'\t' "$@"; }
 sql_true() { [ "$(q -c "$1" 2>/dev/null)" = t ]; }
-start_pg() {
-	setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" --init-groups \
-		--inh-caps=+net_admin --ambient-caps=+net_admin -- \
-		"$PG_BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 600 start >/dev/null
-}
 server_up() {
 	ip addr add 10.10.0.1/24 dev wg0
 	ip link set wg0 up
@@ -84,17 +76,8 @@ restored() {
 
 if [ "$BOOT" = 1 ]; then
 	echo "== boot 1: a working server"
-	mkdir -p "$D"
-	chown "$WGPEER_USER" "$D"
-	runuser -u "$WGPEER_USER" -- "$PG_BIN/initdb" -N -D "$D/data" -A trust -U postgres >/dev/null
-	cat >>"$D/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$D'
-shared_preload_libraries = 'wgpeer'
-wgpeer.database = 'postgres'
-wgpeer.retry_max = '2s'
-EOF
-	start_pg
+	cluster_start "$CLUSTER_DIR" "wgpeer.database = 'postgres'" "wgpeer.retry_max = '2s'" \
+		"fsync = on"
 	q -c "CREATE EXTENSION wgpeer"
 	wg_dev_add wg0
 	server_up
@@ -126,7 +109,7 @@ EOF
 	q -c "UPDATE wgpeer.peer SET expires_at = clock_timestamp() + interval '5 s'
 		  WHERE user_id = 'user2'"
 	echo "== the power goes"
-	runuser -u "$WGPEER_USER" -- "$PG_BIN/pg_ctl" -D "$D/data" -m immediate -w stop >/dev/null
+	cluster_ctl -m immediate -w stop >/dev/null
 	check "user2 was still on wg0 when it went" in_kernel wg0 "$LEAVING"
 	tap_summary
 	exit
@@ -140,7 +123,7 @@ read -r Q_KEY <"$STATE/queued"
 wg_dev_add wg0
 server_up
 check "wg0 starts empty" test "$(wg show wg0 peers | wc -l)" -eq 0
-start_pg
+cluster_run
 t0=$SECONDS
 check "wg0 gets every live peer back: keys, preshared keys, allowed IPs, keepalive ($(wc -l <"$STATE/live") peers)" \
 	wait_until 300 restored

@@ -57,9 +57,11 @@ bash test/fuzz/run.sh
 
 # Last, the slow ones: a real WireGuard kernel (this one, or Debian's under
 # qemu): the netlink backend, then the apply worker end to end with
-# PostgreSQL holding CAP_NET_ADMIN.
+# PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
+# one disk).
 make -s test/vm/wgnl_driver
 bash test/vm/run.sh test/vm/netlink_smoke.sh
 bash test/vm/run.sh test/worker_test.sh
+bash test/reboot_test.sh
 
 echo "all tests passed"

@@ -69,23 +69,18 @@ if [ -n "$STAGE" ]; then
 fi
 
 BULK=${1:-5000}
-PG_BIN=$(pg_config --bindir)
-PGUSER_OS=wgpeer_test
-WGPEER_USER=$PGUSER_OS
 DB=wgtest
 NS=wgpeer-client-$$				# the client's network namespace (test 5)
-
-id "$PGUSER_OS" >/dev/null 2>&1 || useradd --system --create-home "$PGUSER_OS"
-mkdir -p /run/postgresql
-chown "$PGUSER_OS" /run/postgresql
 D=$(mktemp -d /run/wgpeer-worker.XXXXXX)	# cluster, socket, scratch files
 chmod 755 "$D"
-chown "$PGUSER_OS" "$D"
 T=$D/scratch
 mkdir "$T"
 chmod 777 "$T"
 LISTENER=
 WG_DEV_LOGS=$T
+CLUSTER_DB=$DB
+CLUSTER_NET_ADMIN=1
+. test/cluster.sh
 . test/wireguard.sh
 . test/tap.sh
 
@@ -94,10 +89,9 @@ cleanup() {
 		exec 7>&- || true
 		kill "$LISTENER" 2>/dev/null || true
 	fi
-	runuser -u "$PGUSER_OS" -- "$PG_BIN/pg_ctl" -D "$D/data" -m immediate -w stop \
-		>/dev/null 2>&1 || true
+	cluster_ctl -m immediate -w stop >/dev/null 2>&1 || true
 	# the server log goes out with the results (run.sh's WGPEER_VM_KEEP)
-	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/server.log" "$WGPEER_VM_OUT/worker_test.server.log" 2>/dev/null || true
+	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/pg/server.log" "$WGPEER_VM_OUT/worker_test.server.log" 2>/dev/null || true
 	# kernel interfaces are left alone: they go with the VM (or run.sh's
 	# scratch namespace), and deleting an interface that still holds
 	# thousands of peers costs the kernel minutes under TCG; wireguard-go
@@ -109,10 +103,7 @@ cleanup() {
 trap cleanup EXIT
 
 # psql as the unprivileged user, unaligned, tuples only, tab-separated
-q() {
-	runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
-		-h "$D" -U postgres -d "$DB" "$@"
-}
+q() { cluster_psql -At -F $'\t' "$@"; }
 # true when the query returns "t"
 sql_true() {
 	[ "$(q -c "$1" 2>/dev/null)" = t ]
@@ -126,28 +117,15 @@ kernel_count_is() { [ "$(kernel_count "$1")" -eq "$2" ]; }
 has_net_admin() { (((16#$1 >> 12) & 1)); }
 cap_of() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-echo "== backend $WGPEER_BACKEND; starting PostgreSQL 15 as $PGUSER_OS with CAP_NET_ADMIN"
-runuser -u "$PGUSER_OS" -- "$PG_BIN/initdb" -N -D "$D/data" -A trust -U postgres >/dev/null
-cat >>"$D/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$D'
-shared_preload_libraries = 'wgpeer'
-wgpeer.database = '$DB'
-wgpeer.retry_max = '2s'
-# only wake-on-commit can deliver within the tests' bounds, not the poll
-wgpeer.poll_interval = '10min'
+echo "== backend $WGPEER_BACKEND; starting PostgreSQL 15 as $WGPEER_USER with CAP_NET_ADMIN"
+# as a systemd drop-in with AmbientCapabilities=CAP_NET_ADMIN would;
+# only wake-on-commit can deliver within the tests' bounds, not the poll;
 # reconcile only when asked (wg_reconcile) or on a new ifindex, so the
 # hand edits of test 7 are still there when wg_reconcile() counts them
-wgpeer.reconcile_interval = '1h'
-fsync = off
-EOF
-# as a systemd drop-in with AmbientCapabilities=CAP_NET_ADMIN would
-setpriv --reuid="$PGUSER_OS" --regid="$(id -g "$PGUSER_OS")" --init-groups \
-	--inh-caps=+net_admin --ambient-caps=+net_admin -- \
-	"$PG_BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 600 start >/dev/null
+cluster_start "$D/pg" "wgpeer.database = '$DB'" "wgpeer.retry_max = '2s'" \
+	"wgpeer.poll_interval = '10min'" "wgpeer.reconcile_interval = '1h'"
 # the worker connects to $DB: it retries (bgw_restart_time) until it exists
-runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -h "$D" -U postgres -d postgres \
-	-c "CREATE DATABASE $DB"
+cluster_psql -d postgres -c "CREATE DATABASE $DB"
 q -c "CREATE EXTENSION wgpeer"
 
 # the server side of the tunnel: wg0 with its addresses; the worker sets
@@ -179,7 +157,7 @@ done
 # A session that LISTENs on wgpeer; "SELECT 1" after each event makes psql
 # print the notifications that arrived in the meantime.
 mkfifo "$T/listen.in"
-runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -At -h "$D" -U postgres -d "$DB" \
+runuser -u "$WGPEER_USER" -- "$PG_BIN/psql" -X -At -h "$D/pg" -U postgres -d "$DB" \
 	<"$T/listen.in" >"$T/listen.out" 2>&1 &
 LISTENER=$!
 exec 7>"$T/listen.in"
@@ -390,7 +368,7 @@ kernel_peers wg0 >"$T/got"
 check "and it still matches the database" same "$T/want" "$T/got"
 
 echo "== the server log"
-grep -E 'ERROR|FATAL|PANIC|WARNING' "$D/server.log" | grep -v 'database "wgtest" does not exist' |
+grep -E 'ERROR|FATAL|PANIC|WARNING' "$D/pg/server.log" | grep -v 'database "wgtest" does not exist' |
 	sort | uniq -c | sort -rn | head -n 10 | sed 's/^/   /' || true
 check "worker never crashed (same pid as at the start)" \
 	sql_true "SELECT pid = $WORKER FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'"
@@ -451,10 +429,8 @@ q -c "SELECT count(wgpeer.wg_create_peer('backlog' || i, interface => 'wg3'))
 check "20 changes wait for wg3" wait_until 600 \
 	sql_true "SELECT backlog = 20 FROM wgpeer.interface_status WHERE interface = 'wg3'"
 for mode in fast immediate; do
-	runuser -u "$PGUSER_OS" -- "$PG_BIN/pg_ctl" -D "$D/data" -m "$mode" -w stop >/dev/null
-	setpriv --reuid="$PGUSER_OS" --regid="$(id -g "$PGUSER_OS")" --init-groups \
-		--inh-caps=+net_admin --ambient-caps=+net_admin -- \
-		"$PG_BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 600 start >/dev/null
+	cluster_ctl -m "$mode" -w stop >/dev/null
+	cluster_run
 	check "after a $mode shutdown the backlog of 20 is still there" wait_until 600 \
 		sql_true "SELECT count(*) = 20 FROM wgpeer.queue WHERE interface = 'wg3'"
 done

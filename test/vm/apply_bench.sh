@@ -39,34 +39,27 @@ WGSET=${4:-500}
 BULK=5000
 WARMUP=10
 
-PG_BIN=$(pg_config --bindir)
-PGUSER_OS=wgpeer_test
 DB=wgbench
-id "$PGUSER_OS" >/dev/null 2>&1 || useradd --system --create-home "$PGUSER_OS"
-mkdir -p /run/postgresql
-chown "$PGUSER_OS" /run/postgresql
 D=$(mktemp -d /run/wgpeer-bench.XXXXXX)
 chmod 755 "$D"
-chown "$PGUSER_OS" "$D"
 T=$D/scratch
 mkdir "$T"
 OUT=${WGPEER_VM_OUT:-$T}/apply_bench.txt
 : >"$OUT"
+CLUSTER_DB=$DB
+CLUSTER_NET_ADMIN=1
+. test/cluster.sh
 
 cleanup() {
-	runuser -u "$PGUSER_OS" -- "$PG_BIN/pg_ctl" -D "$D/data" -m immediate -w stop \
-		>/dev/null 2>&1 || true
-	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/server.log" "$WGPEER_VM_OUT/apply_bench.server.log" 2>/dev/null || true
+	cluster_ctl -m immediate -w stop >/dev/null 2>&1 || true
+	[ -z "${WGPEER_VM_OUT:-}" ] || cp "$D/pg/server.log" "$WGPEER_VM_OUT/apply_bench.server.log" 2>/dev/null || true
 	# the interfaces (thousands of peers each) go with the VM or run.sh's
 	# scratch namespace: deleting them here would cost minutes under TCG
 	rm -rf "$D"
 }
 trap cleanup EXIT
 
-q() {
-	runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -At -F $'\t' -v ON_ERROR_STOP=1 \
-		-h "$D" -U postgres -d "$DB" "$@"
-}
+q() { cluster_psql -At -F $'\t' "$@"; }
 say() { echo "$*" | tee -a "$OUT"; }
 # Median and percentiles of the numbers on stdin: "median p90 p99 max"
 stats() {
@@ -82,25 +75,13 @@ worker_running() {
 	[ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")" = 1 ]
 }
 
-echo "== PostgreSQL 15 as $PGUSER_OS with CAP_NET_ADMIN, wgpeer preloaded"
-runuser -u "$PGUSER_OS" -- "$PG_BIN/initdb" -N -D "$D/data" -A trust -U postgres >/dev/null
-cat >>"$D/data/postgresql.conf" <<EOF
-listen_addresses = ''
-unix_socket_directories = '$D'
-shared_preload_libraries = 'wgpeer'
-wgpeer.database = '$DB'
-shared_buffers = 256MB
-fsync = off
-EOF
-setpriv --reuid="$PGUSER_OS" --regid="$(id -g "$PGUSER_OS")" --init-groups \
-	--inh-caps=+net_admin --ambient-caps=+net_admin -- \
-	"$PG_BIN/pg_ctl" -D "$D/data" -l "$D/server.log" -w -t 600 start >/dev/null
-runuser -u "$PGUSER_OS" -- "$PG_BIN/psql" -X -q -h "$D" -U postgres -d postgres \
-	-c "CREATE DATABASE $DB"
+echo "== PostgreSQL 15 as $WGPEER_USER with CAP_NET_ADMIN, wgpeer preloaded"
+cluster_start "$D/pg" "wgpeer.database = '$DB'" "shared_buffers = 256MB"
+cluster_psql -d postgres -c "CREATE DATABASE $DB"
 q -c "CREATE EXTENSION wgpeer"
 for _ in $(seq 600); do worker_running && break; sleep 0.2; done
 worker_running || { echo "the apply worker did not start" >&2; exit 1; }
-CONN="host=$D user=postgres dbname=$DB"
+CONN="host=$D/pg user=postgres dbname=$DB"
 
 say "== commit-to-kernel latency: $SINGLE one-peer transactions (after $WARMUP warm-up)"
 ip link add wgl type wireguard
