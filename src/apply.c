@@ -178,7 +178,8 @@ wgpeer_device_get(const char *ifname, WgBackend backend, wgnl_device *dev,
  * A number that changes when ifname's device is recreated, 0 while it does
  * not exist: the identity of its UAPI socket (a restarted daemon makes a
  * new one; the daemon may run in another network namespace), else the
- * kernel interface's ifindex.  Needs no privilege.
+ * kernel interface's ifindex; only the one its backend uses when that is
+ * named.  Needs no privilege.
  */
 unsigned int
 wgpeer_device_id(const char *ifname, WgBackend backend)
