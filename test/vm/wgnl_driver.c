@@ -7,6 +7,9 @@
  *	wgnl_driver apply IF FILE	apply a batch file with wgnl_set_device and
  *								print "messages=M seconds=S"
  *	wgnl_driver dump IF			print the device as `wg show IF dump` does
+ *	wgnl_driver freeze IF PID	dump IF in a loop until it has a peer, then
+ *								stop process PID (SIGSTOP) and print how many
+ *								peers IF has: catches a writer mid-batch
  *
  * Batch file lines (keys in base64, as wg(8) prints them):
  *	private-key KEY
@@ -20,6 +23,7 @@
 #include "netlink.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,6 +308,48 @@ cmd_dump(const char *ifname)
 	return 0;
 }
 
+/*
+ * The number of peers ifname has now, by a netlink dump (which the kernel
+ * serves between two messages of a writer's batch, never inside one).
+ */
+static size_t
+peer_count(wgnl_ctx *ctx, const char *ifname)
+{
+	wgnl_device dev;
+	size_t		n;
+	int			r;
+
+	if ((r = wgnl_get_device(ctx, ifname, &dev)) < 0)
+		die("wgnl_get_device", strerror(-r));
+	n = dev.n_peers;
+	wgnl_device_free(&dev);
+	return n;
+}
+
+/*
+ * freeze IF PID: as soon as IF has a peer, stop PID and print the count.
+ * A shell loop around `wg show` is too slow under emulation: a batch of
+ * thousands of peers can arrive whole between two of its polls.
+ */
+static int
+cmd_freeze(const char *ifname, long pid)
+{
+	wgnl_ctx   *ctx;
+	time_t		give_up = time(NULL) + 600;
+	int			r;
+
+	if ((r = wgnl_open(&ctx, TIMEOUT_MS)) < 0)
+		die("wgnl_open", strerror(-r));
+	while (peer_count(ctx, ifname) == 0)
+		if (time(NULL) > give_up)
+			die("no peer arrived on", ifname);
+	if (kill((pid_t) pid, SIGSTOP) < 0)
+		die("kill", strerror(errno));
+	printf("%zu\n", peer_count(ctx, ifname));
+	wgnl_close(ctx);
+	return 0;
+}
+
 /* gen N: N peers with real key pairs and one /32 and one /128 each. */
 static int
 cmd_gen(long n)
@@ -338,6 +384,9 @@ main(int argc, char **argv)
 		return cmd_apply(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "dump") == 0)
 		return cmd_dump(argv[2]);
-	fprintf(stderr, "usage: wgnl_driver gen N | apply IFNAME FILE | dump IFNAME\n");
+	if (argc == 4 && strcmp(argv[1], "freeze") == 0)
+		return cmd_freeze(argv[2], atol(argv[3]));
+	fprintf(stderr, "usage: wgnl_driver gen N | apply IFNAME FILE | dump IFNAME"
+			" | freeze IFNAME PID\n");
 	return 2;
 }
