@@ -45,6 +45,13 @@ bash test/config_wg.sh
 bash test/uapi_e2e.sh
 WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi
 
+# The README's demo command: wireguard-go here, where the kernel has no
+# WireGuard (the kernel path runs in the VM below).
+bash demo.sh >"$WORK/demo.log" 2>&1 || {
+	cat "$WORK/demo.log"
+	exit 1
+}
+
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh
 
@@ -58,10 +65,17 @@ bash test/fuzz/run.sh
 # Last, the slow ones: a real WireGuard kernel (this one, or Debian's under
 # qemu): the netlink backend, then the apply worker end to end with
 # PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
-# one disk).
+# one disk), then the demo.
 make -s test/vm/wgnl_driver
 bash test/vm/run.sh test/vm/netlink_smoke.sh
 bash test/vm/run.sh test/worker_test.sh
 bash test/reboot_test.sh
+
+# The README's demo command on kernel WireGuard (in the VM, where this
+# kernel has none and the run above took the wireguard-go path).
+bash test/vm/run.sh demo.sh >"$WORK/demo-kernel.log" 2>&1 || {
+	cat "$WORK/demo-kernel.log"
+	exit 1
+}
 
 echo "all tests passed"
