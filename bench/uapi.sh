@@ -16,8 +16,9 @@
 #	         device's private key and port with one `wg addconf`;
 #	wg set:  the first WGSET of them, one `wg set` process each, PSK from
 #	         a file, times 5,000 / WGSET.
-# The worker's wireguard-go runs as PostgreSQL's user (see the README), the
-# baselines' as root.  Prints each run, the medians and the ratios.
+# Every wireguard-go runs as PostgreSQL's user, as the README says to run
+# the worker's (test/wireguard.sh).  Prints each run, the medians and the
+# ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
@@ -30,22 +31,16 @@ RUNS=${1:-5}
 WGSET=${2:-500}
 BULK=5000
 NS=wgpeer-ub-$$
-WGDIR=/var/run/wireguard
 TMP=$(mktemp -d /tmp/wgpeer-ub.XXXXXX)
-WGDIR_WAS=
-PIDS=()
-IFACES=()
+chmod 755 "$TMP"
+WGPEER_BACKEND=uapi
+WG_DEV_LOGS=$TMP
+. test/wireguard.sh
 
 cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 	cluster_stop
+	wg_dev_cleanup
 	ip netns del "$NS" 2>/dev/null || true
-	for i in "${IFACES[@]}"; do rm -f "$WGDIR/$i.sock"; done
-	if [ -n "$WGDIR_WAS" ]; then
-		chmod "${WGDIR_WAS% *}" "$WGDIR"
-		chgrp "${WGDIR_WAS#* }" "$WGDIR"
-	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -64,28 +59,11 @@ peers_are() { [ "$(ip netns exec "$NS" wg show "$1" peers | wc -l)" -eq "$2" ]; 
 all_active() { [ "$(q -c "SELECT count(*) FROM wgpeer.peer
 	WHERE interface = '$1' AND status = 'active'")" -eq "$2" ]; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-# start_wg IFNAME [USER]: wireguard-go in the namespace; its pid in WG_PID
-start_wg() {
-	local as=()
-	[ -z "${2:-}" ] || as=(setpriv --reuid="$2" --regid="$(id -g "$2")" --init-groups
-		--inh-caps=+net_admin --ambient-caps=+net_admin)
-	[ ! -e "$WGDIR/$1.sock" ] || { echo "$WGDIR/$1.sock exists" >&2; exit 1; }
-	IFACES+=("$1")
-	ip netns exec "$NS" "${as[@]}" wireguard-go -f "$1" >>"$TMP/wg.log" 2>&1 &
-	WG_PID=$!
-	PIDS+=("$WG_PID")
-	wait_until 10 test -S "$WGDIR/$1.sock"
-}
-stop_wg() { kill "$1"; wait "$1" 2>/dev/null || true; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-mkdir -p "$WGDIR"
-WGDIR_WAS=$(stat -c '%a %g' "$WGDIR")
 cluster_start "$TMP/pg" "wgpeer.database = 'postgres'"
-chgrp "$(id -g "$WGPEER_USER")" "$WGDIR"
-chmod g+rwx "$WGDIR"
 q -c "CREATE EXTENSION wgpeer" >/dev/null
 
 echo "== $BULK peers over UAPI: the worker vs wg addconf vs one wg set per peer ($RUNS runs)"
@@ -96,8 +74,7 @@ echo "== $BULK peers over UAPI: the worker vs wg addconf vs one wg set per peer 
 for r in $(seq "$RUNS"); do
 	# the worker: a new interface, noticed by the worker before the batch
 	ifw=wgubw$r
-	start_wg "$ifw" "$WGPEER_USER"
-	wpid=$WG_PID
+	wg_dev_add "$ifw" "$NS"
 	q -c "SELECT name FROM wgpeer.wg_add_interface('$ifw', '192.0.2.1:$((51800 + r))',
 			'10.$((100 + r)).0.1/16', listen_port => $((51800 + r)),
 			persistent_keepalive => 25)" >/dev/null
@@ -123,18 +100,18 @@ SQL
 		  FROM wgpeer.peer WHERE interface = '$ifw' ORDER BY address" >>"$TMP/add.conf"
 	q -c "SELECT public_key, preshared_key, host(address)
 		  FROM wgpeer.peer WHERE interface = '$ifw' ORDER BY address LIMIT $WGSET" >"$TMP/wgset.in"
-	stop_wg "$wpid"
+	wg_dev_del "$ifw"
 
 	ifa=wguba$r
-	start_wg "$ifa"
+	wg_dev_add "$ifa" "$NS"
 	t0=$(now_ms)
 	ip netns exec "$NS" wg addconf "$ifa" "$TMP/add.conf"
 	echo $(($(now_ms) - t0)) >>"$TMP/t_addconf"
 	peers_are "$ifa" "$BULK" || { echo "wg addconf lost peers" >&2; exit 1; }
-	stop_wg "$WG_PID"
+	wg_dev_del "$ifa"
 
 	ifs=wgubs$r
-	start_wg "$ifs"
+	wg_dev_add "$ifs" "$NS"
 	t0=$(now_ms)
 	while IFS=$'\t' read -r pub psk v4; do
 		echo "$psk" >"$TMP/psk"
@@ -143,7 +120,7 @@ SQL
 	done <"$TMP/wgset.in"
 	echo $(($(now_ms) - t0)) >>"$TMP/t_wgset"
 	peers_are "$ifs" "$WGSET" || { echo "wg set lost peers" >&2; exit 1; }
-	stop_wg "$WG_PID"
+	wg_dev_del "$ifs"
 	echo "   run $r: worker $(tail -n 1 "$TMP/t_worker") ms (all active $(tail -n 1 "$TMP/t_active") ms)," \
 		"wg addconf $(tail -n 1 "$TMP/t_addconf") ms, $WGSET x wg set $(tail -n 1 "$TMP/t_wgset") ms"
 done

@@ -8,8 +8,9 @@
 # server only through its UAPI socket /var/run/wireguard/wgue0.sock.
 # wireguard-go makes that socket mode 0700 and exits when anyone changes its
 # mode or owner, so the daemon runs as PostgreSQL's user instead (with
-# CAP_NET_ADMIN; /var/run/wireguard made writable to that user's group for
-# the test and restored afterwards).  Checks:
+# CAP_NET_ADMIN, started by test/wireguard.sh, which makes /var/run/wireguard
+# writable to that user's group for the test and restores it afterwards).
+# Checks:
 #	1. wireguard-go run by root: its socket is root's, the change stays
 #	   queued and wgpeer.interface_status says permission denied;
 #	2. wireguard-go restarted as PostgreSQL's user: the worker applies the
@@ -37,44 +38,28 @@ NS_C=wgpeer-ue-cli-$$			# the client's
 DEV=wgue0						# wgpeer's interface, run by wireguard-go
 CDEV=wguc0						# the client's interface
 SOCK=/var/run/wireguard/$DEV.sock
-WGDIR=/var/run/wireguard
 TMP=$(mktemp -d /tmp/wgpeer-ue.XXXXXX)
-WGDIR_WAS=
-PIDS=()
-PASSED=0
-FAILED=0
+chmod 755 "$TMP"
+ROOT_WG=						# the daemon run by root (test 1)
+WGPEER_BACKEND=uapi
+WG_DEV_LOGS=$TMP
+. test/wireguard.sh
+. test/tap.sh
 
 cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -n "$ROOT_WG" ]; then
+		kill "$ROOT_WG" 2>/dev/null || true
+		wait "$ROOT_WG" 2>/dev/null || true
+		rm -f "$SOCK"
+	fi
+	wg_dev_cleanup
 	ip netns del "$NS_S" 2>/dev/null || true
 	ip netns del "$NS_C" 2>/dev/null || true
-	rm -f "$SOCK" "$WGDIR/$CDEV.sock"
-	if [ -n "$WGDIR_WAS" ]; then
-		chmod "${WGDIR_WAS% *}" "$WGDIR"
-		chgrp "${WGDIR_WAS#* }" "$WGDIR"
-	fi
 	cluster_stop
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
-not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $1"; }
-check() {
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.2
-	done
-}
 q() { cluster_psql -At -F $'\t' "$@"; }
 sql_true() { [ "$(q -c "$1")" = t ]; }
 srv() { ip netns exec "$NS_S" "$@"; }
@@ -84,20 +69,8 @@ not_on_server() { ! on_server "$1"; }
 ping_server() { cli ping -c 1 -W 1 10.98.0.1 >/dev/null 2>&1; }
 no_ping() { ! cli ping -c 3 -i 0.3 -W 1 10.98.0.1 >/dev/null 2>&1; }
 
-# start_wg NS IFNAME [USER]: wireguard-go for IFNAME in NS, as root or as
-# USER with CAP_NET_ADMIN; its pid in WG_PID
-start_wg() {
-	local as=()
-	[ -z "${3:-}" ] || as=(setpriv --reuid="$3" --regid="$(id -g "$3")" --init-groups
-		--inh-caps=+net_admin --ambient-caps=+net_admin)
-	ip netns exec "$1" "${as[@]}" wireguard-go -f "$2" >>"$TMP/$2.log" 2>&1 &
-	WG_PID=$!
-	PIDS+=("$WG_PID")
-	wait_until 10 test -S "$WGDIR/$2.sock"
-}
-
 echo "== network: two namespaces joined by a veth pair"
-for f in "$SOCK" "$WGDIR/$CDEV.sock"; do
+for f in "$SOCK" "$WG_RUN_DIR/$CDEV.sock"; do
 	if [ -e "$f" ]; then
 		echo "$f exists: another wireguard-go runs $(basename "$f" .sock)" >&2
 		exit 1
@@ -112,7 +85,10 @@ ip -n "$NS_S" addr add 192.168.250.1/24 dev ue-s
 ip -n "$NS_C" addr add 192.168.250.2/24 dev ue-c
 ip -n "$NS_S" link set ue-s up
 ip -n "$NS_C" link set ue-c up
-start_wg "$NS_S" "$DEV"
+# first the way a package would run it: as root, its socket root's
+ip netns exec "$NS_S" wireguard-go -f "$DEV" >>"$TMP/root-wireguard-go.log" 2>&1 &
+ROOT_WG=$!
+wait_until 10 test -S "$SOCK"
 
 echo "== a throwaway cluster, the worker as $WGPEER_USER without CAP_NET_ADMIN"
 cluster_start "$TMP/pg" "wgpeer.database = 'postgres'"
@@ -134,12 +110,11 @@ check "the change stays queued, the peer 'creating'" sql_true \
 check "nothing reached the interface" not_on_server "$KEY"
 
 echo "== 2. wireguard-go restarted as $WGPEER_USER: applied over UAPI"
-kill "$WG_PID"
-wait "$WG_PID" || true
-WGDIR_WAS=$(stat -c '%a %g' "$WGDIR")
-chgrp "$(id -g "$WGPEER_USER")" "$WGDIR"
-chmod g+rwx "$WGDIR"
-start_wg "$NS_S" "$DEV" "$WGPEER_USER"
+kill "$ROOT_WG"
+wait "$ROOT_WG" || true
+ROOT_WG=
+rm -f "$SOCK"
+wg_dev_add "$DEV" "$NS_S"
 ip -n "$NS_S" addr add 10.98.0.1/24 dev "$DEV"
 ip -n "$NS_S" link set "$DEV" up
 check "the socket is $WGPEER_USER's" test "$(stat -c %U "$SOCK")" = "$WGPEER_USER"
@@ -161,7 +136,7 @@ check "queue empty, the last apply succeeded after the error" sql_true \
 	 FROM wgpeer.interface_status WHERE interface = '$DEV'"
 
 echo "== 3. a client from the returned config pings through the tunnel"
-start_wg "$NS_C" "$CDEV"
+wg_dev_add "$CDEV" "$NS_C"
 wg-quick strip "$TMP/client.conf" >"$TMP/client.stripped"
 cli wg setconf "$CDEV" "$TMP/client.stripped"
 for a in $(sed -n 's/^Address = //p' "$TMP/client.conf" | tr ',' ' '); do
@@ -185,5 +160,5 @@ check "the ping fails" no_ping
 check "wg_show('$DEV') no longer lists alice" wait_until 10 sql_true \
 	"SELECT count(*) = 0 FROM wgpeer.wg_show('$DEV') WHERE public_key = '$KEY'"
 
-echo "uapi_e2e: $PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+echo -n "uapi_e2e: "
+tap_summary

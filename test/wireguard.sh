@@ -52,11 +52,13 @@ wg_dev_add() {
 		chmod 775 "$WG_RUN_DIR"
 	fi
 	# CAP_DAC_OVERRIDE too: /dev/net/tun is mode 0666 on Debian but 0600 in
-	# some containers
-	wg_dev_in "$ns" setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" \
-		--init-groups --inh-caps=+net_admin,+dac_override \
-		--ambient-caps=+net_admin,+dac_override -- \
-		wireguard-go -f "$name" >>"$WG_DEV_LOGS/wireguard-go.$name.log" 2>&1 &
+	# some containers.  Started as a simple command (ip netns exec and
+	# setpriv exec what follows), so that $! is the daemon itself.
+	local as=(setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")"
+		--init-groups --inh-caps=+net_admin,+dac_override
+		--ambient-caps=+net_admin,+dac_override --)
+	[ -z "$ns" ] || as=(ip netns exec "$ns" "${as[@]}")
+	"${as[@]}" wireguard-go -f "$name" >>"$WG_DEV_LOGS/wireguard-go.$name.log" 2>&1 &
 	WG_DEV_PID[$name]=$!
 	for i in $(seq 100); do
 		[ -S "$WG_RUN_DIR/$name.sock" ] && return 0
@@ -76,7 +78,7 @@ wg_dev_del() {
 	wait "$pid" 2>/dev/null || true
 	unset "WG_DEV_PID[$name]"
 	rm -f "$WG_RUN_DIR/$name.sock"
-	# the tun device goes with the daemon
+	# its tun device goes with it
 	while wg_dev_in "$ns" ip link show "$name" >/dev/null 2>&1; do sleep 0.1; done
 }
 
