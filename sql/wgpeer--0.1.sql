@@ -115,6 +115,13 @@ CREATE INDEX peer_expiry ON peer (expires_at)
 CREATE INDEX peer_grace ON peer (interface, expires_at)
 	WHERE status = 'expired' AND released_at IS NULL;
 
+-- A committed statement that may move the next expiry tells the apply
+-- worker to look again (it does not query for it otherwise).
+CREATE FUNCTION wg_expiry_changed() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'wg_expiry_changed' LANGUAGE C;
+CREATE TRIGGER peer_expiry_changed AFTER INSERT OR UPDATE OF expires_at, status
+	ON peer FOR EACH STATEMENT EXECUTE FUNCTION wg_expiry_changed();
+
 -- What applications see: peers without their private or preshared keys.
 CREATE VIEW peer_public AS
 	SELECT peer_id, user_id, interface, address, address6, public_key, dns,

@@ -3,30 +3,51 @@
  *		The apply worker's expiry timer: peers leave the interface when
  *		their subscription ends, not at the next poll.
  *
- * Each loop the worker expires what is due (wg_expire_peers(), which
- * also queues the removals and releases addresses past the grace period)
- * and learns when the next live peer expires, so it can sleep exactly
- * that long.
+ * The worker expires what is due (wg_expire_peers(), which also queues
+ * the removals and releases addresses past the grace period) and learns
+ * when the next live peer expires, so it can sleep exactly that long.  It
+ * asks the database again only when that time comes, when a committed
+ * transaction changed a peer's expiry or status (the peer_expiry_changed
+ * trigger counts them in shared memory), or after wgpeer.poll_interval:
+ * an idle worker runs no transaction for expiry.
  */
 #include "wgpeer.h"
+
+#include "utils/timestamp.h"
 
 static long expire_or_wait(void);
 
 /*
- * Expire the peers that are due, in a transaction of its own.  Returns 0
- * when it expired some (look again), otherwise the milliseconds until the
- * next live peer expires, or -1 when none has an expiry.
+ * Expire the peers that are due, in a transaction of its own, when a look
+ * is due.  Returns 0 when it expired some (look again), otherwise the
+ * milliseconds until the next look (never more than the poll interval),
+ * or -1 when no peer has an expiry and nothing changed.
  */
 long
 wgpeer_expire_due(void)
 {
+	static TimestampTz next_look = 0;
+	static uint64 seen_changes = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		changes = wgpeer_expiry_changes();
 	long		ms = -1;
 
+	if (changes == seen_changes && now < next_look)
+		return Max(1, (long) ((next_look - now) / 1000));
+
+	/* read before the query: a commit after this is seen next time */
+	seen_changes = changes;
 	wgpeer_begin_work("wgpeer: expiring peers");
 	if (wgpeer_installed())
 		ms = expire_or_wait();
 	wgpeer_end_work();
-	return ms;
+	if (ms == 0)
+		return 0;
+	if (ms < 0 || ms > wgpeer_poll_interval)
+		next_look = TimestampTzPlusMilliseconds(now, wgpeer_poll_interval);
+	else
+		next_look = TimestampTzPlusMilliseconds(now, ms);
+	return ms < 0 ? -1 : Max(1, (long) ((next_look - now) / 1000));
 }
 
 /*

@@ -89,6 +89,7 @@ extern bool wgpeer_export_due(void);
 
 /* expiry.c */
 extern long wgpeer_expire_due(void);
+extern uint64 wgpeer_expiry_changes(void);
 
 /* show.c */
 extern void wgpeer_sample_devices(void);

@@ -37,6 +37,7 @@
 #define WORKER_ANSWER_TIMEOUT_MS 10000
 
 PG_FUNCTION_INFO_V1(wg_queue_wake);
+PG_FUNCTION_INFO_V1(wg_expiry_changed);
 
 void		wgpeer_worker_main(Datum arg);
 
@@ -57,6 +58,7 @@ typedef struct WorkerShared
 	Latch	   *latch;			/* NULL while no worker runs */
 	uint64		requested[NUM_WORKER_REQUESTS];	/* tickets handed out */
 	uint64		served[NUM_WORKER_REQUESTS];	/* answered up to this ticket */
+	uint64		expiry_changes; /* commits that changed a peer's expiry */
 } WorkerShared;
 
 static WorkerShared *shared = NULL;
@@ -64,8 +66,9 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
-/* Did the current transaction queue a change? */
+/* Did the current transaction queue a change, or change an expiry? */
 static bool queued_in_xact = false;
+static bool expiry_changed_in_xact = false;
 
 /*
  * Reserve the worker's shared state (called from shmem_request_hook, the
@@ -97,6 +100,7 @@ worker_shmem_startup(void)
 		shared->latch = NULL;
 		memset(shared->requested, 0, sizeof(shared->requested));
 		memset(shared->served, 0, sizeof(shared->served));
+		shared->expiry_changes = 0;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -234,14 +238,22 @@ wake_on_commit(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			if (expiry_changed_in_xact && shared != NULL)
+			{
+				SpinLockAcquire(&shared->mutex);
+				shared->expiry_changes++;
+				SpinLockRelease(&shared->mutex);
+			}
 			if (queued_in_xact)
 				wake_worker();
 			queued_in_xact = false;
+			expiry_changed_in_xact = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			queued_in_xact = false;
+			expiry_changed_in_xact = false;
 			break;
 		default:
 			break;
@@ -261,6 +273,39 @@ wg_queue_wake(PG_FUNCTION_ARGS)
 				 errmsg("wg_queue_wake() must be called as a trigger")));
 	queued_in_xact = true;
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * wg_expiry_changed() trigger, AFTER INSERT OR UPDATE OF expires_at,
+ * status ON wgpeer.peer FOR EACH STATEMENT: note that this transaction
+ * may have moved the next expiry, so the worker looks again once it
+ * commits (expiry.c) instead of querying every second.
+ */
+Datum
+wg_expiry_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wg_expiry_changed() must be called as a trigger")));
+	expiry_changed_in_xact = true;
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * How many committed transactions have changed a peer's expiry or status
+ * since the server started: the worker queries for the next expiry again
+ * only when this moves (or its known expiry or the poll interval comes).
+ */
+uint64
+wgpeer_expiry_changes(void)
+{
+	uint64		n;
+
+	SpinLockAcquire(&shared->mutex);
+	n = shared->expiry_changes;
+	SpinLockRelease(&shared->mutex);
+	return n;
 }
 
 /*
