@@ -115,12 +115,14 @@ CREATE INDEX peer_expiry ON peer (expires_at)
 CREATE INDEX peer_grace ON peer (interface, expires_at)
 	WHERE status = 'expired' AND released_at IS NULL;
 
--- A committed statement that may move the next expiry tells the apply
--- worker to look again (it does not query for it otherwise).
-CREATE FUNCTION wg_expiry_changed() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'wg_expiry_changed' LANGUAGE C;
+-- Statement triggers tell the apply worker, once the transaction commits,
+-- what it did: queued changes ('queue': wake up and apply them), or
+-- changed a peer's expiry or status ('expiry': look for the next expiry
+-- again; the worker does not query for it otherwise).
+CREATE FUNCTION wg_tell_worker() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'wg_tell_worker' LANGUAGE C;
 CREATE TRIGGER peer_expiry_changed AFTER INSERT OR UPDATE OF expires_at, status
-	ON peer FOR EACH STATEMENT EXECUTE FUNCTION wg_expiry_changed();
+	ON peer FOR EACH STATEMENT EXECUTE FUNCTION wg_tell_worker('expiry');
 
 -- What applications see: peers without their private or preshared keys.
 CREATE VIEW peer_public AS
@@ -151,10 +153,8 @@ CREATE INDEX queue_interface ON queue (interface, change_id);
 
 -- Every statement that queues a change tells the transaction to wake the
 -- apply worker when it commits.
-CREATE FUNCTION wg_queue_wake() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'wg_queue_wake' LANGUAGE C;
 CREATE TRIGGER queue_wake AFTER INSERT ON queue
-	FOR EACH STATEMENT EXECUTE FUNCTION wg_queue_wake();
+	FOR EACH STATEMENT EXECUTE FUNCTION wg_tell_worker('queue');
 
 -- What the apply worker knows about each interface it has served.
 CREATE TABLE worker_state (

@@ -36,8 +36,7 @@
 /* How long a session waits for the worker to answer a request. */
 #define WORKER_ANSWER_TIMEOUT_MS 10000
 
-PG_FUNCTION_INFO_V1(wg_queue_wake);
-PG_FUNCTION_INFO_V1(wg_expiry_changed);
+PG_FUNCTION_INFO_V1(wg_tell_worker);
 
 void		wgpeer_worker_main(Datum arg);
 
@@ -261,34 +260,34 @@ wake_on_commit(XactEvent event, void *arg)
 }
 
 /*
- * wg_queue_wake() trigger, AFTER INSERT ON wgpeer.queue FOR EACH
- * STATEMENT: note that this transaction queued changes.
+ * wg_tell_worker(what) statement trigger: note what this transaction
+ * did, for wake_on_commit to pass on when it commits.  'queue' (AFTER
+ * INSERT ON wgpeer.queue): it queued changes, so wake the worker.
+ * 'expiry' (AFTER INSERT OR UPDATE OF expires_at, status ON wgpeer.peer):
+ * it may have moved the next expiry, so the worker looks again
+ * (expiry.c) instead of querying every second.
  */
 Datum
-wg_queue_wake(PG_FUNCTION_ARGS)
+wg_tell_worker(PG_FUNCTION_ARGS)
 {
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("wg_queue_wake() must be called as a trigger")));
-	queued_in_xact = true;
-	return PointerGetDatum(NULL);
-}
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *what;
 
-/*
- * wg_expiry_changed() trigger, AFTER INSERT OR UPDATE OF expires_at,
- * status ON wgpeer.peer FOR EACH STATEMENT: note that this transaction
- * may have moved the next expiry, so the worker looks again once it
- * commits (expiry.c) instead of querying every second.
- */
-Datum
-wg_expiry_changed(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
+	if (!CALLED_AS_TRIGGER(fcinfo) || trigdata->tg_trigger->tgnargs != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("wg_expiry_changed() must be called as a trigger")));
-	expiry_changed_in_xact = true;
+				 errmsg("wg_tell_worker() must be called as a trigger with "
+						"one argument, 'queue' or 'expiry'")));
+	what = trigdata->tg_trigger->tgargs[0];
+	if (strcmp(what, "queue") == 0)
+		queued_in_xact = true;
+	else if (strcmp(what, "expiry") == 0)
+		expiry_changed_in_xact = true;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wg_tell_worker() does not know \"%s\"", what),
+				 errhint("Pass 'queue' or 'expiry'.")));
 	return PointerGetDatum(NULL);
 }
 
