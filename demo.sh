@@ -57,13 +57,7 @@ not_on_server() { ! srv wg show "$DEV" peers | grep -qx "$1"; }
 echo "== two network namespaces joined by a veth pair (server 192.168.251.1)"
 ip netns add "$NS_S"
 ip netns add "$NS_C"
-ip -n "$NS_S" link set lo up
-ip -n "$NS_C" link set lo up
-ip -n "$NS_S" link add demo-s type veth peer name demo-c netns "$NS_C"
-ip -n "$NS_S" addr add 192.168.251.1/24 dev demo-s
-ip -n "$NS_C" addr add 192.168.251.2/24 dev demo-c
-ip -n "$NS_S" link set demo-s up
-ip -n "$NS_C" link set demo-c up
+veth_pair "$NS_S" demo-s 192.168.251.1/24 "$NS_C" demo-c 192.168.251.2/24
 
 id "$WGPEER_USER" >/dev/null 2>&1 || useradd --system --create-home "$WGPEER_USER"
 if ip -n "$NS_S" link add "$DEV" type wireguard 2>/dev/null; then

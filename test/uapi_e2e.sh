@@ -78,13 +78,7 @@ for f in "$SOCK" "$WG_RUN_DIR/$CDEV.sock"; do
 done
 ip netns add "$NS_S"
 ip netns add "$NS_C"
-ip -n "$NS_S" link set lo up
-ip -n "$NS_C" link set lo up
-ip -n "$NS_S" link add ue-s type veth peer name ue-c netns "$NS_C"
-ip -n "$NS_S" addr add 192.168.250.1/24 dev ue-s
-ip -n "$NS_C" addr add 192.168.250.2/24 dev ue-c
-ip -n "$NS_S" link set ue-s up
-ip -n "$NS_C" link set ue-c up
+veth_pair "$NS_S" ue-s 192.168.250.1/24 "$NS_C" ue-c 192.168.250.2/24
 # first the way a package would run it: as root, its socket root's
 ip netns exec "$NS_S" wireguard-go -f "$DEV" >>"$TMP/root-wireguard-go.log" 2>&1 &
 ROOT_WG=$!

@@ -17,6 +17,10 @@
 #                             peers), read with the caller's function q
 #                             (psql -At -F <tab>)
 #   same FILE FILE            compare, showing the start of a difference
+#   veth_pair NS_A LINK_A ADDR_A NS_B LINK_B ADDR_B
+#                             a veth pair joining two existing network
+#                             namespaces ("" for this one), each end
+#                             addressed and up, loopback up in both
 # Daemon logs go to $WG_DEV_LOGS (default /tmp).  Needs root.
 
 WGPEER_BACKEND=${WGPEER_BACKEND:-netlink}
@@ -120,4 +124,20 @@ same() {
 	cmp -s "$1" "$2" && return 0
 	diff "$1" "$2" | head -n 6 | sed 's/^/   /'
 	return 1
+}
+
+# one end of a veth pair, addressed and up: NETNS LINK ADDRESS (see veth_pair)
+veth_up() {
+	local ns=$1 link=$2 addr=$3
+	[ -z "$ns" ] || ip -n "$ns" link set lo up
+	wg_dev_in "$ns" ip addr add "$addr" dev "$link"
+	wg_dev_in "$ns" ip link set "$link" up
+}
+
+veth_pair() {
+	local to=()
+	[ -z "$4" ] || to=(netns "$4")
+	wg_dev_in "$1" ip link add "$2" type veth peer name "$5" "${to[@]}"
+	veth_up "$1" "$2" "$3"
+	veth_up "$4" "$5" "$6"
 }

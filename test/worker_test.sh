@@ -226,13 +226,7 @@ check "the barrier peer is still there" in_kernel wg0 "$B_KEY"
 
 echo "== 5. end to end: a client namespace pings the server through the tunnel"
 ip netns add "$NS"
-ip link add wgv0 type veth peer name wgv1
-ip link set wgv1 netns "$NS"
-ip addr add 10.99.0.1/24 dev wgv0
-ip link set wgv0 up
-ip -n "$NS" link set lo up
-ip -n "$NS" addr add 10.99.0.2/24 dev wgv1
-ip -n "$NS" link set wgv1 up
+veth_pair "" wgv0 10.99.0.1/24 "$NS" wgv1 10.99.0.2/24
 C_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('carol', interface => 'wg0')")
 (umask 077 && q -c "SELECT wgpeer.wg_peer_config('$C_ID')" >"$T/wgc0.conf")
 C_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$C_ID'")
