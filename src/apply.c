@@ -616,6 +616,7 @@ wgpeer_apply_pending(void)
 
 	wgpeer_begin_work("wgpeer: reading the queue");
 	installed = wgpeer_installed();
+	result = -1;
 	if (installed)
 	{
 		Change	   *read_changes;
@@ -629,17 +630,15 @@ wgpeer_apply_pending(void)
 		memcpy(ifaces, read_ifaces, sizeof(Iface) * (n + 1));
 		for (int k = 0; k < n_ifaces; k++)
 			ifaces[k].name = MemoryContextStrdup(pass_ctx, read_ifaces[k].name);
+		/* nothing to send: the same transaction says when to look again */
+		if (n == 0)
+			result = next_retry_ms();
 	}
 	wgpeer_end_work();
 	if (!installed || n == 0)
 	{
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(pass_ctx);
-		if (!installed)
-			return -1;
-		wgpeer_begin_work("wgpeer: checking retries");
-		result = next_retry_ms();
-		wgpeer_end_work();
 		return result;
 	}
 
