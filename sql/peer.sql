@@ -155,3 +155,37 @@ FROM queue WHERE peer_id = (SELECT peer_id FROM peer WHERE config_name = 'carol-
 -- named by wgpeer.database ("postgres" here), not this one.
 SELECT * FROM wg_show('wgp');
 SELECT * FROM wg_reconcile();
+
+-- Unregistering an interface: refused while it has live peers or
+-- unapplied changes (no worker serves this database, so the revoke's
+-- removal stays queued), then forced; other interfaces keep theirs.
+SELECT name FROM wg_add_interface('wgr', '198.51.100.7:51829', '10.109.0.1/24');
+SELECT peer_id AS r1 FROM wg_create_peer('rita', interface => 'wgr') \gset
+SELECT host(address) FROM wg_create_peer('rob', interface => 'wgr');
+SELECT count(*) AS wgp_peers FROM peer WHERE interface = 'wgp' \gset
+SELECT pg_temp.try('SELECT wg_remove_interface(NULL)');
+SELECT pg_temp.try('SELECT wg_remove_interface(''wgr'', force => NULL)');
+SELECT pg_temp.try('SELECT wg_remove_interface(''nope'')');
+SELECT pg_temp.try('SELECT wg_remove_interface(''wgr'')');
+SELECT wg_remove_interface('wgr');
+SELECT status FROM wg_revoke_peer((SELECT peer_id FROM peer WHERE user_id = 'rob'));
+SELECT pg_temp.try('SELECT wg_remove_interface(''wgr'')');
+SELECT status FROM wg_revoke_peer(:'r1');
+SELECT pg_temp.try('SELECT wg_remove_interface(''wgr'')');
+SELECT wg_remove_interface('wgr');
+-- Once the worker has applied them (done here by hand), no force is needed.
+DELETE FROM queue WHERE interface = 'wgr';
+SELECT wg_remove_interface('wgr') AS peers_removed;
+SELECT (SELECT count(*) FROM interface WHERE name = 'wgr') AS interfaces,
+       (SELECT count(*) FROM peer WHERE interface = 'wgr') AS peers,
+       (SELECT count(*) FROM queue WHERE interface = 'wgr') AS changes,
+       (SELECT count(*) FROM pool WHERE interface = 'wgr') AS pools,
+       (SELECT count(*) FROM free_address WHERE interface = 'wgr') AS free,
+       (SELECT count(*) FROM peer WHERE interface = 'wgp') = :wgp_peers AS wgp_kept;
+-- The name can be registered again, from a fresh pool; force forgets a
+-- live peer and its queued add.
+SELECT name FROM wg_add_interface('wgr', '198.51.100.7:51829', '10.109.0.1/24');
+SELECT host(address) FROM wg_create_peer('rita', interface => 'wgr');
+SELECT wg_remove_interface('wgr', force => true) AS peers_removed;
+SELECT (SELECT count(*) FROM peer WHERE interface = 'wgr') AS peers,
+       (SELECT count(*) FROM queue WHERE interface = 'wgr') AS changes;

@@ -52,6 +52,7 @@ SELECT private_key FROM wgpeer.peer LIMIT 1;
 SELECT * FROM wgpeer.queue LIMIT 1;
 DELETE FROM wgpeer.peer_public;
 SELECT wgpeer.wg_add_interface('wgx', 'h.example:1', '10.130.0.1/24');
+SELECT wgpeer.wg_remove_interface('wgc', force => true);
 SELECT wgpeer.wg_expire_peers();
 RESET ROLE;
 

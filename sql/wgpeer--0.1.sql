@@ -260,6 +260,65 @@ RETURNS interface
 COMMENT ON FUNCTION wg_add_interface IS
 	'Register a WireGuard interface and its address pool';
 
+-- Unregister an interface: its peers (live, revoked and expired), pool,
+-- queue and worker state go.  The WireGuard interface itself is not
+-- touched.  Without force it refuses while live peers or unapplied
+-- changes remain, so that nothing the database wanted removed from the
+-- interface is forgotten.
+CREATE FUNCTION wg_remove_interface(name text, force boolean DEFAULT false)
+	RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	ifname text := wg_remove_interface.name;
+	live bigint;
+	backlog bigint;
+	removed bigint;
+BEGIN
+	IF ifname IS NULL OR force IS NULL THEN
+		RAISE EXCEPTION 'name and force of wg_remove_interface() must not be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass the name as wgpeer.interface has it; force defaults to false.';
+	END IF;
+	-- the lock waits for allocators (their peer rows hold a key share
+	-- of it) and keeps new ones out until this transaction ends
+	PERFORM 1 FROM wgpeer.interface i WHERE i.name = ifname FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'WireGuard interface "%" is not registered', ifname
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'SELECT name FROM wgpeer.interface lists the registered ones.';
+	END IF;
+
+	SELECT count(*) FILTER (WHERE p.status IN ('creating', 'active'))
+		INTO live FROM wgpeer.peer p WHERE p.interface = ifname;
+	SELECT count(*) INTO backlog FROM wgpeer.queue q WHERE q.interface = ifname;
+	IF NOT force AND live > 0 THEN
+		RAISE EXCEPTION 'interface "%" still has live peers', ifname
+			USING ERRCODE = 'object_in_use',
+				  DETAIL = format('Peers in state creating or active: %s.', live),
+				  HINT = 'Revoke them with wgpeer.wg_revoke_peer() and let the apply worker '
+						 'remove them, or pass force => true to forget them (they stay on '
+						 'the WireGuard interface).';
+	END IF;
+	IF NOT force AND backlog > 0 THEN
+		RAISE EXCEPTION 'interface "%" has changes the apply worker has not applied yet',
+				ifname
+			USING ERRCODE = 'object_in_use',
+				  DETAIL = format('Queued changes: %s.', backlog),
+				  HINT = 'Wait until wgpeer.interface_status shows a backlog of 0 for it, '
+						 'or pass force => true to drop them unapplied.';
+	END IF;
+
+	DELETE FROM wgpeer.queue q WHERE q.interface = ifname;
+	DELETE FROM wgpeer.peer p WHERE p.interface = ifname;
+	GET DIAGNOSTICS removed = ROW_COUNT;
+	DELETE FROM wgpeer.interface i WHERE i.name = ifname;
+	RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION wg_remove_interface IS
+	'Unregister an interface and forget its peers; the WireGuard interface itself is left as it is';
+
 CREATE FUNCTION wg_next_ip(interface text DEFAULT NULL) RETURNS inet
 	AS 'MODULE_PATHNAME', 'wg_next_ip'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;

@@ -500,7 +500,7 @@ batch_arrays(Change *changes, int n, int iface_no, Datum *ids, Datum *peers)
 /*
  * Record a successful apply: drop the rows, activate the peers, tell
  * applications (NOTIFY wgpeer, one JSON payload per peer), clear the
- * interface's error state.
+ * interface's error state (unless it was unregistered meanwhile).
  */
 static void
 record_success(const char *ifname, Datum ids, Datum peers)
@@ -518,7 +518,8 @@ record_success(const char *ifname, Datum ids, Datum peers)
 					 " state AS ("
 					 "  INSERT INTO wgpeer.worker_state AS s"
 					 "    (interface, last_success_at, failures, retry_at)"
-					 "  VALUES ($3, now(), 0, NULL)"
+					 "  SELECT $3, now(), 0, NULL"
+					 "  WHERE EXISTS (SELECT FROM wgpeer.interface WHERE name = $3)"
 					 "  ON CONFLICT (interface) DO UPDATE"
 					 "  SET last_success_at = now(), failures = 0, retry_at = NULL)"
 					 " SELECT pg_notify('wgpeer', json_build_object("
@@ -533,7 +534,7 @@ record_success(const char *ifname, Datum ids, Datum peers)
 /*
  * Record a failed apply: the rows stay, with one more attempt, the error
  * and the next try; the interface backs off exponentially from one second
- * to wgpeer.retry_max.
+ * to wgpeer.retry_max (unless it was unregistered meanwhile).
  */
 static void
 record_failure(const char *ifname, Datum ids, const char *message)
@@ -547,7 +548,8 @@ record_failure(const char *ifname, Datum ids, const char *message)
 					 "WITH state AS ("
 					 "  INSERT INTO wgpeer.worker_state AS s"
 					 "    (interface, last_error, last_error_at, failures, retry_at)"
-					 "  VALUES ($2, $3, now(), 1, now() + interval '1 second')"
+					 "  SELECT $2, $3, now(), 1, now() + interval '1 second'"
+					 "  WHERE EXISTS (SELECT FROM wgpeer.interface WHERE name = $2)"
 					 "  ON CONFLICT (interface) DO UPDATE"
 					 "  SET last_error = $3, last_error_at = now(),"
 					 "      failures = s.failures + 1,"

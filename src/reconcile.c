@@ -232,8 +232,9 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
  * Reconcile what is due: every interface when the interval has passed
  * (or on the first call), otherwise those whose ifindex changed since the
  * last look.  Checking the ifindexes costs a few system calls and no
- * transaction, so the worker does it every second.  Returns the
- * milliseconds until it should be called again.
+ * transaction, so the worker does it every second.  Interfaces are
+ * locked as wgpeer_sample_devices() locks them.  Returns the milliseconds
+ * until it should be called again.
  */
 long
 wgpeer_reconcile_due(void)
@@ -250,7 +251,8 @@ wgpeer_reconcile_due(void)
 	wgpeer_begin_work("wgpeer: reconciling");
 	if (wgpeer_installed() &&
 		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend"
-					" FROM wgpeer.interface ORDER BY name", false, 0) == SPI_OK_SELECT)
+					" FROM wgpeer.interface ORDER BY name"
+					" FOR KEY SHARE SKIP LOCKED", false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *ifaces = SPI_tuptable;
 		uint64		n = SPI_processed;

@@ -193,7 +193,10 @@ store_outcome(const char *ifname, const char *error)
 
 /*
  * Worker side: dump every registered interface into the device tables,
- * in one transaction.
+ * in one transaction.  The interface rows are key-share locked until it
+ * ends, so none can be unregistered under the rows written for it; one
+ * being unregistered right now (wg_remove_interface() holds it) is
+ * skipped rather than waited for.
  */
 void
 wgpeer_sample_devices(void)
@@ -203,8 +206,8 @@ wgpeer_sample_devices(void)
 	wgpeer_begin_work("wgpeer: reading the devices");
 	installed = wgpeer_installed();
 	if (installed &&
-		SPI_execute("SELECT name, backend FROM wgpeer.interface ORDER BY name",
-					true, 0) == SPI_OK_SELECT)
+		SPI_execute("SELECT name, backend FROM wgpeer.interface ORDER BY name"
+					" FOR KEY SHARE SKIP LOCKED", false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *names = SPI_tuptable;
 		uint64		n = SPI_processed;

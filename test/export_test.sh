@@ -232,6 +232,11 @@ check_clients
 cluster_psql -c "ALTER SYSTEM SET wgpeer.export_client_configs = off" -c "SELECT pg_reload_conf()" >/dev/null
 wait_for "client files removed when export_client_configs is off" conf_count 2 0
 ok "server files kept" "$(test -f "$EXPORT/wgexp.conf" && test -f "$EXPORT/wgext.conf"; echo $?)"
+
+# An unregistered interface's file goes; the other stays.
+q "SELECT wgpeer.wg_remove_interface('wgext', force => true)" >/dev/null
+wait_for "wgext.conf removed with its interface" test ! -e "$EXPORT/wgext.conf"
+ok "wgexp.conf kept" "$(test -f "$EXPORT/wgexp.conf"; echo $?)"
 none "temporary files left" find "$EXPORT" -name '.*.tmp.*'
 none "errors in the server log" grep 'ERROR' "$TMP/pg/server.log"
 

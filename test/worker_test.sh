@@ -34,7 +34,8 @@
 #	   transaction;
 #	6. an interface missing at first: changes wait with the error in
 #	   wgpeer.interface_status, other interfaces keep flowing, and they go
-#	   through once the interface exists;
+#	   through once the interface exists; then wg_remove_interface()
+#	   unregisters it under the running worker;
 #	7. reconcile: hand edits repaired by wg_reconcile, foreign peers left
 #	   alone, nothing sent when nothing differs, a recreated interface
 #	   restored; carol's traffic total survives the recreation;
@@ -288,6 +289,19 @@ check "interface_status: no backlog, a success recorded, no retry pending" \
 	sql_true "SELECT backlog = 0 AND last_success_at IS NOT NULL AND retry_at IS NULL
 			  FROM wgpeer.interface_status WHERE interface = 'wg1'"
 check "wg1 got its listen port 51821" test "$(wg show wg1 listen-port)" = 51821
+# unregistering wg1 once its peers are revoked and off it: the worker,
+# which samples and reconciles it, carries on without it
+q -c "SELECT status FROM wgpeer.wg_revoke_peer('$D_ID')" >/dev/null
+check "dave revoked and removed from wg1" wait_until 60 sql_true \
+	"SELECT backlog = 0 FROM wgpeer.interface_status WHERE interface = 'wg1'"
+check "wg_remove_interface('wg1') forgets its one peer" \
+	test "$(q -c "SELECT wgpeer.wg_remove_interface('wg1')")" = 1
+check "no row of wg1 is left, and wg_show() answers for the others" sql_true \
+	"SELECT NOT EXISTS (SELECT FROM wgpeer.device WHERE interface = 'wg1')
+		AND NOT EXISTS (SELECT FROM wgpeer.interface_status WHERE interface = 'wg1')
+		AND EXISTS (SELECT FROM wgpeer.wg_show('wg0'))"
+check "the WireGuard interface wg1 is left as it is, empty" \
+	test "$(kernel_count wg1)" -eq 0
 
 echo "== 7. reconcile: desired state wins; traffic totals survive"
 # hand edits behind wgpeer's back: a live peer removed, another's allowed
