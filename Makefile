@@ -17,7 +17,7 @@ SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
-	allocate_two_interfaces
+	allocate_two_interfaces remove_interface
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
