@@ -109,14 +109,7 @@ srv wg show "$DEV"
 
 echo
 echo "== a client from that config in its own namespace"
-wg_dev_add "$CDEV" "$NS_C"
-wg-quick strip "$TMP/client.conf" >"$TMP/client.stripped"
-cli wg setconf "$CDEV" "$TMP/client.stripped"
-for a in $(sed -n 's/^Address = //p' "$TMP/client.conf" | tr ',' ' '); do
-	ip -n "$NS_C" addr add "$a" dev "$CDEV"
-done
-ip -n "$NS_C" link set "$CDEV" up
-ip -n "$NS_C" route add 10.97.0.0/24 dev "$CDEV"
+wg_client_up "$CDEV" "$NS_C" "$TMP/client.conf" 10.97.0.0/24
 echo "# ping 10.97.0.1 through the tunnel"
 cli ping -c 3 -i 0.5 -W 2 10.97.0.1
 

@@ -130,14 +130,7 @@ check "queue empty, the last apply succeeded after the error" sql_true \
 	 FROM wgpeer.interface_status WHERE interface = '$DEV'"
 
 echo "== 3. a client from the returned config pings through the tunnel"
-wg_dev_add "$CDEV" "$NS_C"
-wg-quick strip "$TMP/client.conf" >"$TMP/client.stripped"
-cli wg setconf "$CDEV" "$TMP/client.stripped"
-for a in $(sed -n 's/^Address = //p' "$TMP/client.conf" | tr ',' ' '); do
-	ip -n "$NS_C" addr add "$a" dev "$CDEV"
-done
-ip -n "$NS_C" link set "$CDEV" up
-ip -n "$NS_C" route add 10.98.0.0/24 dev "$CDEV"
+wg_client_up "$CDEV" "$NS_C" "$TMP/client.conf" 10.98.0.0/24
 check "ping 10.98.0.1 through the tunnel" wait_until 30 ping_server
 check "wgpeer.wg_show('$DEV') reports alice's handshake and endpoint" \
 	wait_until 10 sql_true "SELECT count(*) = 1 FROM wgpeer.wg_show('$DEV')

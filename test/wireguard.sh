@@ -17,6 +17,11 @@
 #                             peers), read with the caller's function q
 #                             (psql -At -F <tab>)
 #   same FILE FILE            compare, showing the start of a difference
+#   wg_client_up NAME NETNS CONFIG PREFIX...
+#                             a client interface NAME in NETNS configured
+#                             from a generated client CONFIG as wg-quick
+#                             would (stripped, its Addresses), routing only
+#                             the server's tunnel PREFIXes through it
 #   veth_pair NS_A LINK_A ADDR_A NS_B LINK_B ADDR_B
 #                             a veth pair joining two existing network
 #                             namespaces ("" for this one), each end
@@ -124,6 +129,24 @@ same() {
 	cmp -s "$1" "$2" && return 0
 	diff "$1" "$2" | head -n 6 | sed 's/^/   /'
 	return 1
+}
+
+wg_client_up() {
+	local name=$1 ns=$2 conf=$3 a
+	shift 3
+	wg_dev_add "$name" "$ns"
+	(umask 077 && wg-quick strip "$conf" >"$conf.stripped")
+	wg_dev_in "$ns" wg setconf "$name" "$conf.stripped"
+	for a in $(sed -n 's/^Address = //p' "$conf" | tr ',' ' '); do
+		case $a in
+			*:*) wg_dev_in "$ns" ip addr add "$a" dev "$name" nodad ;;
+			*) wg_dev_in "$ns" ip addr add "$a" dev "$name" ;;
+		esac
+	done
+	wg_dev_in "$ns" ip link set "$name" up
+	for a in "$@"; do
+		wg_dev_in "$ns" ip route add "$a" dev "$name"
+	done
 }
 
 # one end of a veth pair, addressed and up: NETNS LINK ADDRESS (see veth_pair)

@@ -232,20 +232,8 @@ C_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('carol', interface => 'wg
 (umask 077 && q -c "SELECT wgpeer.wg_peer_config('$C_ID')" >"$T/wgc0.conf")
 C_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$C_ID'")
 # the client: its interface created inside its namespace (the socket lives
-# where the interface is created), the config stripped as wg-quick does,
-# its Address, and a route to the server's tunnel prefixes only
-wg_dev_add wgc0 "$NS"
-wg-quick strip "$T/wgc0.conf" >"$T/wgc0.stripped"
-ip netns exec "$NS" wg setconf wgc0 "$T/wgc0.stripped"
-for a in $(sed -n 's/^Address = //p' "$T/wgc0.conf" | tr ',' ' '); do
-	case $a in
-		*:*) ip -n "$NS" addr add "$a" dev wgc0 nodad ;;
-		*) ip -n "$NS" addr add "$a" dev wgc0 ;;
-	esac
-done
-ip -n "$NS" link set wgc0 up
-ip -n "$NS" route add 10.10.0.0/16 dev wgc0
-ip -n "$NS" route add fd00:10:10::/64 dev wgc0
+# where the interface is created), configured from that config
+wg_client_up wgc0 "$NS" "$T/wgc0.conf" 10.10.0.0/16 fd00:10:10::/64
 check "carol is on the server interface" wait_until 60 in_kernel wg0 "$C_KEY"
 ping4() { ip netns exec "$NS" ping -c 1 -W 2 10.10.0.1 >/dev/null 2>&1; }
 ping6() { ip netns exec "$NS" ping -6 -c 1 -W 2 fd00:10:10::1 >/dev/null 2>&1; }
