@@ -116,13 +116,17 @@ CREATE INDEX peer_grace ON peer (interface, expires_at)
 	WHERE status = 'expired' AND released_at IS NULL;
 
 -- Statement triggers tell the apply worker, once the transaction commits,
--- what it did: queued changes ('queue': wake up and apply them), or
--- changed a peer's expiry or status ('expiry': look for the next expiry
--- again; the worker does not query for it otherwise).
+-- what it did: queued changes ('queue': wake up and apply them), changed
+-- a peer's expiry or status ('expiry': look for the next expiry again; the
+-- worker does not query for it otherwise), or registered, altered or
+-- removed an interface ('interfaces': reconcile every interface now, not
+-- at the reconcile interval).
 CREATE FUNCTION wg_tell_worker() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'wg_tell_worker' LANGUAGE C;
 CREATE TRIGGER peer_expiry_changed AFTER INSERT OR UPDATE OF expires_at, status
 	ON peer FOR EACH STATEMENT EXECUTE FUNCTION wg_tell_worker('expiry');
+CREATE TRIGGER interface_changed AFTER INSERT OR UPDATE OR DELETE
+	ON interface FOR EACH STATEMENT EXECUTE FUNCTION wg_tell_worker('interfaces');
 
 -- What applications see: peers without their private or preshared keys.
 CREATE VIEW peer_public AS

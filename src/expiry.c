@@ -29,7 +29,7 @@ wgpeer_expire_due(void)
 	static TimestampTz next_look = 0;
 	static uint64 seen_changes = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	uint64		changes = wgpeer_expiry_changes();
+	uint64		changes = wgpeer_commits_changing(CHANGE_EXPIRY);
 	long		ms = -1;
 
 	if (changes == seen_changes && now < next_look)

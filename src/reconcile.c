@@ -36,6 +36,7 @@ typedef struct SeenIface
 	char		name[WGNL_IFNAME_SIZE];
 	WgBackend	backend;
 	unsigned int ifindex;
+	bool		listed;			/* registered at the last look */
 } SeenIface;
 
 static SeenIface *seen = NULL;
@@ -64,7 +65,24 @@ remember_ifindex(const char *name, WgBackend backend, unsigned int ifindex)
 	before = seen[i].ifindex;
 	seen[i].ifindex = ifindex;
 	seen[i].backend = backend;
+	seen[i].listed = true;
 	return before;
+}
+
+/*
+ * Forget the interfaces the last look did not list (unregistered, or
+ * being unregistered): a change of their identity must not start a
+ * reconcile every second.
+ */
+static void
+forget_unlisted(void)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < n_seen; i++)
+		if (seen[i].listed)
+			seen[kept++] = seen[i];
+	n_seen = kept;
 }
 
 /*
@@ -229,8 +247,9 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 }
 
 /*
- * Reconcile what is due: every interface when the interval has passed
- * (or on the first call), otherwise those whose ifindex changed since the
+ * Reconcile what is due: every interface when the interval has passed,
+ * on the first call, or when a committed transaction registered, altered
+ * or removed an interface; otherwise those whose ifindex changed since the
  * last look.  Checking the ifindexes costs a few system calls and no
  * transaction, so the worker does it every second.  Interfaces are
  * locked as wgpeer_sample_devices() locks them.  Returns the milliseconds
@@ -239,8 +258,10 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 long
 wgpeer_reconcile_due(void)
 {
+	static uint64 seen_changes = 0;
+	uint64		changes = wgpeer_commits_changing(CHANGE_INTERFACES);
 	TimestampTz now = GetCurrentTimestamp();
-	bool		full = now >= next_full;
+	bool		full = now >= next_full || changes != seen_changes;
 	bool		changed = false;
 
 	for (int i = 0; i < n_seen && !full && !changed; i++)
@@ -248,6 +269,8 @@ wgpeer_reconcile_due(void)
 	if (!full && !changed)
 		return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
 
+	/* read before the query: a commit after this is seen next time */
+	seen_changes = changes;
 	wgpeer_begin_work("wgpeer: reconciling");
 	if (wgpeer_installed() &&
 		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend"
@@ -257,6 +280,8 @@ wgpeer_reconcile_due(void)
 		SPITupleTable *ifaces = SPI_tuptable;
 		uint64		n = SPI_processed;
 
+		for (int i = 0; i < n_seen; i++)
+			seen[i].listed = false;
 		for (uint64 r = 0; r < n; r++)
 		{
 			char	   *name = SPI_getvalue(ifaces->vals[r], ifaces->tupdesc, 1);
@@ -279,6 +304,7 @@ wgpeer_reconcile_due(void)
 							   psprintf("interface \"%s\" does not exist", name));
 			}
 		}
+		forget_unlisted();
 	}
 	wgpeer_end_work();
 	if (full)

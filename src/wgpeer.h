@@ -80,6 +80,19 @@ typedef enum WorkerRequest
 
 extern void wgpeer_ask_worker(WorkerRequest kind);
 
+/*
+ * What a committed transaction changed that the worker only looks for
+ * when told (wg_tell_worker triggers count these commits).
+ */
+typedef enum WorkerChange
+{
+	CHANGE_EXPIRY,				/* a peer's expiry or status */
+	CHANGE_INTERFACES,			/* interfaces registered, altered or removed */
+	NUM_WORKER_CHANGES
+} WorkerChange;
+
+extern uint64 wgpeer_commits_changing(WorkerChange kind);
+
 /* reconcile.c */
 extern long wgpeer_reconcile_due(void);
 extern void wgpeer_reconcile_now(void);
@@ -89,7 +102,6 @@ extern bool wgpeer_export_due(void);
 
 /* expiry.c */
 extern long wgpeer_expire_due(void);
-extern uint64 wgpeer_expiry_changes(void);
 
 /* show.c */
 extern void wgpeer_sample_devices(void);

@@ -57,7 +57,7 @@ typedef struct WorkerShared
 	Latch	   *latch;			/* NULL while no worker runs */
 	uint64		requested[NUM_WORKER_REQUESTS];	/* tickets handed out */
 	uint64		served[NUM_WORKER_REQUESTS];	/* answered up to this ticket */
-	uint64		expiry_changes; /* commits that changed a peer's expiry */
+	uint64		changes[NUM_WORKER_CHANGES];	/* commits changing each */
 } WorkerShared;
 
 static WorkerShared *shared = NULL;
@@ -65,9 +65,12 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
-/* Did the current transaction queue a change, or change an expiry? */
+/*
+ * Did the current transaction queue a change, or change what the worker
+ * looks at only when told?
+ */
 static bool queued_in_xact = false;
-static bool expiry_changed_in_xact = false;
+static bool changed_in_xact[NUM_WORKER_CHANGES];
 
 /*
  * Reserve the worker's shared state (called from shmem_request_hook, the
@@ -99,7 +102,7 @@ worker_shmem_startup(void)
 		shared->latch = NULL;
 		memset(shared->requested, 0, sizeof(shared->requested));
 		memset(shared->served, 0, sizeof(shared->served));
-		shared->expiry_changes = 0;
+		memset(shared->changes, 0, sizeof(shared->changes));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -237,22 +240,23 @@ wake_on_commit(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (expiry_changed_in_xact && shared != NULL)
+			if (shared != NULL)
 			{
 				SpinLockAcquire(&shared->mutex);
-				shared->expiry_changes++;
+				for (int k = 0; k < NUM_WORKER_CHANGES; k++)
+					shared->changes[k] += changed_in_xact[k] ? 1 : 0;
 				SpinLockRelease(&shared->mutex);
 			}
 			if (queued_in_xact)
 				wake_worker();
 			queued_in_xact = false;
-			expiry_changed_in_xact = false;
+			memset(changed_in_xact, 0, sizeof(changed_in_xact));
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			queued_in_xact = false;
-			expiry_changed_in_xact = false;
+			memset(changed_in_xact, 0, sizeof(changed_in_xact));
 			break;
 		default:
 			break;
@@ -265,7 +269,9 @@ wake_on_commit(XactEvent event, void *arg)
  * INSERT ON wgpeer.queue): it queued changes, so wake the worker.
  * 'expiry' (AFTER INSERT OR UPDATE OF expires_at, status ON wgpeer.peer):
  * it may have moved the next expiry, so the worker looks again
- * (expiry.c) instead of querying every second.
+ * (expiry.c) instead of querying every second.  'interfaces' (AFTER
+ * INSERT OR UPDATE OR DELETE ON wgpeer.interface): the worker reconciles
+ * every interface at once (reconcile.c) instead of at its interval.
  */
 Datum
 wg_tell_worker(PG_FUNCTION_ARGS)
@@ -277,32 +283,34 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() must be called as a trigger with "
-						"one argument, 'queue' or 'expiry'")));
+						"one argument, 'queue', 'expiry' or 'interfaces'")));
 	what = trigdata->tg_trigger->tgargs[0];
 	if (strcmp(what, "queue") == 0)
 		queued_in_xact = true;
 	else if (strcmp(what, "expiry") == 0)
-		expiry_changed_in_xact = true;
+		changed_in_xact[CHANGE_EXPIRY] = true;
+	else if (strcmp(what, "interfaces") == 0)
+		changed_in_xact[CHANGE_INTERFACES] = true;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() does not know \"%s\"", what),
-				 errhint("Pass 'queue' or 'expiry'.")));
+				 errhint("Pass 'queue', 'expiry' or 'interfaces'.")));
 	return PointerGetDatum(NULL);
 }
 
 /*
- * How many committed transactions have changed a peer's expiry or status
- * since the server started: the worker queries for the next expiry again
- * only when this moves (or its known expiry or the poll interval comes).
+ * How many committed transactions have made a change of this kind since
+ * the server started: the worker looks at what it concerns again only
+ * when this moves (or its own timer comes).
  */
 uint64
-wgpeer_expiry_changes(void)
+wgpeer_commits_changing(WorkerChange kind)
 {
 	uint64		n;
 
 	SpinLockAcquire(&shared->mutex);
-	n = shared->expiry_changes;
+	n = shared->changes[kind];
 	SpinLockRelease(&shared->mutex);
 	return n;
 }

@@ -253,6 +253,9 @@ fi
 echo "== 6. an interface missing at first"
 q -c "SELECT name FROM wgpeer.wg_add_interface('wg1', '10.99.0.1:51821', '10.20.0.1/24',
 		listen_port => 51821, backend => '$WGPEER_BACKEND')" >/dev/null
+check "registering wg1 makes the worker reconcile at once (interval: 1 h)" wait_until 60 \
+	sql_true "SELECT reconcile_error = 'interface \"wg1\" does not exist'
+			  FROM wgpeer.device WHERE interface = 'wg1'"
 D_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('dave', interface => 'wg1')")
 D_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$D_ID'")
 check "interface_status shows the backlog and the error naming wg1" wait_until 60 \
@@ -290,6 +293,22 @@ check "no row of wg1 is left, and wg_show() answers for the others" sql_true \
 		AND EXISTS (SELECT FROM wgpeer.wg_show('wg0'))"
 check "the WireGuard interface wg1 is left as it is, empty" \
 	test "$(kernel_count wg1)" -eq 0
+# deleting the device of an unregistered interface starts one reconcile
+# (the worker notices an identity change, then forgets wg1), not one a second
+# (the worker checks identities every second: 5 s to notice, 3 s to watch;
+# a reconcile shows as the worker's last activity unless a stats sample,
+# every 30 s, followed it)
+not_reconciled_since() {
+	sql_true "SELECT NOT EXISTS (SELECT FROM pg_stat_activity
+		WHERE backend_type = 'wgpeer apply worker'
+		  AND query = 'wgpeer: reconciling' AND query_start > '$1')"
+}
+wg_dev_del wg1
+sleep 5
+t0=$(q -c "SELECT now()")
+sleep 3
+check "no reconcile every second for the deleted, unregistered wg1" \
+	not_reconciled_since "$t0"
 
 echo "== 7. reconcile: desired state wins; traffic totals survive"
 # hand edits behind wgpeer's back: a live peer removed, another's allowed
