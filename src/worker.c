@@ -230,8 +230,9 @@ answer_requests(WorkerRequest kind, void (*fn) (void))
 }
 
 /*
- * Transaction callback, registered once per process: wake the worker when
- * a transaction that queued changes commits; forget on abort.
+ * Transaction callback, registered once per process: when a transaction
+ * commits, count the changes it made that the worker looks for only when
+ * told, and wake the worker if it queued changes; forget on abort.
  */
 static void
 wake_on_commit(XactEvent event, void *arg)
@@ -240,13 +241,14 @@ wake_on_commit(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (shared != NULL)
-			{
-				SpinLockAcquire(&shared->mutex);
-				for (int k = 0; k < NUM_WORKER_CHANGES; k++)
-					shared->changes[k] += changed_in_xact[k] ? 1 : 0;
-				SpinLockRelease(&shared->mutex);
-			}
+			/* the lock only for commits that changed something it counts */
+			for (int k = 0; k < NUM_WORKER_CHANGES; k++)
+				if (changed_in_xact[k] && shared != NULL)
+				{
+					SpinLockAcquire(&shared->mutex);
+					shared->changes[k]++;
+					SpinLockRelease(&shared->mutex);
+				}
 			if (queued_in_xact)
 				wake_worker();
 			queued_in_xact = false;
