@@ -612,13 +612,12 @@ wgpeer_apply_pending(void)
 	int			n_ifaces = 0;
 	int			n = 0;
 	bool		installed;
-	long		result;
+	long		result = -1;	/* nothing waiting for a retry */
 	int		   *rcs;
 	bool	   *at_open;
 
 	wgpeer_begin_work("wgpeer: reading the queue");
 	installed = wgpeer_installed();
-	result = -1;
 	if (installed)
 	{
 		Change	   *read_changes;
