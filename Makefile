@@ -3,16 +3,22 @@
 
 EXTENSION = wgpeer
 MODULE_big = wgpeer
-DATA = sql/wgpeer--0.1.sql
+DATA = $(wildcard sql/wgpeer--*.sql)
 
-# Pure C cores (no postgres.h) and the SQL-callable wrappers around them.
-CORE_OBJS = src/keys.o src/validate.o src/config.o src/qr.o src/capability.o src/netlink.o src/diff.o src/atomic_file.o src/uapi.o
-OBJS = src/wgpeer.o $(CORE_OBJS) \
-	src/keys_sql.o src/interface.o src/pool.o src/peer.o src/worker.o src/apply.o src/reconcile.o src/expiry.o src/show.o src/qr_sql.o src/export.o
+# The layers of src/, each a folder; dependencies point one way (see
+# "make check-layers"): core <- device <- worker, core <- common <- sql,
+# common <- worker.  The pure C layers (core, device) use no postgres.h.
+CORE_OBJS = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
+DEVICE_OBJS = $(patsubst %.c,%.o,$(wildcard src/device/*.c))
+COMMON_OBJS = $(patsubst %.c,%.o,$(wildcard src/common/*.c))
+SQL_OBJS = $(patsubst %.c,%.o,$(wildcard src/sql/*.c))
+WORKER_OBJS = $(patsubst %.c,%.o,$(wildcard src/worker/*.c))
+OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
+	$(WORKER_OBJS)
 
 DEPS_PKGS = libsodium libmnl libqrencode libpng
-PG_CPPFLAGS = $(shell pkg-config --cflags $(DEPS_PKGS)) \
-	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags $(DEPS_PKGS)) \
+	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges
@@ -28,14 +34,17 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# Unit tests of the pure cores, built and run without PostgreSQL: one
-# binary per core, test/unit/test_<core>.c, linked with the core objects.
+# Unit tests of the pure C layers, built and run without PostgreSQL: one
+# binary per module, test/unit/test_<module>.c, linked with the core and
+# device sources.
+PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
+PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi
-UNIT_CFLAGS = -O1 -g -Wall -Wextra -Werror -Isrc $(shell pkg-config --cflags $(DEPS_PKGS))
+UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 
-test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(CORE_OBJS:.o=.c) src/*.h
-	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_OBJS:.o=.c) \
+test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(PURE_SRCS) $(PURE_HDRS)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 
 .PHONY: unittest
@@ -43,8 +52,8 @@ unittest: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do ./$$t; done
 
 # The netlink backend's driver for the real-kernel test test/vm/netlink_smoke.sh.
-test/vm/wgnl_driver: test/vm/wgnl_driver.c src/netlink.c src/netlink.h src/keys.c src/keys.h
-	$(CC) $(UNIT_CFLAGS) -O2 -o $@ test/vm/wgnl_driver.c src/netlink.c src/keys.c \
+test/vm/wgnl_driver: test/vm/wgnl_driver.c $(PURE_SRCS) $(PURE_HDRS)
+	$(CC) $(UNIT_CFLAGS) -O2 -o $@ test/vm/wgnl_driver.c $(PURE_SRCS) \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 
 # libFuzzer targets (clang with its sanitizer runtime); test/fuzz/run.sh
@@ -54,8 +63,8 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
 	$(shell pkg-config --cflags $(DEPS_PKGS))
 EXTRA_CLEAN += $(FUZZ_TARGETS)
 
-test/fuzz/fuzz_qr: test/fuzz/fuzz_qr.c src/qr.c src/qr.h
-	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_qr.c src/qr.c \
+test/fuzz/fuzz_qr: test/fuzz/fuzz_qr.c src/core/qr.c src/core/qr.h
+	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_qr.c src/core/qr.c \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 
 .PHONY: fuzz

@@ -28,7 +28,7 @@ trap 'rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"
 cc -O2 -Wall -Wextra -Werror -Wno-missing-field-initializers -Isrc \
 	-I"$(pg_config --includedir)" $(pkg-config --cflags libsodium libmnl) \
-	-o "$WORK/apply_latency" bench/apply_latency.c src/netlink.c src/keys.c \
+	-o "$WORK/apply_latency" bench/apply_latency.c src/device/netlink.c src/device/device.c src/core/keys.c \
 	-lpq $(pkg-config --libs libmnl libsodium)
 
 WGPEER_VM_KEEP=$WORK/out bash test/vm/run.sh test/vm/apply_bench.sh "${stage[@]}" \

@@ -15,17 +15,17 @@
  *		for the whole batch: kernel_ms when the interface first holds all N
  *		new peers, notify_ms when the N-th NOTIFY arrived.
  *
- * The kernel is polled with WG_CMD_GET_DEVICE dumps (src/netlink.c) with a
+ * The kernel is polled with WG_CMD_GET_DEVICE dumps (src/device/netlink.c) with a
  * short sleep between them (POLL_SINGLE_US, POLL_BULK_US), so the poller
  * leaves CPU to the worker; the figures carry that resolution.  Needs
  * CAP_NET_ADMIN (run as root in the VM).  Exits 1 with a message on error.
  *
  * Built by bench/apply.sh:
  *	cc -O2 -Isrc -I$(pg_config --includedir) bench/apply_latency.c \
- *		src/netlink.c src/keys.c -lpq -lmnl -lsodium
+ *		src/device/netlink.c src/device/device.c src/core/keys.c -lpq -lmnl -lsodium
  */
-#include "keys.h"
-#include "netlink.h"
+#include "core/keys.h"
+#include "device/netlink.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -82,7 +82,7 @@ run_command(const char *sql)
 static size_t
 dump_interface(const char *ifname, const uint8_t *key, bool *found)
 {
-	wgnl_device dev;
+	wg_device dev;
 	int			rc = wgnl_get_device(nl, ifname, &dev);
 	size_t		n;
 
@@ -92,10 +92,10 @@ dump_interface(const char *ifname, const uint8_t *key, bool *found)
 	{
 		*found = false;
 		for (size_t i = 0; i < dev.n_peers && !*found; i++)
-			*found = memcmp(dev.peers[i].public_key, key, WGNL_KEY_LEN) == 0;
+			*found = memcmp(dev.peers[i].public_key, key, WG_KEY_LEN) == 0;
 	}
 	n = dev.n_peers;
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	return n;
 }
 

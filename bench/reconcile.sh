@@ -49,6 +49,7 @@ chmod 755 "$T"
 WG_DEV_LOGS=$T
 . test/cluster.sh
 . test/wireguard.sh
+. test/tap.sh
 
 cleanup() {
 	cluster_stop
@@ -57,7 +58,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-q() { cluster_psql -At -F $'\t' "$@"; }
 # median of the numbers on stdin
 median() {
 	sort -g | awk '{ v[NR] = $1 } END {
@@ -65,15 +65,6 @@ median() {
 }
 ms_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
 count() { wg show "$1" peers | wc -l; }
-# wait_for SECONDS COMMAND...: poll every 0.2 s
-wait_for() {
-	local limit=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $limit ] || { echo "gave up waiting for: $*" >&2; exit 1; }
-		sleep 0.2
-	done
-}
 # wg_reconcile('wgr') in one session: "added corrected removed ms"
 reconcile() {
 	q -c '\timing on' -c "SELECT added, corrected, removed FROM wgpeer.wg_reconcile('wgr')" |
@@ -105,7 +96,7 @@ t0=$(date +%s%N)
 q -c "SELECT count(wgpeer.wg_create_peer('r' || g, interface => 'wgr'))
 	  FROM generate_series(1, $PEERS) g" >/dev/null
 all_on() { [ "$(count wgr)" -eq "$PEERS" ]; }
-wait_for 3600 all_on
+wait_until 3600 all_on
 echo "   created and applied in $(ms_since "$t0") ms"
 wg showconf wgr >"$T/wgr.conf"
 
@@ -149,7 +140,7 @@ echo "== expiry lag: $EXPIRING peers on wge, expires_at 100 ms apart"
 q -c "SELECT count(wgpeer.wg_create_peer('e' || g, interface => 'wge'))
 	  FROM generate_series(1, $EXPIRING) g" >/dev/null
 wge_full() { [ "$(count wge)" -eq "$EXPIRING" ]; }
-wait_for 600 wge_full
+wait_until 600 wge_full
 # the first expiry 3 s from now, the last (EXPIRING - 1) / 10 s later
 q -c "UPDATE wgpeer.peer p SET expires_at = s.at
 	  FROM (SELECT peer_id, clock_timestamp() + interval '3 s'

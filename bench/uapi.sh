@@ -36,6 +36,7 @@ chmod 755 "$TMP"
 WGPEER_BACKEND=uapi
 WG_DEV_LOGS=$TMP
 . test/wireguard.sh
+. test/tap.sh
 
 cleanup() {
 	cluster_stop
@@ -45,16 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_until SECONDS CMD...: poll CMD every 10 ms until it succeeds
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.01
-	done
-}
-q() { cluster_psql -At -F $'\t' "$@"; }
+# wait_until (test/tap.sh) polls every 10 ms here: its polls are the timings
+WAIT_UNTIL_STEP=0.01
 peers_are() { [ "$(ip netns exec "$NS" wg show "$1" peers | wc -l)" -eq "$2" ]; }
 all_active() { [ "$(q -c "SELECT count(*) FROM wgpeer.peer
 	WHERE interface = '$1' AND status = 'active'")" -eq "$2" ]; }

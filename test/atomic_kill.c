@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 
 /* Each version: a header naming it, then one filler byte repeated. */
 #define FILE_SIZE (1024 * 1024)

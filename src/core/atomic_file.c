@@ -12,7 +12,7 @@
  * power loss.  A writer killed midway leaves at most a stale temporary
  * file, which wg_atomic_is_temp_of() recognises for cleanup.
  */
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
  * ambient sets, after which neither it nor any program it runs can get it
  * back.
  */
-#include "capability.h"
+#include "core/capability.h"
 
 #include <errno.h>
 #include <linux/capability.h>

@@ -6,7 +6,7 @@
  * newline, a control character, or an empty required value), so even a
  * caller that skipped validation cannot inject lines or sections.
  */
-#include "config.h"
+#include "core/config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "validate.h"
+#include "core/validate.h"
 
 /* Output cursor: writes what fits, counts everything. */
 typedef struct out_buf

@@ -6,7 +6,7 @@
  * `wg genkey` clamps them, so a key generated here is byte-for-byte what
  * the WireGuard tools would accept and print back.
  */
-#include "keys.h"
+#include "core/keys.h"
 
 #include <string.h>
 

@@ -8,7 +8,7 @@
  * reports errors by longjmp: the jump lands in this file, which frees
  * everything and returns a status, so no caller ever sees a longjmp.
  */
-#include "qr.h"
+#include "core/qr.h"
 
 #include <errno.h>
 #include <setjmp.h>

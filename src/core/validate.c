@@ -7,7 +7,7 @@
  * generated config, so they are strict: nothing that passes can contain a
  * newline, a '[' section header, '=' or any control character.
  */
-#include "validate.h"
+#include "core/validate.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * O(n log n) for n peers.  A reconcile that finds nothing to do returns
  * no changes at all: nothing is re-sent, no handshake is reset.
  */
-#include "diff.h"
+#include "device/diff.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,20 +16,20 @@
 static int
 key_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, WGNL_KEY_LEN);
+	return memcmp(a, b, WG_KEY_LEN);
 }
 
 /* qsort order of device peers by public key. */
 static int
 peer_info_cmp(const void *a, const void *b)
 {
-	return memcmp(((const wgnl_peer_info *) a)->public_key,
-				  ((const wgnl_peer_info *) b)->public_key, WGNL_KEY_LEN);
+	return memcmp(((const wg_peer_info *) a)->public_key,
+				  ((const wg_peer_info *) b)->public_key, WG_KEY_LEN);
 }
 
 /* Two allowed IPs are the same prefix. */
 static bool
-allowedip_equal(const wgnl_allowedip *a, const wgnl_allowedip *b)
+allowedip_equal(const wg_allowedip *a, const wg_allowedip *b)
 {
 	if (a->family != b->family || a->cidr != b->cidr)
 		return false;
@@ -43,9 +43,9 @@ allowedip_equal(const wgnl_allowedip *a, const wgnl_allowedip *b)
  * and set of allowed IPs?
  */
 static bool
-peer_matches(const wg_desired_peer *want, const wgnl_peer_info *have)
+peer_matches(const wg_desired_peer *want, const wg_peer_info *have)
 {
-	if (memcmp(want->preshared_key, have->preshared_key, WGNL_KEY_LEN) != 0 ||
+	if (memcmp(want->preshared_key, have->preshared_key, WG_KEY_LEN) != 0 ||
 		want->keepalive != (int) have->keepalive ||
 		want->n_allowedips != have->n_allowedips)
 		return false;
@@ -64,12 +64,12 @@ peer_matches(const wg_desired_peer *want, const wgnl_peer_info *have)
 
 /* The change that puts a desired peer on the device as it should be. */
 static void
-add_change(wgnl_peer_change *c, const wg_desired_peer *want)
+add_change(wg_peer_change *c, const wg_desired_peer *want)
 {
 	memset(c, 0, sizeof(*c));
-	memcpy(c->public_key, want->public_key, WGNL_KEY_LEN);
+	memcpy(c->public_key, want->public_key, WG_KEY_LEN);
 	c->has_preshared_key = true;
-	memcpy(c->preshared_key, want->preshared_key, WGNL_KEY_LEN);
+	memcpy(c->preshared_key, want->preshared_key, WG_KEY_LEN);
 	c->keepalive = want->keepalive;
 	c->allowedips = want->allowedips;
 	c->n_allowedips = want->n_allowedips;
@@ -87,10 +87,10 @@ add_change(wgnl_peer_change *c, const wg_desired_peer *want)
  */
 int
 wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
-				  wgnl_device *device,
-				  uint8_t (*known)[WGNL_KEY_LEN], size_t n_known,
+				  wg_device *device,
+				  uint8_t (*known)[WG_KEY_LEN], size_t n_known,
 				  bool exclusive,
-				  wgnl_peer_change *changes, size_t *n_changes,
+				  wg_peer_change *changes, size_t *n_changes,
 				  wg_diff_stats *stats)
 {
 	size_t		i = 0;
@@ -115,7 +115,7 @@ wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 			cmp = -1;
 		else
 			cmp = memcmp(desired[i].public_key, device->peers[j].public_key,
-						 WGNL_KEY_LEN);
+						 WG_KEY_LEN);
 		if (cmp == 0)
 		{
 			if (!peer_matches(&desired[i], &device->peers[j]))
@@ -138,7 +138,7 @@ wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 			if (exclusive || bsearch(key, known, n_known, sizeof(*known), key_cmp))
 			{
 				memset(&changes[n], 0, sizeof(changes[n]));
-				memcpy(changes[n].public_key, key, WGNL_KEY_LEN);
+				memcpy(changes[n].public_key, key, WG_KEY_LEN);
 				changes[n++].remove = true;
 				stats->removed++;
 			}

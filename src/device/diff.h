@@ -14,15 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "netlink.h"
+#include "device/device.h"
 
 /* A peer the database says should be on the interface. */
 typedef struct wg_desired_peer
 {
-	uint8_t		public_key[WGNL_KEY_LEN];
-	uint8_t		preshared_key[WGNL_KEY_LEN];	/* all zeros: none */
+	uint8_t		public_key[WG_KEY_LEN];
+	uint8_t		preshared_key[WG_KEY_LEN];	/* all zeros: none */
 	int			keepalive;		/* seconds, 0 = off */
-	wgnl_allowedip allowedips[2];
+	wg_allowedip allowedips[2];
 	size_t		n_allowedips;
 } wg_desired_peer;
 
@@ -36,10 +36,10 @@ typedef struct wg_diff_stats
 } wg_diff_stats;
 
 extern int	wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
-							  wgnl_device *device,
-							  uint8_t (*known)[WGNL_KEY_LEN], size_t n_known,
+							  wg_device *device,
+							  uint8_t (*known)[WG_KEY_LEN], size_t n_known,
 							  bool exclusive,
-							  wgnl_peer_change *changes, size_t *n_changes,
+							  wg_peer_change *changes, size_t *n_changes,
 							  wg_diff_stats *stats);
 
 #endif							/* WGPEER_DIFF_H */

@@ -15,7 +15,7 @@
  * second part repeats its public key), and NLM_F_DUMP_INTR means the device
  * changed under the dump, which is then started again.
  */
-#include "netlink.h"
+#include "device/netlink.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -77,66 +77,9 @@ put_genl_header(void *buf, size_t size, uint16_t type, uint16_t flags,
 	return nlh;
 }
 
-/* Bytes of address for an allowed IP's family, 0 for an unknown family. */
-static size_t
-addr_len(uint16_t family)
-{
-	if (family == AF_INET)
-		return sizeof(struct in_addr);
-	if (family == AF_INET6)
-		return sizeof(struct in6_addr);
-	return 0;
-}
-
-/* Is a a well-formed prefix (known family, mask within the address)? */
-static bool
-allowedip_valid(const wgnl_allowedip *a)
-{
-	size_t		len = addr_len(a->family);
-
-	return len > 0 && a->cidr <= len * 8;
-}
-
-/*
- * Check a batch before anything is sent, so that a bad entry in the middle
- * cannot leave the interface half-updated.  Returns 0 or -EINVAL.
- */
-int
-wgnl_validate_change(const wgnl_device_change *change)
-{
-	size_t		i;
-	size_t		j;
-	size_t		len;
-
-	if (change == NULL || change->ifname == NULL)
-		return -EINVAL;
-	len = strlen(change->ifname);
-	if (len == 0 || len >= WGNL_IFNAME_SIZE)
-		return -EINVAL;
-	if (change->listen_port < -1 || change->listen_port > 65535)
-		return -EINVAL;
-	if (change->n_peers > 0 && change->peers == NULL)
-		return -EINVAL;
-	for (i = 0; i < change->n_peers; i++)
-	{
-		const wgnl_peer_change *p = &change->peers[i];
-
-		if (p->remove)
-			continue;
-		if (p->keepalive < -1 || p->keepalive > 65535)
-			return -EINVAL;
-		if (p->n_allowedips > 0 && p->allowedips == NULL)
-			return -EINVAL;
-		for (j = 0; j < p->n_allowedips; j++)
-			if (!allowedip_valid(&p->allowedips[j]))
-				return -EINVAL;
-	}
-	return 0;
-}
-
 /* Append one allowed IP nest; false (and nothing added) if it does not fit. */
 static bool
-put_allowedip(struct nlmsghdr *nlh, size_t size, const wgnl_allowedip *a)
+put_allowedip(struct nlmsghdr *nlh, size_t size, const wg_allowedip *a)
 {
 	struct nlattr *nest = mnl_attr_nest_start_check(nlh, size, 0);
 
@@ -144,7 +87,7 @@ put_allowedip(struct nlmsghdr *nlh, size_t size, const wgnl_allowedip *a)
 		return false;
 	if (!mnl_attr_put_u16_check(nlh, size, WGALLOWEDIP_A_FAMILY, a->family) ||
 		!mnl_attr_put_check(nlh, size, WGALLOWEDIP_A_IPADDR,
-							addr_len(a->family), &a->addr) ||
+							wg_allowedip_addr_len(a->family), &a->addr) ||
 		!mnl_attr_put_u8_check(nlh, size, WGALLOWEDIP_A_CIDR_MASK, a->cidr))
 	{
 		mnl_attr_nest_cancel(nlh, nest);
@@ -161,7 +104,7 @@ put_allowedip(struct nlmsghdr *nlh, size_t size, const wgnl_allowedip *a)
  * in one message always travels whole.
  */
 static peer_fit
-put_peer(struct nlmsghdr *nlh, size_t size, const wgnl_peer_change *p,
+put_peer(struct nlmsghdr *nlh, size_t size, const wg_peer_change *p,
 		 wgnl_set_cursor *cursor, bool alone)
 {
 	struct nlattr *nest;
@@ -179,7 +122,7 @@ put_peer(struct nlmsghdr *nlh, size_t size, const wgnl_peer_change *p,
 		flags = WGPEER_F_UPDATE_ONLY;
 	else
 		flags = WGPEER_F_REPLACE_ALLOWEDIPS;
-	if (!mnl_attr_put_check(nlh, size, WGPEER_A_PUBLIC_KEY, WGNL_KEY_LEN,
+	if (!mnl_attr_put_check(nlh, size, WGPEER_A_PUBLIC_KEY, WG_KEY_LEN,
 							p->public_key) ||
 		!mnl_attr_put_u32_check(nlh, size, WGPEER_A_FLAGS, flags))
 		goto none;
@@ -187,7 +130,7 @@ put_peer(struct nlmsghdr *nlh, size_t size, const wgnl_peer_change *p,
 	{
 		if (p->has_preshared_key &&
 			!mnl_attr_put_check(nlh, size, WGPEER_A_PRESHARED_KEY,
-								WGNL_KEY_LEN, p->preshared_key))
+								WG_KEY_LEN, p->preshared_key))
 			goto none;
 		if (p->keepalive >= 0 &&
 			!mnl_attr_put_u16_check(nlh, size,
@@ -244,11 +187,11 @@ none:
  * also carries the device's private key and listen port, and is built even
  * when there are no peers.  Returns the message length, 0 when the batch
  * is complete, -EMSGSIZE when size cannot hold the next piece, or -EINVAL.
- * The caller validates the batch once with wgnl_validate_change.
+ * The caller validates the batch once with wg_device_change_validate.
  */
 int
 wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
-			   const wgnl_device_change *change, wgnl_set_cursor *cursor)
+			   const wg_device_change *change, wgnl_set_cursor *cursor)
 {
 	struct nlmsghdr *nlh;
 	struct nlattr *peers = NULL;
@@ -268,7 +211,7 @@ wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 	if (first)
 	{
 		if (change->has_private_key &&
-			!mnl_attr_put_check(nlh, size, WGDEVICE_A_PRIVATE_KEY, WGNL_KEY_LEN,
+			!mnl_attr_put_check(nlh, size, WGDEVICE_A_PRIVATE_KEY, WG_KEY_LEN,
 								change->private_key))
 			return -EMSGSIZE;
 		if (change->listen_port >= 0 &&
@@ -321,7 +264,7 @@ wgnl_build_get(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 	struct nlmsghdr *nlh;
 
 	if (ifname == NULL || ifname[0] == '\0' ||
-		strlen(ifname) >= WGNL_IFNAME_SIZE)
+		strlen(ifname) >= WG_IFNAME_SIZE)
 		return -EINVAL;
 	nlh = put_genl_header(buf, size, family_id, NLM_F_REQUEST | NLM_F_DUMP, seq,
 						  WG_CMD_GET_DEVICE, WG_GENL_VERSION);
@@ -442,33 +385,12 @@ wgnl_parse_ack(const void *buf, size_t len, uint32_t seq, uint32_t portid)
 	return left > 0 ? -EBADMSG : 1;
 }
 
-/*
- * Grow an array of elem-sized items to hold one more; -ENOMEM on failure.
- * Both backends build a wgnl_device with it.
- */
-int
-wgnl_grow(void **items, size_t n, size_t *cap, size_t elem)
-{
-	size_t		newcap;
-	void	   *p;
-
-	if (n < *cap)
-		return 0;
-	newcap = *cap ? *cap * 2 : 8;
-	p = realloc(*items, newcap * elem);
-	if (p == NULL)
-		return -ENOMEM;
-	*items = p;
-	*cap = newcap;
-	return 0;
-}
-
 /* Parse one allowed IP nest and append it to peer. */
 static int
-parse_allowedip(wgnl_peer_info *peer, const struct nlattr *nest)
+parse_allowedip(wg_peer_info *peer, const struct nlattr *nest)
 {
 	const struct nlattr *attr;
-	wgnl_allowedip a;
+	wg_allowedip a;
 	const void *addr = NULL;
 	size_t		alen = 0;
 	bool		has_family = false;
@@ -499,12 +421,12 @@ parse_allowedip(wgnl_peer_info *peer, const struct nlattr *nest)
 		}
 	}
 	if (!has_family || !has_cidr || addr == NULL ||
-		alen != addr_len(a.family) || !allowedip_valid(&a))
+		alen != wg_allowedip_addr_len(a.family) || !wg_allowedip_valid(&a))
 		return -EBADMSG;
 	memcpy(&a.addr, addr, alen);
 
-	r = wgnl_grow((void **) &peer->allowedips, peer->n_allowedips,
-				  &peer->cap_allowedips, sizeof(wgnl_allowedip));
+	r = wg_device_grow((void **) &peer->allowedips, peer->n_allowedips,
+				  &peer->cap_allowedips, sizeof(wg_allowedip));
 	if (r < 0)
 		return r;
 	peer->allowedips[peer->n_allowedips++] = a;
@@ -513,7 +435,7 @@ parse_allowedip(wgnl_peer_info *peer, const struct nlattr *nest)
 
 /* Copy a WGPEER_A_ENDPOINT sockaddr into peer, checking its family. */
 static int
-parse_endpoint(wgnl_peer_info *peer, const struct nlattr *attr)
+parse_endpoint(wg_peer_info *peer, const struct nlattr *attr)
 {
 	const struct sockaddr *sa = mnl_attr_get_payload(attr);
 	size_t		len = mnl_attr_get_payload_len(attr);
@@ -533,17 +455,17 @@ parse_endpoint(wgnl_peer_info *peer, const struct nlattr *attr)
  * messages: its allowed IPs are appended to that peer.
  */
 static int
-parse_peer(wgnl_device *device, const struct nlattr *nest)
+parse_peer(wg_device *device, const struct nlattr *nest)
 {
 	const struct nlattr *attr;
 	const uint8_t *key = NULL;
-	wgnl_peer_info *peer;
+	wg_peer_info *peer;
 	int			r;
 
 	mnl_attr_for_each_nested(attr, nest)
 	{
 		if (mnl_attr_get_type(attr) == WGPEER_A_PUBLIC_KEY &&
-			mnl_attr_get_payload_len(attr) == WGNL_KEY_LEN)
+			mnl_attr_get_payload_len(attr) == WG_KEY_LEN)
 			key = mnl_attr_get_payload(attr);
 	}
 	if (key == NULL)
@@ -551,17 +473,17 @@ parse_peer(wgnl_device *device, const struct nlattr *nest)
 
 	if (device->n_peers > 0 &&
 		memcmp(device->peers[device->n_peers - 1].public_key, key,
-			   WGNL_KEY_LEN) == 0)
+			   WG_KEY_LEN) == 0)
 		peer = &device->peers[device->n_peers - 1];
 	else
 	{
-		r = wgnl_grow((void **) &device->peers, device->n_peers,
-					  &device->cap_peers, sizeof(wgnl_peer_info));
+		r = wg_device_grow((void **) &device->peers, device->n_peers,
+					  &device->cap_peers, sizeof(wg_peer_info));
 		if (r < 0)
 			return r;
 		peer = &device->peers[device->n_peers++];
 		memset(peer, 0, sizeof(*peer));
-		memcpy(peer->public_key, key, WGNL_KEY_LEN);
+		memcpy(peer->public_key, key, WG_KEY_LEN);
 	}
 
 	mnl_attr_for_each_nested(attr, nest)
@@ -571,10 +493,10 @@ parse_peer(wgnl_device *device, const struct nlattr *nest)
 		switch (mnl_attr_get_type(attr))
 		{
 			case WGPEER_A_PRESHARED_KEY:
-				if (mnl_attr_get_payload_len(attr) != WGNL_KEY_LEN)
+				if (mnl_attr_get_payload_len(attr) != WG_KEY_LEN)
 					return -EBADMSG;
 				memcpy(peer->preshared_key, mnl_attr_get_payload(attr),
-					   WGNL_KEY_LEN);
+					   WG_KEY_LEN);
 				break;
 			case WGPEER_A_ENDPOINT:
 				if ((r = parse_endpoint(peer, attr)) < 0)
@@ -620,7 +542,7 @@ parse_peer(wgnl_device *device, const struct nlattr *nest)
 
 /* Parse the device attributes and peers of one WG_CMD_GET_DEVICE reply. */
 static int
-parse_device_msg(wgnl_device *device, const struct nlmsghdr *nlh)
+parse_device_msg(wg_device *device, const struct nlmsghdr *nlh)
 {
 	const struct nlattr *attr;
 	int			r;
@@ -640,22 +562,22 @@ parse_device_msg(wgnl_device *device, const struct nlmsghdr *nlh)
 				break;
 			case WGDEVICE_A_IFNAME:
 				if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0 ||
-					mnl_attr_get_payload_len(attr) > WGNL_IFNAME_SIZE)
+					mnl_attr_get_payload_len(attr) > WG_IFNAME_SIZE)
 					return -EBADMSG;
 				strcpy(device->ifname, mnl_attr_get_str(attr));
 				break;
 			case WGDEVICE_A_PRIVATE_KEY:
-				if (mnl_attr_get_payload_len(attr) != WGNL_KEY_LEN)
+				if (mnl_attr_get_payload_len(attr) != WG_KEY_LEN)
 					return -EBADMSG;
 				memcpy(device->private_key, mnl_attr_get_payload(attr),
-					   WGNL_KEY_LEN);
+					   WG_KEY_LEN);
 				device->has_private_key = true;
 				break;
 			case WGDEVICE_A_PUBLIC_KEY:
-				if (mnl_attr_get_payload_len(attr) != WGNL_KEY_LEN)
+				if (mnl_attr_get_payload_len(attr) != WG_KEY_LEN)
 					return -EBADMSG;
 				memcpy(device->public_key, mnl_attr_get_payload(attr),
-					   WGNL_KEY_LEN);
+					   WG_KEY_LEN);
 				device->has_public_key = true;
 				break;
 			case WGDEVICE_A_LISTEN_PORT:
@@ -724,20 +646,6 @@ wgnl_dump_feed(wgnl_dump *dump, const void *buf, size_t len)
 		}
 	}
 	return left > 0 ? -EBADMSG : 0;
-}
-
-/* Free what wgnl_get_device or wgnl_dump_feed allocated; wipe the keys. */
-void
-wgnl_device_free(wgnl_device *device)
-{
-	size_t		i;
-
-	for (i = 0; i < device->n_peers; i++)
-		free(device->peers[i].allowedips);
-	if (device->peers != NULL)
-		explicit_bzero(device->peers, device->cap_peers * sizeof(wgnl_peer_info));
-	free(device->peers);
-	explicit_bzero(device, sizeof(*device));
 }
 
 /* Send one message; a send timeout becomes -ETIMEDOUT. */
@@ -870,12 +778,12 @@ wgnl_close(wgnl_ctx *ctx)
  * -EPERM (no CAP_NET_ADMIN), -ETIMEDOUT.
  */
 int
-wgnl_set_device(wgnl_ctx *ctx, const wgnl_device_change *change)
+wgnl_set_device(wgnl_ctx *ctx, const wg_device_change *change)
 {
 	wgnl_set_cursor cursor;
 	int			r;
 
-	if ((r = wgnl_validate_change(change)) < 0)
+	if ((r = wg_device_change_validate(change)) < 0)
 		return r;
 	memset(&cursor, 0, sizeof(cursor));
 	for (;;)
@@ -907,11 +815,11 @@ wgnl_set_device(wgnl_ctx *ctx, const wgnl_device_change *change)
 
 /*
  * Read ifname's device and peers into *device (free it with
- * wgnl_device_free).  A dump interrupted by a concurrent change is started
+ * wg_device_free).  A dump interrupted by a concurrent change is started
  * again; -EAGAIN if that keeps happening.  On error *device is empty.
  */
 int
-wgnl_get_device(wgnl_ctx *ctx, const char *ifname, wgnl_device *device)
+wgnl_get_device(wgnl_ctx *ctx, const char *ifname, wg_device *device)
 {
 	int			attempt;
 
@@ -936,7 +844,7 @@ wgnl_get_device(wgnl_ctx *ctx, const char *ifname, wgnl_device *device)
 		} while (r == 0);
 		if (r < 0 || dump.interrupted)
 		{
-			wgnl_device_free(&dump.device);
+			wg_device_free(&dump.device);
 			if (r < 0)
 				return r;
 			continue;

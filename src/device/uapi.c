@@ -18,7 +18,7 @@
  * report.  wireguard-go writes the errno negated, boringtun positive: both
  * become -errno.
  */
-#include "uapi.h"
+#include "device/uapi.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,7 +33,7 @@
 #include <sys/time.h>
 #include <sys/un.h>
 
-#include "keys.h"
+#include "core/keys.h"
 
 /* Bytes read from the socket at a time. */
 #define WGUAPI_RECV_SIZE 16384
@@ -91,24 +91,24 @@ put_line(set_writer *w, const char *fmt,...)
 
 /* Append "name=<key in lowercase hex>". */
 static void
-put_key(set_writer *w, const char *name, const uint8_t key[WGNL_KEY_LEN])
+put_key(set_writer *w, const char *name, const uint8_t key[WG_KEY_LEN])
 {
 	static const char digits[] = "0123456789abcdef";
-	char		hex[WGNL_KEY_LEN * 2 + 1];
+	char		hex[WG_KEY_LEN * 2 + 1];
 
-	for (int i = 0; i < WGNL_KEY_LEN; i++)
+	for (int i = 0; i < WG_KEY_LEN; i++)
 	{
 		hex[2 * i] = digits[key[i] >> 4];
 		hex[2 * i + 1] = digits[key[i] & 15];
 	}
-	hex[WGNL_KEY_LEN * 2] = '\0';
+	hex[WG_KEY_LEN * 2] = '\0';
 	put_line(w, "%s=%s\n", name, hex);
 	explicit_bzero(hex, sizeof(hex));
 }
 
 /* Append one peer's lines: a removal, or an add that replaces its IPs. */
 static void
-put_peer(set_writer *w, const wgnl_peer_change *p)
+put_peer(set_writer *w, const wg_peer_change *p)
 {
 	put_key(w, "public_key", p->public_key);
 	if (p->remove)
@@ -123,7 +123,7 @@ put_peer(set_writer *w, const wgnl_peer_change *p)
 	put_line(w, "replace_allowed_ips=true\n");
 	for (size_t i = 0; i < p->n_allowedips; i++)
 	{
-		const wgnl_allowedip *a = &p->allowedips[i];
+		const wg_allowedip *a = &p->allowedips[i];
 		char		addr[INET6_ADDRSTRLEN];
 
 		if (inet_ntop(a->family, &a->addr, addr, sizeof(addr)) == NULL)
@@ -142,13 +142,13 @@ put_peer(set_writer *w, const wgnl_peer_change *p)
  * which nothing more is built).
  */
 int
-wguapi_build_set(const wgnl_device_change *change, wguapi_sink sink,
+wguapi_build_set(const wg_device_change *change, wguapi_sink sink,
 				 void *arg)
 {
 	set_writer	w;
 	int			rc;
 
-	if ((rc = wgnl_validate_change(change)) < 0)
+	if ((rc = wg_device_change_validate(change)) < 0)
 		return rc;
 	w.sink = sink;
 	w.arg = arg;
@@ -169,7 +169,7 @@ wguapi_build_set(const wgnl_device_change *change, wguapi_sink sink,
 
 /* Start parsing a reply; device (NULL for a set) must be zeroed. */
 void
-wguapi_reply_init(wguapi_reply *reply, wgnl_device *device)
+wguapi_reply_init(wguapi_reply *reply, wg_device *device)
 {
 	memset(reply, 0, sizeof(*reply));
 	reply->device = device;
@@ -194,11 +194,11 @@ parse_uint(const char *s, uint64_t max, uint64_t *out)
 
 /* Parse 64 hex digits (either case) into a key. */
 static bool
-parse_key(const char *s, uint8_t key[WGNL_KEY_LEN])
+parse_key(const char *s, uint8_t key[WG_KEY_LEN])
 {
-	if (strlen(s) != WGNL_KEY_LEN * 2)
+	if (strlen(s) != WG_KEY_LEN * 2)
 		return false;
-	for (int i = 0; i < WGNL_KEY_LEN * 2; i++)
+	for (int i = 0; i < WG_KEY_LEN * 2; i++)
 	{
 		char		c = s[i];
 		int			v;
@@ -241,7 +241,7 @@ parse_status(wguapi_reply *reply, const char *value)
  * number or an interface name) into the peer's endpoint.
  */
 static int
-parse_endpoint(wgnl_peer_info *peer, const char *value)
+parse_endpoint(wg_peer_info *peer, const char *value)
 {
 	char		host[INET6_ADDRSTRLEN + IF_NAMESIZE + 1];
 	const char *port;
@@ -300,11 +300,11 @@ parse_endpoint(wgnl_peer_info *peer, const char *value)
 
 /* Parse "addr/cidr" and append it to the peer's allowed IPs. */
 static int
-parse_allowedip(wgnl_peer_info *peer, const char *value)
+parse_allowedip(wg_peer_info *peer, const char *value)
 {
 	const char *slash = strchr(value, '/');
 	char		host[INET6_ADDRSTRLEN];
-	wgnl_allowedip a;
+	wg_allowedip a;
 	uint64_t	cidr;
 	int			rc;
 
@@ -322,8 +322,8 @@ parse_allowedip(wgnl_peer_info *peer, const char *value)
 	if (!parse_uint(slash + 1, a.family == AF_INET ? 32 : 128, &cidr))
 		return -EPROTO;
 	a.cidr = (uint8_t) cidr;
-	if ((rc = wgnl_grow((void **) &peer->allowedips, peer->n_allowedips,
-						&peer->cap_allowedips, sizeof(wgnl_allowedip))) < 0)
+	if ((rc = wg_device_grow((void **) &peer->allowedips, peer->n_allowedips,
+						&peer->cap_allowedips, sizeof(wg_allowedip))) < 0)
 		return rc;
 	peer->allowedips[peer->n_allowedips++] = a;
 	return 0;
@@ -333,12 +333,12 @@ parse_allowedip(wgnl_peer_info *peer, const char *value)
 static int
 start_peer(wguapi_reply *reply, const char *value)
 {
-	wgnl_device *dev = reply->device;
-	wgnl_peer_info *peer;
+	wg_device *dev = reply->device;
+	wg_peer_info *peer;
 	int			rc;
 
-	if ((rc = wgnl_grow((void **) &dev->peers, dev->n_peers, &dev->cap_peers,
-						sizeof(wgnl_peer_info))) < 0)
+	if ((rc = wg_device_grow((void **) &dev->peers, dev->n_peers, &dev->cap_peers,
+						sizeof(wg_peer_info))) < 0)
 		return rc;
 	peer = &dev->peers[dev->n_peers];
 	memset(peer, 0, sizeof(*peer));
@@ -354,7 +354,7 @@ start_peer(wguapi_reply *reply, const char *value)
  * daemon that reports more than we know still works.
  */
 static int
-parse_device_line(wgnl_device *dev, const char *key, const char *value)
+parse_device_line(wg_device *dev, const char *key, const char *value)
 {
 	uint64_t	n;
 
@@ -383,7 +383,7 @@ parse_device_line(wgnl_device *dev, const char *key, const char *value)
 
 /* A line of the current peer; unknown keys are skipped. */
 static int
-parse_peer_line(wgnl_peer_info *peer, const char *key, const char *value)
+parse_peer_line(wg_peer_info *peer, const char *key, const char *value)
 {
 	uint64_t	n = 0;
 	bool		ok = true;
@@ -421,7 +421,7 @@ static int
 parse_line(wguapi_reply *reply, char *line)
 {
 	char	   *value;
-	wgnl_device *dev = reply->device;
+	wg_device *dev = reply->device;
 
 	if (line[0] == '\0')
 	{
@@ -488,7 +488,7 @@ wguapi_socket_path(char *buf, size_t size, const char *dir,
 	int			n;
 
 	if (ifname == NULL || ifname[0] == '\0' ||
-		strlen(ifname) >= WGNL_IFNAME_SIZE || strchr(ifname, '/') != NULL)
+		strlen(ifname) >= WG_IFNAME_SIZE || strchr(ifname, '/') != NULL)
 		return -EINVAL;
 	n = snprintf(buf, size, "%s/%s.sock", dir ? dir : WGUAPI_SOCKET_DIR,
 				 ifname);
@@ -631,7 +631,7 @@ read_reply(int fd, wguapi_reply *reply)
  * socket's.
  */
 int
-wguapi_set(int fd, const wgnl_device_change *change)
+wguapi_set(int fd, const wg_device_change *change)
 {
 	wguapi_reply reply;
 	int			rc;
@@ -649,18 +649,18 @@ wguapi_set(int fd, const wgnl_device_change *change)
 
 /*
  * Read ifname's device over a connection from wguapi_connect into device
- * (free it with wgnl_device_free; it is empty after an error).  The
+ * (free it with wg_device_free; it is empty after an error).  The
  * daemon does not report an ifindex: it stays 0.  Returns 0 or -errno.
  */
 int
-wguapi_get(int fd, const char *ifname, wgnl_device *device)
+wguapi_get(int fd, const char *ifname, wg_device *device)
 {
 	static const char request[] = "get=1\n\n";
 	wguapi_reply reply;
 	int			rc;
 
 	memset(device, 0, sizeof(*device));
-	if (ifname == NULL || strlen(ifname) >= WGNL_IFNAME_SIZE)
+	if (ifname == NULL || strlen(ifname) >= WG_IFNAME_SIZE)
 		return -EINVAL;
 	strcpy(device->ifname, ifname);
 	if ((rc = send_all(&fd, request, sizeof(request) - 1)) < 0)
@@ -669,6 +669,6 @@ wguapi_get(int fd, const char *ifname, wgnl_device *device)
 	if ((rc = read_reply(fd, &reply)) == 0)
 		rc = reply.status;
 	if (rc < 0)
-		wgnl_device_free(device);
+		wg_device_free(device);
 	return rc;
 }

@@ -3,8 +3,8 @@
  *		Userspace WireGuard (wireguard-go, boringtun) over the cross-platform
  *		UAPI: key=value lines on the unix socket <dir>/<ifname>.sock.
  *
- * The second device backend, beside netlink.h, with the same types: a
- * wgnl_device_change goes in, a wgnl_device comes out, so the worker's
+ * The second device backend, beside netlink.h, with the model of device.h: a
+ * wg_device_change goes in, a wg_device comes out, so the worker's
  * code above the seam does not know which backend it talks to.
  *
  * Pure C, no PostgreSQL headers: every function returns 0 (or a count) on
@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "netlink.h"
+#include "device/device.h"
 
 /* Where wireguard-go and boringtun put their sockets (and wg looks). */
 #define WGUAPI_SOCKET_DIR "/var/run/wireguard"
@@ -48,7 +48,7 @@ typedef int (*wguapi_sink) (void *arg, const char *data, size_t len);
  */
 typedef struct wguapi_reply
 {
-	wgnl_device *device;		/* a get reply fills it; NULL: a set reply */
+	wg_device *device;		/* a get reply fills it; NULL: a set reply */
 	char		line[WGUAPI_LINE_MAX];
 	size_t		line_len;
 	bool		in_peer;		/* a public_key= line started a peer */
@@ -58,9 +58,9 @@ typedef struct wguapi_reply
 } wguapi_reply;
 
 /* Request building and reply parsing: no socket. */
-extern int	wguapi_build_set(const wgnl_device_change *change,
+extern int	wguapi_build_set(const wg_device_change *change,
 							 wguapi_sink sink, void *arg);
-extern void wguapi_reply_init(wguapi_reply *reply, wgnl_device *device);
+extern void wguapi_reply_init(wguapi_reply *reply, wg_device *device);
 extern int	wguapi_reply_feed(wguapi_reply *reply, const char *data,
 							  size_t len);
 
@@ -71,7 +71,7 @@ extern unsigned int wguapi_socket_id(const char *dir, const char *ifname);
 extern bool wguapi_exists(const char *dir, const char *ifname);
 extern int	wguapi_connect(const char *dir, const char *ifname,
 						   int timeout_ms);
-extern int	wguapi_set(int fd, const wgnl_device_change *change);
-extern int	wguapi_get(int fd, const char *ifname, wgnl_device *device);
+extern int	wguapi_set(int fd, const wg_device_change *change);
+extern int	wguapi_get(int fd, const char *ifname, wg_device *device);
 
 #endif							/* WGPEER_UAPI_H */

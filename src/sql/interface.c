@@ -1,15 +1,14 @@
 /*
  * interface.c
- *		wg_add_interface(): registering a WireGuard interface and its pool,
- *		and resolving which interface a call means.
+ *		wg_add_interface(): registering a WireGuard interface and its pool.
  */
-#include "wgpeer.h"
+#include "sql/sql.h"
 
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
-#include "validate.h"
+#include "core/validate.h"
 
 PG_FUNCTION_INFO_V1(wg_add_interface);
 
@@ -34,52 +33,6 @@ enum
 	ARG_BACKEND,
 	NUM_ARGS
 };
-
-/*
- * The interface a call is about: the given name, or when it is NULL the
- * only registered interface.  Must be called inside SPI_connect().
- */
-char *
-wgpeer_resolve_interface(text *name)
-{
-	static SPIPlanPtr plan;
-	bool		isnull;
-	int64		count;
-
-	if (name)
-	{
-		char	   *ifname = text_to_cstring(name);
-		const char *why = wg_check_ifname(ifname);
-
-		if (why)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid interface name \"%s\"", ifname),
-					 errdetail("%s.", why)));
-		return ifname;
-	}
-
-	wgpeer_exec(&plan,
-				"SELECT count(*), string_agg(name, ', ' ORDER BY name),"
-				" min(name) FROM wgpeer.interface",
-				0, NULL, NULL, NULL);
-	count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
-	if (count == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("no WireGuard interface is registered"),
-				 errhint("Register one with wgpeer.wg_add_interface().")));
-	if (count > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("interface must be given when several are registered"),
-				 errdetail("The registered interfaces are: %s.",
-						   SPI_getvalue(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 2)),
-				 errhint("Pass interface => 'name'.")));
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-}
 
 /*
  * An optional integer argument, checked against [min, max]; def when NULL.

@@ -1,9 +1,9 @@
 /*
- * keys_sql.c
+ * keys.c
  *		SQL functions wg_genkey(), wg_pubkey() and wg_genpsk(), and the key
- *		parsing every other SQL function uses.
+ *		arguments every other SQL function takes.
  */
-#include "wgpeer.h"
+#include "sql/sql.h"
 
 #include "utils/builtins.h"
 
@@ -40,18 +40,6 @@ wgpeer_parse_key(const char *text, const char *what, uint8_t key[WG_KEY_LEN])
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid %s: not 32 bytes of base64", what),
 			 errdetail("%s.", wg_key_status_message(st))));
-}
-
-/*
- * A key as a palloc'd base64 string.
- */
-char *
-wgpeer_key_text(const uint8_t key[WG_KEY_LEN])
-{
-	char	   *out = palloc(WG_KEY_B64_SIZE);
-
-	wg_key_to_base64(out, key);
-	return out;
 }
 
 /*

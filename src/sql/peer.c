@@ -9,7 +9,7 @@
  * changes is their commit order.  (wg_revoke_peer() and
  * wg_list_user_peers() are plain SQL in the install script.)
  */
-#include "wgpeer.h"
+#include "sql/sql.h"
 
 #include <sys/time.h>
 
@@ -18,8 +18,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 
-#include "config.h"
-#include "validate.h"
+#include "core/validate.h"
 
 PG_FUNCTION_INFO_V1(wg_create_peer);
 PG_FUNCTION_INFO_V1(wg_renew_peer);
@@ -28,8 +27,6 @@ PG_FUNCTION_INFO_V1(wg_peer_config);
 
 /* Longest user_id accepted: an application's key, not a document. */
 #define USER_ID_MAX 256
-
-static void peer_not_found(Datum peer_id) pg_attribute_noreturn();
 
 /*
  * Check a number of months (1 to 120) for an expiry; hint says what to do.
@@ -42,18 +39,6 @@ check_months(int months, const char *name, const char *hint)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between 1 and 120, not %d", name, months),
 				 errhint("%s", hint)));
-}
-
-/*
- * Raise the error for an unknown peer id.
- */
-static void
-peer_not_found(Datum peer_id)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("peer %s does not exist",
-					DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)))));
 }
 
 /*
@@ -96,76 +81,6 @@ queue_change(Datum ifname, Datum peer_id, const char *op, Datum public_key)
 				"INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
 				" VALUES ($1, $2, $3, $4)",
 				4, types, values, NULL);
-}
-
-/*
- * The client config of a stored peer, rendered from its row and its
- * interface's.  Raises an error for an unknown or revoked peer.  Must be
- * called inside SPI_connect(); the result lives in the SPI context.
- */
-char *
-wgpeer_render_peer_config(pg_uuid_t *peer_id)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {UUIDOID};
-	Datum		values[1] = {UUIDPGetDatum(peer_id)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	wg_client_config cfg;
-	char	   *status;
-	char	   *mtu;
-	char	   *keepalive;
-	char	   *buf;
-	int			len;
-
-	wgpeer_exec(&plan,
-				"SELECT p.status, p.private_key, p.public_key,"
-				" set_masklen(p.address, 32)::text,"
-				" set_masklen(p.address6, 128)::text,"
-				" coalesce(p.dns, i.dns), i.mtu, i.public_key,"
-				" p.preshared_key, i.endpoint, i.allowed_ips,"
-				" i.persistent_keepalive"
-				" FROM wgpeer.peer p JOIN wgpeer.interface i"
-				"   ON i.name = p.interface"
-				" WHERE p.peer_id = $1",
-				1, types, values, NULL);
-	if (SPI_processed == 0)
-		peer_not_found(values[0]);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	status = SPI_getvalue(tup, desc, 1);
-	if (strcmp(status, "revoked") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("peer %s is revoked",
-						DatumGetCString(DirectFunctionCall1(uuid_out, values[0]))),
-				 errdetail("A revoked peer has no usable config."),
-				 errhint("Create a new peer with wgpeer.wg_create_peer().")));
-
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.private_key = SPI_getvalue(tup, desc, 2);
-	cfg.public_key = SPI_getvalue(tup, desc, 3);
-	cfg.address = SPI_getvalue(tup, desc, 4);
-	cfg.address6 = SPI_getvalue(tup, desc, 5);
-	cfg.dns = SPI_getvalue(tup, desc, 6);
-	mtu = SPI_getvalue(tup, desc, 7);
-	cfg.mtu = mtu ? atoi(mtu) : 0;
-	cfg.server_public_key = SPI_getvalue(tup, desc, 8);
-	cfg.preshared_key = SPI_getvalue(tup, desc, 9);
-	cfg.endpoint = SPI_getvalue(tup, desc, 10);
-	cfg.allowed_ips = SPI_getvalue(tup, desc, 11);
-	keepalive = SPI_getvalue(tup, desc, 12);
-	cfg.persistent_keepalive = keepalive ? atoi(keepalive) : 0;
-
-	len = wg_config_render(&cfg, NULL, 0);
-	if (len < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the stored peer cannot be rendered as a config"),
-				 errdetail("A field is empty or contains a control character.")));
-	buf = palloc(len + 1);
-	wg_config_render(&cfg, buf, len + 1);
-	return buf;
 }
 
 /*
@@ -267,10 +182,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 					" FROM wgpeer.interface WHERE name = $1",
 					2, types, values, NULL);
 		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("interface \"%s\" does not exist", ifname),
-					 errhint("List the interfaces with SELECT name FROM wgpeer.interface.")));
+			wgpeer_interface_not_registered(ifname);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
 		if (DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)))
@@ -420,7 +332,7 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 					1, types, values, NULL);
 	}
 	if (SPI_processed == 0)
-		peer_not_found(peer_id);
+		wgpeer_peer_not_found(peer_id);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	status = SPI_getvalue(tup, desc, 1);

@@ -1,9 +1,9 @@
 /*
- * qr_sql.c
+ * qr.c
  *		SQL functions returning the QR code of a client config as a PNG
  *		(bytea), an SVG or UTF-8 half blocks for psql.
  *
- * The work is done by the pure core in qr.c, which returns a status and
+ * The work is done by the pure core in core/qr.c, which returns a status and
  * malloc'd memory.  This file checks the arguments, frees the core's
  * memory before anything here can raise an error, and turns each status
  * into an ereport.  No PostgreSQL function is called from inside libpng.
@@ -15,7 +15,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "qr.h"
+#include "core/qr.h"
 
 PG_FUNCTION_INFO_V1(wg_qr_png);
 PG_FUNCTION_INFO_V1(wg_qr_svg);

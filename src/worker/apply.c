@@ -14,27 +14,14 @@
  * an add replaces the peer's allowed IPs and a removal of an absent peer
  * succeeds.
  */
-#include "wgpeer.h"
+#include "worker/worker.h"
 
-#include <arpa/inet.h>
-#include <net/if.h>
-
-#include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "pgstat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-
-#include "netlink.h"
-#include "uapi.h"
-
-/* Netlink calls give up after this long: the kernel never hangs us. */
-#define NETLINK_TIMEOUT_MS 5000
-
-/* Nor does a userspace WireGuard daemon: each read or write, at most. */
-#define UAPI_TIMEOUT_MS 5000
+#include "utils/timestamp.h"
 
 /* One queued change, as read from the queue joined with its peer. */
 typedef struct Change
@@ -46,7 +33,7 @@ typedef struct Change
 	uint8_t		public_key[WG_KEY_LEN];
 	bool		has_psk;
 	uint8_t		psk[WG_KEY_LEN];
-	wgnl_allowedip ips[2];
+	wg_allowedip ips[2];
 	int			n_ips;
 	int			keepalive;
 } Change;
@@ -61,248 +48,6 @@ typedef struct Iface
 	WgBackend	backend;
 	int			n_changes;
 } Iface;
-
-static wgnl_ctx *nl = NULL;
-
-/*
- * The worker's netlink socket, opened on first use.  NULL with *rc set
- * when it cannot be opened (no WireGuard in the kernel, no permission).
- */
-static wgnl_ctx *
-netlink(int *rc)
-{
-	*rc = 0;
-	if (nl == NULL && (*rc = wgnl_open(&nl, NETLINK_TIMEOUT_MS)) < 0)
-		nl = NULL;
-	return nl;
-}
-
-/* Close the socket after an error; the next call opens a fresh one. */
-static void
-netlink_reset(void)
-{
-	if (nl)
-		wgnl_close(nl);
-	nl = NULL;
-}
-
-/*
- * The backend stored in an interface row ('auto', 'netlink' or 'uapi';
- * the table's CHECK constraint allows nothing else).
- */
-WgBackend
-wgpeer_backend(const char *stored)
-{
-	if (strcmp(stored, "netlink") == 0)
-		return WGPEER_BACKEND_NETLINK;
-	if (strcmp(stored, "uapi") == 0)
-		return WGPEER_BACKEND_UAPI;
-	return WGPEER_BACKEND_AUTO;
-}
-
-/*
- * Whether ifname is reached over its UAPI socket: when configured so, or,
- * for 'auto', when the socket exists in /var/run/wireguard, as wg(8)
- * decides.
- */
-static bool
-use_uapi(const char *ifname, WgBackend backend)
-{
-	return backend == WGPEER_BACKEND_UAPI ||
-		(backend == WGPEER_BACKEND_AUTO && wguapi_exists(NULL, ifname));
-}
-
-/*
- * Apply a batch of changes to one interface: the device backend seam.
- * A userspace daemon (wireguard-go, boringtun) is spoken to over its UAPI
- * socket, the kernel over netlink.  Returns 0 or -errno; *at_open says
- * the backend itself could not be reached (rather than the interface
- * refusing the change).
- */
-int
-wgpeer_device_set(const wgnl_device_change *change, WgBackend backend,
-				  bool *at_open)
-{
-	int			rc;
-	wgnl_ctx   *ctx;
-
-	if (use_uapi(change->ifname, backend))
-	{
-		int			fd = wguapi_connect(NULL, change->ifname, UAPI_TIMEOUT_MS);
-
-		*at_open = fd < 0;
-		if (fd < 0)
-			return fd;
-		rc = wguapi_set(fd, change);
-		close(fd);
-		return rc;
-	}
-	ctx = netlink(&rc);
-	*at_open = ctx == NULL;
-	if (ctx != NULL && (rc = wgnl_set_device(ctx, change)) < 0)
-		netlink_reset();
-	return rc < 0 ? rc : 0;
-}
-
-/*
- * Read one interface's live state into dev (free it with
- * wgnl_device_free): the other half of the device backend seam.
- */
-int
-wgpeer_device_get(const char *ifname, WgBackend backend, wgnl_device *dev,
-				  bool *at_open)
-{
-	int			rc;
-	wgnl_ctx   *ctx;
-
-	memset(dev, 0, sizeof(*dev));
-	if (use_uapi(ifname, backend))
-	{
-		int			fd = wguapi_connect(NULL, ifname, UAPI_TIMEOUT_MS);
-
-		*at_open = fd < 0;
-		if (fd < 0)
-			return fd;
-		rc = wguapi_get(fd, ifname, dev);
-		close(fd);
-		return rc;
-	}
-	ctx = netlink(&rc);
-	*at_open = ctx == NULL;
-	if (ctx != NULL && (rc = wgnl_get_device(ctx, ifname, dev)) < 0)
-		netlink_reset();
-	return rc < 0 ? rc : 0;
-}
-
-/*
- * A number that changes when ifname's device is recreated, 0 while it does
- * not exist: the identity of its UAPI socket (a restarted daemon makes a
- * new one; the daemon may run in another network namespace), else the
- * kernel interface's ifindex; only the one its backend uses when that is
- * named.  Needs no privilege.
- */
-unsigned int
-wgpeer_device_id(const char *ifname, WgBackend backend)
-{
-	unsigned int id = 0;
-
-	if (backend != WGPEER_BACKEND_NETLINK)
-		id = wguapi_socket_id(NULL, ifname);
-	if (id == 0 && backend != WGPEER_BACKEND_UAPI)
-		id = if_nametoindex(ifname);
-	return id;
-}
-
-/*
- * Parse a host address into a WireGuard allowed IP of full length.
- */
-void
-wgpeer_host_allowedip(const char *host, wgnl_allowedip *ip)
-{
-	memset(ip, 0, sizeof(*ip));
-	if (inet_pton(AF_INET, host, &ip->addr.ip4) == 1)
-	{
-		ip->family = AF_INET;
-		ip->cidr = 32;
-	}
-	else if (inet_pton(AF_INET6, host, &ip->addr.ip6) == 1)
-	{
-		ip->family = AF_INET6;
-		ip->cidr = 128;
-	}
-	else
-		elog(ERROR, "wgpeer: stored address \"%s\" is not an IP address", host);
-}
-
-/*
- * Decode a stored key; stored keys were validated on the way in, so a bad
- * one means the table was edited by hand.
- */
-void
-wgpeer_stored_key(const char *text, uint8_t key[WG_KEY_LEN])
-{
-	if (wg_key_from_base64(key, text, NULL) != WG_KEY_OK)
-		elog(ERROR, "wgpeer: stored key \"%s\" is not a WireGuard key", text);
-}
-
-/*
- * Words for a failed call to a userspace WireGuard daemon, and a hint
- * when the operator can act.
- */
-static void
-describe_uapi_failure(int rc, bool at_open, const char *ifname,
-					  char **message, const char **hint)
-{
-	*hint = NULL;
-	if (at_open && (rc == -EACCES || rc == -EPERM))
-	{
-		*message = psprintf("permission denied on %s/%s.sock: the wgpeer "
-							"apply worker's operating system user may not use "
-							"the userspace WireGuard socket",
-							WGUAPI_SOCKET_DIR, ifname);
-		*hint = "Give the PostgreSQL user access to the socket, see the "
-			"README section \"Userspace WireGuard\".";
-	}
-	else if (at_open && rc == -ENOENT)
-	{
-		*message = psprintf("interface \"%s\" has no userspace WireGuard "
-							"socket %s/%s.sock", ifname, WGUAPI_SOCKET_DIR, ifname);
-		*hint = "Start its daemon (e.g. wireguard-go); queued changes are "
-			"applied as soon as it answers.";
-	}
-	else if (at_open && rc == -ECONNREFUSED)
-	{
-		*message = psprintf("nothing answers on %s/%s.sock: the userspace "
-							"WireGuard daemon of \"%s\" has stopped",
-							WGUAPI_SOCKET_DIR, ifname, ifname);
-		*hint = "Start it again (e.g. wireguard-go), or remove the stale socket.";
-	}
-	else if (rc == -ETIMEDOUT)
-		*message = psprintf("the userspace WireGuard daemon of \"%s\" did not "
-							"answer within %d ms", ifname, UAPI_TIMEOUT_MS);
-	else
-		*message = psprintf("userspace WireGuard (UAPI) error on interface "
-							"\"%s\": %s", ifname, strerror(-rc));
-}
-
-/*
- * Words for a failed apply, and a hint when the operator can act.
- */
-void
-wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
-						WgBackend backend, char **message, const char **hint)
-{
-	if (use_uapi(ifname, backend))
-	{
-		describe_uapi_failure(rc, at_open, ifname, message, hint);
-		return;
-	}
-	*hint = NULL;
-	if (rc == -EPERM || rc == -EACCES)
-	{
-		*message = psprintf("permission denied: the wgpeer apply worker lacks "
-							"CAP_NET_ADMIN");
-		*hint = "Give PostgreSQL CAP_NET_ADMIN, see the README section \"Kernel access\".";
-	}
-	else if (at_open && rc == -ENOENT)
-	{
-		*message = psprintf("the kernel has no WireGuard support "
-							"(generic netlink family \"wireguard\" not found)");
-		*hint = "Load the module with \"modprobe wireguard\".";
-	}
-	else if (rc == -ENODEV)
-	{
-		*message = psprintf("interface \"%s\" does not exist", ifname);
-		*hint = "Create it, e.g. \"ip link add dev <name> type wireguard\"; "
-			"queued changes are applied as soon as it exists.";
-	}
-	else if (rc == -EOPNOTSUPP)
-		*message = psprintf("interface \"%s\" is not a WireGuard interface",
-							ifname);
-	else
-		*message = psprintf("netlink error on interface \"%s\": %s",
-							ifname, strerror(-rc));
-}
 
 /*
  * Read up to wgpeer.batch_size due changes, in queue order, with what the
@@ -416,11 +161,11 @@ next_retry_ms(void)
  * The kernel change for one interface: the last change of each peer in
  * the batch wins (an add then a removal is a removal), in queue order.
  */
-static wgnl_device_change
+static wg_device_change
 device_change(Iface *f, int iface_no, Change *changes, int n)
 {
-	wgnl_device_change dc;
-	wgnl_peer_change *peers = palloc0(sizeof(wgnl_peer_change) * (f->n_changes + 1));
+	wg_device_change dc;
+	wg_peer_change *peers = palloc0(sizeof(wg_peer_change) * (f->n_changes + 1));
 	HTAB	   *last;
 	HASHCTL		ctl;
 	int			n_peers = 0;
@@ -437,7 +182,7 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 		bool		found;
 		char	   *entry;
 		int			slot;
-		wgnl_peer_change *pc;
+		wg_peer_change *pc;
 
 		if (c->iface != iface_no)
 			continue;
@@ -563,45 +308,12 @@ record_failure(const char *ifname, Datum ids, const char *message)
 }
 
 /*
- * Is the extension installed in the worker's database?  (It may not be yet,
- * or have been dropped.)  Inside a worker transaction.
- */
-bool
-wgpeer_installed(void)
-{
-	return SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
-					   true, 1) == SPI_OK_SELECT && SPI_processed == 1;
-}
-
-/* Start a worker transaction with a snapshot and SPI, as worker_spi does. */
-void
-wgpeer_begin_work(const char *what)
-{
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, what);
-}
-
-/* Commit the worker transaction begun by wgpeer_begin_work(). */
-void
-wgpeer_end_work(void)
-{
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-}
-
-/*
  * One pass.  Returns 0 when the batch was full (call again at once), else
  * the milliseconds until an interface's retry falls due, or -1 when
  * nothing is waiting for a retry.
  */
-long
-wgpeer_apply_pending(void)
+static long
+apply_pass(void)
 {
 	MemoryContext pass_ctx = AllocSetContextCreate(TopMemoryContext,
 												   "wgpeer apply pass",
@@ -648,7 +360,7 @@ wgpeer_apply_pending(void)
 	at_open = palloc0(sizeof(bool) * n_ifaces);
 	for (int k = 0; k < n_ifaces; k++)
 	{
-		wgnl_device_change dc = device_change(&ifaces[k], k, changes, n);
+		wg_device_change dc = device_change(&ifaces[k], k, changes, n);
 
 		rcs[k] = wgpeer_device_set(&dc, ifaces[k].backend, &at_open[k]);
 	}
@@ -682,4 +394,38 @@ wgpeer_apply_pending(void)
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(pass_ctx);
 	return result;
+}
+
+/*
+ * The queue task: a pass when a commit queued changes since the last one
+ * (the mailbox counts those commits), when an interface's retry falls
+ * due, when the last pass left more, or at wgpeer.poll_interval.  On the
+ * first call a pass runs at once, for what was queued while the worker
+ * was down.
+ */
+long
+wgpeer_apply_due(void)
+{
+	static TimestampTz apply_at = 0;
+	static uint64 seen_queued = 0;
+	uint64		queued = wgpeer_commits_changing(CHANGE_QUEUE);
+	TimestampTz now = GetCurrentTimestamp();
+	long		ms;
+
+	if (queued == seen_queued && now < apply_at)
+		return Max(1, (long) ((apply_at - now) / 1000));
+
+	/* read before the pass: a commit during it is seen next time */
+	seen_queued = queued;
+	ms = apply_pass();
+	if (ms == 0)
+	{
+		apply_at = 0;			/* a full batch: more is waiting */
+		return 0;
+	}
+	if (ms < 0 || ms > wgpeer_poll_interval)
+		ms = wgpeer_poll_interval;
+	/* from the end of the pass: the retry times were set there */
+	apply_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	return ms;
 }

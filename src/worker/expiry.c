@@ -11,7 +11,7 @@
  * trigger counts them in shared memory), or after wgpeer.poll_interval:
  * an idle worker runs no transaction for expiry.
  */
-#include "wgpeer.h"
+#include "worker/worker.h"
 
 #include "utils/timestamp.h"
 
@@ -20,11 +20,10 @@ static long expire_or_wait(void);
 /*
  * Expire the peers that are due, in a transaction of its own, when a look
  * is due.  Returns 0 when it expired some (look again), otherwise the
- * milliseconds until the next look (never more than the poll interval),
- * or -1 when no peer has an expiry and nothing changed.
+ * milliseconds until the next look (never more than the poll interval).
  */
 long
-wgpeer_expire_due(void)
+wgpeer_expiry_due(void)
 {
 	static TimestampTz next_look = 0;
 	static uint64 seen_changes = 0;
@@ -47,11 +46,11 @@ wgpeer_expire_due(void)
 		next_look = TimestampTzPlusMilliseconds(now, wgpeer_poll_interval);
 	else
 		next_look = TimestampTzPlusMilliseconds(now, ms);
-	return ms < 0 ? -1 : Max(1, (long) ((next_look - now) / 1000));
+	return Max(1, (long) ((next_look - now) / 1000));
 }
 
 /*
- * The body of wgpeer_expire_due(), inside its transaction.
+ * The body of wgpeer_expiry_due(), inside its transaction.
  */
 static long
 expire_or_wait(void)

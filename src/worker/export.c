@@ -33,7 +33,7 @@
  * that cannot be rendered is reported as a WARNING with a hint, and the
  * pass is retried.
  */
-#include "wgpeer.h"
+#include "worker/worker.h"
 
 #include <sys/stat.h>
 
@@ -47,9 +47,9 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "atomic_file.h"
-#include "config.h"
-#include "validate.h"
+#include "core/atomic_file.h"
+#include "core/config.h"
+#include "core/validate.h"
 
 /* After a failed pass, try again this much later. */
 #define EXPORT_RETRY_MS 10000
@@ -535,10 +535,10 @@ fingerprint(void)
  * Called by the worker after each apply pass: bring the exported files
  * up to date when something may have changed (see the file comment).
  * Costs one short transaction and no file I/O when nothing did.  Returns
- * true when this pass's writes were spent and more files wait: the worker
- * should loop again without sleeping.
+ * 0 when this pass's writes were spent and more files wait, otherwise the
+ * milliseconds until the next pass that needs no change to start it.
  */
-bool
+long
 wgpeer_export_due(void)
 {
 	TimestampTz now;
@@ -546,7 +546,7 @@ wgpeer_export_due(void)
 	if (wgpeer_export_dir == NULL || wgpeer_export_dir[0] == '\0')
 	{
 		forget_files();
-		return false;
+		return TASK_IDLE;
 	}
 	if (files == NULL || strcmp(files_dir, wgpeer_export_dir) != 0 ||
 		files_clients != wgpeer_export_client_configs)
@@ -571,5 +571,7 @@ wgpeer_export_due(void)
 		}
 	}
 	wgpeer_end_work();
-	return more_pending;
+	if (more_pending)
+		return 0;
+	return Max(1, (long) ((next_pass - GetCurrentTimestamp()) / 1000));
 }

@@ -12,20 +12,17 @@
  * or expired removed; peers nobody knows are left alone with a warning,
  * unless the interface is exclusive.
  * When nothing differs nothing is sent, so no handshake is disturbed.
- * wg_reconcile() asks the worker for one now and reports what it did.
+ * wg_reconcile() (src/sql/reconcile.c) asks the worker for one now and
+ * reports what it recorded.
  */
-#include "wgpeer.h"
+#include "worker/worker.h"
 
 #include "catalog/pg_type.h"
-#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "diff.h"
-#include "netlink.h"
-
-PG_FUNCTION_INFO_V1(wg_reconcile);
+#include "device/diff.h"
 
 /*
  * The identity (wgpeer_device_id) each interface had when last looked at,
@@ -33,7 +30,7 @@ PG_FUNCTION_INFO_V1(wg_reconcile);
  */
 typedef struct SeenIface
 {
-	char		name[WGNL_IFNAME_SIZE];
+	char		name[WG_IFNAME_SIZE];
 	WgBackend	backend;
 	unsigned int ifindex;
 	bool		listed;			/* registered at the last look */
@@ -59,7 +56,7 @@ remember_ifindex(const char *name, WgBackend backend, unsigned int ifindex)
 	{
 		seen = seen ? repalloc(seen, sizeof(SeenIface) * (n_seen + 1)) :
 			MemoryContextAlloc(TopMemoryContext, sizeof(SeenIface));
-		strlcpy(seen[n_seen].name, name, WGNL_IFNAME_SIZE);
+		strlcpy(seen[n_seen].name, name, WG_IFNAME_SIZE);
 		seen[n_seen++].ifindex = 0;
 	}
 	before = seen[i].ifindex;
@@ -91,7 +88,7 @@ forget_unlisted(void)
  */
 static void
 read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
-			uint8_t (**known)[WGNL_KEY_LEN], size_t *n_known)
+			uint8_t (**known)[WG_KEY_LEN], size_t *n_known)
 {
 	static SPIPlanPtr want_plan;
 	static SPIPlanPtr known_plan;
@@ -128,7 +125,7 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 					 " WHERE interface = $1 AND status IN ('revoked', 'expired')",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_known = SPI_processed;
-	*known = palloc0(WGNL_KEY_LEN * (*n_known + 1));
+	*known = palloc0(WG_KEY_LEN * (*n_known + 1));
 	for (size_t r = 0; r < *n_known; r++)
 		wgpeer_stored_key(SPI_getvalue(SPI_tuptable->vals[r],
 									   SPI_tuptable->tupdesc, 1), (*known)[r]);
@@ -171,12 +168,12 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 			  int listen_port, bool exclusive)
 {
 	wg_desired_peer *desired;
-	uint8_t		(*known)[WGNL_KEY_LEN];
+	uint8_t		(*known)[WG_KEY_LEN];
 	size_t		n_desired;
 	size_t		n_known;
-	wgnl_device dev;
-	wgnl_device_change dc;
-	wgnl_peer_change *changes;
+	wg_device dev;
+	wg_device_change dc;
+	wg_peer_change *changes;
 	size_t		n_changes = 0;
 	wg_diff_stats stats;
 	bool		at_open;
@@ -193,7 +190,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		return;
 	}
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
-	changes = palloc0(sizeof(wgnl_peer_change) * (n_desired + dev.n_peers + 1));
+	changes = palloc0(sizeof(wg_peer_change) * (n_desired + dev.n_peers + 1));
 	wg_peer_diff(desired, n_desired, &dev, known, n_known, exclusive,
 				 changes, &n_changes, &stats);
 
@@ -204,7 +201,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	{
 		wgpeer_stored_key(private_key, dc.private_key);
 		if (!dev.has_private_key ||
-			memcmp(dev.private_key, dc.private_key, WGNL_KEY_LEN) != 0 ||
+			memcmp(dev.private_key, dc.private_key, WG_KEY_LEN) != 0 ||
 			dev.listen_port != listen_port)
 		{
 			dc.has_private_key = true;
@@ -213,7 +210,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	}
 	dc.peers = changes;
 	dc.n_peers = n_changes;
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	if (n_changes > 0 || dc.has_private_key)
 	{
@@ -320,63 +317,4 @@ wgpeer_reconcile_now(void)
 {
 	next_full = 0;
 	(void) wgpeer_reconcile_due();
-}
-
-/*
- * wg_reconcile(interface text default null): have the worker reconcile
- * every interface now, and report for the given one (or all) how many
- * peers it added, corrected and removed, how many unknown peers it left
- * alone, or why it could not.
- */
-Datum
-wg_reconcile(PG_FUNCTION_ARGS)
-{
-	static SPIPlanPtr plan;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {(Datum) 0};
-	char		nulls[1] = {'n'};
-
-	if (!PG_ARGISNULL(0))
-	{
-		MemoryContext outer = CurrentMemoryContext;
-		char	   *ifname;
-
-		SPI_connect();
-		ifname = MemoryContextStrdup(outer,
-									 wgpeer_resolve_interface(PG_GETARG_TEXT_PP(0)));
-		SPI_finish();
-		values[0] = CStringGetTextDatum(ifname);
-		nulls[0] = ' ';
-	}
-	wgpeer_ask_worker(REQUEST_RECONCILE);
-
-	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
-	wgpeer_exec(&plan,
-				"SELECT i.name, d.added, d.corrected, d.removed,"
-				" d.foreign_peers, d.reconcile_error"
-				" FROM wgpeer.interface i"
-				" LEFT JOIN wgpeer.device d ON d.interface = i.name"
-				" WHERE $1::text IS NULL OR i.name = $1"
-				" ORDER BY i.name",
-				1, types, values, nulls);
-	if (SPI_processed == 0 && nulls[0] == ' ')
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("interface \"%s\" is not registered with wgpeer",
-						TextDatumGetCString(values[0])),
-				 errhint("Register it with wgpeer.wg_add_interface().")));
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		out[6];
-		bool		out_nulls[6];
-
-		for (int c = 0; c < 6; c++)
-			out[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
-								   c + 1, &out_nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, out_nulls);
-	}
-	SPI_finish();
-	return (Datum) 0;
 }

@@ -1,27 +1,22 @@
 /*
- * show.c
- *		Reading the live devices: the worker's periodic sample (traffic
- *		statistics) and wg_show(), which asks the worker for a fresh one so
- *		that client backends never need CAP_NET_ADMIN.
+ * stats.c
+ *		Sampling the live devices: handshakes, endpoints and traffic per
+ *		peer, every wgpeer.stats_interval and whenever a session's wg_show()
+ *		asks for a fresh look (src/sql/show.c), so that client backends
+ *		never need CAP_NET_ADMIN.
  *
- * A caller takes a ticket and sets the worker's latch; the worker dumps
- * every registered interface (WG_CMD_GET_DEVICE), writes what it saw into
- * wgpeer.device_peer and wgpeer.device, commits, and marks the ticket
- * served; the caller then reads those tables.
+ * The worker dumps every registered interface, writes what it saw into
+ * wgpeer.device_peer and wgpeer.device, and adds the growth of each
+ * peer's counters to wgpeer.peer_traffic.
  */
-#include "wgpeer.h"
+#include "worker/worker.h"
 
 #include <arpa/inet.h>
 
 #include "catalog/pg_type.h"
-#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-
-#include "netlink.h"
-
-PG_FUNCTION_INFO_V1(wg_show);
 
 /*
  * An allowed IP or endpoint address as text.
@@ -43,7 +38,7 @@ format_ip(int family, const void *addr, char *buf, size_t size)
  * survive resets.  Unchanged peers cause no write at all.
  */
 static void
-store_device(const char *ifname, const wgnl_device *dev)
+store_device(const char *ifname, const wg_device *dev)
 {
 	static SPIPlanPtr plan;
 	int			n = (int) dev->n_peers;
@@ -64,7 +59,7 @@ store_device(const char *ifname, const wgnl_device *dev)
 
 	for (int i = 0; i < n; i++)
 	{
-		const wgnl_peer_info *p = &dev->peers[i];
+		const wg_peer_info *p = &dev->peers[i];
 		StringInfoData ips;
 		char		addr[INET6_ADDRSTRLEN];
 
@@ -217,7 +212,7 @@ wgpeer_sample_devices(void)
 			char	   *ifname = SPI_getvalue(names->vals[r], names->tupdesc, 1);
 			WgBackend	backend = wgpeer_backend(SPI_getvalue(names->vals[r],
 															  names->tupdesc, 2));
-			wgnl_device dev;
+			wg_device dev;
 			bool		at_open;
 			int			rc = wgpeer_device_get(ifname, backend, &dev, &at_open);
 			char	   *message = NULL;
@@ -227,7 +222,7 @@ wgpeer_sample_devices(void)
 				store_device(ifname, &dev);
 			else
 				wgpeer_describe_failure(rc, at_open, ifname, backend, &message, &hint);
-			wgnl_device_free(&dev);
+			wg_device_free(&dev);
 			store_outcome(ifname, message);
 		}
 	}
@@ -237,7 +232,7 @@ wgpeer_sample_devices(void)
 /*
  * Sample the devices when wgpeer.stats_interval has passed since the
  * last sample (0 turns sampling off).  Returns the milliseconds until the
- * next sample is due, or -1 when sampling is off.
+ * next sample is due.
  */
 long
 wgpeer_stats_due(void)
@@ -246,74 +241,11 @@ wgpeer_stats_due(void)
 	TimestampTz now = GetCurrentTimestamp();
 
 	if (wgpeer_stats_interval <= 0)
-		return -1;
+		return TASK_IDLE;
 	if (now >= next_sample)
 	{
 		wgpeer_sample_devices();
 		next_sample = TimestampTzPlusMilliseconds(now, wgpeer_stats_interval);
 	}
 	return Max(1, (long) ((next_sample - now) / 1000));
-}
-
-/*
- * wg_show(interface text) returns the interface's live peers as the
- * kernel reports them now: public key, endpoint, allowed IPs, latest
- * handshake, bytes received and sent, keepalive.
- */
-Datum
-wg_show(PG_FUNCTION_ARGS)
-{
-	static SPIPlanPtr peers_plan;
-	static SPIPlanPtr error_plan;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *ifname;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-
-	SPI_connect();
-	ifname = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
-								 wgpeer_resolve_interface(PG_ARGISNULL(0) ? NULL :
-														  PG_GETARG_TEXT_PP(0)));
-	SPI_finish();
-	values[0] = CStringGetTextDatum(ifname);
-
-	wgpeer_ask_worker(REQUEST_SHOW);
-
-	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
-	wgpeer_exec(&error_plan,
-				"SELECT error FROM wgpeer.device WHERE interface = $1",
-				1, types, values, NULL);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("interface \"%s\" is not registered with wgpeer", ifname),
-				 errhint("Register it with wgpeer.wg_add_interface().")));
-	{
-		char	   *error = SPI_getvalue(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1);
-
-		if (error)
-			ereport(ERROR,
-					(errcode(ERRCODE_SYSTEM_ERROR),
-					 errmsg("could not read interface \"%s\": %s", ifname, error)));
-	}
-	wgpeer_exec(&peers_plan,
-				"SELECT public_key, endpoint, allowed_ips, latest_handshake,"
-				" rx_bytes, tx_bytes, persistent_keepalive"
-				" FROM wgpeer.device_peer WHERE interface = $1"
-				" ORDER BY latest_handshake DESC NULLS LAST, public_key",
-				1, types, values, NULL);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		out[7];
-		bool		nulls[7];
-
-		for (int c = 0; c < 7; c++)
-			out[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc,
-								   c + 1, &nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
-	}
-	SPI_finish();
-	return (Datum) 0;
 }

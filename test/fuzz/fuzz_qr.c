@@ -15,7 +15,7 @@
 
 #include <png.h>
 
-#include "qr.h"
+#include "core/qr.h"
 
 /* Abort with a message, so libFuzzer records the input. */
 #define REQUIRE(cond) \

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 #include "unit.h"
 
 static char dir[64];

@@ -8,7 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "capability.h"
+#include "core/capability.h"
 #include "unit.h"
 
 int

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "unit.h"
 
 /* A complete config with every optional field. */

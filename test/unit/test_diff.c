@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diff.h"
+#include "device/diff.h"
 #include "unit.h"
 
 /* A key whose bytes are all b. */
 static void
-key(uint8_t out[WGNL_KEY_LEN], int b)
+key(uint8_t out[WG_KEY_LEN], int b)
 {
-	memset(out, b, WGNL_KEY_LEN);
+	memset(out, b, WG_KEY_LEN);
 }
 
 /* Desired peer b with address 10.0.0.b/32 and fd00::b/128. */
@@ -41,33 +41,33 @@ desired_peer(wg_desired_peer *p, int b)
 
 /* The live twin of a desired peer, allowed IPs in reverse order. */
 static void
-live_peer(wgnl_peer_info *info, const wg_desired_peer *want)
+live_peer(wg_peer_info *info, const wg_desired_peer *want)
 {
 	memset(info, 0, sizeof(*info));
-	memcpy(info->public_key, want->public_key, WGNL_KEY_LEN);
-	memcpy(info->preshared_key, want->preshared_key, WGNL_KEY_LEN);
+	memcpy(info->public_key, want->public_key, WG_KEY_LEN);
+	memcpy(info->preshared_key, want->preshared_key, WG_KEY_LEN);
 	info->keepalive = want->keepalive;
-	info->allowedips = calloc(2, sizeof(wgnl_allowedip));
+	info->allowedips = calloc(2, sizeof(wg_allowedip));
 	info->allowedips[0] = want->allowedips[1];
 	info->allowedips[1] = want->allowedips[0];
 	info->n_allowedips = info->cap_allowedips = 2;
 }
 
 /* The change for key b in changes, or NULL. */
-static const wgnl_peer_change *
-change_for(const wgnl_peer_change *changes, size_t n, int b)
+static const wg_peer_change *
+change_for(const wg_peer_change *changes, size_t n, int b)
 {
-	uint8_t		k[WGNL_KEY_LEN];
+	uint8_t		k[WG_KEY_LEN];
 
 	key(k, b);
 	for (size_t i = 0; i < n; i++)
-		if (memcmp(changes[i].public_key, k, WGNL_KEY_LEN) == 0)
+		if (memcmp(changes[i].public_key, k, WG_KEY_LEN) == 0)
 			return &changes[i];
 	return NULL;
 }
 
 static void
-free_peers(wgnl_peer_info *peers, size_t n)
+free_peers(wg_peer_info *peers, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(peers[i].allowedips);
@@ -78,9 +78,9 @@ static void
 test_in_sync(void)
 {
 	wg_desired_peer want[3];
-	wgnl_peer_info live[3];
-	wgnl_device dev = {0};
-	wgnl_peer_change changes[6];
+	wg_peer_info live[3];
+	wg_device dev = {0};
+	wg_peer_change changes[6];
 	size_t		n = 99;
 	wg_diff_stats st;
 
@@ -103,13 +103,13 @@ static void
 test_drift(void)
 {
 	wg_desired_peer want[4];
-	wgnl_peer_info live[5];
-	wgnl_device dev = {0};
-	uint8_t		known[1][WGNL_KEY_LEN];
-	wgnl_peer_change changes[9];
+	wg_peer_info live[5];
+	wg_device dev = {0};
+	uint8_t		known[1][WG_KEY_LEN];
+	wg_peer_change changes[9];
 	size_t		n = 0;
 	wg_diff_stats st;
-	const wgnl_peer_change *c;
+	const wg_peer_change *c;
 
 	for (int b = 1; b <= 4; b++)
 		desired_peer(&want[b - 1], b);
@@ -134,7 +134,7 @@ test_drift(void)
 	CHECK(change_for(changes, n, 1) == NULL);
 	c = change_for(changes, n, 2);
 	CHECK(c && !c->remove && c->has_preshared_key &&
-		  memcmp(c->preshared_key, want[1].preshared_key, WGNL_KEY_LEN) == 0);
+		  memcmp(c->preshared_key, want[1].preshared_key, WG_KEY_LEN) == 0);
 	c = change_for(changes, n, 3);
 	CHECK(c && !c->remove && c->n_allowedips == 2 && c->keepalive == 25);
 	c = change_for(changes, n, 4);
@@ -157,10 +157,10 @@ static void
 test_empty_sides(void)
 {
 	wg_desired_peer want[2];
-	wgnl_peer_info live[1];
-	wgnl_device dev = {0};
-	uint8_t		known[1][WGNL_KEY_LEN];
-	wgnl_peer_change changes[3];
+	wg_peer_info live[1];
+	wg_device dev = {0};
+	uint8_t		known[1][WG_KEY_LEN];
+	wg_peer_change changes[3];
 	size_t		n = 0;
 	wg_diff_stats st;
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "keys.h"
+#include "core/keys.h"
 #include "unit.h"
 
 /* Decode a 64-character hex string into 32 bytes. */

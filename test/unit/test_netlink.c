@@ -9,7 +9,7 @@
  * what the kernel would apply, which must equal the batch.  GET dump
  * replies are hand-built with libmnl and fed to the parser.
  */
-#include "netlink.h"
+#include "device/netlink.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -28,12 +28,12 @@
 /* A peer as the messages decoded so far would leave it in the kernel. */
 typedef struct model_peer
 {
-	uint8_t		key[WGNL_KEY_LEN];
+	uint8_t		key[WG_KEY_LEN];
 	bool		remove;
 	bool		has_psk;
-	uint8_t		psk[WGNL_KEY_LEN];
+	uint8_t		psk[WG_KEY_LEN];
 	int			keepalive;
-	wgnl_allowedip *ips;
+	wg_allowedip *ips;
 	size_t		n_ips;
 	int			fragments;		/* peer nests it was sent in */
 } model_peer;
@@ -45,7 +45,7 @@ typedef struct model
 	int			messages;
 	bool		bad;			/* a malformed or misflagged message */
 	bool		has_priv;
-	uint8_t		priv[WGNL_KEY_LEN];
+	uint8_t		priv[WG_KEY_LEN];
 	int			port;
 	model_peer *peers;
 	size_t		n_peers;
@@ -60,7 +60,7 @@ typedef struct frag
 	bool		has_flags;
 	const uint8_t *psk;
 	int			keepalive;
-	wgnl_allowedip *ips;
+	wg_allowedip *ips;
 	size_t		n_ips;
 	bool		bad;
 } frag;
@@ -84,7 +84,7 @@ nest_exact(const struct nlattr *nest)
 static int
 ip_cb(const struct nlattr *attr, void *data)
 {
-	wgnl_allowedip *ip = data;
+	wg_allowedip *ip = data;
 
 	switch (mnl_attr_get_type(attr))
 	{
@@ -114,7 +114,7 @@ static int
 ips_cb(const struct nlattr *attr, void *data)
 {
 	frag	   *f = data;
-	wgnl_allowedip ip;
+	wg_allowedip ip;
 
 	memset(&ip, 0, sizeof(ip));
 	if (!nest_exact(attr) ||
@@ -134,7 +134,7 @@ peer_cb(const struct nlattr *attr, void *data)
 	switch (mnl_attr_get_type(attr))
 	{
 		case WGPEER_A_PUBLIC_KEY:
-			if (mnl_attr_get_payload_len(attr) != WGNL_KEY_LEN)
+			if (mnl_attr_get_payload_len(attr) != WG_KEY_LEN)
 				return MNL_CB_ERROR;
 			f->key = mnl_attr_get_payload(attr);
 			return MNL_CB_OK;
@@ -145,7 +145,7 @@ peer_cb(const struct nlattr *attr, void *data)
 			f->has_flags = true;
 			return MNL_CB_OK;
 		case WGPEER_A_PRESHARED_KEY:
-			if (mnl_attr_get_payload_len(attr) != WGNL_KEY_LEN)
+			if (mnl_attr_get_payload_len(attr) != WG_KEY_LEN)
 				return MNL_CB_ERROR;
 			f->psk = mnl_attr_get_payload(attr);
 			return MNL_CB_OK;
@@ -182,14 +182,14 @@ model_apply(model *m, frag *f, bool first_in_msg)
 	if (f->flags == WGPEER_F_UPDATE_ONLY)
 	{
 		if (!first_in_msg || last == NULL || last->remove ||
-			memcmp(last->key, f->key, WGNL_KEY_LEN) != 0 ||
+			memcmp(last->key, f->key, WG_KEY_LEN) != 0 ||
 			f->psk != NULL || f->keepalive >= 0 || f->n_ips == 0)
 		{
 			m->bad = true;
 			return;
 		}
-		last->ips = realloc(last->ips, (last->n_ips + f->n_ips) * sizeof(wgnl_allowedip));
-		memcpy(last->ips + last->n_ips, f->ips, f->n_ips * sizeof(wgnl_allowedip));
+		last->ips = realloc(last->ips, (last->n_ips + f->n_ips) * sizeof(wg_allowedip));
+		memcpy(last->ips + last->n_ips, f->ips, f->n_ips * sizeof(wg_allowedip));
 		last->n_ips += f->n_ips;
 		last->fragments++;
 		return;
@@ -206,14 +206,14 @@ model_apply(model *m, frag *f, bool first_in_msg)
 	}
 	p = &m->peers[m->n_peers++];
 	memset(p, 0, sizeof(*p));
-	memcpy(p->key, f->key, WGNL_KEY_LEN);
+	memcpy(p->key, f->key, WG_KEY_LEN);
 	p->remove = f->flags == WGPEER_F_REMOVE_ME;
 	p->fragments = 1;
 	p->keepalive = f->keepalive;
 	if (f->psk)
 	{
 		p->has_psk = true;
-		memcpy(p->psk, f->psk, WGNL_KEY_LEN);
+		memcpy(p->psk, f->psk, WG_KEY_LEN);
 	}
 	if (p->remove && (f->n_ips || f->psk || f->keepalive >= 0))
 		m->bad = true;
@@ -264,10 +264,10 @@ dev_cb(const struct nlattr *attr, void *data)
 			st->seen_ifname = true;
 			return MNL_CB_OK;
 		case WGDEVICE_A_PRIVATE_KEY:
-			if (!st->first_msg || mnl_attr_get_payload_len(attr) != WGNL_KEY_LEN)
+			if (!st->first_msg || mnl_attr_get_payload_len(attr) != WG_KEY_LEN)
 				return MNL_CB_ERROR;
 			st->m->has_priv = true;
-			memcpy(st->m->priv, mnl_attr_get_payload(attr), WGNL_KEY_LEN);
+			memcpy(st->m->priv, mnl_attr_get_payload(attr), WG_KEY_LEN);
 			return MNL_CB_OK;
 		case WGDEVICE_A_LISTEN_PORT:
 			if (!st->first_msg || mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
@@ -336,7 +336,7 @@ model_free(model *m)
 
 /* Are two allowed IPs the same prefix? */
 static bool
-ip_equal(const wgnl_allowedip *a, const wgnl_allowedip *b)
+ip_equal(const wg_allowedip *a, const wg_allowedip *b)
 {
 	size_t		len = a->family == AF_INET ? 4 : 16;
 
@@ -346,29 +346,29 @@ ip_equal(const wgnl_allowedip *a, const wgnl_allowedip *b)
 
 /* Does the model reproduce the batch exactly, peer by peer, IP by IP? */
 static bool
-model_matches(const model *m, const wgnl_device_change *c)
+model_matches(const model *m, const wg_device_change *c)
 {
 	size_t		i;
 	size_t		j;
 
 	if (m->bad || m->has_priv != c->has_private_key ||
-		(c->has_private_key && memcmp(m->priv, c->private_key, WGNL_KEY_LEN)) ||
+		(c->has_private_key && memcmp(m->priv, c->private_key, WG_KEY_LEN)) ||
 		m->port != (c->listen_port >= 0 ? c->listen_port : 0) ||
 		m->n_peers != c->n_peers)
 		return false;
 	for (i = 0; i < c->n_peers; i++)
 	{
-		const wgnl_peer_change *want = &c->peers[i];
+		const wg_peer_change *want = &c->peers[i];
 		const model_peer *got = &m->peers[i];
 
-		if (memcmp(got->key, want->public_key, WGNL_KEY_LEN) != 0 ||
+		if (memcmp(got->key, want->public_key, WG_KEY_LEN) != 0 ||
 			got->remove != want->remove)
 			return false;
 		if (want->remove)
 			continue;
 		if (got->has_psk != want->has_preshared_key ||
 			(want->has_preshared_key &&
-			 memcmp(got->psk, want->preshared_key, WGNL_KEY_LEN) != 0) ||
+			 memcmp(got->psk, want->preshared_key, WG_KEY_LEN) != 0) ||
 			got->keepalive != want->keepalive ||
 			got->n_ips != want->n_allowedips)
 			return false;
@@ -384,7 +384,7 @@ model_matches(const model *m, const wgnl_device_change *c)
  * into m.  Returns the number of messages, or the builder's -errno.
  */
 static int
-build_all(model *m, const wgnl_device_change *c, size_t size)
+build_all(model *m, const wg_device_change *c, size_t size)
 {
 	wgnl_set_cursor cursor;
 	char	   *buf = malloc(size);
@@ -421,10 +421,10 @@ fill_random(uint8_t *buf, size_t len)
 }
 
 /* The n-th address of 10.0.0.0/8 as a /32. */
-static wgnl_allowedip
+static wg_allowedip
 ip4(uint32_t n, uint8_t cidr)
 {
-	wgnl_allowedip a;
+	wg_allowedip a;
 
 	memset(&a, 0, sizeof(a));
 	a.family = AF_INET;
@@ -434,10 +434,10 @@ ip4(uint32_t n, uint8_t cidr)
 }
 
 /* The n-th address of fd00::/64. */
-static wgnl_allowedip
+static wg_allowedip
 ip6(uint32_t n, uint8_t cidr)
 {
-	wgnl_allowedip a;
+	wg_allowedip a;
 
 	memset(&a, 0, sizeof(a));
 	a.family = AF_INET6;
@@ -453,9 +453,9 @@ ip6(uint32_t n, uint8_t cidr)
 /* A batch and the storage its peers point into. */
 typedef struct batch
 {
-	wgnl_device_change change;
-	wgnl_peer_change *peers;
-	wgnl_allowedip *ips;
+	wg_device_change change;
+	wg_peer_change *peers;
+	wg_allowedip *ips;
 } batch;
 
 /*
@@ -468,16 +468,16 @@ make_batch(batch *b, size_t n, size_t (*nips) (size_t), size_t remove_every)
 	size_t		total = 0;
 	size_t		i;
 	size_t		j;
-	wgnl_allowedip *ip;
+	wg_allowedip *ip;
 
 	for (i = 0; i < n; i++)
 		total += nips(i);
-	b->peers = calloc(n ? n : 1, sizeof(wgnl_peer_change));
-	b->ips = calloc(total ? total : 1, sizeof(wgnl_allowedip));
+	b->peers = calloc(n ? n : 1, sizeof(wg_peer_change));
+	b->ips = calloc(total ? total : 1, sizeof(wg_allowedip));
 	memset(&b->change, 0, sizeof(b->change));
 	b->change.ifname = "wg0";
 	b->change.has_private_key = true;
-	fill_random(b->change.private_key, WGNL_KEY_LEN);
+	fill_random(b->change.private_key, WG_KEY_LEN);
 	b->change.listen_port = 51820;
 	b->change.peers = b->peers;
 	b->change.n_peers = n;
@@ -485,12 +485,12 @@ make_batch(batch *b, size_t n, size_t (*nips) (size_t), size_t remove_every)
 	ip = b->ips;
 	for (i = 0; i < n; i++)
 	{
-		wgnl_peer_change *p = &b->peers[i];
+		wg_peer_change *p = &b->peers[i];
 
-		fill_random(p->public_key, WGNL_KEY_LEN);
+		fill_random(p->public_key, WG_KEY_LEN);
 		p->keepalive = i % 3 == 0 ? -1 : (int) (i % 60);
 		p->has_preshared_key = i % 2 == 0;
-		fill_random(p->preshared_key, WGNL_KEY_LEN);
+		fill_random(p->preshared_key, WG_KEY_LEN);
 		p->remove = remove_every && i % remove_every == remove_every - 1;
 		p->allowedips = ip;
 		p->n_allowedips = nips(i);
@@ -676,40 +676,40 @@ static void
 test_validate(void)
 {
 	batch		b;
-	wgnl_allowedip bad;
+	wg_allowedip bad;
 
 	make_batch(&b, 3, two_ips, 0);
-	CHECK(wgnl_validate_change(&b.change) == 0);
+	CHECK(wg_device_change_validate(&b.change) == 0);
 	b.ips[1].cidr = 129;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.ips[1].cidr = 128;
 	b.ips[0].cidr = 33;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.ips[0].cidr = 32;
 	b.ips[2].family = AF_UNIX;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.ips[2].family = AF_INET;
 	b.peers[1].keepalive = 65536;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.peers[1].keepalive = 0;
 	b.change.listen_port = 70000;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.change.listen_port = -1;
 	b.change.ifname = "a-name-too-long0";
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.change.ifname = "";
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	b.change.ifname = "wg0";
 	b.peers[2].allowedips = NULL;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	/* a removal's allowed IPs are not looked at */
 	b.peers[2].remove = true;
-	CHECK(wgnl_validate_change(&b.change) == 0);
+	CHECK(wg_device_change_validate(&b.change) == 0);
 	b.peers[2].remove = false;
 	bad = ip4(1, 40);
 	b.peers[2].allowedips = &bad;
 	b.peers[2].n_allowedips = 1;
-	CHECK(wgnl_validate_change(&b.change) == -EINVAL);
+	CHECK(wg_device_change_validate(&b.change) == -EINVAL);
 	free_batch(&b);
 }
 
@@ -847,7 +847,7 @@ dump_done(char *buf, size_t *off, uint32_t seq, int err)
 
 /* Put one allowed IP nest. */
 static void
-put_ip(struct nlmsghdr *nlh, wgnl_allowedip a)
+put_ip(struct nlmsghdr *nlh, wg_allowedip a)
 {
 	struct nlattr *n = mnl_attr_nest_start(nlh, 0);
 
@@ -962,10 +962,10 @@ test_dump(void)
 	CHECK(d.device.n_peers == 3);
 	if (d.device.n_peers == 3)
 	{
-		wgnl_peer_info *a = &d.device.peers[0];
-		wgnl_peer_info *b = &d.device.peers[1];
-		wgnl_peer_info *c = &d.device.peers[2];
-		wgnl_allowedip w;
+		wg_peer_info *a = &d.device.peers[0];
+		wg_peer_info *b = &d.device.peers[1];
+		wg_peer_info *c = &d.device.peers[2];
+		wg_allowedip w;
 
 		CHECK(memcmp(a->public_key, ka, 32) == 0 && memcmp(a->preshared_key, psk, 32) == 0);
 		CHECK(a->endpoint.family == AF_INET &&
@@ -989,7 +989,7 @@ test_dump(void)
 		CHECK(memcmp(c->public_key, kc, 32) == 0 && c->n_allowedips == 0 &&
 			  c->endpoint.family == AF_UNSPEC && c->last_handshake_sec == 0);
 	}
-	wgnl_device_free(&d.device);
+	wg_device_free(&d.device);
 	CHECK(d.device.n_peers == 0 && d.device.peers == NULL);
 
 	/* the same dump flagged NLM_F_DUMP_INTR on its second message */
@@ -999,7 +999,7 @@ test_dump(void)
 	d.portid = 42;
 	CHECK(wgnl_dump_feed(&d, buf, off) == 1);
 	CHECK(d.interrupted);
-	wgnl_device_free(&d.device);
+	wg_device_free(&d.device);
 }
 
 /* Errors end a dump with their errno; malformed replies are refused. */
@@ -1043,7 +1043,7 @@ test_dump_errors(void)
 	mnl_attr_nest_end(nlh, peers);
 	dump_end(&off, nlh);
 	CHECK(wgnl_dump_feed(&d, buf, off) == -EBADMSG);
-	wgnl_device_free(&d.device);
+	wg_device_free(&d.device);
 
 	/* a peer without its public key */
 	off = 0;
@@ -1055,11 +1055,11 @@ test_dump_errors(void)
 	mnl_attr_nest_end(nlh, peers);
 	dump_end(&off, nlh);
 	CHECK(wgnl_dump_feed(&d, buf, off) == -EBADMSG);
-	wgnl_device_free(&d.device);
+	wg_device_free(&d.device);
 
 	/* a datagram cut in the middle of a message */
 	CHECK(wgnl_dump_feed(&d, buf, off - 8) == -EBADMSG);
-	wgnl_device_free(&d.device);
+	wg_device_free(&d.device);
 }
 
 int

@@ -11,7 +11,7 @@
 
 #include <png.h>
 
-#include "qr.h"
+#include "core/qr.h"
 #include "unit.h"
 
 /* No limit on the size of a rendering. */

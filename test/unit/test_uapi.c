@@ -10,8 +10,8 @@
  * a daemon that hangs up mid-request, one that never answers (the timeout)
  * and one that is gone (a stale socket).
  */
-#include "keys.h"
-#include "uapi.h"
+#include "core/keys.h"
+#include "device/uapi.h"
 #include "unit.h"
 
 #include <errno.h>
@@ -58,16 +58,16 @@ capture_sink(void *arg, const char *data, size_t len)
 
 /* A key whose bytes are all b. */
 static void
-fill_key(uint8_t key[WGNL_KEY_LEN], uint8_t b)
+fill_key(uint8_t key[WG_KEY_LEN], uint8_t b)
 {
-	memset(key, b, WGNL_KEY_LEN);
+	memset(key, b, WG_KEY_LEN);
 }
 
 /* An allowed IP from text and a prefix length. */
-static wgnl_allowedip
+static wg_allowedip
 ip(const char *text, int cidr)
 {
-	wgnl_allowedip a;
+	wg_allowedip a;
 
 	memset(&a, 0, sizeof(a));
 	a.family = strchr(text, ':') ? AF_INET6 : AF_INET;
@@ -84,7 +84,7 @@ hex_of(uint8_t b)
 	static int	next;
 	char	   *out = buf[next++ % 8];
 
-	for (int i = 0; i < WGNL_KEY_LEN; i++)
+	for (int i = 0; i < WG_KEY_LEN; i++)
 		sprintf(out + 2 * i, "%02x", b);
 	return out;
 }
@@ -112,9 +112,9 @@ check_lines(const char *text, const char *const *want, int n_want)
 static void
 test_build_set(void)
 {
-	wgnl_allowedip ips[2] = {ip("10.0.0.2", 32), ip("fd00::2", 128)};
-	wgnl_peer_change peers[3];
-	wgnl_device_change dc;
+	wg_allowedip ips[2] = {ip("10.0.0.2", 32), ip("fd00::2", 128)};
+	wg_peer_change peers[3];
+	wg_device_change dc;
 	capture		c = {0};
 	char		line[6][128];
 	const char *want[14];
@@ -190,9 +190,9 @@ test_build_chunks(void)
 	enum
 	{
 	N = 5000};
-	wgnl_peer_change *peers = calloc(N, sizeof(wgnl_peer_change));
-	wgnl_allowedip *ips = calloc(N, sizeof(wgnl_allowedip));
-	wgnl_device_change dc;
+	wg_peer_change *peers = calloc(N, sizeof(wg_peer_change));
+	wg_allowedip *ips = calloc(N, sizeof(wg_allowedip));
+	wg_device_change dc;
 	capture		c = {0};
 	int			keys = 0;
 	int			ip_lines = 0;
@@ -294,17 +294,17 @@ canned_get(void)
 
 /* Check a device parsed from canned_get(). */
 static void
-check_canned_device(const wgnl_device *d)
+check_canned_device(const wg_device *d)
 {
-	uint8_t		key[WGNL_KEY_LEN];
-	uint8_t		pub[WGNL_KEY_LEN];
+	uint8_t		key[WG_KEY_LEN];
+	uint8_t		pub[WG_KEY_LEN];
 	char		text[INET6_ADDRSTRLEN];
-	const wgnl_peer_info *p;
+	const wg_peer_info *p;
 
 	fill_key(key, 0x0f);
-	CHECK(d->has_private_key && memcmp(d->private_key, key, WGNL_KEY_LEN) == 0);
+	CHECK(d->has_private_key && memcmp(d->private_key, key, WG_KEY_LEN) == 0);
 	CHECK(wg_key_public(pub, key) == 0);
-	CHECK(d->has_public_key && memcmp(d->public_key, pub, WGNL_KEY_LEN) == 0);
+	CHECK(d->has_public_key && memcmp(d->public_key, pub, WG_KEY_LEN) == 0);
 	CHECK(d->listen_port == 51820);
 	CHECK(d->fwmark == 66);
 	CHECK(d->n_peers == 3);
@@ -313,9 +313,9 @@ check_canned_device(const wgnl_device *d)
 
 	p = &d->peers[0];
 	fill_key(key, 0xa1);
-	CHECK(memcmp(p->public_key, key, WGNL_KEY_LEN) == 0);
+	CHECK(memcmp(p->public_key, key, WG_KEY_LEN) == 0);
 	fill_key(key, 0x5e);
-	CHECK(memcmp(p->preshared_key, key, WGNL_KEY_LEN) == 0);
+	CHECK(memcmp(p->preshared_key, key, WG_KEY_LEN) == 0);
 	CHECK(p->endpoint.family == AF_INET);
 	inet_ntop(AF_INET, &p->endpoint.in4.sin_addr, text, sizeof(text));
 	CHECK_STR(text, "192.0.2.7");
@@ -336,7 +336,7 @@ check_canned_device(const wgnl_device *d)
 
 	p = &d->peers[1];
 	fill_key(key, 0);
-	CHECK(memcmp(p->preshared_key, key, WGNL_KEY_LEN) == 0);
+	CHECK(memcmp(p->preshared_key, key, WG_KEY_LEN) == 0);
 	CHECK(p->endpoint.family == AF_INET6);
 	inet_ntop(AF_INET6, &p->endpoint.in6.sin6_addr, text, sizeof(text));
 	CHECK_STR(text, "2001:db8::1");
@@ -347,14 +347,14 @@ check_canned_device(const wgnl_device *d)
 
 	p = &d->peers[2];
 	fill_key(key, 0xc3);			/* upper-case hex is read too */
-	CHECK(memcmp(p->public_key, key, WGNL_KEY_LEN) == 0);
+	CHECK(memcmp(p->public_key, key, WG_KEY_LEN) == 0);
 	CHECK(p->endpoint.family == AF_UNSPEC);
 	CHECK(p->n_allowedips == 0);
 }
 
 /* Feed a whole reply, return wguapi_reply_feed's result and the status. */
 static int
-feed_all(const char *text, wgnl_device *dev, int *status)
+feed_all(const char *text, wg_device *dev, int *status)
 {
 	wguapi_reply r;
 	int			rc;
@@ -372,7 +372,7 @@ static void
 test_parse_replies(void)
 {
 	const char *text = canned_get();
-	wgnl_device dev;
+	wg_device dev;
 	wguapi_reply r;
 	int			status;
 	int			rc = 0;
@@ -381,7 +381,7 @@ test_parse_replies(void)
 	CHECK(feed_all(text, &dev, &status) == 1);
 	CHECK(status == 0);
 	check_canned_device(&dev);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	/* byte by byte: the same device, and 0 until the last byte */
 	memset(&dev, 0, sizeof(dev));
@@ -394,56 +394,56 @@ test_parse_replies(void)
 	}
 	CHECK(rc == 1);
 	check_canned_device(&dev);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	/* an empty device */
 	CHECK(feed_all("errno=0\n\n", &dev, &status) == 1);
 	CHECK(status == 0 && dev.n_peers == 0 && !dev.has_private_key);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	/* set replies: errno as wireguard-go (negative) or boringtun sends it */
 	CHECK(feed_all("errno=0\n\n", NULL, &status) == 1 && status == 0);
 	CHECK(feed_all("errno=-22\n\n", NULL, &status) == 1 && status == -EINVAL);
 	CHECK(feed_all("errno=98\n\n", NULL, &status) == 1 && status == -EADDRINUSE);
 	CHECK(feed_all("errno=-5\n\n", &dev, &status) == 1 && status == -EIO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	/* incomplete: more is needed */
 	CHECK(feed_all("errno=0\n", NULL, &status) == 0);
 	CHECK(feed_all("listen_port=1\n", &dev, &status) == 0);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	/* malformed */
 	CHECK(feed_all("listen_port=1\n\n", &dev, &status) == -EPROTO);	/* no errno */
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	CHECK(feed_all("errno=0\n\nerrno=0\n\n", NULL, &status) == -EPROTO);
 	CHECK(feed_all("errno=0\nlisten_port=1\n\n", &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	CHECK(feed_all("errno=x\n\n", NULL, &status) == -EPROTO);
 	CHECK(feed_all("errno=99999\n\n", NULL, &status) == -EPROTO);
 	CHECK(feed_all("listen_port=1\nerrno=0\n\n", NULL, &status) == -EPROTO);
 	CHECK(feed_all("no equals sign\nerrno=0\n\n", &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	CHECK(feed_all("listen_port=65536\nerrno=0\n\n", &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	CHECK(feed_all("public_key=1234\nerrno=0\n\n", &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	snprintf(bad, sizeof(bad), "public_key=%s\nendpoint=10.0.0.1\nerrno=0\n\n",
 			 hex_of(1));
 	CHECK(feed_all(bad, &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	snprintf(bad, sizeof(bad), "public_key=%s\nallowed_ip=10.0.0.1/33\nerrno=0\n\n",
 			 hex_of(1));
 	CHECK(feed_all(bad, &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	snprintf(bad, sizeof(bad), "public_key=%s\nrx_bytes=-1\nerrno=0\n\n",
 			 hex_of(1));
 	CHECK(feed_all(bad, &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	memset(bad, 'x', sizeof(bad) - 1);	/* a line longer than any real one */
 	bad[sizeof(bad) - 1] = '\0';
 	CHECK(feed_all(bad, &dev, &status) == -EPROTO);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 }
 
 /* Socket paths and names. */
@@ -553,11 +553,11 @@ test_socket(void)
 	char		dir[] = "/tmp/wgpeer-uapi.XXXXXX";
 	char		record[128];
 	struct sockaddr_un addr;
-	wgnl_allowedip ips[1] = {ip("10.0.0.9", 32)};
-	wgnl_peer_change peer;
-	wgnl_peer_change *many;
-	wgnl_device_change dc;
-	wgnl_device dev;
+	wg_allowedip ips[1] = {ip("10.0.0.9", 32)};
+	wg_peer_change peer;
+	wg_peer_change *many;
+	wg_device_change dc;
+	wg_device dev;
 	capture		c = {0};
 	int			listener;
 	unsigned int first_id;
@@ -622,7 +622,7 @@ test_socket(void)
 	close(fd);
 	CHECK_STR(dev.ifname, "wgfake");
 	check_canned_device(&dev);
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 
 	/* the daemon's errno */
 	fd = wguapi_connect(dir, "wgfake", 2000);
@@ -633,7 +633,7 @@ test_socket(void)
 	 * A daemon that refuses an early line and hangs up while a large set
 	 * is still being written: its errno, not EPIPE.
 	 */
-	many = calloc(20000, sizeof(wgnl_peer_change));
+	many = calloc(20000, sizeof(wg_peer_change));
 	for (int i = 0; i < 20000; i++)
 	{
 		many[i] = peer;

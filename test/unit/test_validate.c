@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "unit.h"
-#include "validate.h"
+#include "core/validate.h"
 
 #define OK(expr) CHECK((expr) == NULL)
 #define BAD(expr) CHECK((expr) != NULL)

@@ -1,6 +1,6 @@
 /*
  * wgnl_driver.c
- *		Command-line driver of src/netlink.c for the real-kernel tests.
+ *		Command-line driver of src/device/netlink.c for the real-kernel tests.
  *
  *	wgnl_driver gen N			print N peers with fresh keys, one line each:
  *								"peer PUB allowed 10.a.b.c/32,fd00::N/128"
@@ -19,8 +19,8 @@
  *
  * Exits 0 on success, 1 with a message on stderr otherwise.
  */
-#include "keys.h"
-#include "netlink.h"
+#include "core/keys.h"
+#include "device/netlink.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -43,7 +43,7 @@ die(const char *what, const char *detail)
 
 /* Decode a base64 key or die naming the line it was on. */
 static void
-parse_key(uint8_t key[WGNL_KEY_LEN], const char *b64, int lineno)
+parse_key(uint8_t key[WG_KEY_LEN], const char *b64, int lineno)
 {
 	char		where[32];
 
@@ -56,7 +56,7 @@ parse_key(uint8_t key[WGNL_KEY_LEN], const char *b64, int lineno)
 
 /* Parse "ADDR/CIDR" into a; false if malformed. */
 static bool
-parse_allowedip(wgnl_allowedip *a, char *text)
+parse_allowedip(wg_allowedip *a, char *text)
 {
 	char	   *slash = strchr(text, '/');
 	char	   *end;
@@ -80,10 +80,10 @@ parse_allowedip(wgnl_allowedip *a, char *text)
 }
 
 /* Parse a comma-separated allowed IP list into a fresh array. */
-static wgnl_allowedip *
+static wg_allowedip *
 parse_allowedips(char *list, size_t *n, int lineno)
 {
-	wgnl_allowedip *ips = NULL;
+	wg_allowedip *ips = NULL;
 	size_t		cap = 0;
 	char	   *save = NULL;
 	char	   *tok;
@@ -112,14 +112,14 @@ parse_allowedips(char *list, size_t *n, int lineno)
 
 /* Read a batch file into change (peers and their IPs are malloc'd). */
 static void
-read_batch(const char *path, wgnl_device_change *change)
+read_batch(const char *path, wg_device_change *change)
 {
 	FILE	   *f = fopen(path, "r");
 	char	   *line = NULL;
 	size_t		linecap = 0;
 	int			lineno = 0;
 	size_t		cap = 0;
-	wgnl_peer_change *peers = NULL;
+	wg_peer_change *peers = NULL;
 
 	if (f == NULL)
 		die("cannot open batch file", strerror(errno));
@@ -127,7 +127,7 @@ read_batch(const char *path, wgnl_device_change *change)
 	{
 		char	   *save = NULL;
 		char	   *word = strtok_r(line, " \t\n", &save);
-		wgnl_peer_change *p;
+		wg_peer_change *p;
 
 		lineno++;
 		if (word == NULL || word[0] == '#')
@@ -198,7 +198,7 @@ now(void)
 static int
 cmd_apply(const char *ifname, const char *path)
 {
-	wgnl_device_change change;
+	wg_device_change change;
 	wgnl_ctx   *ctx;
 	double		start;
 	int			r;
@@ -221,12 +221,12 @@ cmd_apply(const char *ifname, const char *path)
 
 /* Print a key in base64, or "(none)" when absent or all zeros. */
 static void
-print_key(const uint8_t key[WGNL_KEY_LEN], bool present)
+print_key(const uint8_t key[WG_KEY_LEN], bool present)
 {
-	static const uint8_t zero[WGNL_KEY_LEN];
+	static const uint8_t zero[WG_KEY_LEN];
 	char		b64[WG_KEY_B64_SIZE];
 
-	if (!present || memcmp(key, zero, WGNL_KEY_LEN) == 0)
+	if (!present || memcmp(key, zero, WG_KEY_LEN) == 0)
 	{
 		fputs("(none)", stdout);
 		return;
@@ -237,7 +237,7 @@ print_key(const uint8_t key[WGNL_KEY_LEN], bool present)
 
 /* Print a peer's endpoint as wg(8) does: ADDR:PORT or [ADDR6]:PORT. */
 static void
-print_endpoint(const wgnl_peer_info *p)
+print_endpoint(const wg_peer_info *p)
 {
 	char		buf[INET6_ADDRSTRLEN];
 
@@ -256,7 +256,7 @@ static int
 cmd_dump(const char *ifname)
 {
 	wgnl_ctx   *ctx;
-	wgnl_device dev;
+	wg_device dev;
 	size_t		i;
 	size_t		j;
 	int			r;
@@ -278,7 +278,7 @@ cmd_dump(const char *ifname)
 		puts("off");
 	for (i = 0; i < dev.n_peers; i++)
 	{
-		const wgnl_peer_info *p = &dev.peers[i];
+		const wg_peer_info *p = &dev.peers[i];
 
 		print_key(p->public_key, true);
 		putchar('\t');
@@ -304,7 +304,7 @@ cmd_dump(const char *ifname)
 		else
 			puts("off");
 	}
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	return 0;
 }
 
@@ -315,14 +315,14 @@ cmd_dump(const char *ifname)
 static size_t
 peer_count(wgnl_ctx *ctx, const char *ifname)
 {
-	wgnl_device dev;
+	wg_device dev;
 	size_t		n;
 	int			r;
 
 	if ((r = wgnl_get_device(ctx, ifname, &dev)) < 0)
 		die("wgnl_get_device", strerror(-r));
 	n = dev.n_peers;
-	wgnl_device_free(&dev);
+	wg_device_free(&dev);
 	return n;
 }
 

@@ -1,0 +1,82 @@
+/*
+ * client_config.c
+ *		A peer's client config (the .conf a WireGuard client imports),
+ *		rendered from its row and its interface's: wg_peer_config() returns
+ *		it and the worker's export writes it to disk.
+ */
+#include "common/common.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+#include "core/config.h"
+
+/*
+ * The client config of a stored peer, rendered from its row and its
+ * interface's.  Raises an error for an unknown or revoked peer.  Must be
+ * called inside SPI_connect(); the result lives in the SPI context.
+ */
+char *
+wgpeer_render_peer_config(pg_uuid_t *peer_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {UUIDPGetDatum(peer_id)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	wg_client_config cfg;
+	char	   *status;
+	char	   *mtu;
+	char	   *keepalive;
+	char	   *buf;
+	int			len;
+
+	wgpeer_exec(&plan,
+				"SELECT p.status, p.private_key, p.public_key,"
+				" set_masklen(p.address, 32)::text,"
+				" set_masklen(p.address6, 128)::text,"
+				" coalesce(p.dns, i.dns), i.mtu, i.public_key,"
+				" p.preshared_key, i.endpoint, i.allowed_ips,"
+				" i.persistent_keepalive"
+				" FROM wgpeer.peer p JOIN wgpeer.interface i"
+				"   ON i.name = p.interface"
+				" WHERE p.peer_id = $1",
+				1, types, values, NULL);
+	if (SPI_processed == 0)
+		wgpeer_peer_not_found(values[0]);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	status = SPI_getvalue(tup, desc, 1);
+	if (strcmp(status, "revoked") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer %s is revoked",
+						DatumGetCString(DirectFunctionCall1(uuid_out, values[0]))),
+				 errdetail("A revoked peer has no usable config."),
+				 errhint("Create a new peer with wgpeer.wg_create_peer().")));
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.private_key = SPI_getvalue(tup, desc, 2);
+	cfg.public_key = SPI_getvalue(tup, desc, 3);
+	cfg.address = SPI_getvalue(tup, desc, 4);
+	cfg.address6 = SPI_getvalue(tup, desc, 5);
+	cfg.dns = SPI_getvalue(tup, desc, 6);
+	mtu = SPI_getvalue(tup, desc, 7);
+	cfg.mtu = mtu ? atoi(mtu) : 0;
+	cfg.server_public_key = SPI_getvalue(tup, desc, 8);
+	cfg.preshared_key = SPI_getvalue(tup, desc, 9);
+	cfg.endpoint = SPI_getvalue(tup, desc, 10);
+	cfg.allowed_ips = SPI_getvalue(tup, desc, 11);
+	keepalive = SPI_getvalue(tup, desc, 12);
+	cfg.persistent_keepalive = keepalive ? atoi(keepalive) : 0;
+
+	len = wg_config_render(&cfg, NULL, 0);
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the stored peer cannot be rendered as a config"),
+				 errdetail("A field is empty or contains a control character.")));
+	buf = palloc(len + 1);
+	wg_config_render(&cfg, buf, len + 1);
+	return buf;
+}

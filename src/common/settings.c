@@ -1,0 +1,90 @@
+/*
+ * settings.c
+ *		Every wgpeer.* setting, defined in one place.
+ */
+#include "common/common.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+/* How long an expired peer keeps its address (seconds). */
+int			wgpeer_expired_grace = 7 * 24 * 60 * 60;
+
+/* The apply worker's settings. */
+char	   *wgpeer_database = NULL;
+int			wgpeer_poll_interval = 10000;	/* ms */
+int			wgpeer_batch_size = 10000;
+int			wgpeer_retry_max = 300; /* s */
+int			wgpeer_reconcile_interval = 60000;	/* ms */
+int			wgpeer_stats_interval = 30000;	/* ms */
+char	   *wgpeer_export_dir = NULL;
+bool		wgpeer_export_client_configs = false;
+
+/*
+ * Define the settings and reserve the prefix.  Runs in every process that
+ * loads wgpeer; wgpeer.database exists only where wgpeer was preloaded
+ * (where a worker can run at all), since a server-start setting can only
+ * be defined then.
+ */
+void
+wgpeer_define_settings(void)
+{
+	DefineCustomIntVariable("wgpeer.expired_grace",
+							"How long an expired peer keeps its address.",
+							"Renewing an expired peer within this period "
+							"brings it back with the same address and config.",
+							&wgpeer_expired_grace,
+							7 * 24 * 60 * 60, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("wgpeer.database",
+								   "Database whose wgpeer queue the apply worker serves.",
+								   NULL,
+								   &wgpeer_database, "postgres",
+								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.poll_interval",
+							"How often the apply worker looks at the queue "
+							"without being woken.",
+							"A safety net: committed changes wake the worker "
+							"at once.",
+							&wgpeer_poll_interval, 10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.batch_size",
+							"Most queued changes the apply worker takes at once.",
+							NULL,
+							&wgpeer_batch_size, 10000, 1, 1000000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.retry_max",
+							"Longest wait between retries of a failing interface.",
+							"Retries back off exponentially from one second "
+							"up to this.",
+							&wgpeer_retry_max, 300, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.reconcile_interval",
+							"How often the apply worker compares every "
+							"interface with the database.",
+							"Interfaces that appear or are recreated are "
+							"reconciled within a second regardless.",
+							&wgpeer_reconcile_interval, 60000, 1000, 86400 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.stats_interval",
+							"How often the apply worker records handshakes, "
+							"endpoints and traffic per peer; 0 turns it off.",
+							NULL,
+							&wgpeer_stats_interval, 30000, 0, 86400 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomStringVariable("wgpeer.export_dir",
+							   "Directory where the apply worker keeps WireGuard "
+							   "config files; empty turns export off.",
+							   "Per interface, <interface>.conf for \"wg syncconf\".",
+							   &wgpeer_export_dir, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("wgpeer.export_client_configs",
+							 "Also keep one client config per live peer in "
+							 "wgpeer.export_dir.",
+							 NULL,
+							 &wgpeer_export_client_configs, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("wgpeer");
+}

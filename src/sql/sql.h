@@ -1,0 +1,51 @@
+/*
+ * sql.h
+ *		What the SQL-callable functions share among themselves.
+ *
+ * args.c		checks of text arguments
+ * keys.c		wg_genkey(), wg_pubkey(), wg_genpsk(); key arguments
+ * inet.c		address arithmetic
+ * interface.c	wg_add_interface()
+ * pool.c		wg_next_ip() and the address allocator
+ * peer.c		wg_create_peer(), wg_renew_peer(), wg_expire_peers(),
+ *				wg_peer_config()
+ * qr.c			wg_qr_png(), wg_qr_svg(), wg_qr_text()
+ * show.c		wg_show(), answered by the apply worker
+ * reconcile.c	wg_reconcile(), answered by the apply worker
+ * tell_worker.c	the wg_tell_worker() trigger
+ *
+ * These run in client backends, which have dropped CAP_NET_ADMIN: this
+ * layer depends on the common plumbing and the core, never on a device
+ * backend or the worker.
+ */
+#ifndef WGPEER_SQL_H
+#define WGPEER_SQL_H
+
+#include "common/common.h"
+
+#include <sys/socket.h>
+
+#include "utils/inet.h"
+
+/* args.c */
+extern char *wgpeer_text_arg(FunctionCallInfo fcinfo, int argno,
+							 const char *name, bool required);
+extern char *wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno);
+
+/* keys.c */
+extern void wgpeer_parse_key(const char *text, const char *what,
+							 uint8_t key[WG_KEY_LEN]);
+extern void wgpeer_generate_pair(char **private_key, char **public_key);
+
+/* inet.c */
+extern uint32 wgpeer_inet4_value(const inet *ip);
+extern Datum wgpeer_inet_copy(Datum d);
+extern Datum wgpeer_inet4_datum(uint32 addr, int bits);
+extern Datum wgpeer_derive6(Datum address, Datum iface_address,
+							Datum iface_address6);
+
+/* pool.c */
+extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
+extern int	wgpeer_release_expired(const char *ifname);
+
+#endif							/* WGPEER_SQL_H */

@@ -1,0 +1,72 @@
+/*
+ * worker.h
+ *		The apply worker: the only process that talks to WireGuard devices.
+ *
+ * main.c		registration and the main loop, which walks a table of tasks
+ * xact.c		the worker's transactions
+ * device.c		the device dispatcher: kernel (netlink) or userspace (UAPI)
+ *				per interface, and stored rows in the device model
+ * apply.c		applying the queue
+ * reconcile.c	making each device match the database
+ * expiry.c		expiring peers when their time comes
+ * stats.c		sampling the devices: handshakes, endpoints, traffic
+ * export.c		config files on disk
+ *
+ * Every task has one contract: called on every pass of the loop, it does
+ * what is due and returns the milliseconds until it is due again (0: at
+ * once, more work is waiting; TASK_IDLE: only when something wakes the
+ * worker).  The loop sleeps until the earliest, at most
+ * wgpeer.poll_interval.
+ *
+ * The worker depends on the common plumbing, the device backends and the
+ * core, never on the SQL side.
+ */
+#ifndef WGPEER_WORKER_H
+#define WGPEER_WORKER_H
+
+#include "common/common.h"
+
+#include <limits.h>
+
+#include "device/device.h"
+
+/* A task has nothing due until something wakes the worker. */
+#define TASK_IDLE LONG_MAX
+
+/* main.c */
+extern void wgpeer_worker_register(void);
+
+/* xact.c */
+extern bool wgpeer_installed(void);
+extern void wgpeer_begin_work(const char *what);
+extern void wgpeer_end_work(void);
+
+/* device.c: how the worker reaches an interface (its backend column) */
+typedef enum WgBackend
+{
+	WGPEER_BACKEND_AUTO,		/* the UAPI socket when it exists, else netlink */
+	WGPEER_BACKEND_NETLINK,		/* kernel WireGuard */
+	WGPEER_BACKEND_UAPI			/* a userspace daemon's socket */
+} WgBackend;
+
+extern WgBackend wgpeer_backend(const char *stored);
+extern int	wgpeer_device_set(const wg_device_change *change, WgBackend backend,
+							  bool *at_open);
+extern int	wgpeer_device_get(const char *ifname, WgBackend backend,
+							  wg_device *dev, bool *at_open);
+extern unsigned int wgpeer_device_id(const char *ifname, WgBackend backend);
+extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
+									WgBackend backend, char **message,
+									const char **hint);
+extern void wgpeer_host_allowedip(const char *host, wg_allowedip *ip);
+
+/* the tasks */
+extern long wgpeer_apply_due(void);
+extern long wgpeer_reconcile_due(void);
+extern void wgpeer_reconcile_now(void);
+extern long wgpeer_expiry_due(void);
+extern long wgpeer_stats_due(void);
+extern void wgpeer_sample_devices(void);
+extern long wgpeer_export_due(void);
+
+#endif							/* WGPEER_WORKER_H */
