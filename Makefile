@@ -34,6 +34,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The layering rule of src/ (see test/check_layers.pl), checked on the
+# sources' includes and the built objects' symbols.
+.PHONY: check-layers
+check-layers: all
+	perl test/check_layers.pl src $(shell $(PG_CONFIG) --bindir)/postgres
+
 # Unit tests of the pure C layers, built and run without PostgreSQL: one
 # binary per module, test/unit/test_<module>.c, linked with the core and
 # device sources.
