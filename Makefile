@@ -45,11 +45,12 @@ check-layers: all
 # device sources.
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
+TEST_HDRS = $(wildcard test/*.h)
 UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi
-UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc $(shell pkg-config --cflags $(DEPS_PKGS))
+UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 
-test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(PURE_SRCS) $(PURE_HDRS)
+test/unit/test_%: test/unit/test_%.c test/unit/unit.h $(TEST_HDRS) $(PURE_SRCS) $(PURE_HDRS)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(PURE_SRCS) \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 
@@ -58,18 +59,18 @@ unittest: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do ./$$t; done
 
 # The netlink backend's driver for the real-kernel test test/vm/netlink_smoke.sh.
-test/vm/wgnl_driver: test/vm/wgnl_driver.c $(PURE_SRCS) $(PURE_HDRS)
+test/vm/wgnl_driver: test/vm/wgnl_driver.c $(TEST_HDRS) $(PURE_SRCS) $(PURE_HDRS)
 	$(CC) $(UNIT_CFLAGS) -O2 -o $@ test/vm/wgnl_driver.c $(PURE_SRCS) \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 
 # libFuzzer targets (clang with its sanitizer runtime); test/fuzz/run.sh
 # builds them and gives each a short smoke run.
 FUZZ_TARGETS = test/fuzz/fuzz_qr
-FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Itest \
 	$(shell pkg-config --cflags $(DEPS_PKGS))
 EXTRA_CLEAN += $(FUZZ_TARGETS)
 
-test/fuzz/fuzz_qr: test/fuzz/fuzz_qr.c src/core/qr.c src/core/qr.h
+test/fuzz/fuzz_qr: test/fuzz/fuzz_qr.c test/qr_modules.h src/core/qr.c src/core/qr.h
 	clang $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_qr.c src/core/qr.c \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 

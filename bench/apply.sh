@@ -26,7 +26,7 @@ fi
 WORK=$(mktemp -d /tmp/wgpeer-apply-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 chmod 755 "$WORK"
-cc -O2 -Wall -Wextra -Werror -Wno-missing-field-initializers -Isrc \
+cc -O2 -Wall -Wextra -Werror -Wno-missing-field-initializers -Isrc -Itest \
 	-I"$(pg_config --includedir)" $(pkg-config --cflags libsodium libmnl) \
 	-o "$WORK/apply_latency" bench/apply_latency.c src/device/netlink.c src/device/device.c src/core/keys.c \
 	-lpq $(pkg-config --libs libmnl libsodium)

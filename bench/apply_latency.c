@@ -26,6 +26,7 @@
  */
 #include "core/keys.h"
 #include "device/netlink.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -43,23 +44,6 @@
 
 static PGconn *conn;
 static wgnl_ctx *nl;
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "apply_latency: %s%s%s\n", what, detail ? ": " : "",
-			detail ? detail : "");
-	exit(1);
-}
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Run a statement, die unless it returns the expected status. */
 static PGresult *

@@ -16,6 +16,7 @@
 #include <png.h>
 
 #include "core/qr.h"
+#include "qr_modules.h"
 
 /* Abort with a message, so libFuzzer records the input. */
 #define REQUIRE(cond) \
@@ -26,17 +27,6 @@
 			abort(); \
 		} \
 	} while (0)
-
-/* Whether module (y, x) of qr, framed by margin, is dark. */
-static int
-dark_at(const wg_qr *qr, int margin, int y, int x)
-{
-	y -= margin;
-	x -= margin;
-	if (y < 0 || x < 0 || y >= qr->size || x >= qr->size)
-		return 0;
-	return qr->modules[y * qr->size + x];
-}
 
 /* The level the core promises for a text of len bytes. */
 static char
@@ -67,7 +57,7 @@ check_png(const wg_qr *qr, const unsigned char *png, size_t len,
 	for (y = 0; y < side; y++)
 		for (x = 0; x < side; x++)
 			REQUIRE(pixels[y * side + x] ==
-					(dark_at(qr, margin, y / scale, x / scale) ? 0 : 255));
+					(qr_dark_at(qr, margin, y / scale, x / scale) ? 0 : 255));
 	free(pixels);
 	png_image_free(&image);
 }

@@ -12,6 +12,7 @@
 #include <png.h>
 
 #include "core/qr.h"
+#include "qr_modules.h"
 #include "unit.h"
 
 /* No limit on the size of a rendering. */
@@ -30,17 +31,6 @@ static const char typical[] =
 "Endpoint = vpn.example.com:51820\n"
 "AllowedIPs = 0.0.0.0/0, ::/0\n"
 "PersistentKeepalive = 25\n";
-
-/* Whether module (y, x) of qr, framed by margin, is dark. */
-static int
-dark_at(const wg_qr *qr, int margin, int y, int x)
-{
-	y -= margin;
-	x -= margin;
-	if (y < 0 || x < 0 || y >= qr->size || x >= qr->size)
-		return 0;
-	return qr->modules[y * qr->size + x];
-}
 
 /* Encode n copies of 'a' and return the symbol (for level boundaries). */
 static wg_qr_status
@@ -167,7 +157,7 @@ check_png(const wg_qr *qr, const unsigned char *png, size_t len,
 	for (y = 0; y < side; y++)
 		for (x = 0; x < side; x++)
 		{
-			int			dark = dark_at(qr, margin, y / scale, x / scale);
+			int			dark = qr_dark_at(qr, margin, y / scale, x / scale);
 
 			bad += pixels[y * side + x] != (dark ? 0 : 255);
 		}
@@ -315,7 +305,7 @@ check_svg(const wg_qr *qr, const char *svg, size_t len, int scale, int margin)
 		CHECK(paint_svg_path(d + 4, grid, side));
 	for (y = 0; y < side; y++)
 		for (x = 0; x < side; x++)
-			bad += grid[y * side + x] != dark_at(qr, margin, y, x);
+			bad += grid[y * side + x] != qr_dark_at(qr, margin, y, x);
 	CHECK(bad == 0);
 	free(grid);
 }
@@ -419,8 +409,8 @@ check_text(const wg_qr *qr, const char *text, size_t len, int margin)
 				break;
 			}
 			/* drawn means light; past the last row nothing is drawn */
-			bad += top != !dark_at(qr, margin, y, x);
-			bad += bottom != (y + 1 < side && !dark_at(qr, margin, y + 1, x));
+			bad += top != !qr_dark_at(qr, margin, y, x);
+			bad += bottom != (y + 1 < side && !qr_dark_at(qr, margin, y + 1, x));
 		}
 		lines++;
 	}

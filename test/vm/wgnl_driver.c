@@ -21,6 +21,7 @@
  */
 #include "core/keys.h"
 #include "device/netlink.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,15 +32,6 @@
 #include <arpa/inet.h>
 
 #define TIMEOUT_MS 10000
-
-/* Print a message and exit 1. */
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "wgnl_driver: %s%s%s\n", what, detail ? ": " : "",
-			detail ? detail : "");
-	exit(1);
-}
 
 /* Decode a base64 key or die naming the line it was on. */
 static void
