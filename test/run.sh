@@ -15,9 +15,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 bash test/install-deps.sh
+# Developers and CI build with warnings as errors; a user's plain "make"
+# does not, so a newer compiler's new warning cannot stop an install.
+export WERROR=-Werror
 make -s -j"$(nproc)"
 make -s install
 make -s unittest
+
+# The layering rule of src/, and that its check fails on a planted
+# violation of each kind.
+make -s check-layers
+bash test/check_layers_test.sh
 
 # The regression suites run as an unprivileged user in a copy it owns.
 TEST_USER=wgpeer_test
@@ -34,6 +42,10 @@ if [ $status -ne 0 ]; then
 	done
 	exit $status
 fi
+
+# An install of every released version updated to the current one equals
+# a fresh install, and keeps its data.
+bash test/upgrade.sh
 
 # Generated configs against WireGuard's own tools (wireguard-go, no kernel).
 bash test/config_wg.sh
