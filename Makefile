@@ -17,7 +17,9 @@ OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
 	$(WORKER_OBJS)
 
 DEPS_PKGS = libsodium libmnl libqrencode libpng
-PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags $(DEPS_PKGS)) \
+# The version lives in one place, the control file's default_version.
+EXTVERSION := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
+PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags $(DEPS_PKGS)) \
 	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
@@ -34,6 +36,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# The library checks the schema's version against the control file's.
+src/worker/xact.o: $(EXTENSION).control
+
 # The layering rule of src/ (see test/check_layers.pl), checked on the
 # sources' includes and the built objects' symbols.
 .PHONY: check-layers
@@ -46,7 +51,7 @@ check-layers: all
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 TEST_HDRS = $(wildcard test/*.h)
-UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi
+UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate
 UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

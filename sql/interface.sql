@@ -45,6 +45,10 @@ SELECT wg_add_interface('..', 'h.example:1', '10.50.0.1/24');
 SELECT wg_add_interface('wg/0', 'h.example:1', '10.50.0.1/24');
 SELECT wg_add_interface('wg:0', 'h.example:1', '10.50.0.1/24');
 SELECT wg_add_interface('wg 0', 'h.example:1', '10.50.0.1/24');
+-- ...and as `ip` accepts them: printable ASCII without '%' (a template the
+-- kernel numbers); U+00A0, a no-break space, is not a character of a name
+SELECT wg_add_interface('wg%d', 'h.example:1', '10.50.0.1/24');
+SELECT wg_add_interface(convert_from('\x7767c2a030', 'UTF8'), 'h.example:1', '10.50.0.1/24');
 SELECT wg_add_interface(E'wg\n0', 'h.example:1', '10.50.0.1/24');
 SELECT wg_add_interface(NULL, 'h.example:1', '10.50.0.1/24');
 SELECT wg_add_interface('wg0', 'h.example:1', '10.50.0.1/24');
@@ -77,6 +81,27 @@ SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24',
                         pool_start => '10.50.0.100', pool_end => '10.50.0.99');
 SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24',
                         pool_start => '10.50.0.1', pool_end => '10.50.0.1');
+-- prefixes whose pool would hold addresses no peer can use
+SELECT wg_add_interface('wg5', 'h.example:1', '10.90.0.1/0');
+SELECT wg_add_interface('wg5', 'h.example:1', '0.0.0.1/24');
+SELECT wg_add_interface('wg5', 'h.example:1', '8.0.0.1/4');
+SELECT wg_add_interface('wg5', 'h.example:1', '127.0.0.2/8');
+SELECT wg_add_interface('wg5', 'h.example:1', '169.254.0.1/16');
+SELECT wg_add_interface('wg5', 'h.example:1', '224.0.0.1/24');
+SELECT wg_add_interface('wg5', 'h.example:1', '240.0.0.1/24');
+SELECT wg_add_interface('wg5', 'h.example:1', '255.255.255.253/30');
+SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24', address6 => '::/0');
+SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24', address6 => '::1/128');
+SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24', address6 => '::ffff:10.50.0.1/120');
+SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24', address6 => 'fe80::1/64');
+SELECT wg_add_interface('wg5', 'h.example:1', '10.50.0.1/24', address6 => 'ff02::1/64');
+-- private and shared ranges are fine
+BEGIN;
+SELECT name, address, address6
+FROM wg_add_interface('wg8', 'h.example:1', '100.64.0.1/24', address6 => 'fd00:64::1/64');
+SELECT name, address FROM wg_add_interface('wg9', 'h.example:1', '172.16.5.1/24');
+SELECT name, address FROM wg_add_interface('wga', 'h.example:1', '192.168.77.1/24');
+ROLLBACK;
 -- overlapping another interface's pool (wg0 holds 10.10.0.1-254)
 SELECT wg_add_interface('wg5', 'h.example:1', '10.10.0.129/25');
 -- a disjoint pool inside the same prefix is fine
@@ -109,8 +134,67 @@ SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24', public_key => 'sho
 SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
                         private_key => 'dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=',
                         public_key => '3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=');
+-- keys no handshake could use: low-order points (all zero, order 8, p + 1),
+-- bit 255 set, a number not below p = 2^255 - 19, an all-zero private key
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        public_key => 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        public_key => encode('\xe0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'base64'));
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        public_key => encode('\xeeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'base64'));
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        public_key => encode('\x8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4eea', 'base64'));
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        public_key => encode('\xf0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'base64'));
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        private_key => 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+-- with both keys, a useless public key is named as such, not as a mismatch
+SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24',
+                        private_key => 'dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=',
+                        public_key => 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
 SELECT wg_add_interface('wg6', 'h.example:1', '10.60.0.1/24', backend => 'kernel');
+
+-- A pool larger than the backend holds per interface (wireguard-go: 65536
+-- peers, kernel WireGuard: 1048576) is registered with a warning.
+BEGIN;
+SELECT name FROM wg_add_interface('wgu1', 'h.example:1', '10.128.0.1/15', backend => 'uapi');
+-- 65536 peers fit: .0.1 to 10.133.0.1 is 65537 addresses, one the server's
+SELECT name FROM wg_add_interface('wgu2', 'h.example:2', '10.132.0.1/15', backend => 'uapi',
+                                  pool_end => '10.133.0.1');
+SELECT name FROM wg_add_interface('wgu3', 'h.example:3', '10.134.0.1/15', backend => 'uapi',
+                                  pool_end => '10.135.0.2');
+SELECT name FROM wg_add_interface('wgu4', 'h.example:4', '10.136.0.1/16', backend => 'uapi');
+SELECT name FROM wg_add_interface('wga1', 'h.example:5', '10.138.0.1/15');
+SELECT name FROM wg_add_interface('wgn1', 'h.example:6', '10.140.0.1/15', backend => 'netlink');
+SELECT name FROM wg_add_interface('wgn2', 'h.example:7', '10.160.0.1/11', backend => 'netlink',
+                                  pool_end => '10.176.0.1');
+SELECT name FROM wg_add_interface('wgn3', 'h.example:8', '10.192.0.1/11', backend => 'netlink',
+                                  pool_end => '10.208.0.2');
+SELECT name FROM wg_add_interface('wga2', 'h.example:9', '10.224.0.1/11');
+ROLLBACK;
 
 -- Nothing above left a row behind.
 SELECT name, exclusive, backend FROM interface ORDER BY name;
 SELECT interface, next_address FROM pool ORDER BY interface;
+
+-- In a SQL_ASCII database text carries any byte: invalid UTF-8 in a name is
+-- refused as well (only the detail is shown, the name is not printable).
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE wgpeer_sql_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C'
+    TEMPLATE template0;
+\c wgpeer_sql_ascii
+CREATE EXTENSION wgpeer;
+DO $$
+DECLARE
+	detail text;
+BEGIN
+	PERFORM wgpeer.wg_add_interface(E'wg\xff0', 'h.example:1', '10.50.0.1/24');
+	RAISE NOTICE 'accepted';
+EXCEPTION WHEN invalid_parameter_value THEN
+	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+	RAISE NOTICE 'SQLSTATE %: %', SQLSTATE, detail;
+END
+$$;
+SELECT count(*) AS interfaces FROM wgpeer.interface;
+\c :regress_db
+DROP DATABASE wgpeer_sql_ascii;

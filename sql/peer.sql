@@ -56,6 +56,12 @@ SELECT count(*) AS nobody FROM wg_list_user_peers('nobody');
 SELECT wg_create_peer(NULL, interface => 'wgp');
 SELECT wg_create_peer('', interface => 'wgp');
 SELECT wg_create_peer(repeat('u', 257), interface => 'wgp');
+-- user_id is counted in bytes: 128 two-byte characters (U+00E9) fit, 129 do not
+BEGIN;
+SELECT octet_length(user_id) AS bytes, length(user_id) AS characters
+FROM wg_create_peer(repeat(convert_from('\xc3a9', 'UTF8'), 128), interface => 'wgp');
+ROLLBACK;
+SELECT wg_create_peer(repeat(convert_from('\xc3a9', 'UTF8'), 129), interface => 'wgp');
 SELECT wg_create_peer(E'eve\n[Peer]', interface => 'wgp');
 SELECT wg_create_peer('eve', 0, interface => 'wgp');
 SELECT wg_create_peer('eve', 121, interface => 'wgp');
@@ -64,6 +70,24 @@ SELECT wg_create_peer('eve', config_name => 'has space', interface => 'wgp');
 SELECT wg_create_peer('eve', config_name => 'sixteen-chars-xx', interface => 'wgp');
 SELECT wg_create_peer('eve', config_name => E'x\nDNS=1.1.1.1', interface => 'wgp');
 SELECT wg_create_peer('eve', public_key => 'bogus', interface => 'wgp');
+-- public keys no handshake could use: low-order points (all zero, order 8,
+-- p = 2^255 - 19, p + 1, 1 with bit 255 set), bit 255 set (dave's key), a
+-- number not below p
+SELECT wg_create_peer('eve', public_key => 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+                      interface => 'wgp');
+SELECT wg_create_peer('eve', interface => 'wgp',
+       public_key => encode('\x5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157', 'base64'));
+SELECT wg_create_peer('eve', interface => 'wgp',
+       public_key => encode('\xedffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'base64'));
+SELECT wg_create_peer('eve', interface => 'wgp',
+       public_key => encode('\xeeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'base64'));
+SELECT wg_create_peer('eve', interface => 'wgp',
+       public_key => encode('\x0100000000000000000000000000000000000000000000000000000000000080', 'base64'));
+SELECT wg_create_peer('eve', interface => 'wgp',
+       public_key => encode(set_byte(decode('3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=', 'base64'),
+                                     31, 128 | 79), 'base64'));
+SELECT wg_create_peer('eve', interface => 'wgp',
+       public_key => encode('\xffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f', 'base64'));
 SELECT wg_create_peer('eve', interface => 'nosuch');
 SELECT count(*) AS no_eve FROM peer WHERE user_id = 'eve';
 

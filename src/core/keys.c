@@ -161,6 +161,104 @@ wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64, size_t *bad_pos)
 }
 
 /*
+ * The u-coordinates of the points of small order (1, 2, 4 or 8) of
+ * Curve25519 and of its quadratic twist, as 32 little-endian bytes: the
+ * values X25519 maps to the all-zero shared secret for every private key.
+ * They are the list libsodium refuses (has_small_order() in
+ * crypto_scalarmult/curve25519/ref10/x25519_ref10.c), from the discussion
+ * of small-order inputs in RFC 7748 section 6.1 and the "points of small
+ * order" list of cr.yp.to/ecdh.html; test_keys.c checks each with
+ * libsodium, and an X25519 ladder confirms the orders noted here.
+ */
+static const uint8_t low_order_points[][WG_KEY_LEN] = {
+	/* 0: order 2 */
+	{0},
+	/* 1: order 4 */
+	{1},
+	/* 325606250916557431795983626356110631294008115727848805560023387167927233504: order 8 */
+	{0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa,
+		0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd,
+	0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00},
+	/* 39382357235489614581723060781553021112529911719440698176882885853963445705823: order 8 */
+	{0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55,
+		0x9c, 0x83, 0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86,
+	0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f, 0x11, 0x57},
+	/* p - 1: order 4, on the twist */
+	{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+	/* p, which X25519 reduces to 0 */
+	{0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+	/* p + 1, which X25519 reduces to 1 */
+	{0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+};
+
+/*
+ * Check a public key a caller hands us (a peer's, or an interface's given
+ * without its private key).  WireGuard adds any 32 bytes as a peer, but:
+ *
+ * - X25519 (RFC 7748 5) ignores bit 255 and reduces u modulo
+ *   p = 2^255 - 19, so a low-order point, with or without bit 255, gives
+ *   the all-zero shared secret, which the kernel (noise.c) and
+ *   wireguard-go refuse at every handshake: WG_KEY_LOW_ORDER.
+ * - Any other key with bit 255 set, or not below p, computes like its
+ *   canonical form, but WireGuard finds a peer by the 32 bytes the
+ *   handshake carries, and a public key derived by X25519 always has
+ *   bit 255 clear and u < p: the peer goes active and is never matched
+ *   (nor does its mac1 check pass): WG_KEY_HIGH_BIT, WG_KEY_NOT_REDUCED.
+ *
+ * So such a peer goes active and can never complete a handshake; we
+ * refuse the key instead.  We do not check that the point lies in the
+ * prime-order subgroup: a random 32 bytes nearly always passes that too
+ * and belongs to nobody, which no check can tell.
+ */
+wg_key_status
+wg_key_check_public(const uint8_t key[WG_KEY_LEN])
+{
+	size_t		i;
+	int			j;
+
+	for (i = 0; i < sizeof(low_order_points) / sizeof(low_order_points[0]); i++)
+	{
+		if (memcmp(key, low_order_points[i], WG_KEY_LEN - 1) == 0 &&
+			(key[WG_KEY_LEN - 1] & 0x7f) == low_order_points[i][WG_KEY_LEN - 1])
+			return WG_KEY_LOW_ORDER;
+	}
+	if (key[WG_KEY_LEN - 1] & 0x80)
+		return WG_KEY_HIGH_BIT;
+	/* u >= p: 0x7f, thirty 0xff, then 0xed or more (little-endian) */
+	if (key[WG_KEY_LEN - 1] == 0x7f && key[0] >= 0xed)
+	{
+		for (j = 1; j < WG_KEY_LEN - 1; j++)
+			if (key[j] != 0xff)
+				return WG_KEY_OK;
+		return WG_KEY_NOT_REDUCED;
+	}
+	return WG_KEY_OK;
+}
+
+/*
+ * Check a private key a caller hands us.  Clamping (RFC 7748 5) makes any
+ * 32 bytes a usable scalar, except that WireGuard reads all zero bytes as
+ * "no private key" (curve25519_generate_public() in the kernel fails on
+ * it, and the interface then has no identity).
+ */
+wg_key_status
+wg_key_check_private(const uint8_t key[WG_KEY_LEN])
+{
+	uint8_t		any = 0;
+	int			i;
+
+	for (i = 0; i < WG_KEY_LEN; i++)
+		any |= key[i];
+	return any ? WG_KEY_OK : WG_KEY_ZERO_PRIVATE;
+}
+
+/*
  * A sentence for each refusal, for error messages.
  */
 const char *
@@ -178,6 +276,22 @@ wg_key_status_message(wg_key_status status)
 			return "A key ends with '=' (32 bytes in base64)";
 		case WG_KEY_NOT_CANONICAL:
 			return "The last character before '=' does not encode exactly 32 bytes";
+		case WG_KEY_LOW_ORDER:
+			return "It is a point of small order on Curve25519 (such as all "
+				"zeros): WireGuard accepts it, but every Diffie-Hellman "
+				"result with it is zero, so no handshake with it can ever "
+				"complete";
+		case WG_KEY_HIGH_BIT:
+			return "Its bit 255 is set, which no public key has: WireGuard "
+				"accepts it, but no handshake with it can ever complete";
+		case WG_KEY_NOT_REDUCED:
+			return "It encodes a number of 2^255 - 19 or more, which no "
+				"public key is: WireGuard accepts it, but no handshake with "
+				"it can ever complete";
+		case WG_KEY_ZERO_PRIVATE:
+			return "A private key of all zero bytes means \"no key\" to "
+				"WireGuard: the interface would have no identity and "
+				"complete no handshake";
 	}
 	return "Unknown";
 }
@@ -190,3 +304,4 @@ wg_key_wipe(void *buf, size_t len)
 {
 	sodium_memzero(buf, len);
 }
+

@@ -28,8 +28,13 @@ wg_check_no_control(const char *text)
 }
 
 /*
- * An interface name as the Linux kernel accepts it (dev_valid_name): 1 to
- * 15 bytes, not "." or "..", without '/', ':' or whitespace.
+ * An interface name as both the Linux kernel (dev_valid_name) and `ip`
+ * accept it: 1 to 15 bytes, not "." or "..", of printable ASCII (0x21 to
+ * 0x7e) other than '/', ':' and '%'.  The kernel itself takes any other
+ * byte, but a name with '%' is a template it numbers ("wg%d" becomes wg0),
+ * and bytes outside ASCII depend on the encoding of whoever reads them
+ * (U+00A0 looks like a space; invalid UTF-8 gets into a SQL_ASCII
+ * database), so an operator could not type the name back.
  */
 const char *
 wg_check_ifname(const char *name)
@@ -49,8 +54,13 @@ wg_check_ifname(const char *name)
 			return "An interface name cannot contain control characters";
 		if (*p == ' ')
 			return "An interface name cannot contain whitespace";
+		if (*p > 0x7f)
+			return "An interface name may contain only printable ASCII characters";
 		if (*p == '/' || *p == ':')
 			return "An interface name cannot contain '/' or ':'";
+		if (*p == '%')
+			return "An interface name cannot contain '%', which the kernel "
+				"replaces with a number";
 	}
 	return NULL;
 }
@@ -259,5 +269,110 @@ wg_check_dns_list(const char *list, char *normalized, size_t size,
 			break;
 		p++;					/* skip the comma */
 	}
+	return NULL;
+}
+
+
+/* An address range no tunnel pool may touch, and why. */
+typedef struct bad_range
+{
+	uint8_t		addr[16];		/* network, in network byte order */
+	int			bits;
+	const char *why;
+} bad_range;
+
+/*
+ * IPv4 ranges no peer can use (RFC 6890 and RFC 1112 4; RFC 919 7 for
+ * 255.255.255.255).
+ */
+static const bad_range bad_v4[] = {
+	{{0}, 8, "The prefix includes unspecified addresses (0.0.0.0/8, "
+	"\"this network\"), which no host can use"},
+	{{127}, 8, "The prefix includes loopback addresses (127.0.0.0/8), which "
+	"never leave a host"},
+	{{169, 254}, 16, "The prefix includes link-local addresses "
+	"(169.254.0.0/16), which are not routed beyond one link"},
+	{{224}, 4, "The prefix includes multicast addresses (224.0.0.0/4), "
+	"which cannot be a peer's address"},
+	{{240}, 4, "The prefix includes reserved addresses (240.0.0.0/4, with "
+	"the broadcast address 255.255.255.255), which many systems "
+	"refuse to send or route"},
+};
+
+/* IPv6 ranges no peer can use (RFC 4291 2.5.2, 2.5.3, 2.5.5.2, 2.5.6, 2.7). */
+static const bad_range bad_v6[] = {
+	{{0}, 128, "The prefix includes the unspecified address ::, which no "
+	"host can use"},
+	{{[15] = 1}, 128, "The prefix includes the loopback address ::1, which "
+	"never leaves a host"},
+	{{[10] = 0xff, [11] = 0xff}, 96, "The prefix includes IPv4-mapped "
+	"addresses (::ffff:0:0/96), which stand for IPv4 addresses and are not "
+	"used on IPv6 links"},
+	{{0xfe, 0x80}, 10, "The prefix includes link-local addresses "
+	"(fe80::/10), which are not routed beyond one link"},
+	{{0xff}, 8, "The prefix includes multicast addresses (ff00::/8), which "
+	"cannot be a peer's address"},
+};
+
+/* True when the first bits of a and b are equal. */
+static int
+same_prefix(const uint8_t *a, const uint8_t *b, int bits)
+{
+	int			whole = bits / 8;
+	int			rest = bits % 8;
+
+	if (memcmp(a, b, whole) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((a[whole] ^ b[whole]) & (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+/*
+ * The server's address prefix, which is also the peers' address pool:
+ * family AF_INET (addr[0..3]) or AF_INET6 (addr[0..15]) and a prefix
+ * length.  Refuses a prefix that overlaps any range no peer can use
+ * (unspecified, loopback, link-local, multicast, reserved and broadcast,
+ * IPv4-mapped), since it would hand such addresses out or route them into
+ * the tunnel; /0, which overlaps all of them, gets its own sentence.
+ * Private (10/8, 172.16/12, 192.168/16, fd00::/8), shared (100.64/10) and
+ * public ranges pass.
+ */
+const char *
+wg_check_pool_prefix(int family, const uint8_t addr[16], int bits)
+{
+	const bad_range *ranges;
+	size_t		n;
+	size_t		i;
+	int			max_bits;
+
+	if (family == AF_INET)
+	{
+		ranges = bad_v4;
+		n = sizeof(bad_v4) / sizeof(bad_v4[0]);
+		max_bits = 32;
+	}
+	else if (family == AF_INET6)
+	{
+		ranges = bad_v6;
+		n = sizeof(bad_v6) / sizeof(bad_v6[0]);
+		max_bits = 128;
+	}
+	else
+		return "The address is neither IPv4 nor IPv6";
+	if (bits < 0 || bits > max_bits)
+		return "The prefix length is out of range";
+	if (bits == 0)
+		return family == AF_INET ?
+			"A /0 prefix is the whole address space, so the pool would hand "
+			"out 0.0.0.1, 0.0.0.2 and so on" :
+			"A /0 prefix is the whole address space, unspecified, loopback "
+			"and multicast addresses included";
+
+	/* two prefixes overlap when they agree on the shorter one's bits */
+	for (i = 0; i < n; i++)
+		if (same_prefix(addr, ranges[i].addr,
+						bits < ranges[i].bits ? bits : ranges[i].bits))
+			return ranges[i].why;
 	return NULL;
 }

@@ -11,6 +11,7 @@
 #define WGPEER_VALIDATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Longest DNS list we render: plenty for any real resolver set. */
 #define WG_DNS_LIST_MAX 1024
@@ -23,5 +24,16 @@ extern const char *wg_check_dns_list(const char *list, char *normalized,
 									 size_t size, char *bad_entry,
 									 size_t bad_size);
 extern const char *wg_check_no_control(const char *text);
+/*
+ * Most peers one device holds; past them it refuses new peers.  Kernel
+ * WireGuard: MAX_PEERS_PER_DEVICE (drivers/net/wireguard/messages.h), a
+ * full device answers ENOMEM.  wireguard-go: MaxPeers
+ * (device/constants.go), a full device answers EINVAL.
+ */
+#define WG_KERNEL_MAX_PEERS (1 << 20)
+#define WG_UAPI_MAX_PEERS (1 << 16)
+
+extern const char *wg_check_pool_prefix(int family, const uint8_t addr[16],
+										int bits);
 
 #endif							/* WGPEER_VALIDATE_H */

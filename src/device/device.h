@@ -100,10 +100,37 @@ typedef struct wg_device
 	size_t		cap_peers;
 } wg_device;
 
+/*
+ * Sends change to a device: the backend's set call, wrapped by the caller.
+ * Returns 0 (or a count) or -errno; sets *at_open when the device could
+ * not be reached at all.
+ */
+typedef int (*wg_device_setter) (void *arg, const wg_device_change *change,
+								 bool *at_open);
+
+/* Most sets one part of a batch may take to find the peers refused in it. */
+#define WG_ISOLATE_MAX_SETS 64
+
+/* What wg_device_apply_isolated found. */
+typedef struct wg_apply_outcome
+{
+	int			device_rc;		/* -errno: the device failed as a whole */
+	bool		at_open;		/* ... and could not even be reached */
+	int			settings_rc;	/* -errno: private key or listen port refused */
+	size_t		refused;		/* peers refused (their peer_rc < 0) */
+	unsigned int sets;			/* sets sent */
+} wg_apply_outcome;
+
+/* device.c */
 extern size_t wg_allowedip_addr_len(uint16_t family);
 extern bool wg_allowedip_valid(const wg_allowedip *a);
 extern int	wg_device_change_validate(const wg_device_change *change);
 extern int	wg_device_grow(void **items, size_t n, size_t *cap, size_t elem);
 extern void wg_device_free(wg_device *device);
+
+/* isolate.c */
+extern int	wg_device_apply_isolated(const wg_device_change *change,
+									 wg_device_setter set, void *arg,
+									 int *peer_rc, wg_apply_outcome *out);
 
 #endif							/* WGPEER_DEVICE_H */

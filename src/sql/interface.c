@@ -88,6 +88,88 @@ pool_bound_arg(FunctionCallInfo fcinfo, int argno, const char *name,
 }
 
 /*
+ * Refuse an address or address6 prefix whose pool would hold addresses no
+ * peer can use (wg_check_pool_prefix says which and why).
+ */
+static void
+check_prefix(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	inet	   *ip = PG_GETARG_INET_PP(argno);
+	bool		v4 = ip_family(ip) == PGSQL_AF_INET;
+	const char *why;
+
+	why = wg_check_pool_prefix(v4 ? AF_INET : AF_INET6, ip_addr(ip),
+							   ip_bits(ip));
+	if (why == NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s %s is not a usable tunnel prefix", name,
+					TextDatumGetCString(DirectFunctionCall1(network_show,
+															PG_GETARG_DATUM(argno)))),
+			 errdetail("%s.", why),
+			 v4 ?
+			 errhint("Use a private range such as 10.0.0.0/8, 172.16.0.0/12, "
+					 "192.168.0.0/16 or 100.64.0.0/10, e.g. '10.10.0.1/24'.") :
+			 errhint("Use a unique local prefix in fd00::/8, "
+					 "e.g. 'fd00:10:10::1/64'.")));
+}
+
+/*
+ * Warn when the pool holds more addresses than the interface's backend
+ * holds peers: the device would refuse every peer past its limit.  For
+ * 'auto' the userspace figure applies if a daemon serves the interface.
+ */
+static void
+warn_pool_size(const char *name, const char *backend, long long size)
+{
+	bool		uapi = strcmp(backend, "uapi") == 0;
+	bool		netlink = strcmp(backend, "netlink") == 0;
+
+	if (size > WG_KERNEL_MAX_PEERS && !uapi)
+		ereport(WARNING,
+				(errmsg("the pool of interface \"%s\" holds %lld addresses, "
+						"more than the %d peers kernel WireGuard holds per "
+						"interface", name, size, WG_KERNEL_MAX_PEERS),
+				 netlink ?
+				 errdetail("The kernel refuses every peer past %d "
+						   "(MAX_PEERS_PER_DEVICE), and peers created past "
+						   "that stay off the interface.", WG_KERNEL_MAX_PEERS) :
+				 errdetail("Kernel WireGuard refuses every peer past %d "
+						   "(MAX_PEERS_PER_DEVICE), and a userspace daemon "
+						   "such as wireguard-go every peer past %d; peers "
+						   "created past that stay off the interface.",
+						   WG_KERNEL_MAX_PEERS, WG_UAPI_MAX_PEERS),
+				 netlink ?
+				 errhint("Use a /12 or longer prefix, or narrow the pool with "
+						 "pool_start and pool_end.") :
+				 errhint("Use a /16 or longer prefix (a /12 for kernel "
+						 "WireGuard), or narrow the pool with pool_start and "
+						 "pool_end.")));
+	else if (size > WG_UAPI_MAX_PEERS && !netlink)
+		ereport(WARNING,
+				(errmsg("the pool of interface \"%s\" holds %lld addresses, "
+						"more than the %d peers wireguard-go holds per "
+						"interface", name, size, WG_UAPI_MAX_PEERS),
+				 uapi ?
+				 errdetail("The userspace daemon refuses every peer past %d "
+						   "(wireguard-go's MaxPeers), and peers created past "
+						   "that stay off the interface.", WG_UAPI_MAX_PEERS) :
+				 errdetail("If a userspace daemon serves the interface, it "
+						   "refuses every peer past %d (wireguard-go's "
+						   "MaxPeers), and peers created past that stay off "
+						   "the interface; kernel WireGuard holds up to %d.",
+						   WG_UAPI_MAX_PEERS, WG_KERNEL_MAX_PEERS),
+				 uapi ?
+				 errhint("Use a /16 or longer prefix, or narrow the pool with "
+						 "pool_start and pool_end.") :
+				 errhint("Use a /16 or longer prefix, or narrow the pool with "
+						 "pool_start and pool_end; if kernel WireGuard serves "
+						 "the interface, register it with backend => "
+						 "'netlink'.")));
+}
+
+/*
  * Parse a comma-separated list of CIDR prefixes into its normalised
  * text form ("0.0.0.0/0, ::/0").  Malformed prefixes raise the cidr
  * type's own error, which names the value.
@@ -248,6 +330,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("address must be an IPv4 address with its prefix"),
 				 errhint("Pass an IPv6 address and prefix as address6.")));
+	check_prefix(fcinfo, ARG_ADDRESS, "address");
 	bits = ip_bits(address);
 	if (bits > 30)
 		ereport(ERROR,
@@ -292,6 +375,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("address6 must be an IPv6 address with its prefix"),
 					 errhint("e.g. 'fd00:10:10::1/64'.")));
+		check_prefix(fcinfo, ARG_ADDRESS6, "address6");
 		if (128 - ip_bits(a6) < 32 - bits)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -335,12 +419,19 @@ wg_add_interface(PG_FUNCTION_ARGS)
 		if (private_key)
 		{
 			wgpeer_parse_key(private_key, "private_key", priv);
+			wgpeer_check_key(priv, true, "private_key",
+							 "Generate one with wgpeer.wg_genkey() or `wg genkey`, "
+							 "or leave private_key null to have a key pair "
+							 "generated.");
 			wg_key_public(pub, priv);
 			if (public_key)
 			{
 				uint8_t		given[WG_KEY_LEN];
 
 				wgpeer_parse_key(public_key, "public_key", given);
+				wgpeer_check_key(given, false, "public_key",
+							 "Pass the server's public key as `wg pubkey` prints "
+							 "it, or its private_key instead.");
 				if (memcmp(given, pub, WG_KEY_LEN) != 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -351,7 +442,12 @@ wg_add_interface(PG_FUNCTION_ARGS)
 			public_key = wgpeer_key_text(pub);
 		}
 		else if (public_key)
+		{
 			wgpeer_parse_key(public_key, "public_key", pub);
+			wgpeer_check_key(pub, false, "public_key",
+							 "Pass the server's public key as `wg pubkey` prints "
+							 "it, or its private_key instead.");
+		}
 		else
 			wgpeer_generate_pair(&private_key, &public_key);
 		wg_key_wipe(priv, sizeof(priv));
@@ -401,5 +497,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 				" VALUES ($1, $12)",
 				NUM_ARGS, types, values, nulls);
 	SPI_finish();
+
+	/* registered; say so if the device cannot hold the whole pool */
+	warn_pool_size(name, backend, (long long) last - first + 1 -
+				   (server >= first && server <= last ? 1 : 0));
 	PG_RETURN_DATUM(result);
 }

@@ -43,6 +43,30 @@ wgpeer_parse_key(const char *text, const char *what, uint8_t key[WG_KEY_LEN])
 }
 
 /*
+ * Refuse a key the caller gave that no handshake could ever use (see
+ * wg_key_check_public and wg_key_check_private) with SQLSTATE 22023;
+ * "what" names the argument and hint says what to pass instead.
+ */
+void
+wgpeer_check_key(const uint8_t key[WG_KEY_LEN], bool is_private,
+				 const char *what, const char *hint)
+{
+	wg_key_status st = is_private ? wg_key_check_private(key) :
+		wg_key_check_public(key);
+
+	if (st == WG_KEY_OK)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 is_private ? errmsg("invalid %s: all zero bytes", what) :
+			 st == WG_KEY_LOW_ORDER ?
+			 errmsg("invalid %s: a low-order point", what) :
+			 errmsg("invalid %s: not a canonical X25519 public key", what),
+			 errdetail("%s.", wg_key_status_message(st)),
+			 errhint("%s", hint)));
+}
+
+/*
  * A fresh key pair as palloc'd base64 strings; the raw private key is
  * wiped.
  */

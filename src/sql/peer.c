@@ -15,6 +15,7 @@
 
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 
@@ -25,7 +26,7 @@ PG_FUNCTION_INFO_V1(wg_renew_peer);
 PG_FUNCTION_INFO_V1(wg_expire_peers);
 PG_FUNCTION_INFO_V1(wg_peer_config);
 
-/* Longest user_id accepted: an application's key, not a document. */
+/* Longest user_id accepted, in bytes: an application's key, not a document. */
 #define USER_ID_MAX 256
 
 /*
@@ -135,10 +136,20 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	Datum		out[11];
 	bool		out_nulls[11];
 
-	if (user_id[0] == '\0' || strlen(user_id) > USER_ID_MAX)
+	if (user_id[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("user_id must be 1 to %d characters", USER_ID_MAX)));
+				 errmsg("user_id must be 1 to %d bytes", USER_ID_MAX)));
+	if (strlen(user_id) > USER_ID_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("user_id must be 1 to %d bytes", USER_ID_MAX),
+				 pg_mbstrlen(user_id) < (int) strlen(user_id) ?
+				 errdetail("It is %zu bytes long; a character outside ASCII "
+						   "takes more than one byte.", strlen(user_id)) :
+				 errdetail("It is %zu bytes long.", strlen(user_id)),
+				 errhint("Use a shorter identifier, such as the user's "
+						 "number or a hash of a longer key.")));
 	if (has_expiry)
 		check_months(months, "duration_months",
 					 "Pass NULL for a peer that never expires.");
@@ -155,6 +166,10 @@ wg_create_peer(PG_FUNCTION_ARGS)
 		uint8_t		pub[WG_KEY_LEN];
 
 		wgpeer_parse_key(client_key, "public_key", pub);
+		wgpeer_check_key(pub, false, "public_key",
+						 "Pass the key `wg pubkey` prints for the client's "
+						 "private key, or leave public_key null to have a "
+						 "key pair generated.");
 		public_key = wgpeer_key_text(pub);
 	}
 	else

@@ -35,6 +35,8 @@ extern char *wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno);
 /* keys.c */
 extern void wgpeer_parse_key(const char *text, const char *what,
 							 uint8_t key[WG_KEY_LEN]);
+extern void wgpeer_check_key(const uint8_t key[WG_KEY_LEN], bool is_private,
+							 const char *what, const char *hint);
 extern void wgpeer_generate_pair(char **private_key, char **public_key);
 
 /* inet.c */

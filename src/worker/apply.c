@@ -1,18 +1,23 @@
 /*
  * apply.c
- *		One pass of the apply worker: take the queued changes that are due,
- *		apply them to each interface (over netlink, or over the UAPI socket
- *		of a userspace WireGuard), and record the outcome.
+ *		The apply worker's queue: take the queued changes that are due,
+ *		apply them to each interface, and record the outcome.
  *
- * A pass reads a batch in one transaction, talks to the kernel with no
+ * A pass reads a batch in one transaction, talks to the devices with no
  * transaction open, then records the result in a second transaction:
  * applied rows are deleted, their peers become active and a NOTIFY
- * wgpeer tells applications; on failure the rows stay, with the attempt
- * count, the error and the time of the next try (exponential backoff per
- * interface), and other interfaces go on.  A crash between the kernel
- * call and the second transaction replays the batch, which is harmless:
- * an add replaces the peer's allowed IPs and a removal of an absent peer
- * succeeds.
+ * wgpeer tells applications.  One failing change never holds back the
+ * others (device/isolate.c): removals go first, a change the device
+ * refuses is quarantined with its own error and retried with exponential
+ * backoff while every other change goes through, and the device's own
+ * settings (private key, listen port) are applied apart, a failure of
+ * theirs recorded in worker_state without holding back any peer.  When
+ * the device fails as a whole (gone, daemon stopped, no permission) the
+ * rows stay, with the attempt count, the error and the time of the next
+ * try (exponential backoff per interface), and other interfaces go on.  A
+ * crash between the device call and the second transaction replays the
+ * batch, which is harmless: an add replaces the peer's allowed IPs and a
+ * removal of an absent peer succeeds.
  */
 #include "worker/worker.h"
 
@@ -23,12 +28,15 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "core/validate.h"
+
 /* One queued change, as read from the queue joined with its peer. */
 typedef struct Change
 {
 	int64		change_id;
 	pg_uuid_t	peer_id;
 	int			iface;			/* index into the pass's interfaces */
+	int			slot;			/* its key's peer in the interface's change */
 	bool		remove;
 	uint8_t		public_key[WG_KEY_LEN];
 	bool		has_psk;
@@ -49,10 +57,22 @@ typedef struct Iface
 	int			n_changes;
 } Iface;
 
+/* What one interface's part of the pass came to. */
+typedef struct Outcome
+{
+	wg_apply_outcome dev;
+	int		   *peer_rc;		/* per peer of the interface's change */
+	size_t		n_peers;
+} Outcome;
+
 /*
  * Read up to wgpeer.batch_size due changes, in queue order, with what the
- * kernel needs for each.  Interfaces waiting for a retry are skipped
- * whole, so one interface's changes never overtake each other.
+ * device needs for each.  Interfaces waiting for a retry are skipped
+ * whole.  So are all the changes of a key whose latest change is
+ * quarantined (refused by the device, waiting for its own retry); a key
+ * whose latest change is due comes with its quarantined earlier ones,
+ * which the latest supersedes.  So no change ever overtakes an earlier
+ * one of the same key.
  */
 static int
 read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
@@ -74,7 +94,16 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 					 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
 					 " JOIN wgpeer.interface i ON i.name = q.interface"
 					 " LEFT JOIN wgpeer.worker_state s ON s.interface = q.interface"
-					 " WHERE s.retry_at IS NULL OR s.retry_at <= now()"
+					 " WHERE (s.retry_at IS NULL OR s.retry_at <= now())"
+					 "   AND NOT EXISTS (SELECT FROM wgpeer.queue h"
+					 "     WHERE h.interface = q.interface"
+					 "       AND h.public_key = q.public_key"
+					 "       AND h.quarantined_until > now()"
+					 "       AND h.change_id >= q.change_id"
+					 "       AND NOT EXISTS (SELECT FROM wgpeer.queue l"
+					 "         WHERE l.interface = h.interface"
+					 "           AND l.public_key = h.public_key"
+					 "           AND l.change_id > h.change_id))"
 					 " ORDER BY q.change_id LIMIT $1",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	n = SPI_processed;
@@ -134,9 +163,9 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 }
 
 /*
- * Milliseconds until the earliest retry of an interface that has changes
- * waiting (at least 1, also when it is already due), or -1 when none is
- * waiting for a retry.
+ * Milliseconds until the earliest retry, of an interface that has changes
+ * waiting or of a quarantined change (at least 1, also when it is already
+ * due), or -1 when nothing is waiting for a retry.
  */
 static long
 next_retry_ms(void)
@@ -147,19 +176,22 @@ next_retry_ms(void)
 
 	/* a retry already due counts too: it is 1 ms away, not forgotten */
 	wgpeer_exec(&plan,
-				"SELECT ceil(extract(epoch FROM min(s.retry_at) - now()) * 1000)::int8"
-				" FROM wgpeer.worker_state s"
-				" WHERE s.retry_at IS NOT NULL"
-				"   AND EXISTS (SELECT 1 FROM wgpeer.queue q"
-				"               WHERE q.interface = s.interface)",
+				"SELECT ceil(extract(epoch FROM least("
+				"  (SELECT min(s.retry_at) FROM wgpeer.worker_state s"
+				"   WHERE s.retry_at IS NOT NULL"
+				"     AND EXISTS (SELECT 1 FROM wgpeer.queue q"
+				"                 WHERE q.interface = s.interface)),"
+				"  (SELECT min(q.quarantined_until) FROM wgpeer.queue q"
+				"   WHERE q.quarantined_until IS NOT NULL)) - now()) * 1000)::int8",
 				0, NULL, NULL, NULL);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? -1 : Max(DatumGetInt64(d), 1);
 }
 
 /*
- * The kernel change for one interface: the last change of each peer in
- * the batch wins (an add then a removal is a removal), in queue order.
+ * The device change for one interface: one peer per key, the last change
+ * of each key in the batch winning (an add then a removal is a removal),
+ * in queue order; each change learns the slot of its key's peer.
  */
 static wg_device_change
 device_change(Iface *f, int iface_no, Change *changes, int n)
@@ -171,8 +203,8 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 	int			n_peers = 0;
 
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(pg_uuid_t) + sizeof(int);
+	ctl.keysize = WG_KEY_LEN;
+	ctl.entrysize = WG_KEY_LEN + sizeof(int);
 	ctl.hcxt = CurrentMemoryContext;
 	last = hash_create("wgpeer batch peers", f->n_changes + 1, &ctl,
 					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
@@ -181,18 +213,17 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 		Change	   *c = &changes[i];
 		bool		found;
 		char	   *entry;
-		int			slot;
 		wg_peer_change *pc;
 
 		if (c->iface != iface_no)
 			continue;
-		entry = hash_search(last, &c->peer_id, HASH_ENTER, &found);
+		entry = hash_search(last, c->public_key, HASH_ENTER, &found);
 		if (!found)
-			memcpy(entry + sizeof(pg_uuid_t), &n_peers, sizeof(int));
-		memcpy(&slot, entry + sizeof(pg_uuid_t), sizeof(int));
+			memcpy(entry + WG_KEY_LEN, &n_peers, sizeof(int));
+		memcpy(&c->slot, entry + WG_KEY_LEN, sizeof(int));
 		if (!found)
 			n_peers++;
-		pc = &peers[slot];
+		pc = &peers[c->slot];
 		memset(pc, 0, sizeof(*pc));
 		memcpy(pc->public_key, c->public_key, WG_KEY_LEN);
 		pc->remove = c->remove;
@@ -219,27 +250,57 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 }
 
 /*
- * The change ids and peer ids of one interface's changes, as SQL arrays.
+ * One interface's changes as SQL arrays: the ids and peer ids of those
+ * applied (all of them when applied is NULL), and the ids and errors of
+ * those the device refused.
  */
 static void
-batch_arrays(Change *changes, int n, int iface_no, Datum *ids, Datum *peers)
+batch_arrays(const Iface *f, Change *changes, int n, int iface_no,
+			 const Outcome *o, Datum *ids, Datum *peers, Datum *refused_ids,
+			 Datum *refused_errors, int *n_refused)
 {
 	Datum	   *id_datums = palloc(sizeof(Datum) * (n + 1));
 	Datum	   *peer_datums = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *refused_datums = palloc(sizeof(Datum) * (n + 1));
+	Datum	   *error_datums = palloc(sizeof(Datum) * (n + 1));
 	int			k = 0;
+	int			r = 0;
 
 	for (int i = 0; i < n; i++)
 	{
-		if (changes[i].iface != iface_no)
+		Change	   *c = &changes[i];
+		int			rc;
+
+		if (c->iface != iface_no)
 			continue;
-		id_datums[k] = Int64GetDatum(changes[i].change_id);
-		peer_datums[k] = UUIDPGetDatum(&changes[i].peer_id);
-		k++;
+		rc = o ? o->peer_rc[c->slot] : 0;
+		if (rc == 0)
+		{
+			id_datums[k] = Int64GetDatum(c->change_id);
+			peer_datums[k] = UUIDPGetDatum(&c->peer_id);
+			k++;
+		}
+		else
+		{
+			char	   *message;
+			const char *hint;
+
+			wgpeer_describe_failure(rc, false, f->name, f->backend,
+									&message, &hint);
+			refused_datums[r] = Int64GetDatum(c->change_id);
+			error_datums[r] = CStringGetTextDatum(message);
+			r++;
+		}
 	}
 	*ids = PointerGetDatum(construct_array(id_datums, k, INT8OID, 8, true,
 										   TYPALIGN_DOUBLE));
 	*peers = PointerGetDatum(construct_array(peer_datums, k, UUIDOID,
 											 UUID_LEN, false, TYPALIGN_CHAR));
+	*refused_ids = PointerGetDatum(construct_array(refused_datums, r, INT8OID,
+												   8, true, TYPALIGN_DOUBLE));
+	*refused_errors = PointerGetDatum(construct_array(error_datums, r, TEXTOID,
+													  -1, false, TYPALIGN_INT));
+	*n_refused = r;
 }
 
 /*
@@ -277,9 +338,42 @@ record_success(const char *ifname, Datum ids, Datum peers)
 }
 
 /*
- * Record a failed apply: the rows stay, with one more attempt, the error
- * and the next try; the interface backs off exponentially from one second
- * to wgpeer.retry_max (unless it was unregistered meanwhile).
+ * Quarantine the changes the device refused: each keeps its own error
+ * and waits for its own retry, backing off exponentially from one second
+ * to wgpeer.retry_max, while every other change goes through.  Returns
+ * how many live peers the interface has, for the warning.
+ */
+static int64
+record_refused(const char *ifname, Datum ids, Datum errors)
+{
+	static SPIPlanPtr plan;
+	Oid			types[4] = {INT8ARRAYOID, TEXTARRAYOID, INT4OID, TEXTOID};
+	Datum		values[4] = {ids, errors, Int32GetDatum(wgpeer_retry_max),
+	CStringGetTextDatum(ifname)};
+	bool		isnull;
+
+	wgpeer_exec_opts(&plan,
+					 "WITH refused AS ("
+					 "  UPDATE wgpeer.queue q SET attempts = q.attempts + 1,"
+					 "    last_error = r.error,"
+					 "    quarantined_until = now() + make_interval(secs =>"
+					 "      least($3, 2 ^ least(q.attempts, 30))),"
+					 "    next_attempt_at = now() + make_interval(secs =>"
+					 "      least($3, 2 ^ least(q.attempts, 30)))"
+					 "  FROM unnest($1::int8[], $2::text[]) AS r(change_id, error)"
+					 "  WHERE q.change_id = r.change_id)"
+					 " SELECT count(*) FROM wgpeer.peer"
+					 " WHERE interface = $4 AND status IN ('creating', 'active')",
+					 4, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Record a failure of the device as a whole: the rows stay, with one more
+ * attempt, the error and the next try; the interface backs off
+ * exponentially from one second to wgpeer.retry_max (unless it was
+ * unregistered meanwhile).
  */
 static void
 record_failure(const char *ifname, Datum ids, const char *message)
@@ -308,9 +402,86 @@ record_failure(const char *ifname, Datum ids, const char *message)
 }
 
 /*
+ * Warn about the changes of ifname the device refused, naming the limit
+ * of its backend when the interface has that many live peers.
+ */
+static void
+warn_refused(const Iface *f, int n_refused, int n_changes, Datum errors,
+			 int64 live)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(errors);
+	Datum	   *texts;
+	int			n;
+	bool		uapi = wgpeer_uses_uapi(f->name, f->backend);
+	int64		limit = uapi ? WG_UAPI_MAX_PEERS : WG_KERNEL_MAX_PEERS;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &texts, NULL, &n);
+	if (live >= limit)
+		ereport(WARNING,
+				(errmsg("wgpeer could not add %d peers to \"%s\": the interface is full",
+						n_refused, f->name),
+				 errdetail("%s holds at most %lld peers per device and %lld are "
+						   "live on \"%s\"; the device said: %s.",
+						   uapi ? "A userspace WireGuard daemon (wireguard-go)" :
+						   "Kernel WireGuard", (long long) limit,
+						   (long long) live, f->name,
+						   n > 0 ? TextDatumGetCString(texts[0]) : "?"),
+				 errhint("Revoke peers or serve some from another interface; "
+						 "the refused peers are retried with backoff.")));
+	else
+		ereport(WARNING,
+				(errmsg("wgpeer could not apply %d of %d queued changes to \"%s\": %s",
+						n_refused, n_changes, f->name,
+						n > 0 ? TextDatumGetCString(texts[0]) : "?"),
+				 errdetail("The other changes were applied; the refused ones "
+						   "are retried with backoff."),
+				 errhint("See last_error in wgpeer.queue for each, and "
+						 "quarantined in wgpeer.interface_status.")));
+}
+
+/*
+ * Record whether the device took its own settings (private key, listen
+ * port), apart from the peers; warn when a new error appears.
+ */
+static void
+record_settings(const Iface *f, int rc)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', 'n'};
+	char	   *message = NULL;
+	const char *hint = NULL;
+
+	values[0] = CStringGetTextDatum(f->name);
+	values[1] = (Datum) 0;
+	if (rc < 0)
+	{
+		wgpeer_describe_failure(rc, false, f->name, f->backend, &message, &hint);
+		values[1] = CStringGetTextDatum(message);
+		nulls[1] = ' ';
+	}
+	wgpeer_exec_opts(&plan,
+					 "UPDATE wgpeer.worker_state"
+					 " SET settings_error = $2,"
+					 "     settings_error_at = CASE WHEN $2 IS NULL THEN NULL"
+					 "                              ELSE now() END"
+					 " WHERE interface = $1"
+					 "   AND settings_error IS DISTINCT FROM $2",
+					 2, types, values, nulls, CURSOR_OPT_CUSTOM_PLAN);
+	if (rc < 0 && SPI_processed > 0)
+		ereport(WARNING,
+				(errmsg("wgpeer could not set the private key and listen port %d "
+						"of \"%s\": %s", f->listen_port, f->name, message),
+				 errdetail("Peer changes are applied regardless."),
+				 errhint("%s", hint ? hint :
+						 "Choose a free port: UPDATE wgpeer.interface SET listen_port = ...")));
+}
+
+/*
  * One pass.  Returns 0 when the batch was full (call again at once), else
- * the milliseconds until an interface's retry falls due, or -1 when
- * nothing is waiting for a retry.
+ * the milliseconds until a retry falls due, or -1 when nothing is waiting
+ * for a retry.
  */
 static long
 apply_pass(void)
@@ -325,8 +496,7 @@ apply_pass(void)
 	int			n = 0;
 	bool		installed;
 	long		result = -1;	/* nothing waiting for a retry */
-	int		   *rcs;
-	bool	   *at_open;
+	Outcome    *outcomes;
 
 	wgpeer_begin_work("wgpeer: reading the queue");
 	installed = wgpeer_installed();
@@ -355,38 +525,53 @@ apply_pass(void)
 		return result;
 	}
 
-	/* the kernel, with no transaction open */
-	rcs = palloc0(sizeof(int) * n_ifaces);
-	at_open = palloc0(sizeof(bool) * n_ifaces);
+	/* the devices, with no transaction open */
+	outcomes = palloc0(sizeof(Outcome) * n_ifaces);
 	for (int k = 0; k < n_ifaces; k++)
 	{
 		wg_device_change dc = device_change(&ifaces[k], k, changes, n);
 
-		rcs[k] = wgpeer_device_set(&dc, ifaces[k].backend, &at_open[k]);
+		outcomes[k].n_peers = dc.n_peers;
+		outcomes[k].peer_rc = palloc0(sizeof(int) * (dc.n_peers + 1));
+		wgpeer_device_apply(&dc, ifaces[k].backend, outcomes[k].peer_rc,
+							&outcomes[k].dev);
 	}
 
 	wgpeer_begin_work("wgpeer: recording the outcome");
 	for (int k = 0; k < n_ifaces; k++)
 	{
+		Iface	   *f = &ifaces[k];
+		Outcome    *o = &outcomes[k];
 		Datum		ids;
 		Datum		peers;
+		Datum		refused_ids;
+		Datum		refused_errors;
+		int			n_refused;
 
-		batch_arrays(changes, n, k, &ids, &peers);
-		if (rcs[k] == 0)
-			record_success(ifaces[k].name, ids, peers);
-		else
+		if (o->dev.device_rc < 0)
 		{
 			char	   *message;
 			const char *hint;
 
-			wgpeer_describe_failure(rcs[k], at_open[k], ifaces[k].name,
-									ifaces[k].backend, &message, &hint);
-			record_failure(ifaces[k].name, ids, message);
+			batch_arrays(f, changes, n, k, NULL, &ids, &peers, &refused_ids,
+						 &refused_errors, &n_refused);
+			wgpeer_describe_failure(o->dev.device_rc, o->dev.at_open, f->name,
+									f->backend, &message, &hint);
+			record_failure(f->name, ids, message);
 			ereport(WARNING,
 					(errmsg("wgpeer could not apply %d queued changes to \"%s\": %s",
-							ifaces[k].n_changes, ifaces[k].name, message),
+							f->n_changes, f->name, message),
 					 hint ? errhint("%s", hint) : 0));
+			continue;
 		}
+		batch_arrays(f, changes, n, k, o, &ids, &peers, &refused_ids,
+					 &refused_errors, &n_refused);
+		record_success(f->name, ids, peers);
+		if (n_refused > 0)
+			warn_refused(f, n_refused, f->n_changes, refused_errors,
+						 record_refused(f->name, refused_ids, refused_errors));
+		if (f->has_private_key)
+			record_settings(f, o->dev.settings_rc);
 	}
 	result = n >= wgpeer_batch_size ? 0 : next_retry_ms();
 	wgpeer_end_work();

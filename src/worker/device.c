@@ -66,8 +66,8 @@ wgpeer_backend(const char *stored)
  * for 'auto', when the socket exists in /var/run/wireguard, as wg(8)
  * decides.
  */
-static bool
-use_uapi(const char *ifname, WgBackend backend)
+bool
+wgpeer_uses_uapi(const char *ifname, WgBackend backend)
 {
 	return backend == WGPEER_BACKEND_UAPI ||
 		(backend == WGPEER_BACKEND_AUTO && wguapi_exists(NULL, ifname));
@@ -87,7 +87,7 @@ wgpeer_device_set(const wg_device_change *change, WgBackend backend,
 	int			rc;
 	wgnl_ctx   *ctx;
 
-	if (use_uapi(change->ifname, backend))
+	if (wgpeer_uses_uapi(change->ifname, backend))
 	{
 		int			fd = wguapi_connect(NULL, change->ifname, UAPI_TIMEOUT_MS);
 
@@ -117,7 +117,7 @@ wgpeer_device_get(const char *ifname, WgBackend backend, wg_device *dev,
 	wgnl_ctx   *ctx;
 
 	memset(dev, 0, sizeof(*dev));
-	if (use_uapi(ifname, backend))
+	if (wgpeer_uses_uapi(ifname, backend))
 	{
 		int			fd = wguapi_connect(NULL, ifname, UAPI_TIMEOUT_MS);
 
@@ -222,7 +222,7 @@ void
 wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 						WgBackend backend, char **message, const char **hint)
 {
-	if (use_uapi(ifname, backend))
+	if (wgpeer_uses_uapi(ifname, backend))
 	{
 		describe_uapi_failure(rc, at_open, ifname, message, hint);
 		return;
@@ -252,4 +252,31 @@ wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 	else
 		*message = psprintf("netlink error on interface \"%s\": %s",
 							ifname, strerror(-rc));
+}
+
+/*
+ * wg_device_setter over the worker's dispatcher; arg points to the
+ * interface's backend.
+ */
+static int
+set_through_backend(void *arg, const wg_device_change *change, bool *at_open)
+{
+	return wgpeer_device_set(change, *(WgBackend *) arg, at_open);
+}
+
+/*
+ * Apply change to its interface so that a peer or a setting the device
+ * refuses holds back nothing else (device/isolate.c): peer_rc receives,
+ * per peer of change, 0 or the -errno it was refused with, and out says
+ * whether the device failed as a whole or refused its settings.
+ */
+void
+wgpeer_device_apply(const wg_device_change *change, WgBackend backend,
+					int *peer_rc, wg_apply_outcome *out)
+{
+	if (wg_device_apply_isolated(change, set_through_backend, &backend,
+								 peer_rc, out) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 }

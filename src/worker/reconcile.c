@@ -214,14 +214,37 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 
 	if (n_changes > 0 || dc.has_private_key)
 	{
-		if ((rc = wgpeer_device_set(&dc, backend, &at_open)) < 0)
-		{
-			char	   *message;
-			const char *hint;
+		int		   *peer_rc = palloc0(sizeof(int) * (n_changes + 1));
+		wg_apply_outcome out;
+		char	   *message = NULL;
+		const char *hint = NULL;
 
-			wgpeer_describe_failure(rc, at_open, ifname, backend, &message, &hint);
+		wgpeer_device_apply(&dc, backend, peer_rc, &out);
+		if (out.device_rc < 0)
+			wgpeer_describe_failure(out.device_rc, out.at_open, ifname, backend,
+									&message, &hint);
+		else if (out.refused > 0)
+		{
+			size_t		first = 0;
+
+			while (peer_rc[first] == 0)
+				first++;
+			wgpeer_describe_failure(peer_rc[first], false, ifname, backend,
+									&message, &hint);
+			message = psprintf("the device refused %zu of %zu peer changes: %s",
+							   out.refused, n_changes, message);
+		}
+		else if (out.settings_rc < 0)
+		{
+			wgpeer_describe_failure(out.settings_rc, false, ifname, backend,
+									&message, &hint);
+			message = psprintf("the device refused its private key and "
+							   "listen port %d: %s", listen_port, message);
+		}
+		if (message)
+		{
 			ereport(WARNING,
-					(errmsg("wgpeer could not reconcile \"%s\": %s",
+					(errmsg("wgpeer could not reconcile \"%s\" fully: %s",
 							ifname, message),
 					 hint ? errhint("%s", hint) : 0));
 			record_outcome(ifname, &stats, message);

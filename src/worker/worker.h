@@ -50,6 +50,7 @@ typedef enum WgBackend
 } WgBackend;
 
 extern WgBackend wgpeer_backend(const char *stored);
+extern bool wgpeer_uses_uapi(const char *ifname, WgBackend backend);
 extern int	wgpeer_device_set(const wg_device_change *change, WgBackend backend,
 							  bool *at_open);
 extern int	wgpeer_device_get(const char *ifname, WgBackend backend,
@@ -59,6 +60,9 @@ extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 									WgBackend backend, char **message,
 									const char **hint);
 extern void wgpeer_host_allowedip(const char *host, wg_allowedip *ip);
+extern void wgpeer_device_apply(const wg_device_change *change,
+								WgBackend backend, int *peer_rc,
+								wg_apply_outcome *out);
 
 /* the tasks */
 extern long wgpeer_apply_due(void);

@@ -9,14 +9,35 @@
 #include "utils/snapmgr.h"
 
 /*
- * Is the extension installed in the worker's database?  (It may not be yet,
- * or have been dropped.)  Inside a worker transaction.
+ * Is the extension installed in the worker's database, at the version
+ * this library serves?  (It may not be yet, or have been dropped; after a
+ * new library is installed, the worker waits for ALTER EXTENSION UPDATE
+ * rather than run its statements against tables of another version.)
+ * Inside a worker transaction.
  */
 bool
 wgpeer_installed(void)
 {
-	return SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'wgpeer'",
-					   true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+	static bool warned = false;
+	char	   *version;
+
+	if (SPI_execute("SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		return false;
+	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(version, WGPEER_VERSION) == 0)
+	{
+		warned = false;
+		return true;
+	}
+	if (!warned)
+		ereport(WARNING,
+				(errmsg("the wgpeer apply worker is waiting: the extension in "
+						"database \"%s\" is at version %s, this library serves %s",
+						wgpeer_database, version, WGPEER_VERSION),
+				 errhint("Run ALTER EXTENSION wgpeer UPDATE in that database.")));
+	warned = true;
+	return false;
 }
 
 /* Start a worker transaction with a snapshot and SPI, as worker_spi does. */

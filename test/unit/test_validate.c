@@ -3,7 +3,9 @@
  *		Unit tests of validate.c: every rule accepts what it should and
  *		refuses what it should.
  */
+#include <arpa/inet.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "unit.h"
 #include "core/validate.h"
@@ -28,6 +30,28 @@ test_ifname(void)
 	BAD(wg_check_ifname("wg\t0"));
 	BAD(wg_check_ifname("wg\n0"));
 	BAD(wg_check_ifname("wg\x7f"));
+	/* what `ip` accepts: printable ASCII but '/', ':', '%' */
+	OK(wg_check_ifname("x!#$&~"));
+	OK(wg_check_ifname("WG_0+=@[]{}"));
+	OK(wg_check_ifname("..."));
+	BAD(wg_check_ifname("wg%d"));
+	CHECK_STR(wg_check_ifname("wg%d"),
+			  "An interface name cannot contain '%', which the kernel "
+			  "replaces with a number");
+	BAD(wg_check_ifname("%"));
+	/* U+00A0 NO-BREAK SPACE in UTF-8, U+200B ZERO WIDTH SPACE, invalid UTF-8 */
+	BAD(wg_check_ifname("wg\xc2\xa0" "0"));
+	CHECK_STR(wg_check_ifname("wg\xc2\xa0" "0"),
+			  "An interface name may contain only printable ASCII "
+			  "characters");
+	BAD(wg_check_ifname("wg\xe2\x80\x8b"));
+	BAD(wg_check_ifname("wg\xff"));
+	BAD(wg_check_ifname("\x80"));
+	BAD(wg_check_ifname("caf\xc3\xa9"));
+	CHECK_STR(wg_check_ifname("wg 0"),
+			  "An interface name cannot contain whitespace");
+	CHECK_STR(wg_check_ifname("wg\x7f"),
+			  "An interface name cannot contain control characters");
 }
 
 static void
@@ -134,6 +158,131 @@ test_no_control(void)
 	BAD(wg_check_no_control("a\x1b[31m"));
 }
 
+/* The reason wg_check_pool_prefix gives for text address/bits. */
+static const char *
+prefix(const char *text, int bits)
+{
+	uint8_t		addr[16];
+
+	memset(addr, 0xa5, sizeof(addr));
+	if (inet_pton(AF_INET, text, addr) == 1)
+		return wg_check_pool_prefix(AF_INET, addr, bits);
+	if (inet_pton(AF_INET6, text, addr) == 1)
+		return wg_check_pool_prefix(AF_INET6, addr, bits);
+	return "test error: not an address";
+}
+
+static void
+test_pool_prefix(void)
+{
+	/* private and shared ranges, and public ones (some use those) */
+	OK(prefix("10.10.0.1", 24));
+	OK(prefix("10.0.0.1", 8));
+	OK(prefix("10.50.0.1", 30));
+	OK(prefix("10.50.0.1", 32));
+	OK(prefix("172.16.0.1", 12));
+	OK(prefix("192.168.0.1", 16));
+	OK(prefix("100.64.0.1", 10));
+	OK(prefix("198.51.100.1", 24));
+	/* next to the refused ranges, on either side */
+	OK(prefix("1.0.0.1", 8));
+	OK(prefix("126.255.255.1", 8));
+	OK(prefix("128.0.0.1", 8));
+	OK(prefix("169.253.0.1", 16));
+	OK(prefix("169.255.0.1", 16));
+	OK(prefix("223.255.255.1", 8));
+	OK(prefix("192.0.0.1", 3));
+	OK(prefix("128.0.0.1", 5));
+
+	/* /0 is everything */
+	CHECK_STR(prefix("10.90.0.1", 0),
+			  "A /0 prefix is the whole address space, so the pool would "
+			  "hand out 0.0.0.1, 0.0.0.2 and so on");
+	/* unspecified ("this network") */
+	CHECK_STR(prefix("0.0.0.1", 8),
+			  "The prefix includes unspecified addresses (0.0.0.0/8, "
+			  "\"this network\"), which no host can use");
+	BAD(prefix("0.1.2.3", 24));
+	BAD(prefix("8.0.0.1", 4));
+	/* loopback */
+	CHECK_STR(prefix("127.0.0.2", 8),
+			  "The prefix includes loopback addresses (127.0.0.0/8), which "
+			  "never leave a host");
+	BAD(prefix("127.1.0.1", 24));
+	BAD(prefix("64.0.0.1", 2));
+	/* link-local */
+	CHECK_STR(prefix("169.254.0.1", 16),
+			  "The prefix includes link-local addresses (169.254.0.0/16), "
+			  "which are not routed beyond one link");
+	BAD(prefix("169.254.10.1", 24));
+	BAD(prefix("160.0.0.1", 3));
+	BAD(prefix("128.0.0.1", 2));
+	/* multicast */
+	CHECK_STR(prefix("224.0.0.1", 24),
+			  "The prefix includes multicast addresses (224.0.0.0/4), which "
+			  "cannot be a peer's address");
+	BAD(prefix("239.255.0.1", 16));
+	BAD(prefix("192.0.0.1", 2));
+	/* reserved, with the limited broadcast */
+	CHECK_STR(prefix("240.0.0.1", 24),
+			  "The prefix includes reserved addresses (240.0.0.0/4, with "
+			  "the broadcast address 255.255.255.255), which many systems "
+			  "refuse to send or route");
+	BAD(prefix("255.255.255.253", 30));
+
+	/* IPv6: unique local, global, and next to the refused ranges */
+	OK(prefix("fd00:10:10::1", 64));
+	OK(prefix("fd00::1", 8));
+	OK(prefix("fc00::1", 7));
+	OK(prefix("2001:db8::1", 64));
+	OK(prefix("fe7f::1", 16));
+	OK(prefix("fec0::1", 10));
+	OK(prefix("feff::1", 16));
+	OK(prefix("::2", 127));
+	OK(prefix("::fffe:0:1", 96));
+	OK(prefix("64:ff9b::1", 96));
+	CHECK_STR(prefix("fd00::1", 0),
+			  "A /0 prefix is the whole address space, unspecified, "
+			  "loopback and multicast addresses included");
+	CHECK_STR(prefix("::", 64),
+			  "The prefix includes the unspecified address ::, which no "
+			  "host can use");
+	BAD(prefix("::1:0:0:1", 64));
+	CHECK_STR(prefix("::1", 128),
+			  "The prefix includes the loopback address ::1, which never "
+			  "leaves a host");
+	/* ::/127 holds both :: and ::1 */
+	BAD(prefix("::1", 127));
+	CHECK_STR(prefix("::ffff:10.0.0.1", 120),
+			  "The prefix includes IPv4-mapped addresses (::ffff:0:0/96), "
+			  "which stand for IPv4 addresses and are not used on IPv6 "
+			  "links");
+	CHECK_STR(prefix("fe80::1", 64),
+			  "The prefix includes link-local addresses (fe80::/10), which "
+			  "are not routed beyond one link");
+	BAD(prefix("febf:ffff::1", 32));
+	BAD(prefix("fe00::1", 8));
+	CHECK_STR(prefix("ff02::1", 64),
+			  "The prefix includes multicast addresses (ff00::/8), which "
+			  "cannot be a peer's address");
+	BAD(prefix("ff00::1", 8));
+	BAD(prefix("f000::1", 4));
+	BAD(prefix("8000::1", 1));
+
+	/* nonsense arguments are refused, never read out of bounds */
+	{
+		static const uint8_t ten[16] = {10, 0, 0, 1};
+		static const uint8_t fd[16] = {0xfd, [15] = 1};
+
+		OK(wg_check_pool_prefix(AF_INET, ten, 24));
+		BAD(wg_check_pool_prefix(AF_INET, ten, 33));
+		BAD(wg_check_pool_prefix(AF_INET, ten, -1));
+		OK(wg_check_pool_prefix(AF_INET6, fd, 64));
+		BAD(wg_check_pool_prefix(AF_INET6, fd, 129));
+		BAD(wg_check_pool_prefix(12345, ten, 24));
+	}
+}
+
 int
 main(void)
 {
@@ -143,5 +292,6 @@ main(void)
 	test_endpoint();
 	test_dns();
 	test_no_control();
+	test_pool_prefix();
 	return UNIT_DONE("test_validate");
 }
