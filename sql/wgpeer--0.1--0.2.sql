@@ -42,7 +42,8 @@ CREATE OR REPLACE VIEW interface_status AS
 	GROUP BY i.name, s.interface;
 
 ------------------------------------------------------------------------------
--- One wording for an interface wgpeer does not know.
+-- One wording for an interface wgpeer does not know; interfaces are
+-- removed on the primary only (wg_require_primary() is defined below).
 ------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION wg_remove_interface(name text, force boolean DEFAULT false)
@@ -55,6 +56,7 @@ DECLARE
 	backlog bigint;
 	removed bigint;
 BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_remove_interface');
 	IF ifname IS NULL OR force IS NULL THEN
 		RAISE EXCEPTION 'name and force of wg_remove_interface() must not be null'
 			USING ERRCODE = 'null_value_not_allowed',
@@ -97,3 +99,387 @@ BEGIN
 	RETURN removed;
 END
 $$;
+
+------------------------------------------------------------------------------
+-- Several VPN servers: node mode.
+--
+-- One primary holds every interface and peer; each VPN server (a node)
+-- runs its own PostgreSQL with wgpeer and its worker, and serves the
+-- interfaces whose node is its wgpeer.node.  Logical replication carries
+-- the node's interfaces and their peers (without client private keys) from
+-- the primary to the node, and the node's outcomes, device state and
+-- traffic back.  See the README, "Several VPN servers".
+------------------------------------------------------------------------------
+
+-- The nodes the primary knows.
+CREATE TABLE node (
+	name text PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,40}$'),
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE node IS 'VPN servers fed by logical replication (node mode)';
+
+-- Which node serves an interface ('' = this cluster, the primary), copied
+-- to its peers.  NOT NULL and part of each table's replica identity, so
+-- that publications may filter rows on it.
+ALTER TABLE interface ADD COLUMN node text NOT NULL DEFAULT ''
+	CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$');
+COMMENT ON COLUMN interface.node IS
+	'The node serving the interface; empty for this server itself';
+CREATE UNIQUE INDEX interface_identity ON interface (name, node);
+ALTER TABLE interface REPLICA IDENTITY USING INDEX interface_identity;
+ALTER TABLE peer ADD COLUMN node text NOT NULL DEFAULT '';
+COMMENT ON COLUMN peer.node IS 'Its interface''s node, for row filters';
+CREATE UNIQUE INDEX peer_identity ON peer (peer_id, node);
+ALTER TABLE peer REPLICA IDENTITY USING INDEX peer_identity;
+
+-- A new peer takes its interface's node.
+CREATE FUNCTION wg_peer_node() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	NEW.node := coalesce((SELECT i.node FROM wgpeer.interface i
+						  WHERE i.name = NEW.interface), '');
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER peer_node BEFORE INSERT ON peer
+	FOR EACH ROW EXECUTE FUNCTION wg_peer_node();
+
+-- An interface moved to another node takes its peers along.
+CREATE FUNCTION wg_interface_node_moved() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	UPDATE wgpeer.peer p SET node = NEW.node
+		WHERE p.interface = NEW.name AND p.node <> NEW.node;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER interface_node_moved AFTER UPDATE OF node ON interface
+	FOR EACH ROW WHEN (OLD.node IS DISTINCT FROM NEW.node)
+	EXECUTE FUNCTION wg_interface_node_moved();
+
+-- The queue's one writer: each transition of a peer that changes what
+-- belongs on an interface this cluster serves queues its change.  Enabled
+-- ALWAYS, so that it also fires where logical replication applies the
+-- primary's rows on a node.
+CREATE FUNCTION wg_queue_change() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'wg_queue_change' LANGUAGE C;
+CREATE TRIGGER peer_queue AFTER INSERT OR UPDATE ON peer
+	FOR EACH ROW EXECUTE FUNCTION wg_queue_change();
+ALTER TABLE peer ENABLE ALWAYS TRIGGER peer_queue;
+
+-- Statement triggers never fire while logical replication applies rows:
+-- on a node, interfaces changed by the primary reach the worker through
+-- a row trigger instead.
+CREATE TRIGGER interface_changed_by_primary
+	AFTER INSERT OR UPDATE OR DELETE ON interface
+	FOR EACH ROW EXECUTE FUNCTION wg_tell_worker('interfaces');
+ALTER TABLE interface ENABLE REPLICA TRIGGER interface_changed_by_primary;
+
+-- Nor do cascades: on a node, what an interface or a peer removed on the
+-- primary leaves behind is cleaned up here.
+CREATE FUNCTION wg_interface_forgotten() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	DELETE FROM wgpeer.queue q WHERE q.interface = OLD.name;
+	DELETE FROM wgpeer.worker_state s WHERE s.interface = OLD.name;
+	DELETE FROM wgpeer.device_peer d WHERE d.interface = OLD.name;
+	DELETE FROM wgpeer.device d WHERE d.interface = OLD.name;
+	DELETE FROM wgpeer.peer_outcome o WHERE o.interface = OLD.name;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER interface_forgotten AFTER DELETE ON interface
+	FOR EACH ROW EXECUTE FUNCTION wg_interface_forgotten();
+ALTER TABLE interface ENABLE REPLICA TRIGGER interface_forgotten;
+
+CREATE FUNCTION wg_peer_forgotten() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	DELETE FROM wgpeer.queue q WHERE q.peer_id = OLD.peer_id;
+	DELETE FROM wgpeer.peer_traffic t WHERE t.peer_id = OLD.peer_id;
+	DELETE FROM wgpeer.peer_outcome o WHERE o.peer_id = OLD.peer_id;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER peer_forgotten AFTER DELETE ON peer
+	FOR EACH ROW EXECUTE FUNCTION wg_peer_forgotten();
+ALTER TABLE peer ENABLE REPLICA TRIGGER peer_forgotten;
+
+-- What became of a peer on its node, written by the node's worker and
+-- replicated to the primary, where a trigger marks the peer active (with
+-- the same NOTIFY wgpeer as a local apply) or expired.
+CREATE TABLE peer_outcome (
+	peer_id uuid PRIMARY KEY,		-- no foreign key: written on nodes
+	interface text NOT NULL,
+	public_key text NOT NULL,
+	outcome text NOT NULL CHECK (outcome IN ('applied', 'refused', 'expired')),
+	at timestamptz NOT NULL,		-- when; for 'expired', the expires_at
+	error text						-- for 'refused', what the device said
+);
+COMMENT ON TABLE peer_outcome IS
+	'What each node did with its peers: applied, refused or expired';
+
+CREATE FUNCTION wg_outcome_arrived() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	IF NEW.outcome = 'applied' THEN
+		UPDATE wgpeer.peer p SET status = 'active'
+			WHERE p.peer_id = NEW.peer_id AND p.status = 'creating'
+			  AND p.public_key = NEW.public_key;
+		IF FOUND THEN
+			PERFORM pg_notify('wgpeer', json_build_object(
+						'peer_id', p.peer_id, 'user_id', p.user_id,
+						'interface', p.interface, 'status', p.status)::text)
+				FROM wgpeer.peer p WHERE p.peer_id = NEW.peer_id;
+		END IF;
+	ELSIF NEW.outcome = 'expired' THEN
+		UPDATE wgpeer.peer p SET status = 'expired'
+			WHERE p.peer_id = NEW.peer_id AND p.status IN ('creating', 'active')
+			  AND p.expires_at <= NEW.at;
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER outcome_arrived AFTER INSERT OR UPDATE ON peer_outcome
+	FOR EACH ROW EXECUTE FUNCTION wg_outcome_arrived();
+ALTER TABLE peer_outcome ENABLE REPLICA TRIGGER outcome_arrived;
+
+-- Peer and interface changes are made on the primary only.
+CREATE FUNCTION wg_require_primary(function text) RETURNS void
+	AS 'MODULE_PATHNAME', 'wg_require_primary'
+	LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION wg_require_primary(text) IS
+	'Raise 25006 when this cluster is a node (wgpeer.node is set)';
+
+-- (Re)create the publication of a node: its interfaces, and their peers
+-- without client private keys.  Run by wg_add_node(); run it again after
+-- a restore (pg_dump keeps the publication but not the replica identities
+-- the install script gives peer and interface) or when an upgrade gave
+-- peer new columns.
+CREATE FUNCTION wg_node_publish(name text) RETURNS text
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	pub text := 'wgpeer_node_' || wg_node_publish.name;
+	columns text;
+	tables text;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_node_publish');
+	IF NOT EXISTS (SELECT FROM wgpeer.node n WHERE n.name = wg_node_publish.name) THEN
+		RAISE EXCEPTION 'node "%" is not registered with wgpeer', wg_node_publish.name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with wgpeer.wg_add_node().';
+	END IF;
+	SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+		FROM pg_attribute a
+		WHERE a.attrelid = 'wgpeer.peer'::regclass AND a.attnum > 0
+		  AND NOT a.attisdropped AND a.attname <> 'private_key';
+	tables := format('wgpeer.interface WHERE (node = %L), wgpeer.peer (%s) WHERE (node = %L)',
+					 wg_node_publish.name, columns, wg_node_publish.name);
+	IF EXISTS (SELECT FROM pg_publication p WHERE p.pubname = pub) THEN
+		EXECUTE format('ALTER PUBLICATION %I SET TABLE %s', pub, tables);
+	ELSE
+		EXECUTE format('CREATE PUBLICATION %I FOR TABLE %s', pub, tables);
+	END IF;
+	RETURN pub;
+END
+$$;
+COMMENT ON FUNCTION wg_node_publish(text) IS
+	'(Re)create the publication that feeds a node';
+
+-- Register a node on the primary and create its publication.
+CREATE FUNCTION wg_add_node(name text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_add_node');
+	IF wg_add_node.name IS NULL OR wg_add_node.name !~ '^[a-z0-9_]{1,40}$' THEN
+		RAISE EXCEPTION 'invalid node name "%"', wg_add_node.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A node name is 1 to 40 lower-case letters, digits and underscores.',
+				  HINT = 'Use the name the node has as wgpeer.node, e.g. ''fra1''.';
+	END IF;
+	IF EXISTS (SELECT FROM wgpeer.node n WHERE n.name = wg_add_node.name) THEN
+		RAISE EXCEPTION 'node "%" is already registered', wg_add_node.name
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'SELECT * FROM wgpeer.node_status lists the nodes.';
+	END IF;
+	INSERT INTO wgpeer.node (name) VALUES (wg_add_node.name);
+	RETURN wgpeer.wg_node_publish(wg_add_node.name);
+END
+$$;
+COMMENT ON FUNCTION wg_add_node(text) IS
+	'Register a node (a VPN server fed by logical replication) and create its publication';
+
+-- On a node: its publication back to the primary, and the statement that
+-- subscribes it to the primary's (for psql's \gexec: CREATE SUBSCRIPTION
+-- cannot run inside a function).
+CREATE FUNCTION wg_node_subscribe_sql(primary_conninfo text) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	node text := coalesce(current_setting('wgpeer.node', true), '');
+BEGIN
+	IF node = '' THEN
+		RAISE EXCEPTION 'this cluster is not a wgpeer node'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Set wgpeer.node to the name registered with '
+						 'wgpeer.wg_add_node() on the primary, and restart.';
+	END IF;
+	IF primary_conninfo IS NULL OR primary_conninfo = '' THEN
+		RAISE EXCEPTION 'primary_conninfo must name the primary database'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass a libpq connection string, e.g. '
+						 '''host=db.example.com dbname=vpn user=wgpeer_node''.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM pg_publication p WHERE p.pubname = 'wgpeer_node_outbound') THEN
+		CREATE PUBLICATION wgpeer_node_outbound FOR TABLE wgpeer.device,
+			wgpeer.device_peer, wgpeer.worker_state, wgpeer.peer_traffic,
+			wgpeer.peer_outcome;
+	END IF;
+	RETURN NEXT format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I',
+					   'wgpeer_node_' || node, primary_conninfo, 'wgpeer_node_' || node);
+END
+$$;
+COMMENT ON FUNCTION wg_node_subscribe_sql(text) IS
+	'On a node: the CREATE SUBSCRIPTION to the primary, for \gexec';
+
+-- On the primary: the statement that subscribes it to a node's outcomes.
+CREATE FUNCTION wg_node_collect_sql(node text, node_conninfo text) RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_node_collect_sql');
+	IF NOT EXISTS (SELECT FROM wgpeer.node n WHERE n.name = wg_node_collect_sql.node) THEN
+		RAISE EXCEPTION 'node "%" is not registered with wgpeer', wg_node_collect_sql.node
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with wgpeer.wg_add_node().';
+	END IF;
+	IF node_conninfo IS NULL OR node_conninfo = '' THEN
+		RAISE EXCEPTION 'node_conninfo must name the node''s database'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass a libpq connection string, e.g. '
+						 '''host=vpn-a.example.com dbname=vpn user=wgpeer_primary''.';
+	END IF;
+	RETURN NEXT format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION wgpeer_node_outbound',
+					   'wgpeer_from_' || wg_node_collect_sql.node, node_conninfo);
+END
+$$;
+COMMENT ON FUNCTION wg_node_collect_sql(text, text) IS
+	'On the primary: the CREATE SUBSCRIPTION to a node''s outcomes, for \gexec';
+
+-- Per node, from the primary: its interfaces, peers, what waits, and how
+-- far behind replication is.
+CREATE VIEW node_status AS
+	SELECT n.name AS node,
+		   (SELECT count(*) FROM interface i WHERE i.node = n.name) AS interfaces,
+		   (SELECT count(*) FROM peer p
+			WHERE p.node = n.name AND p.status IN ('creating', 'active')) AS live_peers,
+		   (SELECT count(*) FROM peer p
+			WHERE p.node = n.name AND p.status = 'creating') AS pending,
+		   (SELECT count(*) FROM peer_outcome o JOIN interface i ON i.name = o.interface
+			WHERE i.node = n.name AND o.outcome = 'refused') AS refused,
+		   (SELECT max(o.at) FROM peer_outcome o JOIN interface i ON i.name = o.interface
+			WHERE i.node = n.name AND o.outcome <> 'expired') AS last_outcome_at,
+		   s.active AS connected,
+		   pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn) AS lag_bytes,
+		   r.replay_lag
+	FROM node n
+	LEFT JOIN pg_replication_slots s ON s.slot_name = 'wgpeer_node_' || n.name
+	LEFT JOIN pg_stat_replication r ON r.application_name = 'wgpeer_node_' || n.name;
+COMMENT ON VIEW node_status IS 'Per node: interfaces, peers, pending work, replication lag';
+
+-- wg_add_interface() learns node => ...: recreated, keeping its grants.
+DO $do$
+DECLARE
+	old regprocedure := 'wgpeer.wg_add_interface(text, text, inet, inet, text,
+		integer, integer, integer, text, text, text, inet, inet, boolean,
+		boolean, text)';
+	grants text[];
+	g text;
+BEGIN
+	SELECT array_agg(format('GRANT EXECUTE ON FUNCTION %%s TO %I%s',
+							a.grantee::regrole,
+							CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+		INTO grants
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	CREATE FUNCTION wgpeer.wg_add_interface(
+		name text,
+		endpoint text,
+		address inet,
+		address6 inet DEFAULT NULL,
+		dns text DEFAULT NULL,
+		listen_port integer DEFAULT 51820,
+		mtu integer DEFAULT NULL,
+		persistent_keepalive integer DEFAULT NULL,
+		allowed_ips text DEFAULT '0.0.0.0/0, ::/0',
+		private_key text DEFAULT NULL,
+		public_key text DEFAULT NULL,
+		pool_start inet DEFAULT NULL,
+		pool_end inet DEFAULT NULL,
+		preshared_keys boolean DEFAULT true,
+		exclusive boolean DEFAULT false,
+		backend text DEFAULT 'auto',
+		node text DEFAULT NULL)
+	RETURNS wgpeer.interface
+		AS 'MODULE_PATHNAME', 'wg_add_interface'
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+	REVOKE ALL ON FUNCTION wgpeer.wg_add_interface FROM PUBLIC;
+	FOREACH g IN ARRAY coalesce(grants, '{}')
+	LOOP
+		EXECUTE format(g, 'wgpeer.wg_add_interface');
+	END LOOP;
+END
+$do$;
+COMMENT ON FUNCTION wg_add_interface IS
+	'Register a WireGuard interface and its address pool (served by a node with node => ...)';
+
+-- Revoking queues nothing itself any more: the peer_queue trigger does.
+CREATE OR REPLACE FUNCTION wg_revoke_peer(peer_id uuid) RETURNS peer_public
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	old_status text;
+	p wgpeer.peer;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_revoke_peer');
+	SELECT status INTO old_status FROM wgpeer.peer
+		WHERE peer.peer_id = wg_revoke_peer.peer_id FOR UPDATE;
+	IF NOT FOUND OR old_status = 'revoked' THEN
+		RETURN (SELECT v FROM wgpeer.peer_public v
+				WHERE v.peer_id = wg_revoke_peer.peer_id);
+	END IF;
+
+	UPDATE wgpeer.peer
+		SET status = 'revoked', revoked_at = now(),
+			released_at = coalesce(released_at, now())
+		WHERE peer.peer_id = wg_revoke_peer.peer_id
+		RETURNING * INTO p;
+	-- an expired peer past its grace period gave its address back already
+	INSERT INTO wgpeer.free_address (interface, address)
+		SELECT p.interface, p.address
+		WHERE p.released_at = now()
+		ON CONFLICT DO NOTHING;
+	-- the peer_queue trigger queued its removal (an expired peer is
+	-- already off the interface, so none for it)
+	RETURN (SELECT v FROM wgpeer.peer_public v WHERE v.peer_id = p.peer_id);
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC on what this version adds.
+------------------------------------------------------------------------------
+
+REVOKE ALL ON node, peer_outcome, node_status FROM PUBLIC;
+REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
+	wg_queue_change(), wg_interface_forgotten(), wg_peer_forgotten(),
+	wg_outcome_arrived(), wg_require_primary(text), wg_node_publish(text),
+	wg_add_node(text), wg_node_subscribe_sql(text),
+	wg_node_collect_sql(text, text) FROM PUBLIC;

@@ -29,7 +29,9 @@
 #include "core/keys.h"
 
 /* settings.c */
+#define WGPEER_NODE_NAME_MAX 40
 extern int	wgpeer_expired_grace;
+extern char *wgpeer_node;
 extern char *wgpeer_database;
 extern int	wgpeer_poll_interval;
 extern int	wgpeer_batch_size;
@@ -39,6 +41,7 @@ extern int	wgpeer_stats_interval;
 extern char *wgpeer_export_dir;
 extern bool wgpeer_export_client_configs;
 extern void wgpeer_define_settings(void);
+extern const char *wgpeer_served_node(void);
 
 /* spi.c */
 extern int	wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs,

@@ -10,6 +10,9 @@
 /* How long an expired peer keeps its address (seconds). */
 int			wgpeer_expired_grace = 7 * 24 * 60 * 60;
 
+/* The node this cluster is (node mode); empty on the primary. */
+char	   *wgpeer_node = NULL;
+
 /* The apply worker's settings. */
 char	   *wgpeer_database = NULL;
 int			wgpeer_poll_interval = 10000;	/* ms */
@@ -19,6 +22,42 @@ int			wgpeer_reconcile_interval = 60000;	/* ms */
 int			wgpeer_stats_interval = 30000;	/* ms */
 char	   *wgpeer_export_dir = NULL;
 bool		wgpeer_export_client_configs = false;
+
+/*
+ * wgpeer.node must be a node name (as wgpeer.node table names it) or
+ * empty.
+ */
+static bool
+check_node(char **newval, void **extra, GucSource source)
+{
+	const char *p = *newval;
+
+	if (p == NULL)
+		return true;
+	if (strlen(p) > WGPEER_NODE_NAME_MAX)
+	{
+		GUC_check_errdetail("A node name is at most %d bytes.", WGPEER_NODE_NAME_MAX);
+		return false;
+	}
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+		{
+			GUC_check_errdetail("A node name has only lower-case letters, "
+								"digits and underscores.");
+			return false;
+		}
+	return true;
+}
+
+/*
+ * The node whose interfaces this cluster serves: wgpeer.node, or "" on
+ * the primary (and wherever wgpeer is not preloaded).
+ */
+const char *
+wgpeer_served_node(void)
+{
+	return wgpeer_node ? wgpeer_node : "";
+}
 
 /*
  * Define the settings and reserve the prefix.  Runs in every process that
@@ -38,11 +77,20 @@ wgpeer_define_settings(void)
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	if (process_shared_preload_libraries_in_progress)
+	{
 		DefineCustomStringVariable("wgpeer.database",
 								   "Database whose wgpeer queue the apply worker serves.",
 								   NULL,
 								   &wgpeer_database, "postgres",
 								   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomStringVariable("wgpeer.node",
+								   "The node (VPN server) this cluster is; empty "
+								   "on the primary.",
+								   "A node serves the interfaces the primary "
+								   "assigned to it, fed by logical replication.",
+								   &wgpeer_node, "",
+								   PGC_POSTMASTER, 0, check_node, NULL, NULL);
+	}
 	DefineCustomIntVariable("wgpeer.poll_interval",
 							"How often the apply worker looks at the queue "
 							"without being woken.",

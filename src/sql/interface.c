@@ -31,8 +31,33 @@ enum
 	ARG_PRESHARED_KEYS,
 	ARG_EXCLUSIVE,
 	ARG_BACKEND,
+	ARG_NODE,					/* since 0.2 */
 	NUM_ARGS
 };
+
+/*
+ * The node an interface is assigned to must be registered (wg_add_node()).
+ * Inside SPI_connect().
+ */
+static void
+check_node(const char *node)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(node)};
+
+	if (node[0] == '\0')
+		return;
+	wgpeer_exec(&plan, "SELECT 1 FROM wgpeer.node WHERE name = $1",
+				1, types, values, NULL);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("node \"%s\" is not registered with wgpeer", node),
+				 errhint("Register it first with wgpeer.wg_add_node('%s'), or "
+						 "leave node null for an interface this server serves.",
+						 node)));
+}
 
 /*
  * An optional integer argument, checked against [min, max]; def when NULL.
@@ -272,6 +297,7 @@ Datum
 wg_add_interface(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr insert_plan;
+	static SPIPlanPtr insert_plan_0_1;
 	static SPIPlanPtr pool_plan;
 	char	   *name = wgpeer_text_arg(fcinfo, ARG_NAME, "name", true);
 	char	   *endpoint = wgpeer_text_arg(fcinfo, ARG_ENDPOINT, "endpoint", true);
@@ -280,6 +306,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	char	   *private_key = wgpeer_text_arg(fcinfo, ARG_PRIVATE_KEY, "private_key", false);
 	char	   *public_key = wgpeer_text_arg(fcinfo, ARG_PUBLIC_KEY, "public_key", false);
 	char	   *backend = wgpeer_text_arg(fcinfo, ARG_BACKEND, "backend", false);
+	bool		has_node = PG_NARGS() > ARG_NODE;	/* declared as in 0.2 */
+	char	   *node = has_node ?
+		wgpeer_text_arg(fcinfo, ARG_NODE, "node", false) : NULL;
 	char	   *allowed_ips;
 	const char *why;
 	inet	   *address;
@@ -299,9 +328,10 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	char		nulls[NUM_ARGS];
 	Oid			types[NUM_ARGS] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
 		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INETOID, INETOID,
-	BOOLOID, BOOLOID, TEXTOID};
+	BOOLOID, BOOLOID, TEXTOID, TEXTOID};
 	Datum		result;
 
+	wgpeer_require_primary("wg_add_interface");
 	if ((why = wg_check_ifname(name)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -476,20 +506,33 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	values[ARG_EXCLUSIVE] = BoolGetDatum(!PG_ARGISNULL(ARG_EXCLUSIVE) &&
 										 PG_GETARG_BOOL(ARG_EXCLUSIVE));
 	values[ARG_BACKEND] = CStringGetTextDatum(backend);
+	values[ARG_NODE] = CStringGetTextDatum(node ? node : "");
 
 	SPI_connect();
 	/* serialize registrations so the overlap check cannot race */
 	SPI_execute("LOCK TABLE wgpeer.interface IN SHARE ROW EXCLUSIVE MODE",
 				false, 0);
 	check_overlap(name, first, last, address6);
-	wgpeer_exec(&insert_plan,
-				"INSERT INTO wgpeer.interface (name, endpoint, address,"
-				" address6, dns, listen_port, mtu, persistent_keepalive,"
-				" allowed_ips, private_key, public_key, pool_start, pool_end,"
-				" preshared_keys, exclusive, backend)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-				" $13, $14, $15, $16) RETURNING *",
-				NUM_ARGS, types, values, nulls);
+	if (node)
+		check_node(node);
+	if (has_node)
+		wgpeer_exec(&insert_plan,
+					"INSERT INTO wgpeer.interface (name, endpoint, address,"
+					" address6, dns, listen_port, mtu, persistent_keepalive,"
+					" allowed_ips, private_key, public_key, pool_start, pool_end,"
+					" preshared_keys, exclusive, backend, node)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+					" $13, $14, $15, $16, $17) RETURNING *",
+					NUM_ARGS, types, values, nulls);
+	else
+		wgpeer_exec(&insert_plan_0_1,
+					"INSERT INTO wgpeer.interface (name, endpoint, address,"
+					" address6, dns, listen_port, mtu, persistent_keepalive,"
+					" allowed_ips, private_key, public_key, pool_start, pool_end,"
+					" preshared_keys, exclusive, backend)"
+					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+					" $13, $14, $15, $16) RETURNING *",
+					NUM_ARGS - 1, types, values, nulls);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc));
 	wgpeer_exec(&pool_plan,

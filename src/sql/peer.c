@@ -4,10 +4,12 @@
  *		wg_expire_peers() and wg_peer_config().
  *
  * Every change to what should be on an interface is written as a queue
- * row in the caller's transaction, after the peer row is locked, so a
- * rollback leaves nothing behind and the queue order of one peer's
- * changes is their commit order.  (wg_revoke_peer() and
- * wg_list_user_peers() are plain SQL in the install script.)
+ * row in the caller's transaction by the peer table's row trigger
+ * (queue.c), after the peer row is locked, so a rollback leaves nothing
+ * behind and the queue order of one peer's changes is their commit order.
+ * (wg_revoke_peer() and wg_list_user_peers() are plain SQL in the install
+ * script.)  On a node, where peers arrive by replication, these functions
+ * refuse to run (node.c).
  */
 #include "sql/sql.h"
 
@@ -69,22 +71,6 @@ new_peer_id(void)
 }
 
 /*
- * Append a change of peer_id to the queue.
- */
-static void
-queue_change(Datum ifname, Datum peer_id, const char *op, Datum public_key)
-{
-	static SPIPlanPtr plan;
-	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID};
-	Datum		values[4] = {ifname, peer_id, CStringGetTextDatum(op), public_key};
-
-	wgpeer_exec(&plan,
-				"INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
-				" VALUES ($1, $2, $3, $4)",
-				4, types, values, NULL);
-}
-
-/*
  * The row of wgpeer.peer_public for peer_id, as a datum in the caller's
  * memory context.  Must be called inside SPI_connect().
  */
@@ -136,6 +122,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	Datum		out[11];
 	bool		out_nulls[11];
 
+	wgpeer_require_primary("wg_create_peer");
 	if (user_id[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -277,8 +264,6 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	queue_change(CStringGetTextDatum(ifname), peer_id, "add",
-				 CStringGetTextDatum(public_key));
 	config = wgpeer_render_peer_config(DatumGetUUIDP(peer_id));
 
 	/* the result row, built in the caller's memory context */
@@ -322,6 +307,7 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 	bool		no_expiry;
 	Datum		result;
 
+	wgpeer_require_primary("wg_renew_peer");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -420,9 +406,6 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 						" RETURNING interface, public_key",
 						4, types, values, nulls);
 		}
-		queue_change(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
-					 peer_id, "add",
-					 SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	result = public_row(peer_id);
 	SPI_finish();
@@ -440,13 +423,11 @@ wg_expire_peers(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan;
 	int			expired;
 
+	wgpeer_require_primary("wg_expire_peers");
 	SPI_connect();
 	wgpeer_exec(&plan,
-				"WITH e AS (UPDATE wgpeer.peer SET status = 'expired'"
-				"  WHERE status IN ('creating', 'active') AND expires_at <= now()"
-				"  RETURNING interface, peer_id, public_key)"
-				" INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
-				" SELECT interface, peer_id, 'remove', public_key FROM e",
+				"UPDATE wgpeer.peer SET status = 'expired'"
+				" WHERE status IN ('creating', 'active') AND expires_at <= now()",
 				0, NULL, NULL, NULL);
 	expired = (int) SPI_processed;
 	wgpeer_release_expired(NULL);

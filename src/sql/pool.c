@@ -358,6 +358,7 @@ wg_next_ip(PG_FUNCTION_ARGS)
 	char	   *ifname;
 	Datum		result;
 
+	wgpeer_require_primary("wg_next_ip");
 	SPI_connect();
 	ifname = wgpeer_resolve_interface(PG_ARGISNULL(0) ? NULL :
 									  PG_GETARG_TEXT_PP(0));

@@ -13,6 +13,8 @@
  * show.c		wg_show(), answered by the apply worker
  * reconcile.c	wg_reconcile(), answered by the apply worker
  * tell_worker.c	the wg_tell_worker() trigger
+ * queue.c		the wg_queue_change() trigger, the one writer of the queue
+ * node.c		node mode: changes are made on the primary only
  *
  * These run in client backends, which have dropped CAP_NET_ADMIN: this
  * layer depends on the common plumbing and the core, never on a device
@@ -45,6 +47,9 @@ extern Datum wgpeer_inet_copy(Datum d);
 extern Datum wgpeer_inet4_datum(uint32 addr, int bits);
 extern Datum wgpeer_derive6(Datum address, Datum iface_address,
 							Datum iface_address6);
+
+/* node.c */
+extern void wgpeer_require_primary(const char *function);
 
 /* pool.c */
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);

@@ -338,6 +338,39 @@ record_success(const char *ifname, Datum ids, Datum peers)
 }
 
 /*
+ * On a node: tell the primary what became of its peers, through
+ * wgpeer.peer_outcome (replicated to the primary, where a trigger marks
+ * them active, as record_success() does on the primary itself).  The
+ * applied additions of the peers listed, or the refused changes listed
+ * with their errors.
+ */
+static void
+record_outcomes(Datum applied_peers, Datum refused_ids, Datum refused_errors)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[3] = {applied_peers, refused_ids, refused_errors};
+
+	wgpeer_exec_opts(&plan,
+					 "INSERT INTO wgpeer.peer_outcome AS o"
+					 "  (peer_id, interface, public_key, outcome, at, error)"
+					 " SELECT p.peer_id, p.interface, p.public_key, 'applied', now(), NULL"
+					 " FROM wgpeer.peer p"
+					 " WHERE p.peer_id = ANY ($1) AND p.status IN ('creating', 'active')"
+					 "   AND p.peer_id NOT IN (SELECT q.peer_id FROM wgpeer.queue q"
+					 "                         WHERE q.change_id = ANY ($2))"
+					 " UNION ALL"
+					 " SELECT DISTINCT ON (q.peer_id) q.peer_id, q.interface,"
+					 "   q.public_key, 'refused', now(), r.error"
+					 " FROM unnest($2::int8[], $3::text[]) AS r(change_id, error)"
+					 " JOIN wgpeer.queue q ON q.change_id = r.change_id"
+					 " ON CONFLICT (peer_id) DO UPDATE"
+					 " SET interface = EXCLUDED.interface, public_key = EXCLUDED.public_key,"
+					 "     outcome = EXCLUDED.outcome, at = EXCLUDED.at, error = EXCLUDED.error",
+					 3, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
+}
+
+/*
  * Quarantine the changes the device refused: each keeps its own error
  * and waits for its own retry, backing off exponentially from one second
  * to wgpeer.retry_max, while every other change goes through.  Returns
@@ -566,6 +599,8 @@ apply_pass(void)
 		}
 		batch_arrays(f, changes, n, k, o, &ids, &peers, &refused_ids,
 					 &refused_errors, &n_refused);
+		if (wgpeer_served_node()[0] != '\0')
+			record_outcomes(peers, refused_ids, refused_errors);
 		record_success(f->name, ids, peers);
 		if (n_refused > 0)
 			warn_refused(f, n_refused, f->n_changes, refused_errors,

@@ -10,12 +10,22 @@
  * transaction changed a peer's expiry or status (the peer_expiry_changed
  * trigger counts them in shared memory), or after wgpeer.poll_interval:
  * an idle worker runs no transaction for expiry.
+ *
+ * On a node the primary owns the peer rows, so the node expires nothing
+ * there: at a peer's expires_at it queues the removal from its own
+ * interface and records the outcome 'expired' in wgpeer.peer_outcome,
+ * which replicates to the primary, where the peer is marked expired.  So
+ * a peer leaves the node's interface on time even while the primary is
+ * unreachable, and nothing flaps when they reconnect: the primary's own
+ * expiry finds the peer expired already, and the node's reconcile keeps
+ * a peer past its expires_at off the interface.
  */
 #include "worker/worker.h"
 
 #include "utils/timestamp.h"
 
 static long expire_or_wait(void);
+static long node_expire_or_wait(void);
 
 /*
  * Expire the peers that are due, in a transaction of its own, when a look
@@ -38,7 +48,8 @@ wgpeer_expiry_due(void)
 	seen_changes = changes;
 	wgpeer_begin_work("wgpeer: expiring peers");
 	if (wgpeer_installed())
-		ms = expire_or_wait();
+		ms = wgpeer_served_node()[0] != '\0' ? node_expire_or_wait() :
+			expire_or_wait();
 	wgpeer_end_work();
 	if (ms == 0)
 		return 0;
@@ -47,6 +58,59 @@ wgpeer_expiry_due(void)
 	else
 		next_look = TimestampTzPlusMilliseconds(now, ms);
 	return Max(1, (long) ((next_look - now) / 1000));
+}
+
+/*
+ * The node's side of expiry, inside the transaction of
+ * wgpeer_expiry_due(): remove the peers of this node's interfaces whose
+ * expires_at has passed and record that, once per peer and expiry.
+ * Returns as expire_or_wait() does.
+ */
+static long
+node_expire_or_wait(void)
+{
+	static SPIPlanPtr next_plan;
+	static SPIPlanPtr expire_plan;
+	bool		isnull;
+	Datum		d;
+	long		ms;
+
+	wgpeer_exec(&next_plan,
+				"SELECT ceil(extract(epoch FROM min(p.expires_at) - now()) * 1000)::int8"
+				" FROM wgpeer.peer p"
+				" WHERE p.status IN ('creating', 'active') AND p.expires_at IS NOT NULL"
+				"   AND p.node = current_setting('wgpeer.node')"
+				"   AND NOT EXISTS (SELECT FROM wgpeer.peer_outcome o"
+				"     WHERE o.peer_id = p.peer_id AND o.outcome = 'expired'"
+				"       AND o.at >= p.expires_at)",
+				0, NULL, NULL, NULL);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return -1;
+	ms = (long) DatumGetInt64(d);
+	if (ms > 0)
+		return ms;
+
+	wgpeer_exec(&expire_plan,
+				"WITH due AS ("
+				"  SELECT p.peer_id, p.interface, p.public_key, p.expires_at"
+				"  FROM wgpeer.peer p"
+				"  WHERE p.status IN ('creating', 'active') AND p.expires_at <= now()"
+				"    AND p.node = current_setting('wgpeer.node')"
+				"    AND NOT EXISTS (SELECT FROM wgpeer.peer_outcome o"
+				"      WHERE o.peer_id = p.peer_id AND o.outcome = 'expired'"
+				"        AND o.at >= p.expires_at)),"
+				" removal AS ("
+				"  INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
+				"  SELECT interface, peer_id, 'remove', public_key FROM due)"
+				" INSERT INTO wgpeer.peer_outcome AS o"
+				"   (peer_id, interface, public_key, outcome, at)"
+				" SELECT peer_id, interface, public_key, 'expired', expires_at FROM due"
+				" ON CONFLICT (peer_id) DO UPDATE"
+				" SET interface = EXCLUDED.interface, public_key = EXCLUDED.public_key,"
+				"     outcome = 'expired', at = EXCLUDED.at, error = NULL",
+				0, NULL, NULL, NULL);
+	return 0;
 }
 
 /*

@@ -290,7 +290,8 @@ export_servers(void)
 	wgpeer_exec(&iface_plan,
 				"SELECT name, private_key, listen_port,"
 				" coalesce(persistent_keepalive, 0)"
-				" FROM wgpeer.interface ORDER BY name",
+				" FROM wgpeer.interface"
+				" WHERE node = current_setting('wgpeer.node') ORDER BY name",
 				0, NULL, NULL, NULL);
 	ifaces = SPI_tuptable;
 	n_ifaces = SPI_processed;
@@ -380,7 +381,8 @@ export_clients(void)
 				"                     ORDER BY p.created_at, p.peer_id) > 1,"
 				"  left(replace(p.peer_id::text, '-', ''), 8)"
 				" FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
-				" WHERE p.status IN ('creating', 'active')",
+				" WHERE p.status IN ('creating', 'active')"
+				"   AND i.node = current_setting('wgpeer.node')",
 				0, NULL, NULL, NULL);
 	rows = SPI_tuptable;
 	n = SPI_processed;
@@ -448,7 +450,8 @@ export_all(void)
 		f->wanted = false;
 
 	export_servers();
-	if (wgpeer_export_client_configs)
+	/* a node holds no client private keys: no client configs there */
+	if (wgpeer_export_client_configs && wgpeer_served_node()[0] == '\0')
 		export_clients();
 	scan_pending = false;
 

@@ -83,8 +83,10 @@ forget_unlisted(void)
 }
 
 /*
- * The peers the database wants on ifname (creating and active ones), and
- * the keys of peers it revoked or expired there.
+ * The peers the database wants on ifname (creating and active ones not
+ * past their expiry), and the keys of peers it revoked or expired there
+ * or whose expiry has passed (a node removes those at expires_at on its
+ * own, before the primary marks them expired).
  */
 static void
 read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
@@ -99,7 +101,8 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 					 "SELECT p.public_key, p.preshared_key, host(p.address),"
 					 " host(p.address6), coalesce(i.persistent_keepalive, 0)"
 					 " FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
-					 " WHERE p.interface = $1 AND p.status IN ('creating', 'active')",
+					 " WHERE p.interface = $1 AND p.status IN ('creating', 'active')"
+					 "   AND (p.expires_at IS NULL OR p.expires_at > now())",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_desired = SPI_processed;
 	*desired = palloc0(sizeof(wg_desired_peer) * (*n_desired + 1));
@@ -122,7 +125,8 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 
 	wgpeer_exec_opts(&known_plan,
 					 "SELECT DISTINCT public_key FROM wgpeer.peer"
-					 " WHERE interface = $1 AND status IN ('revoked', 'expired')",
+					 " WHERE interface = $1 AND (status IN ('revoked', 'expired')"
+					 "   OR expires_at <= now())",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_known = SPI_processed;
 	*known = palloc0(WG_KEY_LEN * (*n_known + 1));
@@ -294,7 +298,8 @@ wgpeer_reconcile_due(void)
 	wgpeer_begin_work("wgpeer: reconciling");
 	if (wgpeer_installed() &&
 		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend"
-					" FROM wgpeer.interface ORDER BY name"
+					" FROM wgpeer.interface"
+					" WHERE node = current_setting('wgpeer.node') ORDER BY name"
 					" FOR KEY SHARE SKIP LOCKED", false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *ifaces = SPI_tuptable;

@@ -201,7 +201,8 @@ wgpeer_sample_devices(void)
 	wgpeer_begin_work("wgpeer: reading the devices");
 	installed = wgpeer_installed();
 	if (installed &&
-		SPI_execute("SELECT name, backend FROM wgpeer.interface ORDER BY name"
+		SPI_execute("SELECT name, backend FROM wgpeer.interface"
+					" WHERE node = current_setting('wgpeer.node') ORDER BY name"
 					" FOR KEY SHARE SKIP LOCKED", false, 0) == SPI_OK_SELECT)
 	{
 		SPITupleTable *names = SPI_tuptable;
