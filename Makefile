@@ -23,9 +23,9 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
-REGRESS = keys interface pool peer config qr privileges
+REGRESS = keys interface pool peer config qr privileges lifecycle
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
-	allocate_two_interfaces remove_interface
+	allocate_two_interfaces remove_interface device_limit suspend_revoke
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)

@@ -33,7 +33,10 @@ GRANT EXECUTE ON FUNCTION
 	wgpeer.wg_renew_peer(uuid, integer),
 	wgpeer.wg_list_user_peers(text),
 	wgpeer.wg_peer_config(uuid),
-	wgpeer.wg_next_ip(text)
+	wgpeer.wg_next_ip(text),
+	wgpeer.wg_suspend_peer(uuid, text),
+	wgpeer.wg_resume_peer(uuid),
+	wgpeer.wg_rotate_peer_key(uuid, text)
 	TO wgpeer_app;
 GRANT SELECT ON wgpeer.peer_public TO wgpeer_app;
 
@@ -45,6 +48,12 @@ FROM wgpeer.peer_public WHERE user_id = 'app-user';
 -- a temporary object cannot hijack the functions' search_path
 CREATE TEMP TABLE peer (x int);
 SELECT user_id, status FROM wgpeer.wg_list_user_peers('app-user');
+SELECT status, suspended_reason FROM wgpeer.wg_suspend_peer(
+	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'), 'unpaid');
+SELECT status FROM wgpeer.wg_resume_peer(
+	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
+SELECT wgpeer.wg_rotate_peer_key(peer_id) LIKE '[Interface]%' AS new_config
+FROM wgpeer.peer_public WHERE user_id = 'app-user';
 SELECT status FROM wgpeer.wg_revoke_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
 -- what it cannot do

@@ -459,7 +459,8 @@ BEGIN
 
 	UPDATE wgpeer.peer
 		SET status = 'revoked', revoked_at = now(),
-			released_at = coalesce(released_at, now())
+			released_at = coalesce(released_at, now()),
+			suspended_at = NULL, suspended_reason = NULL
 		WHERE peer.peer_id = wg_revoke_peer.peer_id
 		RETURNING * INTO p;
 	-- an expired peer past its grace period gave its address back already
@@ -474,12 +475,84 @@ END
 $$;
 
 ------------------------------------------------------------------------------
+-- The subscription lifecycle: suspend and resume, key rotation, a device
+-- limit per user.
+------------------------------------------------------------------------------
+
+-- A suspended peer is off its interface but keeps its keys, address,
+-- expiry and traffic; it can still expire.
+ALTER TABLE peer DROP CONSTRAINT peer_status_check;
+ALTER TABLE peer ADD CONSTRAINT peer_status_check
+	CHECK (status IN ('creating', 'active', 'suspended', 'revoked', 'expired'));
+ALTER TABLE peer
+	ADD COLUMN suspended_at timestamptz,
+	ADD COLUMN suspended_reason text,
+	ADD CONSTRAINT peer_suspended_check
+		CHECK ((status = 'suspended') = (suspended_at IS NOT NULL)
+			   AND (status = 'suspended' OR suspended_reason IS NULL)
+			   AND (status <> 'suspended' OR released_at IS NULL));
+COMMENT ON COLUMN peer.suspended_reason IS
+	'Why the peer is suspended (free text; ''quota'' when a quota did it)';
+
+CREATE OR REPLACE VIEW peer_public AS
+	SELECT peer_id, user_id, interface, address, address6, public_key, dns,
+		   config_name, status, created_at, expires_at, revoked_at,
+		   released_at, suspended_at, suspended_reason
+	FROM peer;
+
+CREATE OR REPLACE FUNCTION wg_list_user_peers(user_id text) RETURNS SETOF peer_public
+LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT * FROM wgpeer.peer_public v
+	WHERE v.user_id = wg_list_user_peers.user_id
+	  AND v.status IN ('creating', 'active', 'suspended')
+	ORDER BY v.created_at DESC
+$$;
+COMMENT ON FUNCTION wg_list_user_peers IS
+	'A user''s peers that are live or suspended, newest first';
+
+CREATE FUNCTION wg_suspend_peer(peer_id uuid, reason text DEFAULT NULL)
+RETURNS peer_public
+	AS 'MODULE_PATHNAME', 'wg_suspend_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_suspend_peer IS
+	'Take a peer off its interface, keeping its keys, address and expiry';
+
+CREATE FUNCTION wg_resume_peer(peer_id uuid)
+RETURNS peer_public
+	AS 'MODULE_PATHNAME', 'wg_resume_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_resume_peer IS
+	'Bring a suspended peer back with the same config';
+
+CREATE FUNCTION wg_rotate_peer_key(peer_id uuid, public_key text DEFAULT NULL)
+RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_rotate_peer_key'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_rotate_peer_key IS
+	'New keys for a peer, same address and expiry; returns its new config';
+
+-- The device limit: per interface, or wgpeer.max_peers_per_user across
+-- the interfaces that set none.  A claim locks the user's row here.
+ALTER TABLE interface ADD COLUMN max_peers_per_user integer
+	CHECK (max_peers_per_user > 0);
+COMMENT ON COLUMN interface.max_peers_per_user IS
+	'Most live peers one user may have on this interface; NULL: wgpeer.max_peers_per_user';
+CREATE TABLE peer_owner (
+	user_id text PRIMARY KEY,
+	claimed_at timestamptz NOT NULL
+);
+COMMENT ON TABLE peer_owner IS
+	'One row per user who claimed a device under a limit: the lock that serializes claims';
+
+------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC on what this version adds.
 ------------------------------------------------------------------------------
 
-REVOKE ALL ON node, peer_outcome, node_status FROM PUBLIC;
+REVOKE ALL ON node, peer_outcome, node_status, peer_owner FROM PUBLIC;
 REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_queue_change(), wg_interface_forgotten(), wg_peer_forgotten(),
 	wg_outcome_arrived(), wg_require_primary(text), wg_node_publish(text),
 	wg_add_node(text), wg_node_subscribe_sql(text),
-	wg_node_collect_sql(text, text) FROM PUBLIC;
+	wg_node_collect_sql(text, text), wg_suspend_peer(uuid, text),
+	wg_resume_peer(uuid), wg_rotate_peer_key(uuid, text) FROM PUBLIC;

@@ -31,6 +31,7 @@
 /* settings.c */
 #define WGPEER_NODE_NAME_MAX 40
 extern int	wgpeer_expired_grace;
+extern int	wgpeer_max_peers_per_user;
 extern char *wgpeer_node;
 extern char *wgpeer_database;
 extern int	wgpeer_poll_interval;

@@ -10,6 +10,9 @@
 /* How long an expired peer keeps its address (seconds). */
 int			wgpeer_expired_grace = 7 * 24 * 60 * 60;
 
+/* Most live peers per user across interfaces that set no limit; 0: none. */
+int			wgpeer_max_peers_per_user = 0;
+
 /* The node this cluster is (node mode); empty on the primary. */
 char	   *wgpeer_node = NULL;
 
@@ -76,6 +79,14 @@ wgpeer_define_settings(void)
 							7 * 24 * 60 * 60, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.max_peers_per_user",
+							"Most live peers one user may have, across the "
+							"interfaces that set no limit of their own; 0: "
+							"no limit.",
+							"An interface's max_peers_per_user, when set, "
+							"applies to its peers instead.",
+							&wgpeer_max_peers_per_user, 0, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	if (process_shared_preload_libraries_in_progress)
 	{
 		DefineCustomStringVariable("wgpeer.database",

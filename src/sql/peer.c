@@ -74,8 +74,8 @@ new_peer_id(void)
  * The row of wgpeer.peer_public for peer_id, as a datum in the caller's
  * memory context.  Must be called inside SPI_connect().
  */
-static Datum
-public_row(Datum peer_id)
+Datum
+wgpeer_public_row(Datum peer_id)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {UUIDOID};
@@ -220,6 +220,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 								ifname),
 						 errhint("Each peer needs its own key pair.")));
 
+			wgpeer_claim_device(user_id, ifname);
 			address = wgpeer_allocate(ifname, true, (Datum) 0);
 			if (!isnull)
 				address6 = wgpeer_derive6(address, iface_address, iface_address6);
@@ -407,7 +408,7 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 						4, types, values, nulls);
 		}
 	}
-	result = public_row(peer_id);
+	result = wgpeer_public_row(peer_id);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
@@ -426,8 +427,10 @@ wg_expire_peers(PG_FUNCTION_ARGS)
 	wgpeer_require_primary("wg_expire_peers");
 	SPI_connect();
 	wgpeer_exec(&plan,
-				"UPDATE wgpeer.peer SET status = 'expired'"
-				" WHERE status IN ('creating', 'active') AND expires_at <= now()",
+				"UPDATE wgpeer.peer SET status = 'expired',"
+				" suspended_at = NULL, suspended_reason = NULL"
+				" WHERE status IN ('creating', 'active', 'suspended')"
+				"   AND expires_at <= now()",
 				0, NULL, NULL, NULL);
 	expired = (int) SPI_processed;
 	wgpeer_release_expired(NULL);

@@ -9,6 +9,8 @@
  * pool.c		wg_next_ip() and the address allocator
  * peer.c		wg_create_peer(), wg_renew_peer(), wg_expire_peers(),
  *				wg_peer_config()
+ * lifecycle.c	wg_suspend_peer(), wg_resume_peer(), wg_rotate_peer_key()
+ * device_limit.c	the most live peers one user may have
  * qr.c			wg_qr_png(), wg_qr_svg(), wg_qr_text()
  * show.c		wg_show(), answered by the apply worker
  * reconcile.c	wg_reconcile(), answered by the apply worker
@@ -47,6 +49,12 @@ extern Datum wgpeer_inet_copy(Datum d);
 extern Datum wgpeer_inet4_datum(uint32 addr, int bits);
 extern Datum wgpeer_derive6(Datum address, Datum iface_address,
 							Datum iface_address6);
+
+/* peer.c */
+extern Datum wgpeer_public_row(Datum peer_id);
+
+/* device_limit.c */
+extern void wgpeer_claim_device(const char *user_id, const char *ifname);
 
 /* node.c */
 extern void wgpeer_require_primary(const char *function);

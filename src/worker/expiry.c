@@ -128,7 +128,8 @@ expire_or_wait(void)
 	wgpeer_exec(&next_plan,
 				"SELECT ceil(extract(epoch FROM min(expires_at) - now()) * 1000)::int8"
 				" FROM wgpeer.peer"
-				" WHERE status IN ('creating', 'active') AND expires_at IS NOT NULL",
+				" WHERE status IN ('creating', 'active', 'suspended')"
+				"   AND expires_at IS NOT NULL",
 				0, NULL, NULL, NULL);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)

@@ -84,7 +84,8 @@ forget_unlisted(void)
 
 /*
  * The peers the database wants on ifname (creating and active ones not
- * past their expiry), and the keys of peers it revoked or expired there
+ * past their expiry), and the keys of peers it suspended, revoked or
+ * expired there
  * or whose expiry has passed (a node removes those at expires_at on its
  * own, before the primary marks them expired).
  */
@@ -125,7 +126,8 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 
 	wgpeer_exec_opts(&known_plan,
 					 "SELECT DISTINCT public_key FROM wgpeer.peer"
-					 " WHERE interface = $1 AND (status IN ('revoked', 'expired')"
+					 " WHERE interface = $1"
+					 "   AND (status IN ('suspended', 'revoked', 'expired')"
 					 "   OR expires_at <= now())",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_known = SPI_processed;
