@@ -155,3 +155,49 @@ SELECT pg_temp.try('SELECT wg_create_peer(''vic'', interface => ''wgl'')');
 RESET wgpeer.max_peers_per_user;
 SELECT count(*) FROM wg_create_peer('vic', interface => 'wgl');
 SELECT pg_temp.try('UPDATE wgpeer.interface SET max_peers_per_user = 0 WHERE name = ''wglim''');
+
+-- Plans of any length: an interval or an explicit end instead of whole
+-- months (which they replace when given).
+SELECT expires_at - created_at AS length
+FROM wg_create_peer('tia', duration => '14 days', interface => 'wgl');
+SELECT expires_at - created_at AS length
+FROM wg_create_peer('tia', duration => '1 hour', interface => 'wgl');
+SELECT expires_at = '2099-01-01 00:00+00' AS fixed_end
+FROM wg_create_peer('tia', until => '2099-01-01 00:00+00', interface => 'wgl');
+-- renewed by an interval, or to a fixed end
+SELECT expires_at = '2099-01-15 00:00+00' AS two_weeks_later
+FROM wg_renew_peer((SELECT peer_id FROM peer WHERE user_id = 'tia'
+                    AND expires_at = '2099-01-01 00:00+00'), duration => '14 days');
+SELECT expires_at = '2100-06-01 00:00+00' AS new_end
+FROM wg_renew_peer((SELECT peer_id FROM peer WHERE user_id = 'tia'
+                    AND expires_at = '2099-01-15 00:00+00'), until => '2100-06-01 00:00+00');
+-- A plan bought now and used later: the clock starts at the first
+-- handshake the worker records (simulated here); later handshakes do not
+-- move it; a renewal before it starts lengthens the plan.
+SELECT expires_at IS NULL AS not_started
+FROM wg_create_peer('ula', duration => '30 days', starts_on_handshake => true,
+                    interface => 'wgl');
+SELECT plan_pending FROM wg_renew_peer((SELECT peer_id FROM peer WHERE user_id = 'ula'),
+                                       duration => '2 days');
+INSERT INTO peer_traffic (peer_id, latest_handshake, sampled_at)
+	SELECT peer_id, '2030-05-01 12:00+00', now() FROM peer WHERE user_id = 'ula';
+SELECT expires_at = '2030-06-02 12:00+00' AS started, plan_pending
+FROM peer WHERE user_id = 'ula';
+UPDATE peer_traffic SET latest_handshake = '2030-05-03 12:00+00'
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'ula');
+SELECT expires_at = '2030-06-02 12:00+00' AS unchanged FROM peer WHERE user_id = 'ula';
+-- with months, too
+SELECT expires_at IS NULL AS not_started
+FROM wg_create_peer('ula', 3, starts_on_handshake => true, interface => 'wgl');
+SELECT plan_pending FROM peer WHERE user_id = 'ula' AND expires_at IS NULL;
+-- what is refused
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', duration => ''1 day'', until => now() + interval ''1 day'', interface => ''wgl'')');
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', duration => ''-1 day'', interface => ''wgl'')');
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', duration => ''1 day -1 hour'', interface => ''wgl'')');
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', duration => ''11 years'', interface => ''wgl'')');
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', until => ''2001-01-01'', interface => ''wgl'')');
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', until => now() + interval ''1 day'', starts_on_handshake => true, interface => ''wgl'')');
+SELECT pg_temp.try('SELECT wg_create_peer(''x'', NULL, starts_on_handshake => true, interface => ''wgl'')');
+SELECT pg_temp.try(format('SELECT wg_renew_peer(%L)', peer_id)) FROM sam;
+SELECT pg_temp.try(format('SELECT wg_renew_peer(%L, 1, duration => %L)', peer_id, '1 day')) FROM sam;
+SELECT count(*) AS nothing_for_x FROM peer WHERE user_id = 'x';

@@ -28,9 +28,9 @@ ORDER BY c.relname;
 -- The README's grants for an application role.
 GRANT USAGE ON SCHEMA wgpeer TO wgpeer_app;
 GRANT EXECUTE ON FUNCTION
-	wgpeer.wg_create_peer(text, integer, text, text, text, text),
+	wgpeer.wg_create_peer(text, integer, text, text, text, text, interval, timestamptz, boolean),
 	wgpeer.wg_revoke_peer(uuid),
-	wgpeer.wg_renew_peer(uuid, integer),
+	wgpeer.wg_renew_peer(uuid, integer, interval, timestamptz),
 	wgpeer.wg_list_user_peers(text),
 	wgpeer.wg_peer_config(uuid),
 	wgpeer.wg_next_ip(text),

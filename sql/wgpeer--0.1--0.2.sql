@@ -475,6 +475,110 @@ END
 $$;
 
 ------------------------------------------------------------------------------
+-- Plans of any length: an interval or an explicit end besides whole months,
+-- and a clock that starts at the first handshake.
+------------------------------------------------------------------------------
+
+ALTER TABLE peer ADD COLUMN plan_pending interval
+	CHECK (plan_pending > interval '0');
+COMMENT ON COLUMN peer.plan_pending IS
+	'A plan bought but not started: its length, until the first handshake sets expires_at';
+
+-- The first handshake of a peer whose plan waits for it starts the clock.
+-- Enabled ALWAYS: on the primary the worker's sample writes peer_traffic;
+-- a node's sample arrives by replication (and a node starts the clock on
+-- its own copy too, so it expires the peer on time without the primary).
+CREATE FUNCTION wg_first_handshake() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	UPDATE wgpeer.peer p
+		SET expires_at = NEW.latest_handshake + p.plan_pending, plan_pending = NULL
+		WHERE p.peer_id = NEW.peer_id AND p.plan_pending IS NOT NULL
+		  AND p.status IN ('creating', 'active', 'suspended');
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER peer_first_handshake
+	AFTER INSERT OR UPDATE OF latest_handshake ON peer_traffic
+	FOR EACH ROW WHEN (NEW.latest_handshake IS NOT NULL)
+	EXECUTE FUNCTION wg_first_handshake();
+ALTER TABLE peer_traffic ENABLE ALWAYS TRIGGER peer_first_handshake;
+
+-- wg_create_peer() and wg_renew_peer() learn duration, until and
+-- starts_on_handshake: recreated, keeping their grants.
+DO $do$
+DECLARE
+	old regprocedure;
+	grants text[];
+	g text;
+BEGIN
+	old := 'wgpeer.wg_create_peer(text, integer, text, text, text, text)';
+	SELECT array_agg(format('GRANT EXECUTE ON FUNCTION %%s TO %I%s',
+							a.grantee::regrole,
+							CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+		INTO grants
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	CREATE FUNCTION wgpeer.wg_create_peer(
+		user_id text,
+		duration_months integer DEFAULT 1,
+		dns text DEFAULT NULL,
+		config_name text DEFAULT NULL,
+		interface text DEFAULT NULL,
+		public_key text DEFAULT NULL,
+		duration interval DEFAULT NULL,
+		until timestamptz DEFAULT NULL,
+		starts_on_handshake boolean DEFAULT false,
+		OUT peer_id uuid,
+		OUT user_id text,
+		OUT interface text,
+		OUT address inet,
+		OUT address6 inet,
+		OUT public_key text,
+		OUT status text,
+		OUT config_name text,
+		OUT created_at timestamptz,
+		OUT expires_at timestamptz,
+		OUT config text)
+		AS 'MODULE_PATHNAME', 'wg_create_peer'
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+	REVOKE ALL ON FUNCTION wgpeer.wg_create_peer FROM PUBLIC;
+	FOREACH g IN ARRAY coalesce(grants, '{}')
+	LOOP
+		EXECUTE format(g, 'wgpeer.wg_create_peer');
+	END LOOP;
+
+	old := 'wgpeer.wg_renew_peer(uuid, integer)';
+	SELECT array_agg(format('GRANT EXECUTE ON FUNCTION %%s TO %I%s',
+							a.grantee::regrole,
+							CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
+		INTO grants
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	CREATE FUNCTION wgpeer.wg_renew_peer(
+		peer_id uuid,
+		months integer DEFAULT NULL,
+		duration interval DEFAULT NULL,
+		until timestamptz DEFAULT NULL)
+	RETURNS wgpeer.peer_public
+		AS 'MODULE_PATHNAME', 'wg_renew_peer'
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+	REVOKE ALL ON FUNCTION wgpeer.wg_renew_peer FROM PUBLIC;
+	FOREACH g IN ARRAY coalesce(grants, '{}')
+	LOOP
+		EXECUTE format(g, 'wgpeer.wg_renew_peer');
+	END LOOP;
+END
+$do$;
+COMMENT ON FUNCTION wg_create_peer IS
+	'Create a peer: keys, address, row, queued kernel change and client config';
+COMMENT ON FUNCTION wg_renew_peer IS
+	'Extend a peer''s expiry (by months, a duration, or until a time); brings an expired peer back';
+
+------------------------------------------------------------------------------
 -- The subscription lifecycle: suspend and resume, key rotation, a device
 -- limit per user.
 ------------------------------------------------------------------------------
@@ -497,7 +601,7 @@ COMMENT ON COLUMN peer.suspended_reason IS
 CREATE OR REPLACE VIEW peer_public AS
 	SELECT peer_id, user_id, interface, address, address6, public_key, dns,
 		   config_name, status, created_at, expires_at, revoked_at,
-		   released_at, suspended_at, suspended_reason
+		   released_at, suspended_at, suspended_reason, plan_pending
 	FROM peer;
 
 CREATE OR REPLACE FUNCTION wg_list_user_peers(user_id text) RETURNS SETOF peer_public
@@ -555,4 +659,5 @@ REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_outcome_arrived(), wg_require_primary(text), wg_node_publish(text),
 	wg_add_node(text), wg_node_subscribe_sql(text),
 	wg_node_collect_sql(text, text), wg_suspend_peer(uuid, text),
-	wg_resume_peer(uuid), wg_rotate_peer_key(uuid, text) FROM PUBLIC;
+	wg_resume_peer(uuid), wg_rotate_peer_key(uuid, text),
+	wg_first_handshake() FROM PUBLIC;

@@ -20,6 +20,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/timestamp.h"
 
 #include "core/validate.h"
 
@@ -42,6 +43,102 @@ check_months(int months, const char *name, const char *hint)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be between 1 and 120, not %d", name, months),
 				 errhint("%s", hint)));
+}
+
+/* Longest plan: ten years, in days (of 30 for a month). */
+#define PLAN_MAX_DAYS 3653
+
+/*
+ * How long a peer lives, as wg_create_peer() and wg_renew_peer() were
+ * told: whole months, an interval, or an explicit expiry (until); for a
+ * new peer, possibly counted from its first handshake.
+ */
+typedef struct Lifetime
+{
+	bool		has_months;
+	int			months;
+	bool		has_duration;
+	Datum		duration;
+	bool		has_at;
+	Datum		at;
+	bool		on_handshake;
+} Lifetime;
+
+/*
+ * Check a plan length given as an interval: positive in every field, and
+ * at most ten years.
+ */
+static void
+check_duration(Interval *iv)
+{
+	double		days = iv->month * 30.0 + iv->day +
+		(double) iv->time / USECS_PER_DAY;
+
+	if (iv->month < 0 || iv->day < 0 || iv->time < 0 || days <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("duration must be a positive interval, not %s",
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															IntervalPGetDatum(iv)))),
+				 errhint("Give a length such as '1 hour', '7 days' or '1 month'.")));
+	if (days > PLAN_MAX_DAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("duration must be at most 10 years, not %s",
+						DatumGetCString(DirectFunctionCall1(interval_out,
+															IntervalPGetDatum(iv)))),
+				 errhint("For a peer that never expires, pass duration_months => NULL.")));
+}
+
+/*
+ * The lifetime arguments of a call: months (argument months_arg, may be
+ * NULL), then, when the function is declared as in 0.2 (PG_NARGS() >
+ * duration_arg), duration, until (an explicit expiry) and, for a new
+ * peer, whether the clock starts at the first handshake.  Returns whether
+ * the 0.2 arguments were there.
+ */
+static bool
+lifetime_args(FunctionCallInfo fcinfo, int months_arg, int duration_arg,
+			  bool creating, Lifetime *lt)
+{
+	bool		v2 = PG_NARGS() > duration_arg;
+
+	memset(lt, 0, sizeof(*lt));
+	lt->has_months = !PG_ARGISNULL(months_arg);
+	lt->months = lt->has_months ? PG_GETARG_INT32(months_arg) : 0;
+	if (!v2)
+		return false;
+	lt->has_duration = !PG_ARGISNULL(duration_arg);
+	lt->duration = lt->has_duration ? PG_GETARG_DATUM(duration_arg) : (Datum) 0;
+	lt->has_at = !PG_ARGISNULL(duration_arg + 1);
+	lt->at = lt->has_at ? PG_GETARG_DATUM(duration_arg + 1) : (Datum) 0;
+	lt->on_handshake = creating && !PG_ARGISNULL(duration_arg + 2) &&
+		PG_GETARG_BOOL(duration_arg + 2);
+
+	if (lt->has_duration && lt->has_at)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give either duration or until, not both")));
+	if (lt->has_duration)
+		check_duration(DatumGetIntervalP(lt->duration));
+	if (lt->has_at && DatumGetTimestampTz(lt->at) <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("until must be in the future, not %s",
+						DatumGetCString(DirectFunctionCall1(timestamptz_out, lt->at))),
+				 errhint("Pass a later time, or a duration.")));
+	if (lt->on_handshake && lt->has_at)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a plan that starts at the first handshake cannot end "
+						"at a fixed time (until)"),
+				 errhint("Give its length as duration or duration_months.")));
+	if (lt->on_handshake && !lt->has_duration && !lt->has_months)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a plan that starts at the first handshake needs a length"),
+				 errhint("Give duration or duration_months.")));
+	return true;
 }
 
 /*
@@ -99,6 +196,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	static SPIPlanPtr iface_plan;
 	static SPIPlanPtr dup_plan;
 	static SPIPlanPtr insert_plan;
+	static SPIPlanPtr insert_plan_0_1;
 	char	   *user_id = wgpeer_text_arg(fcinfo, 0, "user_id", true);
 	char	   *dns = wgpeer_dns_arg(fcinfo, 2);
 	char	   *config_name = wgpeer_text_arg(fcinfo, 3, "config_name", false);
@@ -109,8 +207,8 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	char	   *ifname;
 	char	   *config;
 	const char *why;
-	bool		has_expiry = !PG_ARGISNULL(1);
-	int			months = has_expiry ? PG_GETARG_INT32(1) : 0;
+	Lifetime	lt;
+	bool		v2;
 	Datum		peer_id;
 	Datum		address;
 	Datum		address6 = (Datum) 0;
@@ -123,6 +221,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	bool		out_nulls[11];
 
 	wgpeer_require_primary("wg_create_peer");
+	v2 = lifetime_args(fcinfo, 1, 6, true, &lt);
 	if (user_id[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -137,8 +236,8 @@ wg_create_peer(PG_FUNCTION_ARGS)
 				 errdetail("It is %zu bytes long.", strlen(user_id)),
 				 errhint("Use a shorter identifier, such as the user's "
 						 "number or a hash of a longer key.")));
-	if (has_expiry)
-		check_months(months, "duration_months",
+	if (lt.has_months)
+		check_months(lt.months, "duration_months",
 					 "Pass NULL for a peer that never expires.");
 	if (config_name && (why = wg_check_config_name(config_name)) != NULL)
 		ereport(ERROR,
@@ -228,14 +327,12 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	}
 
 	{
-		Oid			types[10] = {UUIDOID, TEXTOID, TEXTOID, INETOID, INETOID,
-		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		Oid			itypes[11];
-		Datum		values[11];
-		char		nulls[11];
+		Oid			types[14] = {UUIDOID, TEXTOID, TEXTOID, INETOID, INETOID,
+			TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, INTERVALOID,
+		TIMESTAMPTZOID, BOOLOID};
+		Datum		values[14];
+		char		nulls[14];
 
-		memcpy(itypes, types, sizeof(types));
-		itypes[10] = INT4OID;
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = peer_id;
 		values[1] = CStringGetTextDatum(user_id);
@@ -251,17 +348,35 @@ wg_create_peer(PG_FUNCTION_ARGS)
 		values[8] = dns ? CStringGetTextDatum(dns) : (Datum) 0;
 		nulls[8] = dns ? ' ' : 'n';
 		values[9] = CStringGetTextDatum(config_name);
-		values[10] = Int32GetDatum(months);
-		nulls[10] = has_expiry ? ' ' : 'n';
-		wgpeer_exec(&insert_plan,
-					"INSERT INTO wgpeer.peer (peer_id, user_id, interface,"
-					" address, address6, public_key, private_key,"
-					" preshared_key, dns, config_name, expires_at)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-					" now() + make_interval(months => $11))"
-					" RETURNING peer_id, user_id, interface, address, address6,"
-					" public_key, status, config_name, created_at, expires_at",
-					11, itypes, values, nulls);
+		values[10] = Int32GetDatum(lt.months);
+		nulls[10] = lt.has_months ? ' ' : 'n';
+		values[11] = lt.duration;
+		nulls[11] = lt.has_duration ? ' ' : 'n';
+		values[12] = lt.at;
+		nulls[12] = lt.has_at ? ' ' : 'n';
+		values[13] = BoolGetDatum(lt.on_handshake);
+		if (v2)
+			wgpeer_exec(&insert_plan,
+						"INSERT INTO wgpeer.peer (peer_id, user_id, interface,"
+						" address, address6, public_key, private_key,"
+						" preshared_key, dns, config_name, expires_at, plan_pending)"
+						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+						" CASE WHEN $14 THEN NULL ELSE coalesce($13,"
+						"   now() + coalesce($12, make_interval(months => $11))) END,"
+						" CASE WHEN $14 THEN coalesce($12, make_interval(months => $11)) END)"
+						" RETURNING peer_id, user_id, interface, address, address6,"
+						" public_key, status, config_name, created_at, expires_at",
+						14, types, values, nulls);
+		else
+			wgpeer_exec(&insert_plan_0_1,
+						"INSERT INTO wgpeer.peer (peer_id, user_id, interface,"
+						" address, address6, public_key, private_key,"
+						" preshared_key, dns, config_name, expires_at)"
+						" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+						" now() + make_interval(months => $11))"
+						" RETURNING peer_id, user_id, interface, address, address6,"
+						" public_key, status, config_name, created_at, expires_at",
+						11, types, values, nulls);
 	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -298,8 +413,11 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 	static SPIPlanPtr lock_plan;
 	static SPIPlanPtr extend_plan;
 	static SPIPlanPtr revive_plan;
+	static SPIPlanPtr extend_plan_0_1;
+	static SPIPlanPtr revive_plan_0_1;
 	Datum		peer_id;
-	int			months;
+	Lifetime	lt;
+	bool		v2;
 	char	   *status;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -313,14 +431,20 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("peer_id cannot be null")));
-	if (PG_ARGISNULL(1))
+	v2 = lifetime_args(fcinfo, 1, 2, false, &lt);
+	if (!v2 && !lt.has_months)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("months cannot be null"),
 				 errhint("Renew by 1 to 120 months.")));
+	if (lt.has_months + lt.has_duration + lt.has_at != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give exactly one of months, duration or until"),
+				 errhint("E.g. wgpeer.wg_renew_peer(peer_id, duration => '30 days').")));
 	peer_id = PG_GETARG_DATUM(0);
-	months = PG_GETARG_INT32(1);
-	check_months(months, "months", "Renew by 1 to 120 months.");
+	if (lt.has_months)
+		check_months(lt.months, "months", "Renew by 1 to 120 months.");
 
 	SPI_connect();
 	{
@@ -350,19 +474,35 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 
 	if (strcmp(status, "expired") != 0)
 	{
-		/* live: only the expiry moves (a peer without one keeps none) */
-		if (!no_expiry)
-		{
-			Oid			types[2] = {UUIDOID, INT4OID};
-			Datum		values[2] = {peer_id, Int32GetDatum(months)};
+		/*
+		 * live or suspended: only the expiry moves (a peer without one keeps
+		 * none, unless given expires_at); a plan waiting for the first
+		 * handshake grows instead
+		 */
+		Oid			types[4] = {UUIDOID, INT4OID, INTERVALOID, TIMESTAMPTZOID};
+		Datum		values[4] = {peer_id, Int32GetDatum(lt.months), lt.duration,
+		lt.at};
+		char		nulls[4] = {' ', lt.has_months ? ' ' : 'n',
+			lt.has_duration ? ' ' : 'n', lt.has_at ? ' ' : 'n'};
 
+		if (v2)
 			wgpeer_exec(&extend_plan,
+						"UPDATE wgpeer.peer SET"
+						" expires_at = CASE WHEN $4 IS NOT NULL THEN $4"
+						"   WHEN expires_at IS NULL THEN NULL"
+						"   ELSE greatest(now(), expires_at)"
+						"     + coalesce($3, make_interval(months => $2)) END,"
+						" plan_pending = CASE WHEN $4 IS NOT NULL THEN NULL"
+						"   ELSE plan_pending + coalesce($3, make_interval(months => $2)) END"
+						" WHERE peer_id = $1",
+						4, types, values, nulls);
+		else if (!no_expiry)
+			wgpeer_exec(&extend_plan_0_1,
 						"UPDATE wgpeer.peer SET expires_at ="
 						" greatest(now(), expires_at)"
 						"  + make_interval(months => $2)"
 						" WHERE peer_id = $1",
-						2, types, values, NULL);
-		}
+						2, types, values, nulls);
 	}
 	else
 	{
@@ -395,17 +535,30 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 				address6 = wgpeer_derive6(address, iface_address, iface_address6);
 		}
 		{
-			Oid			types[4] = {UUIDOID, INT4OID, INETOID, INETOID};
-			Datum		values[4] = {peer_id, Int32GetDatum(months), address, address6};
-			char		nulls[4] = {' ', ' ', ' ', address6_null};
+			Oid			types[6] = {UUIDOID, INT4OID, INETOID, INETOID,
+			INTERVALOID, TIMESTAMPTZOID};
+			Datum		values[6] = {peer_id, Int32GetDatum(lt.months), address,
+			address6, lt.duration, lt.at};
+			char		nulls[6] = {' ', lt.has_months ? ' ' : 'n', ' ',
+				address6_null, lt.has_duration ? ' ' : 'n',
+			lt.has_at ? ' ' : 'n'};
 
-			wgpeer_exec(&revive_plan,
-						"UPDATE wgpeer.peer SET status = 'creating',"
-						" released_at = NULL, address = $3, address6 = $4,"
-						" expires_at = now() + make_interval(months => $2)"
-						" WHERE peer_id = $1"
-						" RETURNING interface, public_key",
-						4, types, values, nulls);
+			if (v2)
+				wgpeer_exec(&revive_plan,
+							"UPDATE wgpeer.peer SET status = 'creating',"
+							" released_at = NULL, address = $3, address6 = $4,"
+							" expires_at = coalesce($6, now()"
+							"   + coalesce($5, make_interval(months => $2))),"
+							" plan_pending = NULL"
+							" WHERE peer_id = $1",
+							6, types, values, nulls);
+			else
+				wgpeer_exec(&revive_plan_0_1,
+							"UPDATE wgpeer.peer SET status = 'creating',"
+							" released_at = NULL, address = $3, address6 = $4,"
+							" expires_at = now() + make_interval(months => $2)"
+							" WHERE peer_id = $1",
+							4, types, values, nulls);
 		}
 	}
 	result = wgpeer_public_row(peer_id);
