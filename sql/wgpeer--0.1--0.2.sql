@@ -650,6 +650,59 @@ COMMENT ON TABLE peer_owner IS
 	'One row per user who claimed a device under a limit: the lock that serializes claims';
 
 ------------------------------------------------------------------------------
+-- Per-peer overrides, and importing peers that already exist.
+------------------------------------------------------------------------------
+
+-- A peer's own keepalive (on the interface and in its config) and MTU (in
+-- its config), instead of its interface's.
+ALTER TABLE peer
+	ADD COLUMN persistent_keepalive integer
+		CHECK (persistent_keepalive BETWEEN 0 AND 65535),
+	ADD COLUMN mtu integer CHECK (mtu BETWEEN 576 AND 9000);
+COMMENT ON COLUMN peer.persistent_keepalive IS
+	'The peer''s keepalive in seconds, instead of its interface''s; NULL: the interface''s';
+COMMENT ON COLUMN peer.mtu IS
+	'The MTU in the peer''s config, instead of its interface''s; NULL: the interface''s';
+
+-- A peer leaving 'suspended' (expired, revoked) forgets the suspension.
+CREATE FUNCTION wg_suspension_ended() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	NEW.suspended_at := NULL;
+	NEW.suspended_reason := NULL;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER peer_suspension_ended BEFORE UPDATE OF status ON peer
+	FOR EACH ROW WHEN (OLD.status = 'suspended' AND NEW.status <> 'suspended')
+	EXECUTE FUNCTION wg_suspension_ended();
+
+CREATE FUNCTION wg_import_peer(
+	interface text,
+	public_key text,
+	address inet,
+	preshared_key text DEFAULT NULL,
+	user_id text DEFAULT NULL,
+	persistent_keepalive integer DEFAULT NULL,
+	duration_months integer DEFAULT NULL)
+RETURNS peer_public
+	AS 'MODULE_PATHNAME', 'wg_import_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_import_peer IS
+	'Adopt an existing peer as it is: its key, preshared key, address and keepalive';
+
+CREATE FUNCTION wg_import_config(
+	interface text,
+	config text,
+	duration_months integer DEFAULT NULL)
+RETURNS integer
+	AS 'MODULE_PATHNAME', 'wg_import_config'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_import_config IS
+	'Adopt every [Peer] of a server config (wg showconf); returns how many';
+
+------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC on what this version adds.
 ------------------------------------------------------------------------------
 
@@ -660,4 +713,6 @@ REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_add_node(text), wg_node_subscribe_sql(text),
 	wg_node_collect_sql(text, text), wg_suspend_peer(uuid, text),
 	wg_resume_peer(uuid), wg_rotate_peer_key(uuid, text),
-	wg_first_handshake() FROM PUBLIC;
+	wg_first_handshake(), wg_suspension_ended(),
+	wg_import_peer(text, text, inet, text, text, integer, integer),
+	wg_import_config(text, text, integer) FROM PUBLIC;

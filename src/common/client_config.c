@@ -35,9 +35,12 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 				"SELECT p.status, p.private_key, p.public_key,"
 				" set_masklen(p.address, 32)::text,"
 				" set_masklen(p.address6, 128)::text,"
-				" coalesce(p.dns, i.dns), i.mtu, i.public_key,"
+				" coalesce(p.dns, i.dns),"
+				/* a peer's own mtu and keepalive (0.2), read so under 0.1 too */
+				" coalesce((to_jsonb(p) ->> 'mtu')::int, i.mtu), i.public_key,"
 				" p.preshared_key, i.endpoint, i.allowed_ips,"
-				" i.persistent_keepalive"
+				" coalesce((to_jsonb(p) ->> 'persistent_keepalive')::int,"
+				"          i.persistent_keepalive)"
 				" FROM wgpeer.peer p JOIN wgpeer.interface i"
 				"   ON i.name = p.interface"
 				" WHERE p.peer_id = $1",

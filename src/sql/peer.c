@@ -319,7 +319,9 @@ wg_create_peer(PG_FUNCTION_ARGS)
 								ifname),
 						 errhint("Each peer needs its own key pair.")));
 
-			wgpeer_claim_device(user_id, ifname);
+			/* the device limit came with 0.2 */
+			if (v2)
+				wgpeer_claim_device(user_id, ifname);
 			address = wgpeer_allocate(ifname, true, (Datum) 0);
 			if (!isnull)
 				address6 = wgpeer_derive6(address, iface_address, iface_address6);
@@ -580,8 +582,7 @@ wg_expire_peers(PG_FUNCTION_ARGS)
 	wgpeer_require_primary("wg_expire_peers");
 	SPI_connect();
 	wgpeer_exec(&plan,
-				"UPDATE wgpeer.peer SET status = 'expired',"
-				" suspended_at = NULL, suspended_reason = NULL"
+				"UPDATE wgpeer.peer SET status = 'expired'"
 				" WHERE status IN ('creating', 'active', 'suspended')"
 				"   AND expires_at <= now()",
 				0, NULL, NULL, NULL);

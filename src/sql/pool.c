@@ -368,3 +368,79 @@ wg_next_ip(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
+
+/*
+ * Claim a given address of ifname's pool for a peer being imported: it
+ * must lie in the pool, not be the server's, and not be held; it leaves
+ * the free list, or, above the high-water mark, the mark moves past it
+ * and the addresses it skips go on the free list.  Must be called inside
+ * SPI_connect().
+ */
+void
+wgpeer_claim_address(const char *ifname, Datum address)
+{
+	static SPIPlanPtr iface_plan;
+	static SPIPlanPtr skip_plan;
+	Oid			types[4] = {TEXTOID, INETOID, INT8OID, INT8OID};
+	Datum		values[4] = {CStringGetTextDatum(ifname), address, 0, 0};
+	uint32		addr = wgpeer_inet4_value(DatumGetInetPP(address));
+	uint32		stored;
+	uint32		next;
+	uint32		server;
+	uint32		first;
+	uint32		last;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	next = stored = lock_pool(ifname);
+	if (pool_written(ifname))
+		next = Max(next, written.next);
+	wgpeer_exec(&iface_plan,
+				"SELECT address, pool_start, pool_end"
+				" FROM wgpeer.interface WHERE name = $1",
+				1, types, values, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	server = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 1, &isnull)));
+	first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 2, &isnull)));
+	last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 3, &isnull)));
+	if (addr < first || addr > last || addr == server)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("address %s is not in the pool of interface \"%s\"",
+						DatumGetCString(DirectFunctionCall1(inet_out, address)),
+						ifname),
+				 addr == server ?
+				 errdetail("It is the server's own address.") :
+				 errdetail("The pool runs from %s to %s.",
+						   DatumGetCString(DirectFunctionCall1(inet_out,
+																   wgpeer_inet4_datum(first, 32))),
+						   DatumGetCString(DirectFunctionCall1(inet_out,
+																   wgpeer_inet4_datum(last, 32)))),
+				 errhint("Import the peer into the interface whose pool holds "
+						 "its address.")));
+	if (address_held(ifname, address))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("address %s is already taken on interface \"%s\"",
+						DatumGetCString(DirectFunctionCall1(inet_out, address)),
+						ifname)));
+	if (addr < next)
+	{
+		drop_free(ifname, address);
+		return;
+	}
+	values[2] = Int64GetDatum((int64) next);
+	values[3] = Int64GetDatum((int64) server);
+	wgpeer_exec(&skip_plan,
+				"INSERT INTO wgpeer.free_address (interface, address)"
+				" SELECT $1, '0.0.0.0/32'::inet + n"
+				" FROM generate_series($3, ($2 - '0.0.0.0/32'::inet) - 1) n"
+				" WHERE n <> $4 AND NOT EXISTS (SELECT FROM wgpeer.peer p"
+				"   WHERE p.interface = $1 AND p.released_at IS NULL"
+				"     AND p.address = '0.0.0.0/32'::inet + n)"
+				" ON CONFLICT DO NOTHING",
+				4, types, values, NULL);
+	update_pool(ifname, addr + 1, stored, true);
+}

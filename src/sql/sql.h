@@ -11,6 +11,7 @@
  *				wg_peer_config()
  * lifecycle.c	wg_suspend_peer(), wg_resume_peer(), wg_rotate_peer_key()
  * device_limit.c	the most live peers one user may have
+ * import.c		wg_import_peer(), wg_import_config(): adopting existing peers
  * qr.c			wg_qr_png(), wg_qr_svg(), wg_qr_text()
  * show.c		wg_show(), answered by the apply worker
  * reconcile.c	wg_reconcile(), answered by the apply worker
@@ -62,5 +63,6 @@ extern void wgpeer_require_primary(const char *function);
 /* pool.c */
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
 extern int	wgpeer_release_expired(const char *ifname);
+extern void wgpeer_claim_address(const char *ifname, Datum address);
 
 #endif							/* WGPEER_SQL_H */

@@ -88,7 +88,8 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 	wgpeer_exec_opts(&plan,
 					 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
 					 "  q.public_key, p.preshared_key, host(p.address),"
-					 "  host(p.address6), coalesce(i.persistent_keepalive, 0),"
+					 "  host(p.address6),"
+					 "  coalesce(p.persistent_keepalive, i.persistent_keepalive, 0),"
 					 "  i.private_key, i.listen_port, i.backend"
 					 " FROM wgpeer.queue q"
 					 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"

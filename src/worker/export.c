@@ -316,7 +316,7 @@ export_servers(void)
 
 		wgpeer_exec(&peer_plan,
 					"SELECT public_key, preshared_key, host(address) || '/32',"
-					" host(address6) || '/128'"
+					" host(address6) || '/128', persistent_keepalive"
 					" FROM wgpeer.peer"
 					" WHERE interface = $1 AND status IN ('creating', 'active')"
 					" ORDER BY address, public_key",
@@ -332,7 +332,8 @@ export_servers(void)
 			peers[p].preshared_key = SPI_getvalue(ptup, pdesc, 2);
 			peers[p].address = SPI_getvalue(ptup, pdesc, 3);
 			peers[p].address6 = SPI_getvalue(ptup, pdesc, 4);
-			peers[p].persistent_keepalive = keepalive;
+			peers[p].persistent_keepalive = SPI_getvalue(ptup, pdesc, 5) ?
+				atoi(SPI_getvalue(ptup, pdesc, 5)) : keepalive;
 		}
 		SPI_freetuptable(SPI_tuptable);
 		cfg.interface = ifname;

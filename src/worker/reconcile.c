@@ -100,7 +100,8 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 
 	wgpeer_exec_opts(&want_plan,
 					 "SELECT p.public_key, p.preshared_key, host(p.address),"
-					 " host(p.address6), coalesce(i.persistent_keepalive, 0)"
+					 " host(p.address6),"
+					 " coalesce(p.persistent_keepalive, i.persistent_keepalive, 0)"
 					 " FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
 					 " WHERE p.interface = $1 AND p.status IN ('creating', 'active')"
 					 "   AND (p.expires_at IS NULL OR p.expires_at > now())",
