@@ -49,7 +49,6 @@ run() {
 	echo "wgpeer=# $1"
 	cluster_psql -c "$1"
 }
-sql_true() { [ "$(cluster_psql -At -c "$1")" = t ]; }
 srv() { ip netns exec "$NS_S" "$@"; }
 cli() { ip netns exec "$NS_C" "$@"; }
 not_on_server() { ! srv wg show "$DEV" peers | grep -qx "$1"; }

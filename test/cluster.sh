@@ -12,7 +12,13 @@
 #                                       server log is DIR/server.log
 #   cluster_ctl ARGS...                 pg_ctl ARGS on it, as $WGPEER_USER
 #   cluster_psql [psql args...]         psql -X -q against it (as $WGPEER_USER)
-#                                       in database $CLUSTER_DB (postgres)
+#                                       in database $CLUSTER_DB (postgres),
+#                                       stopping at the first error
+#   q [psql args...]                    cluster_psql for scripts: unaligned,
+#                                       tuples only, columns tab-separated
+#                                       (q -c SQL, or SQL on stdin)
+#   sql_true SQL                        true when SQL returns the one value t
+#                                       (its errors, if any, on stderr)
 #   cluster_stop                        stop it and remove DIR
 # The server listens only on a Unix socket inside DIR.  Needs root (to
 # create and switch to the unprivileged user initdb insists on).
@@ -62,6 +68,12 @@ cluster_psql() {
 	runuser -u "$WGPEER_USER" -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
 		-h "$CLUSTER_DIR" -U postgres -d "$CLUSTER_DB" "$@"
 }
+
+# q [psql args...]: cluster_psql unaligned, tuples only, tab-separated
+q() { cluster_psql -At -F $'\t' "$@"; }
+
+# sql_true SQL: true when the query's result is the single value "t"
+sql_true() { [ "$(q -c "$1")" = t ]; }
 
 cluster_stop() {
 	[ -n "$CLUSTER_DIR" ] || return 0

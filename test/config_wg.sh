@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
+. test/tap.sh
 
 NS=wgpeer-cfg
 DEV=wgcfg0
@@ -35,8 +36,8 @@ SQL
 
 ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
-failures=0
-checked=0
+# the stripped config has none of wg-quick's own keys
+stripped_clean() { ! grep -qE '^(Address|DNS|MTU) ' "$TMP/stripped.conf"; }
 while IFS='|' read -r peer_id; do
 	cluster_psql -At -c "SELECT wgpeer.wg_peer_config('$peer_id')" >"$TMP/wgpeer.conf"
 	# what the database says the config must contain
@@ -59,19 +60,11 @@ while IFS='|' read -r peer_id; do
 		"preshared key|$psk|$got_psk" "endpoint|$want_endpoint|$got_endpoint" \
 		"allowed ips|$want_allowed|$got_allowed"; do
 		IFS='|' read -r what want got <<<"$pair"
-		checked=$((checked + 1))
-		if [ "$want" != "$got" ]; then
-			echo "FAIL $peer_id $what: want '$want', wg shows '$got'"
-			failures=$((failures + 1))
-		fi
+		same "$peer_id $what as wg shows it" "$want" "$got"
 	done
 	# wg-quick strip must drop only the wg-quick keys, nothing else
-	checked=$((checked + 1))
-	if grep -qE '^(Address|DNS|MTU) ' "$TMP/stripped.conf"; then
-		echo "FAIL $peer_id: wg-quick strip left wg-quick keys"
-		failures=$((failures + 1))
-	fi
+	check "$peer_id: wg-quick strip leaves no wg-quick keys" stripped_clean
 done < <(cluster_psql -At -c "SELECT peer_id FROM wgpeer.peer ORDER BY user_id")
-[ "$(echo "$checked")" -gt 0 ]
-echo "config_wg: $((checked - failures)) passed, $failures failed"
-[ "$failures" -eq 0 ]
+# no peer at all would check nothing
+[ $((PASSED + FAILED)) -gt 0 ] || { echo "config_wg: no peer to check" >&2; exit 1; }
+tap_summary config_wg

@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 . test/cluster.sh
+. test/tap.sh
 
 NS=wgpeer-exp
 DEV=wgexp0
@@ -31,53 +32,6 @@ mkdir "$TMP/out"
 chown "$WGPEER_USER" "$TMP/out"
 chmod a+x "$TMP"
 EXPORT=$TMP/out/wireguard
-
-passed=0
-failed=0
-# ok NAME CONDITION-EXIT-STATUS: count a check
-ok() {
-	if [ "$2" -eq 0 ]; then
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1"
-		failed=$((failed + 1))
-	fi
-}
-# same NAME WANT GOT
-same() {
-	if [ "$2" = "$3" ]; then
-		passed=$((passed + 1))
-	else
-		echo "FAIL $1: want"
-		echo "$2" | sed 's/^/    /'
-		echo "  got"
-		echo "$3" | sed 's/^/    /'
-		failed=$((failed + 1))
-	fi
-}
-# none NAME COMMAND...: the command must print nothing
-none() {
-	local name=$1 out
-	shift
-	out=$("$@" 2>&1 || true)
-	same "$name" "" "$out"
-}
-# wait_for DESCRIPTION COMMAND...: poll up to 60 s for COMMAND to succeed
-wait_for() {
-	local what=$1
-	shift
-	for _ in $(seq 1 600); do
-		if "$@" >/dev/null 2>&1; then
-			passed=$((passed + 1))
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "FAIL timed out waiting for: $what"
-	failed=$((failed + 1))
-	return 1
-}
-q() { cluster_psql -At -c "$1"; }
 
 cluster_start "$TMP/pg" "wgpeer.database = 'postgres'" \
 	"wgpeer.export_dir = '$EXPORT'" "wgpeer.export_client_configs = on" \
@@ -102,7 +56,7 @@ SQL
 
 # The files of the live peers, as the README says they are named.
 client_files() {
-	q "SELECT p.interface || '/' || p.config_name ||
+	q -c "SELECT p.interface || '/' || p.config_name ||
 	          CASE WHEN row_number() OVER (PARTITION BY p.interface, p.config_name
 	                                       ORDER BY p.created_at, p.peer_id) > 1
 	               THEN '@' || left(replace(p.peer_id::text, '-', ''), 8) ELSE '' END
@@ -110,14 +64,16 @@ client_files() {
 	   FROM wgpeer.peer p WHERE status IN ('creating', 'active')
 	   ORDER BY 1"
 }
-server_has() { grep -q "^# wgpeer: interface $1, $2 peers;" "$EXPORT/$1.conf"; }
-# conf_count MINDEPTH N: N .conf files at depth MINDEPTH or deeper (wait_for
-# runs it again each time; a $(...) in its arguments would be read once)
-conf_count() { test "$(find "$EXPORT" -mindepth "$1" -name '*.conf' | wc -l)" -eq "$2"; }
+# server_has IFNAME N: IFNAME.conf exists and says it has N peers
+server_has() { grep -qs "^# wgpeer: interface $1, $2 peers;" "$EXPORT/$1.conf"; }
+# conf_count MINDEPTH N: N .conf files at depth MINDEPTH or deeper
+# (wait_until runs it again each time; a $(...) in its arguments would be
+# read once)
+conf_count() { test "$(find "$EXPORT" -mindepth "$1" -name '*.conf' 2>/dev/null | wc -l)" -eq "$2"; }
 
-wait_for "wgexp.conf with 3 peers" server_has wgexp 3
-wait_for "wgext.conf with 1 peer" server_has wgext 1
-wait_for "2 server and 4 client files" conf_count 1 6
+check "wgexp.conf with 3 peers" wait_until 60 server_has wgexp 3
+check "wgext.conf with 1 peer" wait_until 60 server_has wgext 1
+check "2 server and 4 client files" wait_until 60 conf_count 1 6
 same "export dir mode" 700 "$(stat -c %a "$EXPORT")"
 same "client subdir mode" 700 "$(stat -c %a "$EXPORT/wgexp")"
 
@@ -130,7 +86,7 @@ check_clients() {
 		"$(cd "$EXPORT" && find . -mindepth 2 -name '*.conf' | sed 's|^\./||' | sort)"
 	while IFS='|' read -r rel peer_id; do
 		[ -n "$rel" ] || continue
-		same "client file $rel" "$(q "SELECT wgpeer.wg_peer_config('$peer_id')")" \
+		same "client file $rel" "$(q -c "SELECT wgpeer.wg_peer_config('$peer_id')")" \
 			"$(cat "$EXPORT/$rel")"
 	done <<<"$files"
 }
@@ -153,13 +109,13 @@ check_server() {
 	got=$(ip netns exec "$NS" wg show "$DEV" dump)
 	ip netns exec "$NS" ip link del "$DEV"
 	ip netns del "$NS"
-	want=$(q "SELECT listen_port FROM wgpeer.interface WHERE name = '$ifname'")
+	want=$(q -c "SELECT listen_port FROM wgpeer.interface WHERE name = '$ifname'")
 	same "$ifname listen port" "$want" "$(echo "$got" | sed -n 1p | cut -f3)"
-	want=$(q "SELECT coalesce(private_key, '(other)') FROM wgpeer.interface WHERE name = '$ifname'")
+	want=$(q -c "SELECT coalesce(private_key, '(other)') FROM wgpeer.interface WHERE name = '$ifname'")
 	if [ "$want" != "(other)" ]; then
 		same "$ifname private key" "$want" "$(echo "$got" | sed -n 1p | cut -f1)"
 	fi
-	want=$(q "SELECT p.public_key || E'\t' || coalesce(p.preshared_key, '(none)') ||
+	want=$(q -c "SELECT p.public_key || E'\t' || coalesce(p.preshared_key, '(none)') ||
 	                 E'\t(none)\t' || host(p.address) || '/32' ||
 	                 coalesce(',' || host(p.address6) || '/128', '') ||
 	                 E'\t0\t0\t0\t' || coalesce(i.persistent_keepalive::text, 'off')
@@ -172,7 +128,7 @@ check_server() {
 check_clients
 check_server wgexp
 check_server wgext
-ok "no-key comment in wgext.conf" "$(grep -q '^# PrivateKey is kept outside' "$EXPORT/wgext.conf"; echo $?)"
+check "no-key comment in wgext.conf" grep -q '^# PrivateKey is kept outside' "$EXPORT/wgext.conf"
 none "files not of mode 0600" find "$EXPORT" -type f ! -perm 0600
 none "files not owned by the server's user" find "$EXPORT" ! -user "$WGPEER_USER"
 
@@ -183,45 +139,48 @@ sleep 3
 same "an idle worker rewrites nothing" "$before" "$(snapshot)"
 
 # Revoke: the client file goes, the server file loses the peer.
-bob=$(q "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'bob'")
-q "SELECT status FROM wgpeer.wg_revoke_peer('$bob')" >/dev/null
-wait_for "wgexp.conf with 2 peers after a revoke" server_has wgexp 2
-bob_renamed() { ! compgen -G "$EXPORT/wgexp/bob@*.conf" && test -f "$EXPORT/wgexp/bob.conf"; }
-wait_for "bob@ file renamed to bob.conf" bob_renamed
+bob=$(q -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'bob'")
+q -c "SELECT status FROM wgpeer.wg_revoke_peer('$bob')" >/dev/null
+check "wgexp.conf with 2 peers after a revoke" wait_until 60 server_has wgexp 2
+# no bob@*.conf is left, and bob.conf exists
+bob_renamed() { ! compgen -G "$EXPORT/wgexp/bob@*.conf" >/dev/null && test -f "$EXPORT/wgexp/bob.conf"; }
+check "bob@ file renamed to bob.conf" wait_until 60 bob_renamed
 check_clients
 check_server wgexp
 
 # Expiry: the worker expires the peer on time and its files go.
-q "UPDATE wgpeer.peer SET expires_at = now() + interval '1 second' WHERE user_id = 'alice'" >/dev/null
-wait_for "alice.conf removed on expiry" test ! -e "$EXPORT/wgexp/alice.conf"
-wait_for "wgexp.conf with 1 peer after an expiry" server_has wgexp 1
+q -c "UPDATE wgpeer.peer SET expires_at = now() + interval '1 second' WHERE user_id = 'alice'" >/dev/null
+check "alice.conf removed on expiry" wait_until 60 test ! -e "$EXPORT/wgexp/alice.conf"
+check "wgexp.conf with 1 peer after an expiry" wait_until 60 server_has wgexp 1
 check_clients
 
 # An unwritable directory: a WARNING with a hint, the worker lives on, and
 # the file appears once the directory is writable again.
 chmod 0500 "$EXPORT/wgexp"
-q "SELECT user_id FROM wgpeer.wg_create_peer('dave', interface => 'wgexp', config_name => 'dave')" >/dev/null
-wait_for "a WARNING for the unwritable directory" \
+q -c "SELECT user_id FROM wgpeer.wg_create_peer('dave', interface => 'wgexp', config_name => 'dave')" >/dev/null
+check "a WARNING for the unwritable directory" wait_until 60 \
 	grep -q 'WARNING:  wgpeer could not write' "$TMP/pg/server.log"
-ok "the WARNING has a hint" "$(grep -A3 'wgpeer could not write' "$TMP/pg/server.log" | grep -q 'HINT:'; echo $?)"
+# a HINT within three lines of that WARNING
+warning_has_hint() { grep -A3 'wgpeer could not write' "$TMP/pg/server.log" | grep -q 'HINT:'; }
+check "the WARNING has a hint" warning_has_hint
 same "the worker is still running" 1 \
-	"$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")"
+	"$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")"
 chmod 0700 "$EXPORT/wgexp"
-wait_for "dave.conf after the directory became writable" test -f "$EXPORT/wgexp/dave.conf"
+check "dave.conf after the directory became writable" wait_until 60 test -f "$EXPORT/wgexp/dave.conf"
 check_clients
 
 # A restarted worker, which remembers nothing, removes the file of a peer
 # revoked while it was down and stale temporary files, and leaves files
 # that are not its own alone.
-dave=$(q "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'dave'")
+dave=$(q -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'dave'")
 for f in wgexp/.dave.conf.tmp.AbCdEf .wgexp.conf.tmp.AbCdEf other.conf notes.txt; do
 	echo stale >"$EXPORT/$f"
 done
-q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
    WHERE backend_type = 'wgpeer apply worker'" >/dev/null
-q "SELECT status FROM wgpeer.wg_revoke_peer('$dave')" >/dev/null
-wait_for "dave.conf removed by the restarted worker" test ! -e "$EXPORT/wgexp/dave.conf"
-wait_for "wgexp.conf without dave" server_has wgexp 1
+q -c "SELECT status FROM wgpeer.wg_revoke_peer('$dave')" >/dev/null
+check "dave.conf removed by the restarted worker" wait_until 60 test ! -e "$EXPORT/wgexp/dave.conf"
+check "wgexp.conf without dave" wait_until 60 server_has wgexp 1
 none "stale temporary files" find "$EXPORT" -name '.*.tmp.*'
 same "foreign files kept" "notes.txt other.conf" \
 	"$(cd "$EXPORT" && echo $(ls notes.txt other.conf))"
@@ -230,23 +189,21 @@ check_clients
 
 # Turning client configs off removes them; the server files stay.
 cluster_psql -c "ALTER SYSTEM SET wgpeer.export_client_configs = off" -c "SELECT pg_reload_conf()" >/dev/null
-wait_for "client files removed when export_client_configs is off" conf_count 2 0
-ok "server files kept" "$(test -f "$EXPORT/wgexp.conf" && test -f "$EXPORT/wgext.conf"; echo $?)"
+check "client files removed when export_client_configs is off" wait_until 60 conf_count 2 0
+check "server files kept" test -f "$EXPORT/wgexp.conf" -a -f "$EXPORT/wgext.conf"
 
 # An unregistered interface's file goes; the other stays.
-q "SELECT wgpeer.wg_remove_interface('wgext', force => true)" >/dev/null
-wait_for "wgext.conf removed with its interface" test ! -e "$EXPORT/wgext.conf"
-ok "wgexp.conf kept" "$(test -f "$EXPORT/wgexp.conf"; echo $?)"
+q -c "SELECT wgpeer.wg_remove_interface('wgext', force => true)" >/dev/null
+check "wgext.conf removed with its interface" wait_until 60 test ! -e "$EXPORT/wgext.conf"
+check "wgexp.conf kept" test -f "$EXPORT/wgexp.conf"
 none "temporary files left" find "$EXPORT" -name '.*.tmp.*'
 none "errors in the server log" grep 'ERROR' "$TMP/pg/server.log"
 
-echo "export_test: $passed passed, $failed failed"
-
-# The kill test of the atomic writer.
-cc -O2 -Wall -Wextra -Werror -Wno-unused-parameter -I"$ROOT/src" -o "$TMP/atomic_kill" \
-	"$ROOT/test/atomic_kill.c" "$ROOT/src/atomic_file.c"
+# The kill test of the atomic writer (it prints its own counts).
+cc -O2 -Wall -Wextra -Werror -Wno-unused-parameter -I"$ROOT/src" -I"$ROOT/src/core" \
+	-o "$TMP/atomic_kill" "$ROOT/test/atomic_kill.c" "$ROOT/src/core/atomic_file.c"
 mkdir "$TMP/kill"
-kill_status=0
-"$TMP/atomic_kill" "$TMP/kill" "${ATOMIC_KILL_ROUNDS:-300}" || kill_status=$?
+check "wg_atomic_write() under SIGKILL: every version read is complete" \
+	"$TMP/atomic_kill" "$TMP/kill" "${ATOMIC_KILL_ROUNDS:-300}"
 
-[ "$failed" -eq 0 ] && [ "$kill_status" -eq 0 ]
+tap_summary export_test

@@ -16,16 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
+. test/tap.sh
 
 WORK=$(mktemp -d /tmp/wgpeer-qr-decode.XXXXXX)
 trap 'cluster_stop; rm -rf "$WORK"' EXIT
 cluster_start "$WORK/pg"
 cluster_psql -c 'CREATE EXTENSION wgpeer'
-
-failures=0
-checks=0
-pass() { checks=$((checks + 1)); }
-fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL: $*" >&2; }
 
 # Run one query in which cfg is the content of the file $1, byte for byte
 # (passed as base64: a shell variable would lose the final newline); print
@@ -38,16 +34,14 @@ $sql FROM c;
 EOF
 }
 
-# zbarimg's exact bytes (-Sbinary: no charset guessing, no newline added)
-# compared with the expected file.
+# decodes_to IMAGE FILE: zbarimg's exact bytes (-Sbinary: no charset
+# guessing, no newline added) from IMAGE equal FILE's.
 decodes_to() {
-	local image=$1 want=$2 what=$3
-	if zbarimg -q --raw -Sbinary "$image" 2>/dev/null | cmp -s - "$want"; then
-		pass
-	else
-		fail "$what does not decode to $(basename "$want")"
-	fi
+	zbarimg -q --raw -Sbinary "$1" 2>/dev/null | cmp -s - "$2"
 }
+
+# png_ok FILE: pngcheck finds FILE a well-formed PNG
+png_ok() { pngcheck -q "$1" >/dev/null; }
 
 # Redraw psql's rendering of wg_qr_text as a PBM image: every character is
 # two pixel rows (top and bottom half); drawn halves are light modules.
@@ -112,17 +106,19 @@ for name in typical short long limit; do
 		png=$WORK/$name-$1-$2.png
 		query "$cfg" "SELECT encode(wgpeer.wg_qr_png(cfg, $1, $2), 'base64')" |
 			base64 -d >"$png"
-		if pngcheck -q "$png" >/dev/null; then pass; else fail "pngcheck $png"; fi
-		decodes_to "$png" "$cfg" "PNG of $name (scale $1, margin $2)"
+		check "pngcheck $(basename "$png")" png_ok "$png"
+		check "PNG of $name (scale $1, margin $2) decodes to $name.conf" \
+			decodes_to "$png" "$cfg"
 	done
 
 	svg=$WORK/$name.svg
 	query "$cfg" "SELECT wgpeer.wg_qr_svg(cfg, 4, 4)" >"$svg"
 	rsvg-convert "$svg" -o "$WORK/$name-svg.png"
-	decodes_to "$WORK/$name-svg.png" "$cfg" "SVG of $name"
+	check "SVG of $name decodes to $name.conf" decodes_to "$WORK/$name-svg.png" "$cfg"
 
 	query "$cfg" "SELECT wgpeer.wg_qr_text(cfg)" | text_to_pbm >"$WORK/$name-text.pbm"
-	decodes_to "$WORK/$name-text.pbm" "$cfg" "terminal text of $name"
+	check "terminal text of $name decodes to $name.conf" \
+		decodes_to "$WORK/$name-text.pbm" "$cfg"
 done
 
 # A real peer: its QR forms decode to its config.
@@ -137,15 +133,20 @@ id=$(cluster_psql -At -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'qr-us
 cluster_psql -At -c "SELECT wgpeer.wg_peer_config('$id')" >"$WORK/peer.conf"
 # psql adds a newline after the value: the config ends in one already
 truncate -s -1 "$WORK/peer.conf"
-grep -q '^PresharedKey = ' "$WORK/peer.conf" && grep -q 'fd00:10:10::' "$WORK/peer.conf" &&
-	pass || fail "peer config lacks the PSK or the IPv6 address"
+# the peer's config has a preshared key and an IPv6 address
+peer_conf_full() {
+	grep -q '^PresharedKey = ' "$WORK/peer.conf" && grep -q 'fd00:10:10::' "$WORK/peer.conf"
+}
+check "peer config has the PSK and the IPv6 address" peer_conf_full
 cluster_psql -At -c "SELECT encode(wgpeer.wg_peer_qr_png('$id'), 'base64')" | base64 -d >"$WORK/peer.png"
-decodes_to "$WORK/peer.png" "$WORK/peer.conf" "wg_peer_qr_png"
+check "wg_peer_qr_png decodes to the peer's config" decodes_to "$WORK/peer.png" "$WORK/peer.conf"
 cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_svg('$id')" >"$WORK/peer.svg"
 rsvg-convert "$WORK/peer.svg" -o "$WORK/peer-svg.png"
-decodes_to "$WORK/peer-svg.png" "$WORK/peer.conf" "wg_peer_qr_svg"
+check "wg_peer_qr_svg decodes to the peer's config" \
+	decodes_to "$WORK/peer-svg.png" "$WORK/peer.conf"
 cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_text('$id')" | text_to_pbm >"$WORK/peer-text.pbm"
-decodes_to "$WORK/peer-text.pbm" "$WORK/peer.conf" "wg_peer_qr_text"
+check "wg_peer_qr_text decodes to the peer's config" \
+	decodes_to "$WORK/peer-text.pbm" "$WORK/peer.conf"
 
 # Other database encodings.  The code always carries UTF-8 (what the apps
 # read): in a LATIN1 database an e-acute (one byte there) becomes two.  A
@@ -160,16 +161,23 @@ printf '# caf\xc3\xa9\n[Interface]\n' >"$WORK/utf8.conf"
 cluster_psql -d qr_latin1 -At -c "SELECT encode(wgpeer.wg_qr_png(
 	convert_from('\\x2320636166e90a5b496e746572666163655d0a'::bytea, 'LATIN1')), 'base64')" |
 	base64 -d >"$WORK/latin1.png"
-decodes_to "$WORK/latin1.png" "$WORK/utf8.conf" "PNG from a LATIN1 database"
+check "PNG from a LATIN1 database decodes to UTF-8" \
+	decodes_to "$WORK/latin1.png" "$WORK/utf8.conf"
 cluster_psql -d qr_latin1 -v VERBOSITY=verbose -c "SELECT wgpeer.wg_qr_text('x')" \
 	>/dev/null 2>"$WORK/latin1.err" || true
-grep -q '^ERROR:  22P05: wg_qr_text needs a UTF8 database' "$WORK/latin1.err" && pass ||
-	fail "wg_qr_text in a LATIN1 database: $(cat "$WORK/latin1.err")"
+# psql's error is SQLSTATE 22P05 saying a UTF8 database is needed; what
+# it said instead is shown when not
+latin1_refused() {
+	grep -q '^ERROR:  22P05: wg_qr_text needs a UTF8 database' "$WORK/latin1.err" && return
+	sed 's/^/   /' "$WORK/latin1.err"
+	return 1
+}
+check "wg_qr_text in a LATIN1 database refuses with 22P05" latin1_refused
 cluster_psql -d qr_ascii -At -v b64="$(base64 -w0 "$WORK/typical.conf")" <<'EOF' |
 SELECT wgpeer.wg_qr_text(convert_from(decode(:'b64', 'base64'), 'SQL_ASCII'));
 EOF
 	text_to_pbm >"$WORK/ascii-text.pbm"
-decodes_to "$WORK/ascii-text.pbm" "$WORK/typical.conf" "terminal text from a SQL_ASCII database"
+check "terminal text from a SQL_ASCII database decodes to typical.conf" \
+	decodes_to "$WORK/ascii-text.pbm" "$WORK/typical.conf"
 
-echo "qr_decode: $((checks - failures)) passed, $failures failed"
-[ "$failures" -eq 0 ]
+tap_summary qr_decode

@@ -62,8 +62,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-q() { cluster_psql -At -F $'\t' "$@"; }
-sql_true() { [ "$(q -c "$1" 2>/dev/null)" = t ]; }
 server_up() {
 	ip addr add 10.10.0.1/24 dev wg0
 	ip link set wg0 up
@@ -98,7 +96,7 @@ if [ "$BOOT" = 1 ]; then
 	check "a change for wg1 waits in the queue" wait_until 120 \
 		sql_true "SELECT backlog = 1 FROM wgpeer.interface_status WHERE interface = 'wg1'"
 	kernel_peers wg0 | grep -vF "$LEAVING" >"$STATE/live"
-	check "wg0 matches the database" same "$STATE/live" \
+	check "wg0 matches the database" same_files "$STATE/live" \
 		<(wanted_peers wg0 | grep -vF "$LEAVING")
 	printf '%s\n' "$REVOKED" >"$STATE/revoked"
 	printf '%s\n' "$LEAVING" >"$STATE/leaving"
@@ -111,7 +109,7 @@ if [ "$BOOT" = 1 ]; then
 	echo "== the power goes"
 	cluster_ctl -m immediate -w stop >/dev/null
 	check "user2 was still on wg0 when it went" in_kernel wg0 "$LEAVING"
-	tap_summary
+	tap_summary "reboot_test boot $BOOT"
 	exit
 fi
 
@@ -137,10 +135,10 @@ left() {
 check "the peer whose subscription ended while the machine was down is expired" \
 	wait_until 120 left
 check "and not on wg0" eval '! in_kernel wg0 "$LEAVING"'
-check "wg0 holds exactly the database's live peers" same <(wanted_peers wg0) <(kernel_peers wg0)
+check "wg0 holds exactly the database's live peers" same_files <(wanted_peers wg0) <(kernel_peers wg0)
 check "the change queued before the reboot is still queued" \
 	sql_true "SELECT count(*) = 1 FROM wgpeer.queue WHERE interface = 'wg1'"
 wg_dev_add wg1
 check "once wg1 exists it arrives" wait_until 120 in_kernel wg1 "$Q_KEY"
 check "and the queue drains" wait_until 120 sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
-tap_summary
+tap_summary "reboot_test boot $BOOT"

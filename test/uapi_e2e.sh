@@ -60,8 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-q() { cluster_psql -At -F $'\t' "$@"; }
-sql_true() { [ "$(q -c "$1")" = t ]; }
 srv() { ip netns exec "$NS_S" "$@"; }
 cli() { ip netns exec "$NS_C" "$@"; }
 on_server() { srv wg show "$DEV" peers | grep -qx "$1"; }
@@ -147,5 +145,4 @@ check "the ping fails" no_ping
 check "wg_show('$DEV') no longer lists alice" wait_until 10 sql_true \
 	"SELECT count(*) = 0 FROM wgpeer.wg_show('$DEV') WHERE public_key = '$KEY'"
 
-echo -n "uapi_e2e: "
-tap_summary
+tap_summary uapi_e2e

@@ -14,9 +14,7 @@
 #                             each: public key, preshared key, allowed IPs
 #                             (sorted), keepalive; sorted
 #   wanted_peers NAME         the same as the database wants them (its live
-#                             peers), read with the caller's function q
-#                             (psql -At -F <tab>)
-#   same FILE FILE            compare, showing the start of a difference
+#                             peers), read with q (test/cluster.sh)
 #   wg_client_up NAME NETNS CONFIG PREFIX...
 #                             a client interface NAME in NETNS configured
 #                             from a generated client CONFIG as wg-quick
@@ -123,12 +121,6 @@ wanted_peers() {
 		  FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
 		  WHERE p.interface = '$1' AND p.status IN ('creating', 'active')" |
 		sort_allowed_ips | sort
-}
-
-same() {
-	cmp -s "$1" "$2" && return 0
-	diff "$1" "$2" | head -n 6 | sed 's/^/   /'
-	return 1
 }
 
 wg_client_up() {

@@ -104,13 +104,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# psql as the unprivileged user, unaligned, tuples only, tab-separated
-q() { cluster_psql -At -F $'\t' "$@"; }
-# true when the query returns "t"
-sql_true() {
-	[ "$(q -c "$1" 2>/dev/null)" = t ]
-}
-
 in_kernel() { wg show "$1" peers 2>/dev/null | grep -qxF "$2"; }
 not_in_kernel() { ! in_kernel "$@"; }
 kernel_count() { wg show "$1" peers 2>/dev/null | wc -l; }
@@ -140,9 +133,11 @@ q -c "SELECT name FROM wgpeer.wg_add_interface('wg0', '10.99.0.1:51820',
 		'10.10.0.1/16', 'fd00:10:10::1/64', persistent_keepalive => 25)" >/dev/null
 
 echo "== 0. the worker process and capabilities"
+# the worker is connected to $DB (quiet while the server restarts after a
+# crash, when psql cannot connect)
 worker_running() {
 	sql_true "SELECT count(*) = 1 FROM pg_stat_activity
-			  WHERE backend_type = 'wgpeer apply worker' AND datname = '$DB'"
+			  WHERE backend_type = 'wgpeer apply worker' AND datname = '$DB'" 2>/dev/null
 }
 check "worker in pg_stat_activity as 'wgpeer apply worker' on $DB" wait_until 180 worker_running
 WORKER=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")
@@ -206,7 +201,7 @@ B_KEY=$(q -c "SELECT public_key FROM wgpeer.wg_create_peer('barrier', interface 
 check "a later committed peer arrives" wait_until 60 in_kernel wg0 "$B_KEY"
 check "the rolled-back peer is not on the interface" not_in_kernel wg0 "$R_KEY"
 kernel_peers wg0 | grep -vF "$B_KEY" >"$T/after" || true
-check "nothing else changed on the interface" same "$T/before" "$T/after"
+check "nothing else changed on the interface" same_files "$T/before" "$T/after"
 check "no peer row and no queued change for it" \
 	sql_true "SELECT count(*) = 0 FROM wgpeer.peer WHERE public_key = '$R_KEY'"
 
@@ -324,7 +319,7 @@ check "wg_reconcile adds 1, corrects 1, removes 1, leaves 1 foreign (got $(echo 
 	test "$out" = "$(printf '1\t1\t1\t1\t-')"
 wanted_peers wg0 >"$T/want"
 kernel_peers wg0 | grep -vF "$X_KEY" >"$T/got" || true
-check "wg0 matches the database again" same "$T/want" "$T/got"
+check "wg0 matches the database again" same_files "$T/want" "$T/got"
 check "the foreign peer is left alone" in_kernel wg0 "$X_KEY"
 out=$(q -c "SELECT added, corrected, removed FROM wgpeer.wg_reconcile('wg0')")
 check "a second reconcile changes nothing (got $(echo $out))" test "$out" = "$(printf '0\t0\t0')"
@@ -375,7 +370,7 @@ check "all of them become active" wait_until 120 \
 wanted_peers wg0 >"$T/want"
 kernel_peers wg0 >"$T/got"
 check "the interface holds exactly the database's live peers: keys, PSKs, allowed IPs, keepalive ($(wc -l <"$T/want") peers)" \
-	same "$T/want" "$T/got"
+	same_files "$T/want" "$T/got"
 # a tenth of them revoked in one transaction: each removal costs the
 # kernel an RCU grace period, tens of milliseconds under TCG
 REVOKE=$((BULK / 10))
@@ -385,7 +380,7 @@ check "revoking $REVOKE of them in one transaction removes them" \
 	wait_until 600 kernel_count_is wg0 $((before + BULK - REVOKE))
 wanted_peers wg0 >"$T/want"
 kernel_peers wg0 >"$T/got"
-check "and it still matches the database" same "$T/want" "$T/got"
+check "and it still matches the database" same_files "$T/want" "$T/got"
 
 echo "== the server log"
 grep -E 'ERROR|FATAL|PANIC|WARNING' "$D/pg/server.log" | grep -v 'database "wgtest" does not exist' |
@@ -437,7 +432,7 @@ all_on_wg2() { [ "$(kernel_count wg2)" -eq "$BULK" ]; }
 check "after the restart all $BULK committed peers are on wg2" wait_until 900 all_on_wg2
 wanted_peers wg2 >"$T/want"
 kernel_peers wg2 >"$T/got"
-check "wg2 holds exactly the database's peers, each once" same "$T/want" "$T/got"
+check "wg2 holds exactly the database's peers, each once" same_files "$T/want" "$T/got"
 check "all of them active, queue drained" wait_until 600 \
 	sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
 
@@ -459,4 +454,4 @@ wg_dev_add wg3
 check "once wg3 exists the backlog drains onto it" wait_until 600 kernel_count_is wg3 20
 check "and the queue is empty" wait_until 600 sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
 
-tap_summary
+tap_summary "worker_test ($WGPEER_BACKEND)"

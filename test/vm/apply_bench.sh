@@ -60,7 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-q() { cluster_psql -At -F $'\t' "$@"; }
 say() { echo "$*" | tee -a "$OUT"; }
 # Median and percentiles of the numbers on stdin: "median p90 p99 max"
 stats() {

@@ -8,9 +8,11 @@
 #	twice; the driver's dump against `wg show dump`; a missing interface.
 # Then times the 5,000-peer apply against `wg addconf`: medians of $1 runs
 # (default 3).
-# Exits non-zero on the first mismatch.
+# Prints "netlink_smoke: N passed, N failed" and exits non-zero on any
+# failure; a batch the driver fails to apply ends the run at once.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. test/tap.sh
 
 IF=wgsmoke0
 RUNS=${1:-3}
@@ -18,11 +20,6 @@ DRIVER=test/vm/wgnl_driver
 make -s "$DRIVER"
 T=$(mktemp -d)
 trap 'drop_if; rm -rf "$T"' EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 
 # Delete the interface if it exists.  Its peers are removed first, in one
 # batch: deleting an interface that still has 5,000 peers takes the kernel
@@ -46,10 +43,20 @@ since() {
 }
 
 # Apply a batch file with the driver; its "messages=M seconds=S" line goes
-# to $T/last.
+# to $T/last.  A failed apply is a failed result that ends the run: every
+# check after it would compare against a batch that is not there.
 apply() {
-	"$DRIVER" apply "$IF" "$1" >"$T/last" || fail "apply $1"
+	"$DRIVER" apply "$IF" "$1" >"$T/last" && return
+	not_ok "wgnl_driver apply $(basename "$1")"
+	tap_summary netlink_smoke || true
+	exit 1
 }
+
+# peer_count_is N: the interface has N peers
+peer_count_is() { [ "$(wg show "$IF" peers | wc -l)" -eq "$1" ]; }
+
+# more_than_one_message: the last apply took more than one netlink message
+more_than_one_message() { ! grep -q "messages=1 " "$T/last"; }
 
 # "PUBKEY<TAB>IP,IP" for each peer on the interface, sorted; allowed IPs
 # sorted within the peer.
@@ -70,14 +77,6 @@ peers_in() {
 	}' "$@" | sort
 }
 
-# Compare two files or fail, showing the start of the difference.
-same() {
-	if ! cmp -s "$1" "$2"; then
-		diff "$1" "$2" | head -n 10 >&2
-		fail "$3"
-	fi
-}
-
 # Median of the numbers on stdin.
 median() {
 	sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -95,13 +94,13 @@ echo "== 5,000 peers in one batch"
 reset_if
 apply "$T/add5000"
 echo "   $(cat "$T/last")"
-[ "$(wg show "$IF" private-key)" = "$PRIV" ] || fail "private key not set"
-[ "$(wg show "$IF" listen-port)" = 51820 ] || fail "listen port not set"
-[ "$(wg show "$IF" peers | wc -l)" -eq 5000 ] || fail "expected 5000 peers"
+same "private key set" "$PRIV" "$(wg show "$IF" private-key)"
+same "listen port set" 51820 "$(wg show "$IF" listen-port)"
+check "5000 peers" peer_count_is 5000
 peers_in "$T/add5000" >"$T/want"
 peers_now >"$T/got"
-same "$T/want" "$T/got" "5,000 peers: allowed IPs differ"
-grep -q "messages=1 " "$T/last" && fail "5,000 peers in one message?"
+check "5,000 peers: allowed IPs as in the batch" same_files "$T/want" "$T/got"
+check "5,000 peers took more than one message" more_than_one_message
 
 echo "== one peer with 2,000 allowed IPs, then another 2,000 replacing them"
 BIG=$(wg genkey | wg pubkey)
@@ -118,40 +117,41 @@ bigpeer 16 >"$T/big1"
 bigpeer 20 >"$T/big2"
 apply "$T/big1"
 echo "   $(cat "$T/last")"
-grep -q "messages=1 " "$T/last" && fail "2,000 allowed IPs were not split"
+check "2,000 allowed IPs split across messages" more_than_one_message
 cat "$T/add5000" "$T/big1" | peers_in >"$T/want"
 peers_now >"$T/got"
-same "$T/want" "$T/got" "big peer: allowed IPs differ"
-[ "$(wg show "$IF" persistent-keepalive | awk -v k="$BIG" '$1 == k { print $2 }')" = 25 ] ||
-	fail "big peer: keepalive not set"
+check "big peer: allowed IPs as in the batch" same_files "$T/want" "$T/got"
+same "big peer: keepalive set" 25 \
+	"$(wg show "$IF" persistent-keepalive | awk -v k="$BIG" '$1 == k { print $2 }')"
 # a split add must replace the old IPs once, not per message
 apply "$T/big2"
 cat "$T/add5000" "$T/big2" | peers_in >"$T/want"
 peers_now >"$T/got"
-same "$T/want" "$T/got" "big peer replaced: allowed IPs differ (continuation replaced or first part did not)"
+check "big peer replaced: only the new allowed IPs (the first message replaces, continuations add)" \
+	same_files "$T/want" "$T/got"
 
 echo "== removals: every 5th peer and the big one, in one batch"
 awk 'NR % 5 == 0 { print "remove " $2 }' "$T/peers" >"$T/remove"
 echo "remove $BIG" >>"$T/remove"
 apply "$T/remove"
 echo "   $(cat "$T/last")"
-[ "$(wg show "$IF" peers | wc -l)" -eq 4000 ] || fail "expected 4000 peers after removals"
+check "4000 peers after removals" peer_count_is 4000
 awk 'NR % 5 != 0' "$T/peers" | peers_in >"$T/want"
 peers_now >"$T/got"
-same "$T/want" "$T/got" "after removals: peers differ"
+check "after removals: the remaining peers as in the batch" same_files "$T/want" "$T/got"
 # removing peers that are already gone succeeds and changes nothing
 apply "$T/remove"
-[ "$(wg show "$IF" peers | wc -l)" -eq 4000 ] || fail "second removal changed something"
+check "a second removal changes nothing" peer_count_is 4000
 
 echo "== the same add batch twice"
 apply "$T/add5000"
 wg show "$IF" dump >"$T/dump1"
 apply "$T/add5000"
 wg show "$IF" dump >"$T/dump2"
-same "$T/dump1" "$T/dump2" "applying the batch again changed the interface"
+check "applying the batch again changes nothing" same_files "$T/dump1" "$T/dump2"
 peers_in "$T/add5000" >"$T/want"
 peers_now >"$T/got"
-same "$T/want" "$T/got" "after re-adding: peers differ"
+check "after re-adding: peers as in the batch" same_files "$T/want" "$T/got"
 
 echo "== the driver's dump against wg show dump"
 # endpoints, a preshared key and a keepalive, so every field is compared
@@ -163,16 +163,22 @@ echo "peer $P1 preshared-key $PSK keepalive 15 allowed 10.0.0.1/32,fd00::1/128" 
 apply "$T/psk"
 "$DRIVER" dump "$IF" >"$T/ours"
 wg show "$IF" dump >"$T/theirs"
-same "$T/theirs" "$T/ours" "wgnl_driver dump differs from wg show dump"
-grep -q "$PSK" "$T/ours" || fail "preshared key missing from the dump"
-grep -q '\[2001:db8::7\]:51001' "$T/ours" || fail "IPv6 endpoint missing from the dump"
+check "wgnl_driver dump equals wg show dump" same_files "$T/theirs" "$T/ours"
+check "preshared key in the dump" grep -q "$PSK" "$T/ours"
+check "IPv6 endpoint in the dump" grep -q '\[2001:db8::7\]:51001' "$T/ours"
 
 echo "== a missing interface is ENODEV"
 echo "peer $P1" >"$T/one"
-if "$DRIVER" apply wgnosuch0 "$T/one" 2>"$T/err"; then
-	fail "applying to a missing interface succeeded"
-fi
-grep -q "No such device" "$T/err" || fail "missing interface: $(cat "$T/err")"
+# the driver fails on a missing interface
+apply_missing_fails() { ! "$DRIVER" apply wgnosuch0 "$T/one" 2>"$T/err"; }
+check "applying to a missing interface fails" apply_missing_fails
+# its error says ENODEV; what it said instead is shown when not
+enodev() {
+	grep -q "No such device" "$T/err" && return
+	sed 's/^/   /' "$T/err"
+	return 1
+}
+check "the error says No such device" enodev
 
 echo "== timing: 5,000 peers, wgnl_driver apply vs wg addconf (median of $RUNS runs)"
 {
@@ -188,13 +194,13 @@ for _ in $(seq "$RUNS"); do
 	apply "$T/add5000"
 	since "$t0" >>"$T/t_driver"
 	sed 's/.*seconds=//' "$T/last" >>"$T/t_driver_inner"
-	[ "$(wg show "$IF" peers | wc -l)" -eq 5000 ] || fail "timed driver run lost peers"
+	check "timed driver run: 5000 peers" peer_count_is 5000
 
 	reset_if
 	t0=$(date +%s%N)
 	wg addconf "$IF" "$T/add5000.conf"
 	since "$t0" >>"$T/t_wg"
-	[ "$(wg show "$IF" peers | wc -l)" -eq 5000 ] || fail "timed wg addconf run lost peers"
+	check "timed wg addconf run: 5000 peers" peer_count_is 5000
 done
 d=$(median <"$T/t_driver")
 di=$(median <"$T/t_driver_inner")
@@ -207,4 +213,4 @@ if [ -n "${WGPEER_VM_OUT:-}" ]; then
 		>"$WGPEER_VM_OUT/netlink_smoke.times"
 fi
 
-echo "netlink smoke: all checks passed"
+tap_summary netlink_smoke
