@@ -2,14 +2,7 @@
 SET search_path = wgpeer, public;
 \set VERBOSITY default
 
-CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+\i sql/include/try.sql
 
 SELECT name FROM wg_add_interface('wgi', '198.51.100.11:51820', '10.213.0.1/24',
                                   address6 => 'fd00:213::1/64');

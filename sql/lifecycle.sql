@@ -3,15 +3,7 @@
 SET search_path = wgpeer, public;
 \set VERBOSITY default
 
-CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' ||
-		regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<peer_id>', 'g');
-END
-$$;
+\i sql/include/try.sql
 -- The queued changes of a user's peers, oldest first, with whether each
 -- names the peer's current key.
 CREATE FUNCTION pg_temp.changes(who text) RETURNS TABLE (op text, current_key boolean)

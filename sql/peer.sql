@@ -2,17 +2,7 @@
 SET search_path = wgpeer, public;
 \set VERBOSITY default
 
--- Runs a statement and reports its SQLSTATE and message, with peer ids
--- (random) masked, so errors about a given peer can be checked.
-CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' ||
-		regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<peer_id>', 'g');
-END
-$$;
+\i sql/include/try.sql
 
 SELECT name FROM wg_add_interface('wgp', '198.51.100.7:51820', '10.100.0.1/24',
                                   address6 => 'fd00:100::1/64',

@@ -1,6 +1,32 @@
 -- wgpeer 0.1 -> 0.2
 \echo Use "ALTER EXTENSION wgpeer UPDATE TO '0.2'" to load this file. \quit
 
+-- Used below to give functions new parameters: drop old, run definition
+-- (which creates the function anew under the same name), and give back
+-- the EXECUTE grants roles had on the old one.  Dropped at the end.
+CREATE FUNCTION wg_recreate_keeping_grants(old regprocedure, definition text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	name text := (SELECT p.proname FROM pg_proc p WHERE p.oid = old);
+	grantees regrole[];
+	grantable boolean[];
+BEGIN
+	SELECT array_agg(a.grantee::regrole), array_agg(a.is_grantable)
+		INTO grantees, grantable
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	EXECUTE definition;
+	EXECUTE format('REVOKE ALL ON FUNCTION wgpeer.%I FROM PUBLIC', name);
+	FOR i IN 1 .. coalesce(array_length(grantees, 1), 0)
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION wgpeer.%I TO %I%s', name,
+					   grantees[i],
+					   CASE WHEN grantable[i] THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$$;
+
 ------------------------------------------------------------------------------
 -- One failing change never holds back the others.
 ------------------------------------------------------------------------------
@@ -394,22 +420,11 @@ CREATE VIEW node_status AS
 	LEFT JOIN pg_stat_replication r ON r.application_name = 'wgpeer_node_' || n.name;
 COMMENT ON VIEW node_status IS 'Per node: interfaces, peers, pending work, replication lag';
 
--- wg_add_interface() learns node => ...: recreated, keeping its grants.
-DO $do$
-DECLARE
-	old regprocedure := 'wgpeer.wg_add_interface(text, text, inet, inet, text,
-		integer, integer, integer, text, text, text, inet, inet, boolean,
-		boolean, text)';
-	grants text[];
-	g text;
-BEGIN
-	SELECT array_agg(format('GRANT EXECUTE ON FUNCTION %%s TO %I%s',
-							a.grantee::regrole,
-							CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
-		INTO grants
-		FROM pg_proc p, aclexplode(p.proacl) a
-		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
-	EXECUTE format('DROP FUNCTION %s', old);
+-- wg_add_interface() learns node => ...
+SELECT wg_recreate_keeping_grants(
+	'wgpeer.wg_add_interface(text, text, inet, inet, text, integer, integer,
+		integer, text, text, text, inet, inet, boolean, boolean, text)',
+	$def$
 	CREATE FUNCTION wgpeer.wg_add_interface(
 		name text,
 		endpoint text,
@@ -430,14 +445,8 @@ BEGIN
 		node text DEFAULT NULL)
 	RETURNS wgpeer.interface
 		AS 'MODULE_PATHNAME', 'wg_add_interface'
-		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
-	REVOKE ALL ON FUNCTION wgpeer.wg_add_interface FROM PUBLIC;
-	FOREACH g IN ARRAY coalesce(grants, '{}')
-	LOOP
-		EXECUTE format(g, 'wgpeer.wg_add_interface');
-	END LOOP;
-END
-$do$;
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+	$def$);
 COMMENT ON FUNCTION wg_add_interface IS
 	'Register a WireGuard interface and its address pool (served by a node with node => ...)';
 
@@ -506,21 +515,10 @@ CREATE TRIGGER peer_first_handshake
 ALTER TABLE peer_traffic ENABLE ALWAYS TRIGGER peer_first_handshake;
 
 -- wg_create_peer() and wg_renew_peer() learn duration, until and
--- starts_on_handshake: recreated, keeping their grants.
-DO $do$
-DECLARE
-	old regprocedure;
-	grants text[];
-	g text;
-BEGIN
-	old := 'wgpeer.wg_create_peer(text, integer, text, text, text, text)';
-	SELECT array_agg(format('GRANT EXECUTE ON FUNCTION %%s TO %I%s',
-							a.grantee::regrole,
-							CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
-		INTO grants
-		FROM pg_proc p, aclexplode(p.proacl) a
-		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
-	EXECUTE format('DROP FUNCTION %s', old);
+-- starts_on_handshake.
+SELECT wg_recreate_keeping_grants(
+	'wgpeer.wg_create_peer(text, integer, text, text, text, text)',
+	$def$
 	CREATE FUNCTION wgpeer.wg_create_peer(
 		user_id text,
 		duration_months integer DEFAULT 1,
@@ -543,21 +541,11 @@ BEGIN
 		OUT expires_at timestamptz,
 		OUT config text)
 		AS 'MODULE_PATHNAME', 'wg_create_peer'
-		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
-	REVOKE ALL ON FUNCTION wgpeer.wg_create_peer FROM PUBLIC;
-	FOREACH g IN ARRAY coalesce(grants, '{}')
-	LOOP
-		EXECUTE format(g, 'wgpeer.wg_create_peer');
-	END LOOP;
-
-	old := 'wgpeer.wg_renew_peer(uuid, integer)';
-	SELECT array_agg(format('GRANT EXECUTE ON FUNCTION %%s TO %I%s',
-							a.grantee::regrole,
-							CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END))
-		INTO grants
-		FROM pg_proc p, aclexplode(p.proacl) a
-		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
-	EXECUTE format('DROP FUNCTION %s', old);
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+	$def$);
+SELECT wg_recreate_keeping_grants(
+	'wgpeer.wg_renew_peer(uuid, integer)',
+	$def$
 	CREATE FUNCTION wgpeer.wg_renew_peer(
 		peer_id uuid,
 		months integer DEFAULT NULL,
@@ -565,14 +553,8 @@ BEGIN
 		until timestamptz DEFAULT NULL)
 	RETURNS wgpeer.peer_public
 		AS 'MODULE_PATHNAME', 'wg_renew_peer'
-		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
-	REVOKE ALL ON FUNCTION wgpeer.wg_renew_peer FROM PUBLIC;
-	FOREACH g IN ARRAY coalesce(grants, '{}')
-	LOOP
-		EXECUTE format(g, 'wgpeer.wg_renew_peer');
-	END LOOP;
-END
-$do$;
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+	$def$);
 COMMENT ON FUNCTION wg_create_peer IS
 	'Create a peer: keys, address, row, queued kernel change and client config';
 COMMENT ON FUNCTION wg_renew_peer IS
@@ -716,3 +698,5 @@ REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_first_handshake(), wg_suspension_ended(),
 	wg_import_peer(text, text, inet, text, text, integer, integer),
 	wg_import_config(text, text, integer) FROM PUBLIC;
+
+DROP FUNCTION wg_recreate_keeping_grants(regprocedure, text);

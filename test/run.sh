@@ -57,6 +57,17 @@ bash test/config_wg.sh
 bash test/uapi_e2e.sh
 WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi
 
+# One failing change never holds back the others: a listen port another
+# interface holds, a full wireguard-go device (65,536 peers).
+bash test/failure_isolation_test.sh
+
+# The subscription lifecycle with a real client: suspend, resume, key
+# rotation, a plan that starts at the first handshake, 500 peers imported.
+bash test/lifecycle_e2e.sh
+
+# Several VPN servers: a primary and two nodes over logical replication.
+bash test/node_test.sh
+
 # The README's demo command: wireguard-go here, where the kernel has no
 # WireGuard (the kernel path runs in the VM below).
 bash demo.sh >"$WORK/demo.log" 2>&1 || {
@@ -74,6 +85,11 @@ bash test/export_test.sh
 bash test/qr_decode.sh
 bash test/fuzz/run.sh
 
+# The unit tests, regression and isolation suites and the worker's suite
+# over UAPI against an AddressSanitizer + UBSan build (reinstalls the
+# normal build at the end).
+bash test/sanitize.sh
+
 # Last, the slow ones: a real WireGuard kernel (this one, or Debian's under
 # qemu): the netlink backend, then the apply worker end to end with
 # PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
@@ -89,5 +105,9 @@ bash test/vm/run.sh demo.sh >"$WORK/demo-kernel.log" 2>&1 || {
 	cat "$WORK/demo-kernel.log"
 	exit 1
 }
+
+# The Debian package: built from a clean clone, installed, the suites run
+# against it, purged; then the checkout's build is installed again.
+bash test/package_test.sh
 
 echo "all tests passed"

@@ -65,3 +65,16 @@ wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno)
 						 "and search domains, e.g. '1.1.1.1, 2606:4700::1111'.")));
 	return normalised;
 }
+
+/*
+ * A peer_id argument, which cannot be NULL.
+ */
+Datum
+wgpeer_peer_id_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("peer_id cannot be null")));
+	return PG_GETARG_DATUM(argno);
+}

@@ -51,7 +51,6 @@ static Datum
 import_one(const char *ifname, const Imported *imp)
 {
 	static SPIPlanPtr iface_plan;
-	static SPIPlanPtr dup_plan;
 	static SPIPlanPtr insert_plan;
 	uint8_t		key[WG_KEY_LEN];
 	const char *user_id = imp->user_id ? imp->user_id : imp->public_key;
@@ -67,22 +66,15 @@ import_one(const char *ifname, const Imported *imp)
 	if (imp->preshared_key)
 		wgpeer_parse_key(imp->preshared_key, "preshared_key", key);
 	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		values[2] = {CStringGetTextDatum(ifname),
-		CStringGetTextDatum(imp->public_key)};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(ifname)};
 
 		wgpeer_exec(&iface_plan,
-					"SELECT address, address6, coalesce(persistent_keepalive, 0),"
-					" public_key = $2 FROM wgpeer.interface WHERE name = $1",
-					2, types, values, NULL);
+					"SELECT address, address6, coalesce(persistent_keepalive, 0)"
+					" FROM wgpeer.interface WHERE name = $1",
+					1, types, values, NULL);
 		if (SPI_processed == 0)
 			wgpeer_interface_not_registered(ifname);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 4, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("public_key is the public key of interface \"%s\" itself",
-							ifname)));
 		iface_address = wgpeer_inet_copy(SPI_getbinval(SPI_tuptable->vals[0],
 													   SPI_tuptable->tupdesc, 1,
 													   &isnull));
@@ -117,25 +109,15 @@ import_one(const char *ifname, const Imported *imp)
 		iface_keepalive = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 3,
 													  &isnull));
-		wgpeer_exec(&dup_plan,
-					"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-					" AND public_key = $2 AND released_at IS NULL",
-					2, types, values, NULL);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("public_key %s is already used by a peer of interface \"%s\"",
-							imp->public_key, ifname),
-					 errhint("A peer already imported or created keeps working; "
-							 "leave it out of the import.")));
 	}
+	wgpeer_check_peer_key(ifname, imp->public_key);
 	wgpeer_claim_device(user_id, ifname);
 	wgpeer_claim_address(ifname, imp->address);
 	{
-		Oid			types[9] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
-		TEXTOID, INT4OID, INT4OID, TEXTOID};
-		Datum		values[9];
-		char		nulls[9];
+		Oid			types[8] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
+		TEXTOID, INT4OID, INT4OID};
+		Datum		values[8];
+		char		nulls[8];
 
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(user_id);
@@ -150,8 +132,6 @@ import_one(const char *ifname, const Imported *imp)
 		nulls[6] = imp->has_months ? ' ' : 'n';
 		values[7] = Int32GetDatum(imp->keepalive);
 		nulls[7] = imp->keepalive >= 0 && imp->keepalive != iface_keepalive ? ' ' : 'n';
-		values[8] = (Datum) 0;
-		nulls[8] = 'n';
 		wgpeer_exec(&insert_plan,
 					"INSERT INTO wgpeer.peer (peer_id, user_id, interface, address,"
 					" address6, public_key, preshared_key, config_name, expires_at,"

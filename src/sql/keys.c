@@ -67,6 +67,55 @@ wgpeer_check_key(const uint8_t key[WG_KEY_LEN], bool is_private,
 }
 
 /*
+ * Refuse public_key for a peer of ifname when it is the interface's own
+ * key (22023) or a live peer of the interface holds it (23505).  Inside
+ * SPI_connect().
+ */
+void
+wgpeer_check_peer_key(const char *ifname, const char *public_key)
+{
+	static SPIPlanPtr own_plan;
+	static SPIPlanPtr held_plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname),
+	CStringGetTextDatum(public_key)};
+
+	wgpeer_exec(&own_plan,
+				"SELECT 1 FROM wgpeer.interface WHERE name = $1 AND public_key = $2",
+				2, types, values, NULL);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("public_key is the public key of interface \"%s\" itself",
+						ifname)));
+	wgpeer_exec(&held_plan,
+				"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
+				" AND public_key = $2 AND released_at IS NULL",
+				2, types, values, NULL);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("public_key is already used by a peer of interface \"%s\"",
+						ifname),
+				 errhint("Each peer needs its own key pair.")));
+}
+
+/*
+ * A fresh preshared key as base64 text; the raw key is wiped.
+ */
+char *
+wgpeer_new_preshared_key(void)
+{
+	uint8_t		psk[WG_KEY_LEN];
+	char	   *text;
+
+	wg_key_generate_preshared(psk);
+	text = wgpeer_key_text(psk);
+	wg_key_wipe(psk, sizeof(psk));
+	return text;
+}
+
+/*
  * A fresh key pair as palloc'd base64 strings; the raw private key is
  * wiped.
  */

@@ -91,10 +91,7 @@ wg_suspend_peer(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	wgpeer_require_primary("wg_suspend_peer");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("peer_id cannot be null")));
+	peer_id = wgpeer_peer_id_arg(fcinfo, 0);
 	if (reason && strlen(reason) > REASON_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -102,7 +99,6 @@ wg_suspend_peer(PG_FUNCTION_ARGS)
 						REASON_MAX, strlen(reason)),
 				 errhint("Record the details elsewhere and give a short reason, "
 						 "e.g. 'payment overdue'.")));
-	peer_id = PG_GETARG_DATUM(0);
 
 	SPI_connect();
 	lock_peer(peer_id, &p);
@@ -139,11 +135,7 @@ wg_resume_peer(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	wgpeer_require_primary("wg_resume_peer");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("peer_id cannot be null")));
-	peer_id = PG_GETARG_DATUM(0);
+	peer_id = wgpeer_peer_id_arg(fcinfo, 0);
 
 	SPI_connect();
 	lock_peer(peer_id, &p);
@@ -177,7 +169,6 @@ Datum
 wg_rotate_peer_key(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr iface_plan;
-	static SPIPlanPtr dup_plan;
 	static SPIPlanPtr update_plan;
 	char	   *client_key = wgpeer_text_arg(fcinfo, 1, "public_key", false);
 	MemoryContext outer = CurrentMemoryContext;
@@ -190,11 +181,7 @@ wg_rotate_peer_key(PG_FUNCTION_ARGS)
 	text	   *result;
 
 	wgpeer_require_primary("wg_rotate_peer_key");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("peer_id cannot be null")));
-	peer_id = PG_GETARG_DATUM(0);
+	peer_id = wgpeer_peer_id_arg(fcinfo, 0);
 	if (client_key)
 	{
 		uint8_t		pub[WG_KEY_LEN];
@@ -212,42 +199,18 @@ wg_rotate_peer_key(PG_FUNCTION_ARGS)
 	SPI_connect();
 	lock_peer(peer_id, &p);
 	refuse_if_final(peer_id, &p, "given a new key");
+	wgpeer_check_peer_key(p.interface, public_key);
 	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		values[2] = {CStringGetTextDatum(p.interface),
-		CStringGetTextDatum(public_key)};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(p.interface)};
 		bool		isnull;
 
 		wgpeer_exec(&iface_plan,
-					"SELECT preshared_keys, public_key = $2"
-					" FROM wgpeer.interface WHERE name = $1",
-					2, types, values, NULL);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 2, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("public_key is the public key of interface \"%s\" itself",
-							p.interface)));
+					"SELECT preshared_keys FROM wgpeer.interface WHERE name = $1",
+					1, types, values, NULL);
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull)))
-		{
-			uint8_t		psk[WG_KEY_LEN];
-
-			wg_key_generate_preshared(psk);
-			preshared_key = wgpeer_key_text(psk);
-			wg_key_wipe(psk, sizeof(psk));
-		}
-		wgpeer_exec(&dup_plan,
-					"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-					" AND public_key = $2 AND released_at IS NULL",
-					2, types, values, NULL);
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("public_key is already used by a peer of interface \"%s\"",
-							p.interface),
-					 errhint("Each client needs a key pair of its own: generate a "
-							 "new one with `wg genkey`.")));
+			preshared_key = wgpeer_new_preshared_key();
 	}
 	{
 		Oid			types[4] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID};

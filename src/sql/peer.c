@@ -194,7 +194,6 @@ Datum
 wg_create_peer(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr iface_plan;
-	static SPIPlanPtr dup_plan;
 	static SPIPlanPtr insert_plan;
 	static SPIPlanPtr insert_plan_0_1;
 	char	   *user_id = wgpeer_text_arg(fcinfo, 0, "user_id", true);
@@ -279,26 +278,15 @@ wg_create_peer(PG_FUNCTION_ARGS)
 		CStringGetTextDatum(public_key)};
 
 		wgpeer_exec(&iface_plan,
-					"SELECT address, address6, preshared_keys, public_key = $2"
+					"SELECT address, address6, preshared_keys"
 					" FROM wgpeer.interface WHERE name = $1",
 					2, types, values, NULL);
 		if (SPI_processed == 0)
 			wgpeer_interface_not_registered(ifname);
 		tup = SPI_tuptable->vals[0];
 		desc = SPI_tuptable->tupdesc;
-		if (DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("public_key is the public key of interface \"%s\" itself",
-							ifname)));
 		if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
-		{
-			uint8_t		psk[WG_KEY_LEN];
-
-			wg_key_generate_preshared(psk);
-			preshared_key = wgpeer_key_text(psk);
-			wg_key_wipe(psk, sizeof(psk));
-		}
+			preshared_key = wgpeer_new_preshared_key();
 		{
 			Datum		iface_address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 1, &isnull));
 			Datum		iface_address6 = SPI_getbinval(tup, desc, 2, &isnull);
@@ -308,16 +296,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 
 			/* a key we just generated cannot be taken; a client's can */
 			if (client_key)
-				wgpeer_exec(&dup_plan,
-							"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-							" AND public_key = $2 AND released_at IS NULL",
-							2, types, values, NULL);
-			if (client_key && SPI_processed > 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNIQUE_VIOLATION),
-						 errmsg("public_key is already used by a peer of interface \"%s\"",
-								ifname),
-						 errhint("Each peer needs its own key pair.")));
+				wgpeer_check_peer_key(ifname, public_key);
 
 			/* the device limit came with 0.2 */
 			if (v2)
@@ -429,10 +408,7 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 	Datum		result;
 
 	wgpeer_require_primary("wg_renew_peer");
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("peer_id cannot be null")));
+	peer_id = wgpeer_peer_id_arg(fcinfo, 0);
 	v2 = lifetime_args(fcinfo, 1, 2, false, &lt);
 	if (!v2 && !lt.has_months)
 		ereport(ERROR,
@@ -444,7 +420,6 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("give exactly one of months, duration or until"),
 				 errhint("E.g. wgpeer.wg_renew_peer(peer_id, duration => '30 days').")));
-	peer_id = PG_GETARG_DATUM(0);
 	if (lt.has_months)
 		check_months(lt.months, "months", "Renew by 1 to 120 months.");
 

@@ -251,6 +251,35 @@ update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 }
 
 /*
+ * The server's addresses of ifname (IPv6 (Datum) 0 when it has none) and
+ * the first and last address of its pool, copied out of SPI's memory.
+ */
+static void
+pool_bounds(const char *ifname, Datum *address, Datum *address6,
+			uint32 *first, uint32 *last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+
+	wgpeer_exec(&plan,
+				"SELECT address, address6, pool_start, pool_end"
+				" FROM wgpeer.interface WHERE name = $1",
+				1, types, values, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 1, &isnull));
+	d = SPI_getbinval(tup, desc, 2, &isnull);
+	*address6 = isnull ? (Datum) 0 : wgpeer_inet_copy(d);
+	*first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 3, &isnull)));
+	*last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 4, &isnull)));
+}
+
+/*
  * The lowest free host address of ifname's pool, as an inet /32, with the
  * pool locked until the end of the transaction.  When consume is false
  * (wg_next_ip) the address stays free, so the next peer created on the
@@ -261,45 +290,23 @@ update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 Datum
 wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 {
-	static SPIPlanPtr iface_plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(ifname)};
 	uint32		stored;
 	uint32		next;
 	uint32		server;
 	uint32		first;
 	uint32		last;
-	Datum		server6 = (Datum) 0;
+	Datum		server6;
 	Datum		iface_address;
-	Datum		iface_address6 = (Datum) 0;
+	Datum		iface_address6;
 	Datum		result;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
 
 	next = stored = lock_pool(ifname);
 	if (pool_written(ifname))
 		next = Max(next, written.next);
 
-	wgpeer_exec(&iface_plan,
-				"SELECT address, address6, pool_start, pool_end"
-				" FROM wgpeer.interface WHERE name = $1",
-				1, types, values, NULL);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	iface_address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 1, &isnull));
+	pool_bounds(ifname, &iface_address, &iface_address6, &first, &last);
 	server = wgpeer_inet4_value(DatumGetInetPP(iface_address));
-	{
-		Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
-
-		if (!isnull)
-		{
-			iface_address6 = wgpeer_inet_copy(d);
-			server6 = iface_address6;
-		}
-	}
-	first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 3, &isnull)));
-	last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 4, &isnull)));
+	server6 = iface_address6;
 
 	wgpeer_release_expired(ifname);
 
@@ -379,7 +386,6 @@ wg_next_ip(PG_FUNCTION_ARGS)
 void
 wgpeer_claim_address(const char *ifname, Datum address)
 {
-	static SPIPlanPtr iface_plan;
 	static SPIPlanPtr skip_plan;
 	Oid			types[4] = {TEXTOID, INETOID, INT8OID, INT8OID};
 	Datum		values[4] = {CStringGetTextDatum(ifname), address, 0, 0};
@@ -389,22 +395,14 @@ wgpeer_claim_address(const char *ifname, Datum address)
 	uint32		server;
 	uint32		first;
 	uint32		last;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
+	Datum		iface_address;
+	Datum		iface_address6;
 
 	next = stored = lock_pool(ifname);
 	if (pool_written(ifname))
 		next = Max(next, written.next);
-	wgpeer_exec(&iface_plan,
-				"SELECT address, pool_start, pool_end"
-				" FROM wgpeer.interface WHERE name = $1",
-				1, types, values, NULL);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	server = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 1, &isnull)));
-	first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 2, &isnull)));
-	last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 3, &isnull)));
+	pool_bounds(ifname, &iface_address, &iface_address6, &first, &last);
+	server = wgpeer_inet4_value(DatumGetInetPP(iface_address));
 	if (addr < first || addr > last || addr == server)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

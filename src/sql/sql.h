@@ -43,6 +43,11 @@ extern void wgpeer_parse_key(const char *text, const char *what,
 extern void wgpeer_check_key(const uint8_t key[WG_KEY_LEN], bool is_private,
 							 const char *what, const char *hint);
 extern void wgpeer_generate_pair(char **private_key, char **public_key);
+extern void wgpeer_check_peer_key(const char *ifname, const char *public_key);
+extern char *wgpeer_new_preshared_key(void);
+
+/* args.c */
+extern Datum wgpeer_peer_id_arg(FunctionCallInfo fcinfo, int argno);
 
 /* inet.c */
 extern uint32 wgpeer_inet4_value(const inet *ip);

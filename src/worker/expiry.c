@@ -24,6 +24,17 @@
 
 #include "utils/timestamp.h"
 
+/*
+ * The peers p of this node's interfaces that will expire and whose expiry
+ * the node has not yet carried out (recorded as outcome 'expired').
+ */
+#define NODE_LIVE_EXPIRING \
+	"p.status IN ('creating', 'active') AND p.expires_at IS NOT NULL" \
+	" AND p.node = current_setting('wgpeer.node')" \
+	" AND NOT EXISTS (SELECT FROM wgpeer.peer_outcome o" \
+	"   WHERE o.peer_id = p.peer_id AND o.outcome = 'expired'" \
+	"     AND o.at >= p.expires_at)"
+
 static long expire_or_wait(void);
 static long node_expire_or_wait(void);
 
@@ -77,12 +88,7 @@ node_expire_or_wait(void)
 
 	wgpeer_exec(&next_plan,
 				"SELECT ceil(extract(epoch FROM min(p.expires_at) - now()) * 1000)::int8"
-				" FROM wgpeer.peer p"
-				" WHERE p.status IN ('creating', 'active') AND p.expires_at IS NOT NULL"
-				"   AND p.node = current_setting('wgpeer.node')"
-				"   AND NOT EXISTS (SELECT FROM wgpeer.peer_outcome o"
-				"     WHERE o.peer_id = p.peer_id AND o.outcome = 'expired'"
-				"       AND o.at >= p.expires_at)",
+				" FROM wgpeer.peer p WHERE " NODE_LIVE_EXPIRING,
 				0, NULL, NULL, NULL);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -95,11 +101,7 @@ node_expire_or_wait(void)
 				"WITH due AS ("
 				"  SELECT p.peer_id, p.interface, p.public_key, p.expires_at"
 				"  FROM wgpeer.peer p"
-				"  WHERE p.status IN ('creating', 'active') AND p.expires_at <= now()"
-				"    AND p.node = current_setting('wgpeer.node')"
-				"    AND NOT EXISTS (SELECT FROM wgpeer.peer_outcome o"
-				"      WHERE o.peer_id = p.peer_id AND o.outcome = 'expired'"
-				"        AND o.at >= p.expires_at)),"
+				"  WHERE " NODE_LIVE_EXPIRING " AND p.expires_at <= now()),"
 				" removal AS ("
 				"  INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
 				"  SELECT interface, peer_id, 'remove', public_key FROM due)"
