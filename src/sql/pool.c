@@ -29,7 +29,10 @@ PG_FUNCTION_INFO_V1(wg_next_ip);
 
 /*
  * Give the addresses of expired peers past the grace period back to their
- * pool (all interfaces when ifname is NULL).  Returns how many.
+ * pool (all interfaces when ifname is NULL).  Returns how many.  The
+ * worker's expiry releases for every interface while allocators release
+ * for theirs: each locks the rows in peer_id order and skips those another
+ * transaction holds (that one releases them), so two never deadlock.
  */
 int
 wgpeer_release_expired(const char *ifname)
@@ -44,21 +47,27 @@ wgpeer_release_expired(const char *ifname)
 	{
 		values[0] = CStringGetTextDatum(ifname);
 		wgpeer_exec(&one_plan,
-					"WITH r AS (UPDATE wgpeer.peer SET released_at = now()"
+					"WITH due AS (SELECT peer_id FROM wgpeer.peer"
 					"  WHERE interface = $1 AND status = 'expired'"
 					"    AND released_at IS NULL"
 					"    AND expires_at < now() - make_interval(secs => $2)"
-					"  RETURNING interface, address)"
+					"  ORDER BY peer_id FOR UPDATE SKIP LOCKED),"
+					" r AS (UPDATE wgpeer.peer p SET released_at = now()"
+					"  FROM due WHERE p.peer_id = due.peer_id"
+					"  RETURNING p.interface, p.address)"
 					" INSERT INTO wgpeer.free_address (interface, address)"
 					" SELECT interface, address FROM r ON CONFLICT DO NOTHING",
 					2, types, values, NULL);
 	}
 	else
 		wgpeer_exec(&all_plan,
-					"WITH r AS (UPDATE wgpeer.peer SET released_at = now()"
+					"WITH due AS (SELECT peer_id FROM wgpeer.peer"
 					"  WHERE status = 'expired' AND released_at IS NULL"
 					"    AND expires_at < now() - make_interval(secs => $1)"
-					"  RETURNING interface, address)"
+					"  ORDER BY peer_id FOR UPDATE SKIP LOCKED),"
+					" r AS (UPDATE wgpeer.peer p SET released_at = now()"
+					"  FROM due WHERE p.peer_id = due.peer_id"
+					"  RETURNING p.interface, p.address)"
 					" INSERT INTO wgpeer.free_address (interface, address)"
 					" SELECT interface, address FROM r ON CONFLICT DO NOTHING",
 					1, types + 1, values + 1, NULL);

@@ -307,7 +307,10 @@ batch_arrays(const Iface *f, Change *changes, int n, int iface_no,
 /*
  * Record a successful apply: drop the rows, activate the peers, tell
  * applications (NOTIFY wgpeer, one JSON payload per peer), clear the
- * interface's error state (unless it was unregistered meanwhile).
+ * interface's error state (unless it was unregistered meanwhile).  Only a
+ * peer with no change left in the queue becomes active: one renewed or
+ * resumed while its removal was being applied has a newer addition
+ * queued, and stays 'creating' until that one is on the interface.
  */
 static void
 record_success(const char *ifname, Datum ids, Datum peers)
@@ -320,8 +323,11 @@ record_success(const char *ifname, Datum ids, Datum peers)
 					 "WITH applied AS ("
 					 "  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
 					 " activated AS ("
-					 "  UPDATE wgpeer.peer SET status = 'active'"
-					 "  WHERE peer_id = ANY ($2) AND status = 'creating'),"
+					 "  UPDATE wgpeer.peer p SET status = 'active'"
+					 "  WHERE p.peer_id = ANY ($2) AND p.status = 'creating'"
+					 "    AND NOT EXISTS (SELECT FROM wgpeer.queue q"
+					 "      WHERE q.peer_id = p.peer_id AND q.change_id <> ALL ($1))"
+					 "  RETURNING p.peer_id),"
 					 " state AS ("
 					 "  INSERT INTO wgpeer.worker_state AS s"
 					 "    (interface, last_success_at, failures, retry_at)"
@@ -332,8 +338,8 @@ record_success(const char *ifname, Datum ids, Datum peers)
 					 " SELECT pg_notify('wgpeer', json_build_object("
 					 "   'peer_id', p.peer_id, 'user_id', p.user_id,"
 					 "   'interface', p.interface,"
-					 "   'status', CASE WHEN p.status = 'creating' THEN 'active'"
-					 "                  ELSE p.status END)::text)"
+					 "   'status', CASE WHEN p.peer_id IN (SELECT peer_id FROM activated)"
+					 "                  THEN 'active' ELSE p.status END)::text)"
 					 " FROM wgpeer.peer p WHERE p.peer_id = ANY ($2)",
 					 3, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 }
@@ -342,33 +348,35 @@ record_success(const char *ifname, Datum ids, Datum peers)
  * On a node: tell the primary what became of its peers, through
  * wgpeer.peer_outcome (replicated to the primary, where a trigger marks
  * them active, as record_success() does on the primary itself).  The
- * applied additions of the peers listed, or the refused changes listed
- * with their errors.
+ * peers whose changes applied_ids were applied and that have no change
+ * left in the queue are 'applied'; the refused changes, with their
+ * errors, make their peers 'refused'.
  */
 static void
-record_outcomes(Datum applied_peers, Datum refused_ids, Datum refused_errors)
+record_outcomes(Datum applied_ids, Datum applied_peers, Datum refused_ids,
+				Datum refused_errors)
 {
 	static SPIPlanPtr plan;
-	Oid			types[3] = {UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
-	Datum		values[3] = {applied_peers, refused_ids, refused_errors};
+	Oid			types[4] = {INT8ARRAYOID, UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[4] = {applied_ids, applied_peers, refused_ids, refused_errors};
 
 	wgpeer_exec_opts(&plan,
 					 "INSERT INTO wgpeer.peer_outcome AS o"
 					 "  (peer_id, interface, public_key, outcome, at, error)"
 					 " SELECT p.peer_id, p.interface, p.public_key, 'applied', now(), NULL"
 					 " FROM wgpeer.peer p"
-					 " WHERE p.peer_id = ANY ($1) AND p.status IN ('creating', 'active')"
-					 "   AND p.peer_id NOT IN (SELECT q.peer_id FROM wgpeer.queue q"
-					 "                         WHERE q.change_id = ANY ($2))"
+					 " WHERE p.peer_id = ANY ($2) AND p.status IN ('creating', 'active')"
+					 "   AND NOT EXISTS (SELECT FROM wgpeer.queue q"
+					 "     WHERE q.peer_id = p.peer_id AND q.change_id <> ALL ($1))"
 					 " UNION ALL"
 					 " SELECT DISTINCT ON (q.peer_id) q.peer_id, q.interface,"
 					 "   q.public_key, 'refused', now(), r.error"
-					 " FROM unnest($2::int8[], $3::text[]) AS r(change_id, error)"
+					 " FROM unnest($3::int8[], $4::text[]) AS r(change_id, error)"
 					 " JOIN wgpeer.queue q ON q.change_id = r.change_id"
 					 " ON CONFLICT (peer_id) DO UPDATE"
 					 " SET interface = EXCLUDED.interface, public_key = EXCLUDED.public_key,"
 					 "     outcome = EXCLUDED.outcome, at = EXCLUDED.at, error = EXCLUDED.error",
-					 3, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
+					 4, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 }
 
 /*
@@ -601,7 +609,7 @@ apply_pass(void)
 		batch_arrays(f, changes, n, k, o, &ids, &peers, &refused_ids,
 					 &refused_errors, &n_refused);
 		if (wgpeer_served_node()[0] != '\0')
-			record_outcomes(peers, refused_ids, refused_errors);
+			record_outcomes(ids, peers, refused_ids, refused_errors);
 		record_success(f->name, ids, peers);
 		if (n_refused > 0)
 			warn_refused(f, n_refused, f->n_changes, refused_errors,
