@@ -242,12 +242,13 @@ CREATE TABLE peer_outcome (
 	peer_id uuid PRIMARY KEY,		-- no foreign key: written on nodes
 	interface text NOT NULL,
 	public_key text NOT NULL,
-	outcome text NOT NULL CHECK (outcome IN ('applied', 'refused', 'expired')),
+	outcome text NOT NULL
+		CHECK (outcome IN ('applied', 'removed', 'refused', 'expired')),
 	at timestamptz NOT NULL,		-- when; for 'expired', the expires_at
 	error text						-- for 'refused', what the device said
 );
 COMMENT ON TABLE peer_outcome IS
-	'What each node did with its peers: applied, refused or expired';
+	'What each node did with its peers: applied, removed, refused or expired';
 
 CREATE FUNCTION wg_outcome_arrived() RETURNS trigger
 LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
@@ -274,6 +275,11 @@ $$;
 CREATE TRIGGER outcome_arrived AFTER INSERT OR UPDATE ON peer_outcome
 	FOR EACH ROW EXECUTE FUNCTION wg_outcome_arrived();
 ALTER TABLE peer_outcome ENABLE REPLICA TRIGGER outcome_arrived;
+-- The trigger can arrive before the peer's creation is visible here; the
+-- worker then marks the peer active a moment later (src/worker/outcomes.c).
+CREATE TRIGGER outcome_counted AFTER INSERT OR UPDATE ON peer_outcome
+	FOR EACH ROW EXECUTE FUNCTION wg_tell_worker('outcomes');
+ALTER TABLE peer_outcome ENABLE REPLICA TRIGGER outcome_counted;
 
 -- Peer and interface changes are made on the primary only.
 CREATE FUNCTION wg_require_primary(function text) RETURNS void

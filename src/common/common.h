@@ -80,6 +80,7 @@ typedef enum WorkerChange
 	CHANGE_QUEUE,				/* changes queued: also wakes the worker */
 	CHANGE_EXPIRY,				/* a peer's expiry or status */
 	CHANGE_INTERFACES,			/* interfaces registered, altered or removed */
+	CHANGE_OUTCOMES,			/* a node's outcomes arrived (on the primary) */
 	NUM_WORKER_CHANGES
 } WorkerChange;
 

@@ -16,7 +16,9 @@ PG_FUNCTION_INFO_V1(wg_tell_worker);
  * ON wgpeer.peer): it may have moved the next expiry, so the worker looks
  * again instead of querying every second.  'interfaces' (AFTER INSERT OR
  * UPDATE OR DELETE ON wgpeer.interface): the worker reconciles every
- * interface at once instead of at its interval.
+ * interface at once instead of at its interval.  'outcomes' (a row trigger
+ * on wgpeer.peer_outcome, enabled for replication): a node's outcomes
+ * arrived, so the primary's worker looks for peers to mark active.
  */
 Datum
 wg_tell_worker(PG_FUNCTION_ARGS)
@@ -28,7 +30,8 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() must be called as a trigger with "
-						"one argument, 'queue', 'expiry' or 'interfaces'")));
+						"one argument, 'queue', 'expiry', 'interfaces' or "
+						"'outcomes'")));
 	what = trigdata->tg_trigger->tgargs[0];
 	if (strcmp(what, "queue") == 0)
 		wgpeer_note_change(CHANGE_QUEUE);
@@ -36,10 +39,12 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 		wgpeer_note_change(CHANGE_EXPIRY);
 	else if (strcmp(what, "interfaces") == 0)
 		wgpeer_note_change(CHANGE_INTERFACES);
+	else if (strcmp(what, "outcomes") == 0)
+		wgpeer_note_change(CHANGE_OUTCOMES);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() does not know \"%s\"", what),
-				 errhint("Pass 'queue', 'expiry' or 'interfaces'.")));
+				 errhint("Pass 'queue', 'expiry', 'interfaces' or 'outcomes'.")));
 	return PointerGetDatum(NULL);
 }

@@ -347,36 +347,41 @@ record_success(const char *ifname, Datum ids, Datum peers)
 /*
  * On a node: tell the primary what became of its peers, through
  * wgpeer.peer_outcome (replicated to the primary, where a trigger marks
- * them active, as record_success() does on the primary itself).  The
- * peers whose changes applied_ids were applied and that have no change
- * left in the queue are 'applied'; the refused changes, with their
+ * them active, as record_success() does on the primary itself).  A peer
+ * whose changes applied_ids were applied, and that has no change left in
+ * the queue, is 'applied' when the last of them was an addition and
+ * 'removed' when it was a removal; the refused changes, with their
  * errors, make their peers 'refused'.
  */
 static void
-record_outcomes(Datum applied_ids, Datum applied_peers, Datum refused_ids,
-				Datum refused_errors)
+record_outcomes(Datum applied_ids, Datum refused_ids, Datum refused_errors)
 {
 	static SPIPlanPtr plan;
-	Oid			types[4] = {INT8ARRAYOID, UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
-	Datum		values[4] = {applied_ids, applied_peers, refused_ids, refused_errors};
+	Oid			types[3] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[3] = {applied_ids, refused_ids, refused_errors};
 
 	wgpeer_exec_opts(&plan,
-					 "INSERT INTO wgpeer.peer_outcome AS o"
+					 "WITH last AS ("
+					 "  SELECT DISTINCT ON (q.peer_id) q.peer_id, q.op"
+					 "  FROM wgpeer.queue q WHERE q.change_id = ANY ($1)"
+					 "  ORDER BY q.peer_id, q.change_id DESC)"
+					 " INSERT INTO wgpeer.peer_outcome AS o"
 					 "  (peer_id, interface, public_key, outcome, at, error)"
-					 " SELECT p.peer_id, p.interface, p.public_key, 'applied', now(), NULL"
-					 " FROM wgpeer.peer p"
-					 " WHERE p.peer_id = ANY ($2) AND p.status IN ('creating', 'active')"
-					 "   AND NOT EXISTS (SELECT FROM wgpeer.queue q"
-					 "     WHERE q.peer_id = p.peer_id AND q.change_id <> ALL ($1))"
+					 " SELECT p.peer_id, p.interface, p.public_key,"
+					 "   CASE WHEN l.op = 'add' THEN 'applied' ELSE 'removed' END,"
+					 "   now(), NULL"
+					 " FROM last l JOIN wgpeer.peer p USING (peer_id)"
+					 " WHERE NOT EXISTS (SELECT FROM wgpeer.queue q"
+					 "   WHERE q.peer_id = p.peer_id AND q.change_id <> ALL ($1))"
 					 " UNION ALL"
 					 " SELECT DISTINCT ON (q.peer_id) q.peer_id, q.interface,"
 					 "   q.public_key, 'refused', now(), r.error"
-					 " FROM unnest($3::int8[], $4::text[]) AS r(change_id, error)"
+					 " FROM unnest($2::int8[], $3::text[]) AS r(change_id, error)"
 					 " JOIN wgpeer.queue q ON q.change_id = r.change_id"
 					 " ON CONFLICT (peer_id) DO UPDATE"
 					 " SET interface = EXCLUDED.interface, public_key = EXCLUDED.public_key,"
 					 "     outcome = EXCLUDED.outcome, at = EXCLUDED.at, error = EXCLUDED.error",
-					 4, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
+					 3, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 }
 
 /*
@@ -521,6 +526,27 @@ record_settings(const Iface *f, int rc)
 }
 
 /*
+ * Key-share lock ifname's row for the rest of the transaction, so that it
+ * cannot be unregistered while its outcome is recorded; false when
+ * wg_remove_interface() holds it now (waiting for it instead, while it
+ * waits for the queue rows this transaction is about to touch, would
+ * deadlock).
+ */
+static bool
+interface_held(const char *ifname)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+
+	wgpeer_exec(&plan,
+				"SELECT 1 FROM wgpeer.interface WHERE name = $1"
+				" FOR KEY SHARE SKIP LOCKED",
+				1, types, values, NULL);
+	return SPI_processed > 0;
+}
+
+/*
  * One pass.  Returns 0 when the batch was full (call again at once), else
  * the milliseconds until a retry falls due, or -1 when nothing is waiting
  * for a retry.
@@ -590,6 +616,9 @@ apply_pass(void)
 		Datum		refused_errors;
 		int			n_refused;
 
+		/* one being unregistered takes its rows with it: leave them */
+		if (!interface_held(f->name))
+			continue;
 		if (o->dev.device_rc < 0)
 		{
 			char	   *message;
@@ -609,7 +638,7 @@ apply_pass(void)
 		batch_arrays(f, changes, n, k, o, &ids, &peers, &refused_ids,
 					 &refused_errors, &n_refused);
 		if (wgpeer_served_node()[0] != '\0')
-			record_outcomes(ids, peers, refused_ids, refused_errors);
+			record_outcomes(ids, refused_ids, refused_errors);
 		record_success(f->name, ids, peers);
 		if (n_refused > 0)
 			warn_refused(f, n_refused, f->n_changes, refused_errors,

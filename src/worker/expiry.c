@@ -26,13 +26,14 @@
 
 /*
  * The peers p of this node's interfaces that will expire and whose expiry
- * the node has not yet carried out (recorded as outcome 'expired').
+ * the node has not yet carried out (recorded as outcome 'expired', or
+ * 'removed' once the removal was applied).
  */
 #define NODE_LIVE_EXPIRING \
 	"p.status IN ('creating', 'active') AND p.expires_at IS NOT NULL" \
 	" AND p.node = current_setting('wgpeer.node')" \
 	" AND NOT EXISTS (SELECT FROM wgpeer.peer_outcome o" \
-	"   WHERE o.peer_id = p.peer_id AND o.outcome = 'expired'" \
+	"   WHERE o.peer_id = p.peer_id AND o.outcome IN ('expired', 'removed')" \
 	"     AND o.at >= p.expires_at)"
 
 static long expire_or_wait(void);

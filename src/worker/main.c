@@ -76,6 +76,7 @@ static const WorkerTask tasks[] = {
 	{"expiring peers", wgpeer_expiry_due},
 	{"applying the queue", wgpeer_apply_due},
 	{"exporting config files", wgpeer_export_due},
+	{"marking what nodes applied", wgpeer_outcomes_due},
 };
 
 /*

@@ -155,6 +155,8 @@ store_device(const char *ifname, const wg_device *dev)
 					 "   ON o.interface = $1 AND o.public_key = s.public_key"
 					 " JOIN wgpeer.peer p ON p.public_key = s.public_key"
 					 "   AND p.interface = $1 AND p.released_at IS NULL"
+					 /* a peer being deleted (on a node, by replication) is skipped */
+					 " FOR KEY SHARE OF p SKIP LOCKED"
 					 " ON CONFLICT (peer_id) DO UPDATE"
 					 " SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes,"
 					 "     tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,"

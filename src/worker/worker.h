@@ -11,6 +11,7 @@
  * expiry.c		expiring peers when their time comes
  * stats.c		sampling the devices: handshakes, endpoints, traffic
  * export.c		config files on disk
+ * outcomes.c	on the primary, peers its nodes applied
  *
  * Every task has one contract: called on every pass of the loop, it does
  * what is due and returns the milliseconds until it is due again (0: at
@@ -72,5 +73,6 @@ extern long wgpeer_expiry_due(void);
 extern long wgpeer_stats_due(void);
 extern void wgpeer_sample_devices(void);
 extern long wgpeer_export_due(void);
+extern long wgpeer_outcomes_due(void);
 
 #endif							/* WGPEER_WORKER_H */

@@ -1,0 +1,528 @@
+#!/bin/bash
+# Node mode (several VPN servers from one database, issue 12) end to end on
+# this host, no VM: one primary cluster and two node clusters (a and b),
+# each with its own data directory and a TCP port on 127.0.0.1, fed by
+# logical replication; each node serves one wireguard-go interface in its
+# own network namespace (the UAPI socket in /var/run/wireguard is global,
+# so the node's PostgreSQL reaches it from here).  Run as root after
+# `make install`:  bash test/node_test.sh
+#
+# Set up as the README says: wg_add_node and wg_add_interface(node => ...)
+# on the primary, wg_node_subscribe_sql on each node and
+# wg_node_collect_sql on the primary, both through psql's \gexec.
+# Checks:
+#	1. a peer created on the primary reaches node a's interface and
+#	   nowhere else (not node b's interface nor its database, nothing
+#	   queued on the primary), without its private key; the primary marks
+#	   it active; a peer change called on a node fails with 25006;
+#	2. a client in its own namespace, configured from the primary's config,
+#	   pings the server through node a; handshake, endpoint and traffic
+#	   reach the primary's wgpeer.peer_status;
+#	3. revoke on the primary removes the peer from node a's interface and
+#	   the ping fails;
+#	4. 5,000 peers created in one primary transaction reach node b's
+#	   interface exactly once: the device equals what the primary wants,
+#	   node b queues each peer once (a counting trigger on its queue) and
+#	   writes one outcome per peer;
+#	5. node b stopped, peers created and revoked meanwhile, node b started:
+#	   its interface converges, each change queued once;
+#	6. the primary stopped: a peer past expires_at (set on the primary
+#	   before it stopped) still leaves node a's interface within a second;
+#	   the primary started: it records 'expired', and the peer does not
+#	   come back;
+#	7. wg_remove_interface(force) on the primary: node b's rows of the
+#	   interface go (interface, peers, queue, device, device peers, worker
+#	   state, traffic, outcomes), and the primary's copies of them;
+#	8. throughout: no client private key on any node, nothing ever queued
+#	   on the primary (a counting trigger on its queue), every subscription
+#	   running, and no ERROR in any server log but those the test causes
+#	   (publishers stopped, peer changes called on a node).
+# The nodes sample traffic every second (wgpeer.stats_interval), so that
+# handshakes and traffic reach the primary within the test's bounds.
+# Polls with bounds, never fixed sleeps.  Prints "ok"/"not ok" lines and
+# "N passed, N failed"; exits non-zero on any failure.  Everything made
+# here (clusters, subscriptions and their slots, daemons, namespaces) goes
+# on exit; WGPEER_NODE_KEEP=1 keeps the clusters' logs in the printed
+# directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/cluster.sh
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test/node_test.sh makes network namespaces: run it as root" >&2
+	exit 1
+fi
+
+S=$(($$ % 100000))
+NS_A=wgpeer-nt-a-$$				# node a's interface
+NS_B=wgpeer-nt-b-$$				# node b's
+NS_C=wgpeer-nt-c-$$				# a client of node a
+IFA=wgna$S						# served by node a
+IFB=wgnb$S						# served by node b
+CDEV=wgnc$S						# the client's interface
+BULK=5000
+TMP=$(mktemp -d /tmp/wgpeer-node.XXXXXX)
+chmod 755 "$TMP"
+WGPEER_BACKEND=uapi
+WG_DEV_LOGS=$TMP
+. test/wireguard.sh
+. test/tap.sh
+
+# ---------------------------------------------------------------------------
+# Several clusters at once.  test/cluster.sh keeps one $CLUSTER_DIR; each
+# cluster here has a name (p, a, b), a directory and a TCP port, and
+# `on NAME FUNCTION...` runs a test/cluster.sh function (q, sql_true,
+# cluster_ctl, wanted_peers...) against it.
+# ---------------------------------------------------------------------------
+declare -A PG_DIR=() PG_PORT=() PG_UP=()
+CLUSTERS=()
+SUMMARY=						# set once every check has run
+
+on() {
+	local CLUSTER_DIR=${PG_DIR[$1]}
+	local -x PGPORT=${PG_PORT[$1]}
+	shift
+	"$@"
+}
+
+# a TCP port on 127.0.0.1 nobody listens on
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 30000))
+		if [ -z "$(ss -Hltn "sport = :$p")" ]; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "free_port: no free port found" >&2
+	return 1
+}
+
+# pg_start NAME [conf lines...]: a new cluster listening on 127.0.0.1 (the
+# default pg_hba.conf of initdb -A trust lets local and replication
+# connections from there in), ready for logical replication both ways
+pg_start() {
+	local name=$1
+	shift
+	PG_DIR[$name]=$TMP/$name
+	PG_PORT[$name]=$(free_port)
+	CLUSTERS+=("$name")
+	on "$name" cluster_init "${PG_DIR[$name]}" \
+		"listen_addresses = '127.0.0.1'" "port = ${PG_PORT[$name]}" \
+		"wal_level = logical" "max_replication_slots = 10" \
+		"max_wal_senders = 10" "max_worker_processes = 16" \
+		"max_logical_replication_workers = 8" \
+		"log_line_prefix = '%m [%p] %b '" \
+		"wgpeer.database = 'postgres'" "$@"
+	pg_run "$name"
+}
+pg_run() {
+	on "$1" cluster_run
+	PG_UP[$1]=1
+}
+pg_stop() {
+	PG_UP[$1]=0
+	on "$1" cluster_ctl -m fast -w stop >/dev/null
+}
+conninfo() { echo "host=127.0.0.1 port=${PG_PORT[$1]} dbname=postgres user=postgres"; }
+
+# Drop the subscriptions of the cluster `on` points at; when the publisher
+# is unreachable, forget its slot (the publisher goes too).
+drop_subscriptions() {
+	local sub
+	for sub in $(q -c "SELECT subname FROM pg_subscription" 2>/dev/null); do
+		q -c "DROP SUBSCRIPTION $sub" >/dev/null 2>&1 && continue
+		q -c "ALTER SUBSCRIPTION $sub DISABLE" >/dev/null 2>&1 || true
+		q -c "ALTER SUBSCRIPTION $sub SET (slot_name = NONE)" >/dev/null 2>&1 || true
+		q -c "DROP SUBSCRIPTION $sub" >/dev/null 2>&1 || true
+	done
+}
+
+cleanup() {
+	local status=$? name
+	set +e
+	for name in "${CLUSTERS[@]}"; do
+		[ "${PG_UP[$name]:-0}" = 1 ] && on "$name" drop_subscriptions
+	done
+	for name in "${CLUSTERS[@]}"; do
+		# stopped half way: what the servers said (the checks show it otherwise)
+		if [ "$status" -ne 0 ] && [ -z "$SUMMARY" ] && [ -f "${PG_DIR[$name]}/server.log" ]; then
+			echo "--- $name: unexpected errors in its log (first 30 lines)"
+			unexpected_errors "$name" | head -n 30
+		fi
+		on "$name" cluster_ctl -m fast -w stop >/dev/null 2>&1
+	done
+	wg_dev_cleanup
+	ip netns del "$NS_A" 2>/dev/null
+	ip netns del "$NS_B" 2>/dev/null
+	ip netns del "$NS_C" 2>/dev/null
+	if [ "${WGPEER_NODE_KEEP:-}" = 1 ]; then
+		echo "kept: $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------
+# Conditions
+# ---------------------------------------------------------------------------
+# on_dev IF KEY: the interface has the peer (over its UAPI socket)
+on_dev() { wg show "$1" peers | grep -qxF "$2"; }
+off_dev() { ! on_dev "$@"; }
+dev_count() { wg show "$1" peers | wc -l; }
+# test_eq EXPECTED COMMAND...: COMMAND prints EXPECTED
+test_eq() { [ "$("${@:2}" 2>/dev/null)" = "$1" ]; }
+# the interface holds exactly the live peers the primary wants for it
+dev_converged() { [ "$(kernel_peers "$1")" = "$(on p wanted_peers "$1")" ]; }
+ping_a() { ip netns exec "$NS_C" ping -c 1 -W 1 10.61.0.1 >/dev/null 2>&1; }
+no_ping() { ! ip netns exec "$NS_C" ping -c 3 -i 0.3 -W 1 10.61.0.1 >/dev/null 2>&1; }
+# status_is CLUSTER PEER STATUS
+status_is() { on "$1" sql_true "SELECT status = '$3' FROM wgpeer.peer WHERE peer_id = '$2'"; }
+# the cluster's subscriptions have each applied what their publisher has
+# written so far (publisher's LSN taken first)
+caught_up() {
+	local pub=$1 lsn
+	lsn=$(on "$pub" q -c "SELECT pg_current_wal_lsn()")
+	on "$pub" sql_true "SELECT count(*) > 0 AND bool_and(replay_lsn >= '$lsn')
+		FROM pg_stat_replication WHERE application_name LIKE 'wgpeer_%'"
+}
+# every subscription of the cluster has an apply worker running
+streaming() {
+	on "$1" sql_true "SELECT count(*) > 0 AND bool_and(st.pid IS NOT NULL)
+		FROM pg_subscription s
+		LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL"
+}
+# ERRORs in the cluster's log other than those this test causes on
+# purpose: a publisher stopped or restarted (its subscribers' workers lose
+# it and retry; a new worker may start before the old one let go of its
+# replication origin), peer changes called on a node (25006); each with
+# the lines of the same process after it (DETAIL, HINT, CONTEXT)
+unexpected_errors() {
+	cut -c 1-300 "${PG_DIR[$1]}/server.log" | awk '
+		/(ERROR|PANIC):/ {
+			show = $0 !~ /could not send end-of-streaming message|could not connect to the publisher|could not receive data from WAL stream|replication origin with ID [0-9]+ is already active|cannot run on node/
+			pid = $4
+			if (show) print
+			next
+		}
+		/^\t/ { if (show) print; next }
+		{ if (show && $4 == pid && $0 ~ /(DETAIL|HINT|CONTEXT|STATEMENT):/) print; else show = 0 }'
+}
+
+# ---------------------------------------------------------------------------
+echo "== network: node a's and node b's namespaces, a client's joined to node a's"
+for f in "$IFA" "$IFB" "$CDEV"; do
+	if [ -e "$WG_RUN_DIR/$f.sock" ]; then
+		echo "$WG_RUN_DIR/$f.sock exists: another wireguard-go runs $f" >&2
+		exit 1
+	fi
+done
+ip netns add "$NS_A"
+ip netns add "$NS_B"
+ip netns add "$NS_C"
+ip -n "$NS_B" link set lo up
+veth_pair "$NS_A" nt-a 192.168.251.1/24 "$NS_C" nt-c 192.168.251.2/24
+wg_dev_add "$IFA" "$NS_A"
+ip -n "$NS_A" addr add 10.61.0.1/16 dev "$IFA"
+ip -n "$NS_A" link set "$IFA" up
+wg_dev_add "$IFB" "$NS_B"
+ip -n "$NS_B" addr add 10.62.0.1/16 dev "$IFB"
+ip -n "$NS_B" link set "$IFB" up
+
+echo "== three clusters on 127.0.0.1: the primary, node a, node b"
+pg_start p
+# stats every second on the nodes, so that handshakes and traffic show soon
+pg_start a "wgpeer.node = 'a'" "wgpeer.stats_interval = '1s'"
+pg_start b "wgpeer.node = 'b'" "wgpeer.stats_interval = '1s'"
+echo "   primary :${PG_PORT[p]}, node a :${PG_PORT[a]}, node b :${PG_PORT[b]}"
+for n in p a b; do on "$n" q -c "CREATE EXTENSION wgpeer"; done
+if ! on p sql_true "SELECT EXISTS (SELECT FROM pg_proc WHERE proname = 'wg_add_node')"; then
+	not_ok "the installed wgpeer has node mode (wgpeer.wg_add_node)"
+	tap_summary node_test
+	exit 1
+fi
+
+# Counting triggers (test only): every row inserted into the queue on the
+# primary and on node b, every outcome node b writes.  ENABLE ALWAYS: on
+# a node the queue rows and outcomes may be written by the replication
+# apply worker, where ordinary triggers do not fire.
+audit_sql() {
+	cat <<SQL
+CREATE TABLE public.queue_audit (peer_id uuid, op text, at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION public.queue_audit() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$BEGIN INSERT INTO public.queue_audit (peer_id, op) VALUES (NEW.peer_id, NEW.op); RETURN NULL; END\$\$;
+CREATE TRIGGER zz_queue_audit AFTER INSERT ON wgpeer.queue
+	FOR EACH ROW EXECUTE FUNCTION public.queue_audit();
+ALTER TABLE wgpeer.queue ENABLE ALWAYS TRIGGER zz_queue_audit;
+SQL
+}
+# Every outcome written (on a node) or arriving (on the primary), with the
+# peer's status as this cluster then saw it, after wgpeer's own triggers
+# (NULL: the peer row was not visible).
+for n in p a b; do
+	on "$n" q <<SQL
+$(audit_sql)
+CREATE TABLE public.outcome_audit (peer_id uuid, outcome text, seen text,
+	at timestamptz DEFAULT clock_timestamp());
+CREATE FUNCTION public.outcome_audit() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$BEGIN INSERT INTO public.outcome_audit (peer_id, outcome, seen) VALUES (NEW.peer_id,
+		NEW.outcome, (SELECT status FROM wgpeer.peer WHERE peer_id = NEW.peer_id)); RETURN NULL; END\$\$;
+CREATE TRIGGER zz_outcome_audit AFTER INSERT OR UPDATE ON wgpeer.peer_outcome
+	FOR EACH ROW EXECUTE FUNCTION public.outcome_audit();
+ALTER TABLE wgpeer.peer_outcome ENABLE ALWAYS TRIGGER zz_outcome_audit;
+SQL
+done
+# what the clusters know of a peer: for a check that failed
+diag_peer() {
+	local n
+	for n in p a b; do
+		[ "${PG_UP[$n]:-0}" = 1 ] || continue
+		echo "   -- $n: peer, outcome, queued, outcomes written or arrived"
+		on "$n" q -c "SELECT status, created_at, expires_at FROM wgpeer.peer WHERE peer_id = '$1'
+			UNION ALL SELECT outcome, at, NULL FROM wgpeer.peer_outcome WHERE peer_id = '$1'
+			UNION ALL SELECT 'queued ' || op, at, NULL FROM public.queue_audit WHERE peer_id = '$1'" |
+			sed 's/^/      /'
+		on "$n" q -c "SELECT CASE WHEN '$n' = 'p' THEN 'arrived ' ELSE 'wrote ' END || outcome
+				|| ', the peer then ' || coalesce(seen, 'not visible'), at
+			FROM public.outcome_audit WHERE peer_id = '$1'" | sed 's/^/      /'
+	done
+	grep -h 'wgpeer reconciled' "${PG_DIR[a]}/server.log" "${PG_DIR[b]}/server.log" | sed 's/^/   /'
+}
+# check_peer DESCRIPTION PEER COMMAND...: check, and when it fails what
+# the clusters know of PEER
+check_peer() {
+	local what=$1 peer=$2
+	shift 2
+	if "$@"; then ok "$what"; else not_ok "$what"; diag_peer "$peer"; fi
+}
+
+echo "== node mode set up as documented"
+on p q >/dev/null <<SQL
+SELECT wgpeer.wg_add_node('a');
+SELECT wgpeer.wg_add_node('b');
+SELECT name FROM wgpeer.wg_add_interface('$IFA', '192.168.251.1:51820', '10.61.0.1/16',
+	allowed_ips => '10.61.0.0/16', persistent_keepalive => 15, backend => 'uapi',
+	node => 'a');
+SELECT name FROM wgpeer.wg_add_interface('$IFB', '192.168.252.1:51821', '10.62.0.1/16',
+	allowed_ips => '10.62.0.0/16', listen_port => 51821, backend => 'uapi',
+	node => 'b');
+SQL
+for n in a b; do
+	on "$n" cluster_psql <<SQL
+SET client_min_messages = warning;
+SELECT wgpeer.wg_node_subscribe_sql('$(conninfo p)') \gexec
+SQL
+	on p cluster_psql <<SQL
+SET client_min_messages = warning;
+SELECT wgpeer.wg_node_collect_sql('$n', '$(conninfo "$n")') \gexec
+SQL
+done
+check "node a has its interface $IFA from the primary" wait_until 30 on a sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFA'"
+check "node b has its interface $IFB" wait_until 30 on b sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFB'"
+same "node a's interfaces" "$IFA" "$(on a q -c "SELECT string_agg(name, ',') FROM wgpeer.interface")"
+same "node b's interfaces" "$IFB" "$(on b q -c "SELECT string_agg(name, ',') FROM wgpeer.interface")"
+pub_a=$(on p q -c "SELECT public_key FROM wgpeer.interface WHERE name = '$IFA'")
+check "node a's worker gives $IFA the primary's key pair" wait_until 30 \
+	test_eq "$pub_a" wg show "$IFA" public-key
+check "... and its listen port 51820" wait_until 30 test_eq 51820 wg show "$IFA" listen-port
+check "node b's worker sets $IFB's listen port 51821" wait_until 30 \
+	test_eq 51821 wg show "$IFB" listen-port
+
+echo "== 1. a peer created on the primary reaches node a's interface, nowhere else"
+IFS=$'\t' read -r ALICE ALICE_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('alice', interface => '$IFA')")
+(umask 077 && on p q -c "SELECT wgpeer.wg_peer_config('$ALICE')" >"$TMP/alice.conf")
+check_peer "alice appears on node a's interface $IFA" "$ALICE" wait_until 30 on_dev "$IFA" "$ALICE_KEY"
+check_peer "the primary marks alice active" "$ALICE" wait_until 30 status_is p "$ALICE" active
+check "node a's interface holds exactly what the primary wants for it" \
+	same_files <(kernel_peers "$IFA") <(on p wanted_peers "$IFA")
+check "alice is not on node b's interface $IFB" off_dev "$IFB" "$ALICE_KEY"
+check "node b has no row of alice" on b sql_true \
+	"SELECT count(*) = 0 FROM wgpeer.peer WHERE peer_id = '$ALICE'"
+check "node a's copy of alice has no private key" on a sql_true \
+	"SELECT private_key IS NULL AND public_key = '$ALICE_KEY'
+	 FROM wgpeer.peer WHERE peer_id = '$ALICE'"
+check "the primary queued nothing" on p sql_true \
+	"SELECT (SELECT count(*) FROM wgpeer.queue) + (SELECT count(*) FROM public.queue_audit) = 0"
+check "the primary recorded node a's outcome 'applied'" on p sql_true \
+	"SELECT outcome = 'applied' FROM wgpeer.peer_outcome WHERE peer_id = '$ALICE'"
+err=$(on a cluster_psql -v VERBOSITY=verbose -c \
+	"SELECT wgpeer.wg_create_peer('mallory', interface => '$IFA')" 2>&1 || true)
+check "wg_create_peer on node a fails with 25006 and a hint" \
+	grep -q 'ERROR:  25006' <<<"$err"
+printf '%s\n' "$err" | sed -n 's/^/   /; /ERROR\|HINT/p'
+err=$(on a cluster_psql -v VERBOSITY=verbose -c \
+	"SELECT wgpeer.wg_revoke_peer('$ALICE')" 2>&1 || true)
+check "wg_revoke_peer on node a fails with 25006" grep -q 'ERROR:  25006' <<<"$err"
+
+echo "== 2. a client configured from the primary's config pings through node a"
+veth_ok=$(ip netns exec "$NS_C" ping -c 1 -W 1 192.168.251.1 >/dev/null 2>&1 && echo yes || echo no)
+same "the client reaches node a's namespace over the veth pair" yes "$veth_ok"
+wg_client_up "$CDEV" "$NS_C" "$TMP/alice.conf" 10.61.0.0/16
+check "ping 10.61.0.1 through node a's tunnel" wait_until 30 ping_a
+check "handshake, endpoint and traffic reach the primary's peer_status" \
+	wait_until 30 on p sql_true "SELECT status = 'active'
+		AND latest_handshake > now() - interval '5 minutes'
+		AND endpoint LIKE '192.168.251.2:%' AND rx_bytes > 0 AND tx_bytes > 0
+		FROM wgpeer.peer_status WHERE peer_id = '$ALICE'"
+on p q -c "SELECT '   primary peer_status: ' || concat_ws(' ', status, 'handshake', latest_handshake,
+	'endpoint', endpoint, 'rx', rx_bytes, 'tx', tx_bytes, 'online', online)
+	FROM wgpeer.peer_status WHERE peer_id = '$ALICE'"
+
+echo "== 3. revoke on the primary cuts the client off"
+on p q -c "SELECT status FROM wgpeer.wg_revoke_peer('$ALICE')" >/dev/null
+check "alice leaves node a's interface" wait_until 30 off_dev "$IFA" "$ALICE_KEY"
+check "the ping fails" no_ping
+check "node a's copy says revoked" wait_until 10 status_is a "$ALICE" revoked
+check "the primary still says revoked (no flap back from the node)" status_is p "$ALICE" revoked
+
+echo "== 4. $BULK peers in one primary transaction reach node b exactly once"
+t0=$(date +%s%N)
+on p q -c "SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('bulk' || g, interface => '$IFB')
+	FROM generate_series(1, $BULK) g) s" >/dev/null
+t1=$(date +%s%N)
+check "all $BULK on node b's interface" wait_until 120 test_eq "$BULK" dev_count "$IFB"
+t2=$(date +%s%N)
+echo "   transaction $(((t1 - t0) / 1000000)) ms; COMMIT to all on $IFB $(((t2 - t1) / 1000000)) ms"
+check "all $BULK active on the primary" wait_until 120 on p sql_true \
+	"SELECT count(*) = $BULK FROM wgpeer.peer WHERE interface = '$IFB' AND status = 'active'"
+check "... and on node b (the primary's updates replayed)" wait_until 60 on b sql_true \
+	"SELECT count(*) = $BULK FROM wgpeer.peer WHERE interface = '$IFB' AND status = 'active'"
+check "node b's queue drains" wait_until 60 on b sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
+check "node b's interface equals what the primary wants" \
+	same_files <(kernel_peers "$IFB") <(on p wanted_peers "$IFB")
+same "node b queued each peer once (adds, peers queued twice)" "$BULK 0" \
+	"$(on b q -F ' ' -c "SELECT count(*) FILTER (WHERE op = 'add'),
+		(SELECT count(*) FROM (SELECT peer_id FROM public.queue_audit
+			GROUP BY peer_id HAVING count(*) > 1) d)
+		FROM public.queue_audit")"
+same "node b wrote one outcome per peer (writes, peers written twice)" "$BULK 0" \
+	"$(on b q -F ' ' -c "SELECT count(*),
+		(SELECT count(*) FROM (SELECT peer_id FROM public.outcome_audit
+			GROUP BY peer_id HAVING count(*) > 1) d)
+		FROM public.outcome_audit")"
+check "the primary holds $BULK 'applied' outcomes of $IFB" on p sql_true \
+	"SELECT count(*) = $BULK FROM wgpeer.peer_outcome
+	 WHERE interface = '$IFB' AND outcome = 'applied'"
+check "the primary queued nothing" on p sql_true \
+	"SELECT (SELECT count(*) FROM wgpeer.queue) + (SELECT count(*) FROM public.queue_audit) = 0"
+
+echo "== 5. node b stopped: changes meanwhile reach it when it starts again"
+on b q -c "TRUNCATE public.queue_audit"
+pg_stop b
+on p q >/dev/null <<SQL
+SELECT count(*) FROM (SELECT wgpeer.wg_revoke_peer(peer_id) FROM wgpeer.peer
+	WHERE interface = '$IFB' AND user_id IN (SELECT 'bulk' || g FROM generate_series(1, 100) g)) s;
+SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('late' || g, interface => '$IFB')
+	FROM generate_series(1, 50) g) s;
+SQL
+check "while node b is down its interface keeps the old peers" test_eq "$BULK" dev_count "$IFB"
+pg_run b
+check "node b's interface converges on what the primary wants" wait_until 120 dev_converged "$IFB"
+check "$IFB holds $((BULK - 100 + 50)) peers" test_eq $((BULK - 100 + 50)) dev_count "$IFB"
+check "the 50 new peers become active on the primary" wait_until 60 on p sql_true \
+	"SELECT count(*) = 50 FROM wgpeer.peer WHERE user_id LIKE 'late%' AND status = 'active'"
+check "node b's queue drains" wait_until 60 on b sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
+same "node b queued each change once (adds, removes, peers queued twice)" "50 100 0" \
+	"$(on b q -F ' ' -c "SELECT count(*) FILTER (WHERE op = 'add'),
+		count(*) FILTER (WHERE op = 'remove'),
+		(SELECT count(*) FROM (SELECT peer_id, op FROM public.queue_audit
+			GROUP BY peer_id, op HAVING count(*) > 1) d)
+		FROM public.queue_audit")"
+
+echo "== 6. the primary stopped: a peer past expires_at still leaves node a"
+IFS=$'\t' read -r EVE EVE_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('eve', interface => '$IFA')")
+check_peer "eve appears on $IFA" "$EVE" wait_until 30 on_dev "$IFA" "$EVE_KEY"
+check_peer "eve active on the primary" "$EVE" wait_until 30 status_is p "$EVE" active
+expires=$(on p q -c "UPDATE wgpeer.peer SET expires_at = now() + interval '5 seconds'
+	WHERE peer_id = '$EVE' RETURNING extract(epoch FROM expires_at)")
+check "the expiry reaches node a" wait_until 5 on a sql_true \
+	"SELECT abs(extract(epoch FROM expires_at) - $expires) < 0.001
+	 FROM wgpeer.peer WHERE peer_id = '$EVE'"
+check "node a's copy is active before the primary stops" wait_until 5 status_is a "$EVE" active
+pg_stop p
+before=$(awk -v e="$expires" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", e - n }')
+if awk -v b="$before" 'BEGIN { exit !(b > 0.5) }'; then
+	check "eve is still on $IFA ${before}s before it expires" on_dev "$IFA" "$EVE_KEY"
+else
+	echo "   (the primary took until ${before}s before expiry to stop: not checking that eve was still there)"
+fi
+WAIT_UNTIL_STEP=0.05 wait_until 30 off_dev "$IFA" "$EVE_KEY" || true
+late=$(awk -v e="$expires" -v n="$(date +%s.%N)" 'BEGIN { printf "%.2f", n - e }')
+check "eve left $IFA ${late}s after expires_at (goal: within 1 s, not before)" \
+	awk -v l="$late" 'BEGIN { exit !(l >= -0.05 && l <= 1.1) }'
+check "node a recorded the expiry (outcome 'expired', 'removed' once applied)" \
+	wait_until 10 on a sql_true \
+	"SELECT o.outcome IN ('expired', 'removed') AND o.at >= p.expires_at
+	 FROM wgpeer.peer_outcome o JOIN wgpeer.peer p USING (peer_id)
+	 WHERE o.peer_id = '$EVE'"
+pg_run p
+check "the primary, started again, records eve expired" wait_until 60 status_is p "$EVE" expired
+check "the primary's subscriptions run" wait_until 30 streaming p
+check "node a has replayed everything the primary wrote" wait_until 30 caught_up p
+check "... and the primary everything node a wrote" wait_until 30 caught_up a
+flapped=no
+for _ in $(seq 30); do
+	on_dev "$IFA" "$EVE_KEY" && flapped=yes
+	sleep 0.1
+done
+same "eve stays off $IFA for 3 s after both sides reconnected" no "$flapped"
+check "node a's copy of eve is expired" status_is a "$EVE" expired
+check "the primary still says expired" status_is p "$EVE" expired
+check "node a's queue is empty" on a sql_true "SELECT count(*) = 0 FROM wgpeer.queue"
+check "$IFA holds exactly what the primary wants" \
+	same_files <(kernel_peers "$IFA") <(on p wanted_peers "$IFA")
+
+echo "== 7. removing $IFB on the primary cleans up node b"
+on p q -c "SELECT wgpeer.wg_remove_interface('$IFB', force => true)" >/dev/null
+b_rows() {
+	on b q -F ' ' -c "SELECT
+		(SELECT count(*) FROM wgpeer.interface WHERE name = '$IFB'),
+		(SELECT count(*) FROM wgpeer.peer WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.queue WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.device WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.device_peer WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.worker_state WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.peer_traffic),
+		(SELECT count(*) FROM wgpeer.peer_outcome WHERE interface = '$IFB')"
+}
+p_rows() {
+	on p q -F ' ' -c "SELECT
+		(SELECT count(*) FROM wgpeer.interface WHERE name = '$IFB'),
+		(SELECT count(*) FROM wgpeer.peer WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.queue WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.device WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.device_peer WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.worker_state WHERE interface = '$IFB'),
+		(SELECT count(*) FROM wgpeer.peer_traffic t
+			WHERE NOT EXISTS (SELECT FROM wgpeer.peer p WHERE p.peer_id = t.peer_id)),
+		(SELECT count(*) FROM wgpeer.peer_outcome WHERE interface = '$IFB')"
+}
+NONE="0 0 0 0 0 0 0 0"
+echo "   (interface, peer, queue, device, device_peer, worker_state, peer_traffic, peer_outcome)"
+wait_until 60 test_eq "$NONE" b_rows || true
+same "node b has no row of $IFB left" "$NONE" "$(b_rows)"
+wait_until 30 test_eq "$NONE" p_rows || true
+same "the primary has no row of $IFB left (nor node b's copies)" "$NONE" "$(p_rows)"
+check "node a still serves $IFA" on a sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFA'"
+
+echo "== 8. throughout"
+for n in a b; do
+	same "no client private key on node $n" 0 \
+		"$(on "$n" q -c "SELECT count(*) FROM wgpeer.peer WHERE private_key IS NOT NULL")"
+done
+check "nothing was ever queued on the primary" on p sql_true \
+	"SELECT count(*) = 0 FROM public.queue_audit"
+for n in p a b; do
+	check "every subscription of $n runs" wait_until 30 streaming "$n"
+	none "no unexpected ERROR in $n's log" unexpected_errors "$n"
+done
+
+SUMMARY=1
+tap_summary node_test
