@@ -8,8 +8,12 @@
 #                                       $WGPEER_USER, holding CAP_NET_ADMIN
 #                                       (as the systemd drop-in gives it) when
 #                                       CLUSTER_NET_ADMIN=1, in network
-#                                       namespace $CLUSTER_NETNS when set; the
-#                                       server log is DIR/server.log
+#                                       namespace $CLUSTER_NETNS when set,
+#                                       with the VAR=value words of
+#                                       $CLUSTER_SERVER_ENV added to the
+#                                       server's environment (test/sanitize.sh:
+#                                       the sanitizer runtime); the server
+#                                       log is DIR/server.log
 #   cluster_ctl ARGS...                 pg_ctl ARGS on it, as $WGPEER_USER
 #   cluster_psql [psql args...]         psql -X -q against it (as $WGPEER_USER)
 #                                       in database $CLUSTER_DB (postgres),
@@ -51,6 +55,7 @@ cluster_init() {
 cluster_run() {
 	${CLUSTER_NETNS:+ip netns exec "$CLUSTER_NETNS"} setpriv --reuid="$WGPEER_USER" --regid="$(id -g "$WGPEER_USER")" --init-groups \
 		${CLUSTER_NET_ADMIN:+--inh-caps=+net_admin --ambient-caps=+net_admin} -- \
+		env ${CLUSTER_SERVER_ENV:-} \
 		"$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" \
 		-w -t 600 start "$@" >/dev/null
 }

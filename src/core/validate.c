@@ -110,6 +110,8 @@ wg_check_hostname(const char *host)
 				return "A hostname cannot have an empty label";
 			if (p[-1] == '-')
 				return "A hostname label cannot end with '-'";
+			if (p[1] == '\0')
+				break;			/* a final dot: the last label ends here */
 			label = 0;
 			digits_only = 1;
 			continue;

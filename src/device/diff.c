@@ -27,6 +27,19 @@ peer_info_cmp(const void *a, const void *b)
 				  ((const wg_peer_info *) b)->public_key, WG_KEY_LEN);
 }
 
+/*
+ * Sort n items with qsort, which must not be given a NULL array even when
+ * it is empty (the C library declares it nonnull): an empty device or
+ * database comes as NULL and 0.
+ */
+static void
+sort_items(void *items, size_t n, size_t size,
+		   int (*cmp) (const void *, const void *))
+{
+	if (n > 1)
+		qsort(items, n, size, cmp);
+}
+
 /* Two allowed IPs are the same prefix. */
 static bool
 allowedip_equal(const wg_allowedip *a, const wg_allowedip *b)
@@ -60,6 +73,25 @@ peer_matches(const wg_desired_peer *want, const wg_peer_info *have)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * The index past the device peers (sorted) that share peer j's key.  A
+ * device holds one peer per key, but a report from outside bytes may list
+ * a key twice (a UAPI daemon repeating a peer); such a key is diffed once,
+ * and matches only if every copy does, so a desired peer is never removed
+ * and never left wrong because of a second copy.
+ */
+static size_t
+same_key_end(const wg_device *device, size_t j)
+{
+	size_t		end = j + 1;
+
+	while (end < device->n_peers &&
+		   memcmp(device->peers[end].public_key, device->peers[j].public_key,
+				  WG_KEY_LEN) == 0)
+		end++;
+	return end;
 }
 
 /* The change that puts a desired peer on the device as it should be. */
@@ -101,9 +133,10 @@ wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 	for (size_t k = 0; k < n_desired; k++)
 		if (desired[k].n_allowedips > 2)
 			return -EINVAL;
-	qsort(desired, n_desired, sizeof(*desired), key_cmp);
-	qsort(device->peers, device->n_peers, sizeof(*device->peers), peer_info_cmp);
-	qsort(known, n_known, sizeof(*known), key_cmp);
+	sort_items(desired, n_desired, sizeof(*desired), key_cmp);
+	sort_items(device->peers, device->n_peers, sizeof(*device->peers),
+			   peer_info_cmp);
+	sort_items(known, n_known, sizeof(*known), key_cmp);
 
 	while (i < n_desired || j < device->n_peers)
 	{
@@ -118,13 +151,17 @@ wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 						 WG_KEY_LEN);
 		if (cmp == 0)
 		{
-			if (!peer_matches(&desired[i], &device->peers[j]))
+			size_t		end = same_key_end(device, j);
+			bool		matches = true;
+
+			for (; j < end; j++)
+				matches &= peer_matches(&desired[i], &device->peers[j]);
+			if (!matches)
 			{
 				add_change(&changes[n++], &desired[i]);
 				stats->corrected++;
 			}
 			i++;
-			j++;
 		}
 		else if (cmp < 0)
 		{
@@ -133,9 +170,13 @@ wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 		}
 		else
 		{
-			const uint8_t *key = device->peers[j++].public_key;
+			const uint8_t *key = device->peers[j].public_key;
 
-			if (exclusive || bsearch(key, known, n_known, sizeof(*known), key_cmp))
+			j = same_key_end(device, j);
+
+			if (exclusive ||
+				(n_known > 0 &&
+				 bsearch(key, known, n_known, sizeof(*known), key_cmp)))
 			{
 				memset(&changes[n], 0, sizeof(changes[n]));
 				memcpy(changes[n].public_key, key, WG_KEY_LEN);

@@ -18,6 +18,7 @@
 #include "device/netlink.h"
 
 #include <errno.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,14 +37,22 @@
 /* How many times a dump interrupted by a device change is retried. */
 #define WGNL_DUMP_ATTEMPTS 20
 
+/* The largest errno a netlink error reply may carry (MAX_ERRNO). */
+#define WGNL_ERRNO_MAX 4095
+
+/*
+ * The buffers hold netlink messages that are built and read in place, so
+ * they are aligned for struct nlmsghdr: after the uint16_t before them
+ * they would otherwise start at an odd multiple of two.
+ */
 struct wgnl_ctx
 {
 	struct mnl_socket *nl;
 	uint32_t	portid;
 	uint32_t	seq;
 	uint16_t	family_id;
-	char		sendbuf[WGNL_SET_MSG_MAX];
-	char		recvbuf[WGNL_RECV_SIZE];
+	alignas(struct nlmsghdr) char sendbuf[WGNL_SET_MSG_MAX];
+	alignas(struct nlmsghdr) char recvbuf[WGNL_RECV_SIZE];
 };
 
 /* How much of one peer put_peer placed in the message being built. */
@@ -55,8 +64,19 @@ typedef enum peer_fit
 } peer_fit;
 
 /*
+ * Is buf aligned for the netlink headers that are read and written in
+ * place?  Every builder and parser refuses a buffer that is not (-EINVAL)
+ * rather than access it misaligned.
+ */
+static bool
+is_aligned(const void *buf)
+{
+	return (uintptr_t) buf % alignof(struct nlmsghdr) == 0;
+}
+
+/*
  * Start a generic netlink message in buf: netlink header then genl header.
- * NULL if size cannot even hold the headers.
+ * NULL if size cannot even hold the headers.  buf is aligned.
  */
 static struct nlmsghdr *
 put_genl_header(void *buf, size_t size, uint16_t type, uint16_t flags,
@@ -186,8 +206,9 @@ none:
  * size bytes), starting at *cursor and advancing it.  The first message
  * also carries the device's private key and listen port, and is built even
  * when there are no peers.  Returns the message length, 0 when the batch
- * is complete, -EMSGSIZE when size cannot hold the next piece, or -EINVAL.
- * The caller validates the batch once with wg_device_change_validate.
+ * is complete, -EMSGSIZE when size cannot hold the next piece, or -EINVAL
+ * (also for a buf not aligned for struct nlmsghdr).  The caller validates
+ * the batch once with wg_device_change_validate.
  */
 int
 wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
@@ -198,7 +219,7 @@ wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 	bool		first = cursor->messages == 0;
 	bool		progress = false;
 
-	if (change == NULL || change->ifname == NULL)
+	if (!is_aligned(buf) || change == NULL || change->ifname == NULL)
 		return -EINVAL;
 	if (!first && cursor->peer >= change->n_peers)
 		return 0;
@@ -263,7 +284,7 @@ wgnl_build_get(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 {
 	struct nlmsghdr *nlh;
 
-	if (ifname == NULL || ifname[0] == '\0' ||
+	if (!is_aligned(buf) || ifname == NULL || ifname[0] == '\0' ||
 		strlen(ifname) >= WG_IFNAME_SIZE)
 		return -EINVAL;
 	nlh = put_genl_header(buf, size, family_id, NLM_F_REQUEST | NLM_F_DUMP, seq,
@@ -276,13 +297,15 @@ wgnl_build_get(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 
 /*
  * Build the CTRL_CMD_GETFAMILY request that resolves the "wireguard"
- * family's id.  Returns the message length or -EMSGSIZE.
+ * family's id.  Returns the message length or -EMSGSIZE / -EINVAL.
  */
 int
 wgnl_build_resolve(void *buf, size_t size, uint32_t seq)
 {
 	struct nlmsghdr *nlh;
 
+	if (!is_aligned(buf))
+		return -EINVAL;
 	nlh = put_genl_header(buf, size, GENL_ID_CTRL, NLM_F_REQUEST, seq,
 						  CTRL_CMD_GETFAMILY, 1);
 	if (nlh == NULL ||
@@ -291,11 +314,38 @@ wgnl_build_resolve(void *buf, size_t size, uint32_t seq)
 	return (int) nlh->nlmsg_len;
 }
 
+/*
+ * Is there a whole message at nlh, padding included, within the left
+ * bytes of the datagram?  Used instead of mnl_nlmsg_ok, which compares the
+ * length as a signed int (a length of 2^31 or more passes, and the walk
+ * jumps gigabytes past the datagram), and which lets a last message end
+ * unpadded, when the attribute walk reads up to the padded end.
+ */
+static bool
+msg_ok(const struct nlmsghdr *nlh, int left)
+{
+	return left >= (int) sizeof(*nlh) &&
+		nlh->nlmsg_len >= sizeof(*nlh) &&
+		nlh->nlmsg_len <= (unsigned int) left &&
+		MNL_ALIGN(nlh->nlmsg_len) <= (unsigned int) left;
+}
+
 /* Does nlh answer our request seq from our socket? */
 static bool
 is_reply(const struct nlmsghdr *nlh, uint32_t seq, uint32_t portid)
 {
 	return mnl_nlmsg_seq_ok(nlh, seq) && mnl_nlmsg_portid_ok(nlh, portid);
+}
+
+/*
+ * A kernel error code as -errno: 0 stays 0, -1 .. -WGNL_ERRNO_MAX are
+ * errnos; anything else (positive, or beyond any errno, such as INT_MIN,
+ * which a caller could not even negate) is -EPROTO.
+ */
+static int
+errno_of(int error)
+{
+	return error <= 0 && error >= -WGNL_ERRNO_MAX ? error : -EPROTO;
 }
 
 /* The errno an NLMSG_ERROR message carries: 0 for an ACK, else -errno. */
@@ -307,7 +357,7 @@ error_of(const struct nlmsghdr *nlh)
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
 		return -EBADMSG;
 	err = mnl_nlmsg_get_payload(nlh);
-	return err->error <= 0 ? err->error : -EPROTO;
+	return errno_of(err->error);
 }
 
 /*
@@ -326,7 +376,8 @@ check_genl(const struct nlmsghdr *nlh)
  * Look for the family id in one received datagram answering
  * wgnl_build_resolve.  Returns 0 with *family_id set, 1 if the datagram
  * held no answer (read another), -ENOENT when the kernel has no WireGuard
- * family, another -errno on error.
+ * family, another -errno on error (-EINVAL for a buf not aligned for
+ * struct nlmsghdr, as no receive buffer is).
  */
 int
 wgnl_parse_resolve(const void *buf, size_t len, uint32_t seq, uint32_t portid,
@@ -335,7 +386,9 @@ wgnl_parse_resolve(const void *buf, size_t len, uint32_t seq, uint32_t portid,
 	const struct nlmsghdr *nlh = buf;
 	int			left = (int) len;
 
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+	if (!is_aligned(buf))
+		return -EINVAL;
+	for (; msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
 	{
 		const struct nlattr *attr;
 
@@ -367,7 +420,7 @@ wgnl_parse_resolve(const void *buf, size_t len, uint32_t seq, uint32_t portid,
  * Look for the acknowledgement of request seq in one received datagram.
  * Returns 0 for a positive ACK, -errno for an error reply, 1 when the
  * datagram held neither (stale replies to an abandoned request are
- * skipped).
+ * skipped).  -EINVAL for a misaligned buf, as wgnl_parse_resolve.
  */
 int
 wgnl_parse_ack(const void *buf, size_t len, uint32_t seq, uint32_t portid)
@@ -375,7 +428,9 @@ wgnl_parse_ack(const void *buf, size_t len, uint32_t seq, uint32_t portid)
 	const struct nlmsghdr *nlh = buf;
 	int			left = (int) len;
 
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+	if (!is_aligned(buf))
+		return -EINVAL;
+	for (; msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
 	{
 		if (!is_reply(nlh, seq, portid))
 			continue;
@@ -607,6 +662,7 @@ parse_device_msg(wg_device *device, const struct nlmsghdr *nlh)
  * Returns 1 when the dump is complete (NLMSG_DONE), 0 when more datagrams
  * follow, -errno for an error reply or a malformed message.  Replies to
  * other requests are skipped.  After completion, check dump->interrupted.
+ * -EINVAL for a misaligned buf, as wgnl_parse_resolve.
  */
 int
 wgnl_dump_feed(wgnl_dump *dump, const void *buf, size_t len)
@@ -615,7 +671,9 @@ wgnl_dump_feed(wgnl_dump *dump, const void *buf, size_t len)
 	int			left = (int) len;
 	int			r;
 
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
+	if (!is_aligned(buf))
+		return -EINVAL;
+	for (; msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
 	{
 		if (!is_reply(nlh, dump->seq, dump->portid))
 			continue;
@@ -636,7 +694,7 @@ wgnl_dump_feed(wgnl_dump *dump, const void *buf, size_t len)
 
 					memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
 					if (err < 0)
-						return err;
+						return errno_of(err);
 				}
 				return 1;
 			default:

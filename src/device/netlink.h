@@ -9,7 +9,9 @@
  * Two layers:
  *	- message building and parsing (wgnl_build_*, wgnl_parse_*, wgnl_dump_*)
  *	  work on caller buffers and never touch a socket, so they are unit-tested
- *	  without a kernel;
+ *	  and fuzzed without a kernel.  The messages are read and written in
+ *	  place: a buffer must be aligned for struct nlmsghdr (as malloc's and
+ *	  an alignas one are), or the call fails with -EINVAL;
  *	- wgnl_open / wgnl_set_device / wgnl_get_device do the socket I/O with
  *	  them.  Every receive is bounded by the socket timeout given to
  *	  wgnl_open, so no call can hang.

@@ -181,11 +181,85 @@ test_empty_sides(void)
 	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == -EINVAL);
 }
 
+/*
+ * An empty device (no peer array at all, as a backend reports it) against
+ * an empty database: no change.  Every array is NULL with a count of 0,
+ * which qsort and bsearch must never see (UBSan: "null pointer passed as
+ * argument 1, which is declared to never be null").
+ */
+static void
+test_all_empty(void)
+{
+	wg_device	dev = {0};
+	wg_peer_change changes[1];
+	size_t		n = 99;
+	wg_diff_stats st;
+
+	CHECK(wg_peer_diff(NULL, 0, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 0);
+	CHECK(st.added == 0 && st.corrected == 0 && st.removed == 0 && st.foreign == 0);
+	CHECK(wg_peer_diff(NULL, 0, &dev, NULL, 0, true, changes, &n, &st) == 0);
+	CHECK(n == 0);
+}
+
+/*
+ * A report that lists a key twice (a UAPI daemon may repeat a peer): the
+ * key is diffed once, matches only if every copy does, and a desired peer
+ * is never removed because of its second copy.
+ */
+static void
+test_repeated_key(void)
+{
+	wg_desired_peer want[1];
+	wg_peer_info live[6];
+	wg_device	dev = {0};
+	uint8_t		known[1][WG_KEY_LEN];
+	wg_peer_change changes[7];
+	size_t		n = 0;
+	wg_diff_stats st;
+	const wg_peer_change *c;
+
+	desired_peer(&want[0], 1);
+	live_peer(&live[0], &want[0]);
+	live_peer(&live[1], &want[0]);
+	live[1].keepalive = 0;		/* the second copy is wrong */
+	memset(&live[2], 0, sizeof(live[2]));
+	key(live[2].public_key, 9);
+	live[3] = live[2];
+	memset(&live[4], 0, sizeof(live[4]));
+	key(live[4].public_key, 7);
+	live[5] = live[4];
+	dev.peers = live;
+	dev.n_peers = 6;
+	key(known[0], 9);
+
+	CHECK(wg_peer_diff(want, 1, &dev, known, 1, false, changes, &n, &st) == 0);
+	CHECK(n == 2);
+	CHECK(st.added == 0 && st.corrected == 1 && st.removed == 1 && st.foreign == 1);
+	c = change_for(changes, n, 1);
+	CHECK(c && !c->remove && c->keepalive == 25);
+	c = change_for(changes, n, 9);
+	CHECK(c && c->remove);
+
+	/* exclusive: every key nobody desires goes, once; key 1 stays */
+	CHECK(wg_peer_diff(want, 1, &dev, known, 1, true, changes, &n, &st) == 0);
+	CHECK(n == 3 && st.corrected == 1 && st.removed == 2 && st.foreign == 0);
+	c = change_for(changes, n, 1);
+	CHECK(c && !c->remove);
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < i; k++)
+			CHECK(memcmp(changes[i].public_key, changes[k].public_key,
+						 WG_KEY_LEN) != 0);
+	free_peers(live, 6);
+}
+
 int
 main(void)
 {
+	test_all_empty();
 	test_in_sync();
 	test_drift();
 	test_empty_sides();
+	test_repeated_key();
 	return UNIT_DONE("test_diff");
 }

@@ -12,11 +12,11 @@
  */
 #include "core/keys.h"
 #include "device/uapi.h"
+#include "helpers.h"
 #include "unit.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
@@ -229,11 +229,16 @@ test_build_chunks(void)
 	CHECK(strcmp(c.data + c.len - 2, "\n\n") == 0);
 	free(c.data);
 
-	/* a sink error stops the building: nothing is built after it */
+	/*
+	 * A sink error stops the building: nothing is built after it.  The
+	 * two chunks before it were captured, and are freed like any other.
+	 */
 	memset(&c, 0, sizeof(c));
 	c.fail_at = 3;
 	CHECK(wguapi_build_set(&dc, capture_sink, &c) == -EPIPE);
 	CHECK(c.chunks == 3);
+	CHECK(c.len > WGUAPI_CHUNK_SIZE && c.len <= 2 * WGUAPI_CHUNK_SIZE);
+	free(c.data);
 
 	/* an invalid batch sends nothing */
 	memset(&c, 0, sizeof(c));
@@ -536,16 +541,6 @@ fake_daemon(int listener, const char *record_path)
 	_exit(0);
 }
 
-/* Milliseconds on the monotonic clock. */
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The socket layer against the fake daemon. */
 static void
 test_socket(void)
@@ -564,7 +559,7 @@ test_socket(void)
 	pid_t		pid;
 	int			fd;
 	int			rc;
-	long		start;
+	double		start;
 	FILE	   *f;
 	char		got[4096];
 	size_t		got_len;
