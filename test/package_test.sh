@@ -45,8 +45,13 @@ if [ "${1:-}" = --systemd-in-vm ]; then
 		>/etc/systemd/system/wgpeer-package-test.target
 	env container=other unshare --pid --fork --mount-proc /lib/systemd/systemd \
 		--system --unit=wgpeer-package-test.target </dev/null >/dev/null 2>&1 &
+	# systemd is the child unshare forks ($! is env, which becomes unshare):
+	# matching the command line instead would find unshare itself, whose
+	# arguments name systemd too, and enter the host's PID namespace.
+	unshare_pid=$!
 	sd=
-	wait_until 30 eval 'sd=$(pgrep -f -n "lib/systemd/systemd --system")'
+	wait_until 30 eval 'sd=$(pgrep -P "$unshare_pid" -x systemd)'
+	wait_until 60 nsenter -t "$sd" -m -r test -S /run/systemd/private
 	status=0
 	nsenter -t "$sd" -p -m -r -w bash "$ROOT/test/package_test.sh" --systemd-checks "$v" ||
 		status=$?
