@@ -37,7 +37,7 @@ drop_capability_hook(Port *port, int status)
 
 /*
  * Initialise libsodium, define the wgpeer.* settings and set up
- * wake-on-commit.  When preloaded, also reserve the worker's shared
+ * wake-on-commit and the event log's transaction callback.  When preloaded, also reserve the worker's shared
  * memory, register the worker and make client sessions drop the
  * capability.  Runs once per process, when the library is preloaded or
  * first called.
@@ -53,6 +53,7 @@ _PG_init(void)
 
 	wgpeer_define_settings();
 	wgpeer_mailbox_init();
+	wgpeer_event_log_init();
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	prev_client_auth_hook = ClientAuthentication_hook;

@@ -12,6 +12,8 @@
  * mailbox.c	how sessions and the worker reach each other: the worker's
  *				latch and requests in shared memory, wake-on-commit, and
  *				counters of commits that changed what the worker watches
+ * event_log.c	the horizon under which wgpeer.event ids are settled, and
+ *				the NOTIFY of a transaction's last event
  *
  * This layer depends on the pure C core only, never on a device backend,
  * the SQL side or the worker.
@@ -91,5 +93,11 @@ extern void wgpeer_ask_worker(WorkerRequest kind);
 extern bool wgpeer_request_pending(WorkerRequest kind, uint64 *ticket);
 extern void wgpeer_request_answered(WorkerRequest kind, uint64 ticket);
 extern void wgpeer_publish_worker_latch(Latch *latch);
+
+/* event_log.c */
+extern void wgpeer_event_log_init(void);
+extern void wgpeer_event_id_taking(void);
+extern void wgpeer_event_id_taken(int64 id);
+extern bool wgpeer_event_horizon(int64 next_id, int64 *horizon);
 
 #endif							/* WGPEER_COMMON_H */

@@ -26,6 +26,12 @@ int			wgpeer_stats_interval = 30000;	/* ms */
 char	   *wgpeer_export_dir = NULL;
 bool		wgpeer_export_client_configs = false;
 
+/* read by wgpeer.wg_watch_peers() with current_setting() */
+static int	wgpeer_quota_warning = 80;	/* percent */
+static int	wgpeer_expiring_notice = 3 * 86400; /* s */
+static int	wgpeer_event_retention = 30 * 86400;	/* s */
+static int	wgpeer_usage_retention = 400 * 86400;	/* s */
+
 /*
  * wgpeer.node must be a node name (as wgpeer.node table names it) or
  * empty.
@@ -127,6 +133,30 @@ wgpeer_define_settings(void)
 							"reconciled within a second regardless.",
 							&wgpeer_reconcile_interval, 60000, 1000, 86400 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.quota_warning",
+							"Share of a peer's traffic quota, in percent, at "
+							"which a quota_warning event is written; 0: none.",
+							"Once per quota period.",
+							&wgpeer_quota_warning, 80, 0, 99,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.expiring_notice",
+							"How long before a peer expires an expiring_soon "
+							"event is written; 0: none.",
+							"Once per peer and expiry.",
+							&wgpeer_expiring_notice, 3 * 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.event_retention",
+							"How long wgpeer.event keeps events; 0: for ever.",
+							"A consumer down for longer misses the events "
+							"deleted meanwhile.",
+							&wgpeer_event_retention, 30 * 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.usage_retention",
+							"How long wgpeer.peer_usage keeps hourly traffic; "
+							"0: for ever.",
+							NULL,
+							&wgpeer_usage_retention, 400 * 86400, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.stats_interval",
 							"How often the apply worker records handshakes, "
 							"endpoints and traffic per peer; 0 turns it off.",

@@ -18,6 +18,7 @@
  * tell_worker.c	the wg_tell_worker() trigger
  * queue.c		the wg_queue_change() trigger, the one writer of the queue
  * node.c		node mode: changes are made on the primary only
+ * event.c		wg_event_id() and wg_events(): the event log, read in order
  *
  * These run in client backends, which have dropped CAP_NET_ADMIN: this
  * layer depends on the common plumbing and the core, never on a device

@@ -387,7 +387,8 @@ record_outcomes(Datum applied_ids, Datum refused_ids, Datum refused_errors)
 /*
  * Quarantine the changes the device refused: each keeps its own error
  * and waits for its own retry, backing off exponentially from one second
- * to wgpeer.retry_max, while every other change goes through.  Returns
+ * to wgpeer.retry_max, while every other change goes through.  The first
+ * refusal of each writes an apply_failed event for its peer.  Returns
  * how many live peers the interface has, for the warning.
  */
 static int64
@@ -408,7 +409,17 @@ record_refused(const char *ifname, Datum ids, Datum errors)
 					 "    next_attempt_at = now() + make_interval(secs =>"
 					 "      least($3, 2 ^ least(q.attempts, 30)))"
 					 "  FROM unnest($1::int8[], $2::text[]) AS r(change_id, error)"
-					 "  WHERE q.change_id = r.change_id)"
+					 "  WHERE q.change_id = r.change_id"
+					 "  RETURNING q.peer_id, q.attempts, r.error),"
+					 /* the first refusal of a change is news, its retries not */
+					 " logged AS ("
+					 "  INSERT INTO wgpeer.event (kind, peer_id, user_id, interface,"
+					 "    detail)"
+					 "  SELECT 'apply_failed', p.peer_id, p.user_id, p.interface,"
+					 "    jsonb_build_object('error', r.error)"
+					 "  FROM refused r JOIN wgpeer.peer p USING (peer_id)"
+					 "  WHERE r.attempts = 1 AND current_setting('wgpeer.node') = ''"
+					 "  ORDER BY p.peer_id)"
 					 " SELECT count(*) FROM wgpeer.peer"
 					 " WHERE interface = $4 AND status IN ('creating', 'active')",
 					 4, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
@@ -420,7 +431,8 @@ record_refused(const char *ifname, Datum ids, Datum errors)
  * Record a failure of the device as a whole: the rows stay, with one more
  * attempt, the error and the next try; the interface backs off
  * exponentially from one second to wgpeer.retry_max (unless it was
- * unregistered meanwhile).
+ * unregistered meanwhile).  The first failure in a row writes an
+ * apply_failed event for the interface.
  */
 static void
 record_failure(const char *ifname, Datum ids, const char *message)
@@ -441,7 +453,14 @@ record_failure(const char *ifname, Datum ids, const char *message)
 					 "      failures = s.failures + 1,"
 					 "      retry_at = now() + make_interval(secs =>"
 					 "        least($4, 2 ^ least(s.failures, 30)))"
-					 "  RETURNING retry_at)"
+					 "  RETURNING retry_at, failures),"
+					 /* an interface that starts failing is news, its retries not */
+					 " logged AS ("
+					 "  INSERT INTO wgpeer.event (kind, interface, detail)"
+					 "  SELECT 'apply_failed', $2, jsonb_build_object('error', $3,"
+					 "    'changes', cardinality($1))"
+					 "  FROM state WHERE failures = 1"
+					 "    AND current_setting('wgpeer.node') = '')"
 					 " UPDATE wgpeer.queue SET attempts = attempts + 1,"
 					 "   last_error = $3, next_attempt_at = (SELECT retry_at FROM state)"
 					 " WHERE change_id = ANY ($1)",

@@ -73,6 +73,7 @@ static const WorkerTask tasks[] = {
 	{"answering wg_show()", answer_show},
 	{"reconciling", wgpeer_reconcile_due},
 	{"sampling the devices", wgpeer_stats_due},
+	{"watching peers", wgpeer_watch_due},
 	{"expiring peers", wgpeer_expiry_due},
 	{"applying the queue", wgpeer_apply_due},
 	{"exporting config files", wgpeer_export_due},

@@ -18,6 +18,9 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
+/* samples taken by this worker, for watch.c */
+static uint64 samples_taken = 0;
+
 /*
  * An allowed IP or endpoint address as text.
  */
@@ -230,6 +233,16 @@ wgpeer_sample_devices(void)
 		}
 	}
 	wgpeer_end_work();
+	samples_taken++;
+}
+
+/*
+ * How many samples this worker has taken.
+ */
+uint64
+wgpeer_samples_taken(void)
+{
+	return samples_taken;
 }
 
 /*

@@ -10,6 +10,8 @@
  * reconcile.c	making each device match the database
  * expiry.c		expiring peers when their time comes
  * stats.c		sampling the devices: handshakes, endpoints, traffic
+ * watch.c		after each sample: presence and quota events, quota
+ *				suspensions, retention
  * export.c		config files on disk
  * outcomes.c	on the primary, peers its nodes applied
  *
@@ -72,6 +74,8 @@ extern void wgpeer_reconcile_now(void);
 extern long wgpeer_expiry_due(void);
 extern long wgpeer_stats_due(void);
 extern void wgpeer_sample_devices(void);
+extern uint64 wgpeer_samples_taken(void);
+extern long wgpeer_watch_due(void);
 extern long wgpeer_export_due(void);
 extern long wgpeer_outcomes_due(void);
 
