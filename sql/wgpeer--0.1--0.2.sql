@@ -877,6 +877,7 @@ CREATE TABLE quota (
 	peer_id uuid PRIMARY KEY REFERENCES peer ON DELETE CASCADE,
 	quota_bytes bigint NOT NULL CHECK (quota_bytes > 0),
 	period text NOT NULL CHECK (period IN ('none', 'day', 'week', 'month')),
+	period_anchor timestamptz NOT NULL,	-- the first period's start
 	period_start timestamptz NOT NULL,
 	period_end timestamptz,			-- NULL for 'none': one quota for ever
 	base_bytes bigint NOT NULL,		-- the peer's total when the period started
@@ -889,29 +890,27 @@ CREATE INDEX quota_period_end ON quota (period_end);
 COMMENT ON TABLE quota IS
 	'Traffic quota per peer: reaching it suspends the peer (reason quota) until the period ends';
 
--- The end of a quota period that starts at start.
-CREATE FUNCTION wg_quota_period_end(period text, start timestamptz)
-RETURNS timestamptz
-LANGUAGE sql STABLE
-AS $$
-	SELECT start + CASE period WHEN 'day' THEN interval '1 day'
-							   WHEN 'week' THEN interval '7 days'
-							   WHEN 'month' THEN interval '1 month' END
-$$;
-
--- The start of the period that contains at, for periods that began at
--- start (whole periods later).
-CREATE FUNCTION wg_quota_period_at(period text, start timestamptz, at timestamptz)
+-- The start of the quota period that contains at, for periods counted
+-- from anchor, moved by next periods (next => 1: its end); NULL for the
+-- end of a period 'none'.  Months count from the anchor itself, so
+-- periods anchored on the 31st end on the last day of shorter months and
+-- on the 31st again after them.
+CREATE FUNCTION wg_quota_period_at(period text, anchor timestamptz,
+								   at timestamptz, next integer DEFAULT 0)
 RETURNS timestamptz
 LANGUAGE sql STABLE
 AS $$
 	SELECT CASE
-		WHEN period = 'none' OR at < start THEN start
-		WHEN period = 'month' THEN start + make_interval(months =>
-			(extract(year FROM age(at, start)) * 12
-			 + extract(month FROM age(at, start)))::integer)
-		ELSE date_bin(CASE period WHEN 'day' THEN interval '1 day'
-								  ELSE interval '7 days' END, at, start)
+		WHEN period = 'none' THEN CASE WHEN next = 0 THEN anchor END
+		WHEN period = 'month' THEN anchor + make_interval(months => next +
+			CASE WHEN at < anchor THEN 0
+				 ELSE (extract(year FROM age(at, anchor)) * 12
+					   + extract(month FROM age(at, anchor)))::integer END)
+		ELSE CASE WHEN at < anchor THEN anchor
+				  ELSE date_bin(CASE period WHEN 'day' THEN interval '1 day'
+											ELSE interval '7 days' END, at, anchor) END
+			 + CASE period WHEN 'day' THEN interval '1 day'
+						   ELSE interval '7 days' END * next
 	END
 $$;
 
@@ -969,14 +968,20 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Pass the bytes (received + sent) allowed per period, or NULL to remove the quota.';
 	END IF;
-	IF period IS NULL OR period NOT IN ('none', 'day', 'week', 'month') THEN
+	IF period IS NULL THEN
+		RAISE EXCEPTION 'period cannot be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Use ''day'', ''week'', ''month'' or ''none'' (one quota for the peer''s whole life).';
+	END IF;
+	IF period NOT IN ('none', 'day', 'week', 'month') THEN
 		RAISE EXCEPTION 'unknown quota period "%"', period
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'Use ''day'', ''week'', ''month'' or ''none'' (one quota for the peer''s whole life).';
 	END IF;
 	IF start > now() THEN
-		RAISE EXCEPTION 'period_start % is in the future', start
+		RAISE EXCEPTION 'period_start cannot be in the future'
 			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('period_start is %s, now is %s.', start, now()),
 				  HINT = 'A period starts now or earlier; leave period_start null to start it now.';
 	END IF;
 	SELECT * INTO p FROM wgpeer.peer x WHERE x.peer_id = wg_set_peer_quota.peer_id
@@ -1007,10 +1012,10 @@ BEGIN
 			WHERE x.peer_id = wg_set_peer_quota.peer_id
 			RETURNING * INTO q;
 	ELSE
-		INSERT INTO wgpeer.quota AS x (peer_id, quota_bytes, period, period_start,
-									   period_end, base_bytes)
-		VALUES (peer_id, quota_bytes, period, start,
-				wgpeer.wg_quota_period_end(period, start),
+		INSERT INTO wgpeer.quota AS x (peer_id, quota_bytes, period, period_anchor,
+									   period_start, period_end, base_bytes)
+		VALUES (peer_id, quota_bytes, period, start, start,
+				wgpeer.wg_quota_period_at(period, start, start, 1),
 				greatest(total - CASE WHEN wg_set_peer_quota.period_start IS NULL THEN 0
 					ELSE coalesce((SELECT sum(u.rx_bytes + u.tx_bytes)
 								   FROM wgpeer.peer_usage u
@@ -1019,7 +1024,7 @@ BEGIN
 					END, 0))
 		ON CONFLICT ON CONSTRAINT quota_pkey DO UPDATE
 		SET quota_bytes = EXCLUDED.quota_bytes, period = EXCLUDED.period,
-			period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
+			period_anchor = EXCLUDED.period_anchor, period_start = EXCLUDED.period_start, period_end = EXCLUDED.period_end,
 			base_bytes = EXCLUDED.base_bytes, warned_at = NULL, reached_at = NULL
 		RETURNING * INTO q;
 	END IF;
@@ -1100,9 +1105,8 @@ BEGIN
 			 FOR NO KEY UPDATE OF p SKIP LOCKED
 	LOOP
 		UPDATE wgpeer.quota q
-			SET period_start = wgpeer.wg_quota_period_at(q.period, q.period_start, now()),
-				period_end = wgpeer.wg_quota_period_end(q.period,
-					wgpeer.wg_quota_period_at(q.period, q.period_start, now())),
+			SET period_start = wgpeer.wg_quota_period_at(q.period, q.period_anchor, now()),
+				period_end = wgpeer.wg_quota_period_at(q.period, q.period_anchor, now(), 1),
 				base_bytes = wgpeer.wg_peer_total_bytes(q.peer_id),
 				warned_at = NULL, reached_at = NULL
 			WHERE q.peer_id = r.peer_id;
@@ -1222,8 +1226,7 @@ REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_import_peer(text, text, inet, text, text, integer, integer),
 	wg_import_config(text, text, integer), wg_event_id(),
 	wg_events(bigint, integer), wg_peer_event(), wg_usage_sampled(),
-	wg_quota_period_end(text, timestamptz),
-	wg_quota_period_at(text, timestamptz, timestamptz),
+	wg_quota_period_at(text, timestamptz, timestamptz, integer),
 	wg_peer_total_bytes(uuid), wg_quota_resume(uuid),
 	wg_set_peer_quota(uuid, bigint, text, timestamptz), wg_user_usage(text),
 	wg_watch_peers() FROM PUBLIC;

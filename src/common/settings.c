@@ -138,25 +138,25 @@ wgpeer_define_settings(void)
 							"which a quota_warning event is written; 0: none.",
 							"Once per quota period.",
 							&wgpeer_quota_warning, 80, 0, 99,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.expiring_notice",
 							"How long before a peer expires an expiring_soon "
 							"event is written; 0: none.",
 							"Once per peer and expiry.",
 							&wgpeer_expiring_notice, 3 * 86400, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.event_retention",
 							"How long wgpeer.event keeps events; 0: for ever.",
 							"A consumer down for longer misses the events "
 							"deleted meanwhile.",
 							&wgpeer_event_retention, 30 * 86400, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.usage_retention",
 							"How long wgpeer.peer_usage keeps hourly traffic; "
 							"0: for ever.",
 							NULL,
 							&wgpeer_usage_retention, 400 * 86400, 0, INT_MAX,
-							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.stats_interval",
 							"How often the apply worker records handshakes, "
 							"endpoints and traffic per peer; 0 turns it off.",
