@@ -36,7 +36,10 @@ GRANT EXECUTE ON FUNCTION
 	wgpeer.wg_next_ip(text),
 	wgpeer.wg_suspend_peer(uuid, text),
 	wgpeer.wg_resume_peer(uuid),
-	wgpeer.wg_rotate_peer_key(uuid, text)
+	wgpeer.wg_rotate_peer_key(uuid, text),
+	wgpeer.wg_set_peer_quota(uuid, bigint, text, timestamptz),
+	wgpeer.wg_user_usage(text),
+	wgpeer.wg_events(bigint, integer)
 	TO wgpeer_app;
 GRANT SELECT ON wgpeer.peer_public TO wgpeer_app;
 
@@ -54,6 +57,11 @@ SELECT status FROM wgpeer.wg_resume_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
 SELECT wgpeer.wg_rotate_peer_key(peer_id) LIKE '[Interface]%' AS new_config
 FROM wgpeer.peer_public WHERE user_id = 'app-user';
+SELECT quota_bytes, period FROM wgpeer.wg_set_peer_quota(
+	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'), 10000000000);
+SELECT used_bytes, quota FROM wgpeer.wg_user_usage('app-user');
+SELECT array_agg(kind ORDER BY event_id) AS events
+FROM wgpeer.wg_events(0, 1000) WHERE user_id = 'app-user';
 SELECT status FROM wgpeer.wg_revoke_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
 -- what it cannot do

@@ -28,105 +28,105 @@ LANGUAGE sql AS $$
 $$;
 SET wgpeer.quota_warning = 80;
 
-SELECT name FROM wg_add_interface('wgq', '198.51.100.8:51820', '10.213.0.1/24');
-SELECT count(*) FROM wg_create_peer('quinn', 1, interface => 'wgq');
-SELECT count(*) FROM wg_create_peer('uma', 1, interface => 'wgq');
-UPDATE peer SET status = 'active' WHERE interface = 'wgq';
+SELECT name FROM wg_add_interface('wgquota', '198.51.100.8:51820', '10.217.0.1/24');
+SELECT count(*) FROM wg_create_peer('q-quinn', 1, interface => 'wgquota');
+SELECT count(*) FROM wg_create_peer('q-uma', 1, interface => 'wgquota');
+UPDATE peer SET status = 'active' WHERE interface = 'wgquota';
 SELECT pg_temp.mark();
 
 -- Arguments.
 SELECT pg_temp.try($$SELECT wgpeer.wg_set_peer_quota(NULL, 1000)$$);
 SELECT pg_temp.try($$SELECT wgpeer.wg_set_peer_quota(gen_random_uuid(), 1000)$$);
 SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_quota(%L, 0)',
-                          (SELECT peer_id FROM peer WHERE user_id = 'quinn')));
+                          (SELECT peer_id FROM peer WHERE user_id = 'q-quinn')));
 SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_quota(%L, 1000, %L)',
-                          (SELECT peer_id FROM peer WHERE user_id = 'quinn'), 'year'));
+                          (SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), 'year'));
 SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_quota(%L, 1000, NULL)',
-                          (SELECT peer_id FROM peer WHERE user_id = 'quinn')));
+                          (SELECT peer_id FROM peer WHERE user_id = 'q-quinn')));
 SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_quota(%L, 1000, %L, now() + interval %L)',
-                          (SELECT peer_id FROM peer WHERE user_id = 'quinn'), 'day', '1 hour'));
+                          (SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), 'day', '1 hour'));
 
 -- A monthly quota of 1000 bytes, from now: nothing used yet.
 SELECT quota_bytes, period, period_start = now() AS from_now,
        period_end = now() + interval '1 month' AS a_month, base_bytes
-FROM wg_set_peer_quota((SELECT peer_id FROM peer WHERE user_id = 'quinn'), 1000);
+FROM wg_set_peer_quota((SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), 1000);
 
 -- 500 bytes: under the warning (80 %), nothing happens.
-SELECT pg_temp.sample('quinn', 300, 200);
+SELECT pg_temp.sample('q-quinn', 300, 200);
 SELECT wg_watch_peers();
-SELECT * FROM pg_temp.news('quinn');
+SELECT * FROM pg_temp.news('q-quinn');
 -- 850 bytes: one warning, and only one however often the worker looks.
-SELECT pg_temp.sample('quinn', 500, 350);
+SELECT pg_temp.sample('q-quinn', 500, 350);
 SELECT wg_watch_peers();
 SELECT wg_watch_peers();
-SELECT * FROM pg_temp.news('quinn');
+SELECT * FROM pg_temp.news('q-quinn');
 SELECT pg_temp.mark();
 -- 1100 bytes: reached; the peer is suspended with reason 'quota' and its
 -- removal queued.
-SELECT pg_temp.sample('quinn', 700, 400);
+SELECT pg_temp.sample('q-quinn', 700, 400);
 SELECT wg_watch_peers();
 SELECT wg_watch_peers();
-SELECT * FROM pg_temp.news('quinn');
+SELECT * FROM pg_temp.news('q-quinn');
 SELECT pg_temp.mark();
-SELECT status, suspended_reason FROM peer WHERE user_id = 'quinn';
-SELECT op FROM queue q JOIN peer p USING (peer_id) WHERE p.user_id = 'quinn'
+SELECT status, suspended_reason FROM peer WHERE user_id = 'q-quinn';
+SELECT op FROM queue q JOIN peer p USING (peer_id) WHERE p.user_id = 'q-quinn'
 ORDER BY change_id DESC LIMIT 1;
 SELECT used_bytes, quota_bytes, used_percent, used, quota
-FROM wg_user_usage('quinn');
+FROM wg_user_usage('q-quinn');
 
 -- A larger quota for the same period keeps what was used and lets the
 -- peer back at once.
 SELECT quota_bytes, base_bytes FROM wg_set_peer_quota(
-	(SELECT peer_id FROM peer WHERE user_id = 'quinn'), 5000);
-SELECT status, suspended_reason FROM peer WHERE user_id = 'quinn';
-SELECT used_bytes FROM wg_user_usage('quinn');
-SELECT * FROM pg_temp.news('quinn');
+	(SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), 5000);
+SELECT status, suspended_reason FROM peer WHERE user_id = 'q-quinn';
+SELECT used_bytes FROM wg_user_usage('q-quinn');
+SELECT * FROM pg_temp.news('q-quinn');
 SELECT pg_temp.mark();
 
 -- A smaller one again: the worker suspends it at its next look (the
 -- warning is written first: the new quota is a new limit).
 SELECT quota_bytes FROM wg_set_peer_quota(
-	(SELECT peer_id FROM peer WHERE user_id = 'quinn'), 1000);
-UPDATE peer SET status = 'active' WHERE user_id = 'quinn';
+	(SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), 1000);
+UPDATE peer SET status = 'active' WHERE user_id = 'q-quinn';
 SELECT wg_watch_peers();
-SELECT * FROM pg_temp.news('quinn');
+SELECT * FROM pg_temp.news('q-quinn');
 SELECT pg_temp.mark();
 
 -- The period ends (moved back here): a new period starts at the boundary,
 -- usage starts from zero, and the peer the quota suspended comes back.
 CREATE TEMP TABLE boundary AS SELECT period_start AS at FROM quota
-WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'quinn');
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-quinn');
 UPDATE quota SET period_anchor = period_anchor - interval '1 month',
                  period_start = period_start - interval '1 month',
                  period_end = period_end - interval '1 month'
-WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'quinn');
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-quinn');
 SELECT wg_watch_peers();
 SELECT period_start = (SELECT at FROM boundary) AS at_the_boundary,
        period_end = (SELECT at FROM boundary) + interval '1 month' AS a_month,
        base_bytes, warned_at, reached_at
-FROM quota WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'quinn');
-SELECT status, suspended_reason FROM peer WHERE user_id = 'quinn';
-SELECT used_bytes FROM wg_user_usage('quinn');
-SELECT * FROM pg_temp.news('quinn');
+FROM quota WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-quinn');
+SELECT status, suspended_reason FROM peer WHERE user_id = 'q-quinn';
+SELECT used_bytes FROM wg_user_usage('q-quinn');
+SELECT * FROM pg_temp.news('q-quinn');
 SELECT pg_temp.mark();
 
 -- A peer suspended for another reason stays suspended when its period
 -- ends; removing the quota of a peer the quota suspended lets it back.
-SELECT status FROM wg_suspend_peer((SELECT peer_id FROM peer WHERE user_id = 'quinn'), 'payment overdue');
+SELECT status FROM wg_suspend_peer((SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), 'payment overdue');
 UPDATE quota SET period_anchor = period_anchor - interval '2 months',
                  period_start = period_start - interval '1 month',
                  period_end = period_end - interval '1 month'
-WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'quinn');
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-quinn');
 SELECT wg_watch_peers();
-SELECT status, suspended_reason FROM peer WHERE user_id = 'quinn';
-SELECT status FROM wg_resume_peer((SELECT peer_id FROM peer WHERE user_id = 'quinn'));
-UPDATE peer SET status = 'active' WHERE user_id = 'quinn';
-SELECT pg_temp.sample('quinn', 2000, 1000);
+SELECT status, suspended_reason FROM peer WHERE user_id = 'q-quinn';
+SELECT status FROM wg_resume_peer((SELECT peer_id FROM peer WHERE user_id = 'q-quinn'));
+UPDATE peer SET status = 'active' WHERE user_id = 'q-quinn';
+SELECT pg_temp.sample('q-quinn', 2000, 1000);
 SELECT wg_watch_peers();
-SELECT status, suspended_reason FROM peer WHERE user_id = 'quinn';
-SELECT wg_set_peer_quota((SELECT peer_id FROM peer WHERE user_id = 'quinn'), NULL) IS NULL AS removed;
-SELECT status, suspended_reason FROM peer WHERE user_id = 'quinn';
-SELECT count(*) AS quotas FROM quota;
+SELECT status, suspended_reason FROM peer WHERE user_id = 'q-quinn';
+SELECT wg_set_peer_quota((SELECT peer_id FROM peer WHERE user_id = 'q-quinn'), NULL) IS NULL AS removed;
+SELECT status, suspended_reason FROM peer WHERE user_id = 'q-quinn';
+SELECT count(*) AS quotas FROM quota JOIN peer USING (peer_id) WHERE user_id = 'q-quinn';
 SELECT pg_temp.mark();
 
 -- Periods start at whole periods after their anchor; months count from
@@ -145,60 +145,60 @@ SELECT wg_quota_period_at('none', '2026-01-01 06:00', '2027-01-01 00:00') AS non
        wg_quota_period_at('none', '2026-01-01 06:00', '2027-01-01 00:00', 1) AS none_end;
 RESET TimeZone;
 SELECT period, period_end FROM wg_set_peer_quota(
-	(SELECT peer_id FROM peer WHERE user_id = 'uma'), 1000000, 'none');
+	(SELECT peer_id FROM peer WHERE user_id = 'q-uma'), 1000000, 'none');
 
 -- Usage per hour: the growth of the totals, one row per peer and hour;
 -- an update of several peers in one statement counts each.
-SELECT pg_temp.sample('uma', 100, 10);
+SELECT pg_temp.sample('q-uma', 100, 10);
 UPDATE peer_traffic SET rx_bytes = rx_bytes + 5, tx_bytes = tx_bytes + 1
-WHERE peer_id IN (SELECT peer_id FROM peer WHERE interface = 'wgq');
+WHERE peer_id IN (SELECT peer_id FROM peer WHERE interface = 'wgquota');
 SELECT p.user_id, u.hour = date_trunc('hour', now()) AS this_hour, u.rx_bytes, u.tx_bytes
 FROM peer_usage u JOIN peer p USING (peer_id) ORDER BY p.user_id;
 -- a quota from an earlier start counts the usage since then
 SELECT base_bytes FROM wg_set_peer_quota(
-	(SELECT peer_id FROM peer WHERE user_id = 'uma'), 1000000, 'month',
+	(SELECT peer_id FROM peer WHERE user_id = 'q-uma'), 1000000, 'month',
 	date_trunc('hour', now()) - interval '1 day');
-SELECT rx_bytes, tx_bytes, used_bytes, used_percent FROM wg_user_usage('uma');
+SELECT rx_bytes, tx_bytes, used_bytes, used_percent FROM wg_user_usage('q-uma');
 
 -- Presence: connected at a handshake after being offline, disconnected
 -- three minutes after the last one.
 UPDATE peer_traffic SET latest_handshake = now() - interval '10 seconds', endpoint = '192.0.2.4:40000'
-WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'uma');
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-uma');
 SELECT wg_watch_peers();
 SELECT wg_watch_peers();
 UPDATE peer_traffic SET latest_handshake = now() - interval '4 minutes'
-WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'uma');
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-uma');
 SELECT wg_watch_peers();
 SELECT wg_watch_peers();
-SELECT * FROM pg_temp.news('uma');
+SELECT * FROM pg_temp.news('q-uma');
 SELECT pg_temp.mark();
 
 -- Expiring soon: once per peer and expiry, within wgpeer.expiring_notice.
 SET wgpeer.expiring_notice = '3d';
-UPDATE peer SET expires_at = now() + interval '4 days' WHERE user_id = 'uma';
+UPDATE peer SET expires_at = now() + interval '4 days' WHERE user_id = 'q-uma';
 SELECT wg_watch_peers();
-UPDATE peer SET expires_at = now() + interval '2 days' WHERE user_id = 'uma';
+UPDATE peer SET expires_at = now() + interval '2 days' WHERE user_id = 'q-uma';
 SELECT wg_watch_peers();
 SELECT wg_watch_peers();
-UPDATE peer SET expires_at = now() + interval '1 day' WHERE user_id = 'uma';
+UPDATE peer SET expires_at = now() + interval '1 day' WHERE user_id = 'q-uma';
 SELECT wg_watch_peers();
-SELECT * FROM pg_temp.news('uma');
+SELECT * FROM pg_temp.news('q-uma');
 SELECT pg_temp.mark();
 
 -- Retention: events and usage older than their setting go.
 SET wgpeer.event_retention = '1h';
 SET wgpeer.usage_retention = '1h';
-UPDATE event SET at = now() - interval '2 hours' WHERE user_id = 'quinn';
+UPDATE event SET at = now() - interval '2 hours' WHERE user_id = 'q-quinn';
 UPDATE peer_usage SET hour = hour - interval '2 hours'
-WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'quinn');
+WHERE peer_id = (SELECT peer_id FROM peer WHERE user_id = 'q-quinn');
 SELECT wg_watch_peers();
-SELECT count(*) AS quinn_events FROM event WHERE user_id = 'quinn';
-SELECT count(*) > 0 AS uma_events FROM event WHERE user_id = 'uma';
+SELECT count(*) AS quinn_events FROM event WHERE user_id = 'q-quinn';
+SELECT count(*) > 0 AS uma_events FROM event WHERE user_id = 'q-uma';
 SELECT p.user_id FROM peer_usage u JOIN peer p USING (peer_id);
 RESET wgpeer.event_retention;
 RESET wgpeer.usage_retention;
 
 -- A revoked peer takes no quota.
-SELECT status FROM wg_revoke_peer((SELECT peer_id FROM peer WHERE user_id = 'uma'));
+SELECT status FROM wg_revoke_peer((SELECT peer_id FROM peer WHERE user_id = 'q-uma'));
 SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_quota(%L, 1000)',
-                          (SELECT peer_id FROM peer WHERE user_id = 'uma')));
+                          (SELECT peer_id FROM peer WHERE user_id = 'q-uma')));
