@@ -1113,6 +1113,45 @@ BEGIN
 		PERFORM wgpeer.wg_quota_resume(r.peer_id);
 	END LOOP;
 
+	-- Connected: a handshake in the last 3 minutes of a live peer that was
+	-- not online, newer than when it went offline (a peer resumed within 3
+	-- minutes of being cut off has not connected yet); disconnected: no
+	-- handshake for 3 minutes, or no longer live.
+	WITH came AS (
+		INSERT INTO wgpeer.peer_watch AS w (peer_id, online, online_changed_at)
+		SELECT t.peer_id, true, t.latest_handshake
+		FROM wgpeer.peer_traffic t JOIN wgpeer.peer p USING (peer_id)
+		WHERE t.latest_handshake > online_after
+		  AND p.status IN ('creating', 'active')
+		ON CONFLICT (peer_id) DO UPDATE
+		SET online = true, online_changed_at = EXCLUDED.online_changed_at
+		WHERE NOT w.online
+		  AND EXCLUDED.online_changed_at > coalesce(w.online_changed_at, '-infinity')
+		RETURNING w.peer_id)
+	INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
+	SELECT 'connected', p.peer_id, p.user_id, p.interface,
+		   jsonb_build_object('endpoint', t.endpoint,
+							  'latest_handshake', t.latest_handshake)
+	FROM came JOIN wgpeer.peer p USING (peer_id)
+	JOIN wgpeer.peer_traffic t USING (peer_id)
+	ORDER BY p.peer_id;
+
+	WITH went AS (
+		UPDATE wgpeer.peer_watch w SET online = false, online_changed_at = now()
+		FROM wgpeer.peer p
+		WHERE w.online AND p.peer_id = w.peer_id
+		  AND (p.status NOT IN ('creating', 'active')
+			   OR NOT EXISTS (SELECT FROM wgpeer.peer_traffic t
+							  WHERE t.peer_id = w.peer_id
+								AND t.latest_handshake > online_after))
+		RETURNING w.peer_id)
+	INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
+	SELECT 'disconnected', p.peer_id, p.user_id, p.interface,
+		   jsonb_strip_nulls(jsonb_build_object('latest_handshake', t.latest_handshake))
+	FROM went JOIN wgpeer.peer p USING (peer_id)
+	LEFT JOIN wgpeer.peer_traffic t USING (peer_id)
+	ORDER BY p.peer_id;
+
 	-- Quotas near or at their limit: a warning once per period, then the
 	-- peer is suspended with reason 'quota'.
 	FOR r IN SELECT q.peer_id, q.quota_bytes, q.warned_at, p.user_id, p.interface,
@@ -1144,42 +1183,6 @@ BEGIN
 			END IF;
 		END IF;
 	END LOOP;
-
-	-- Connected: a handshake in the last 3 minutes of a live peer that was
-	-- not online; disconnected: none for 3 minutes, or no longer live.
-	WITH came AS (
-		INSERT INTO wgpeer.peer_watch AS w (peer_id, online, online_changed_at)
-		SELECT t.peer_id, true, t.latest_handshake
-		FROM wgpeer.peer_traffic t JOIN wgpeer.peer p USING (peer_id)
-		WHERE t.latest_handshake > online_after
-		  AND p.status IN ('creating', 'active')
-		ON CONFLICT (peer_id) DO UPDATE
-		SET online = true, online_changed_at = EXCLUDED.online_changed_at
-		WHERE NOT w.online
-		RETURNING w.peer_id)
-	INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
-	SELECT 'connected', p.peer_id, p.user_id, p.interface,
-		   jsonb_build_object('endpoint', t.endpoint,
-							  'latest_handshake', t.latest_handshake)
-	FROM came JOIN wgpeer.peer p USING (peer_id)
-	JOIN wgpeer.peer_traffic t USING (peer_id)
-	ORDER BY p.peer_id;
-
-	WITH went AS (
-		UPDATE wgpeer.peer_watch w SET online = false, online_changed_at = now()
-		FROM wgpeer.peer p
-		WHERE w.online AND p.peer_id = w.peer_id
-		  AND (p.status NOT IN ('creating', 'active')
-			   OR NOT EXISTS (SELECT FROM wgpeer.peer_traffic t
-							  WHERE t.peer_id = w.peer_id
-								AND t.latest_handshake > online_after))
-		RETURNING w.peer_id)
-	INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
-	SELECT 'disconnected', p.peer_id, p.user_id, p.interface,
-		   jsonb_strip_nulls(jsonb_build_object('latest_handshake', t.latest_handshake))
-	FROM went JOIN wgpeer.peer p USING (peer_id)
-	LEFT JOIN wgpeer.peer_traffic t USING (peer_id)
-	ORDER BY p.peer_id;
 
 	-- Plans about to end: once per peer and expiry.
 	IF notice > interval '0' THEN

@@ -65,6 +65,11 @@ bash test/failure_isolation_test.sh
 # rotation, a plan that starts at the first handshake, 500 peers imported.
 bash test/lifecycle_e2e.sh
 
+# Usage and events with a real client: a quota suspends it and a new
+# period brings it back; the event log read late, in pages, across a
+# worker killed with kill -9.
+bash test/usage_e2e.sh
+
 # Several VPN servers: a primary and two nodes over logical replication.
 bash test/node_test.sh
 
