@@ -36,7 +36,8 @@ GRANT EXECUTE ON FUNCTION
 	wgpeer.wg_next_ip(text),
 	wgpeer.wg_suspend_peer(uuid, text),
 	wgpeer.wg_resume_peer(uuid),
-	wgpeer.wg_rotate_peer_key(uuid, text)
+	wgpeer.wg_rotate_peer_key(uuid, text),
+	wgpeer.wg_config_link(uuid, interval)
 	TO wgpeer_app;
 GRANT SELECT ON wgpeer.peer_public TO wgpeer_app;
 
@@ -54,11 +55,14 @@ SELECT status FROM wgpeer.wg_resume_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
 SELECT wgpeer.wg_rotate_peer_key(peer_id) LIKE '[Interface]%' AS new_config
 FROM wgpeer.peer_public WHERE user_id = 'app-user';
+SELECT length(wgpeer.wg_config_link(peer_id)) AS link_length
+FROM wgpeer.peer_public WHERE user_id = 'app-user';
 SELECT status FROM wgpeer.wg_revoke_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
 -- what it cannot do
 SELECT private_key FROM wgpeer.peer LIMIT 1;
 SELECT * FROM wgpeer.queue LIMIT 1;
+SELECT * FROM wgpeer.config_link LIMIT 1;
 DELETE FROM wgpeer.peer_public;
 SELECT wgpeer.wg_add_interface('wgx', 'h.example:1', '10.130.0.1/24');
 SELECT wgpeer.wg_remove_interface('wgc', force => true);
