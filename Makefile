@@ -24,10 +24,10 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges lifecycle import events \
-	quota
+	quota config_link
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
-	events_order
+	events_order config_link_race
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
@@ -53,7 +53,7 @@ check-layers: all
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 TEST_HDRS = $(wildcard test/*.h)
-UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import
+UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token
 UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

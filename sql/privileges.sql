@@ -39,7 +39,8 @@ GRANT EXECUTE ON FUNCTION
 	wgpeer.wg_rotate_peer_key(uuid, text),
 	wgpeer.wg_set_peer_quota(uuid, bigint, text, timestamptz),
 	wgpeer.wg_user_usage(text),
-	wgpeer.wg_events(bigint, integer)
+	wgpeer.wg_events(bigint, integer),
+	wgpeer.wg_config_link(uuid, interval)
 	TO wgpeer_app;
 GRANT SELECT ON wgpeer.peer_public TO wgpeer_app;
 
@@ -62,11 +63,14 @@ SELECT quota_bytes, period FROM wgpeer.wg_set_peer_quota(
 SELECT used_bytes, quota FROM wgpeer.wg_user_usage('app-user');
 SELECT array_agg(kind ORDER BY event_id) AS events
 FROM wgpeer.wg_events(0, 1000) WHERE user_id = 'app-user';
+SELECT length(wgpeer.wg_config_link(peer_id)) AS link_length
+FROM wgpeer.peer_public WHERE user_id = 'app-user';
 SELECT status FROM wgpeer.wg_revoke_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));
 -- what it cannot do
 SELECT private_key FROM wgpeer.peer LIMIT 1;
 SELECT * FROM wgpeer.queue LIMIT 1;
+SELECT * FROM wgpeer.config_link LIMIT 1;
 DELETE FROM wgpeer.peer_public;
 SELECT wgpeer.wg_add_interface('wgx', 'h.example:1', '10.130.0.1/24');
 SELECT wgpeer.wg_remove_interface('wgc', force => true);

@@ -1212,13 +1212,72 @@ END
 $$;
 COMMENT ON FUNCTION wg_watch_peers() IS
 	'Run by the worker after each traffic sample: presence, expiry notices, quotas, retention';
+-- One-time config links: a bearer token that hands a peer's config out
+-- once, to a role that cannot read private keys otherwise.
+------------------------------------------------------------------------------
+
+-- Only the SHA-256 of a token is kept.  A link goes when it is redeemed,
+-- when its peer is deleted, or (once expired) at the next wg_config_link().
+CREATE TABLE config_link (
+	token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+	peer_id uuid NOT NULL REFERENCES peer ON DELETE CASCADE,
+	created_by text NOT NULL,		-- the role that asked for the link
+	created_at timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz NOT NULL,
+	CHECK (expires_at > created_at)
+);
+CREATE INDEX config_link_peer ON config_link (peer_id);
+CREATE INDEX config_link_expiry ON config_link (expires_at);
+COMMENT ON TABLE config_link IS
+	'One-time config links not redeemed yet: the SHA-256 of each token, never the token';
+
+-- Redeeming a link with forget_private_key deletes the client's private
+-- key and says when: the peer's config is then refused (only the client
+-- holds its key) until a key rotation gives it a new key.
+ALTER TABLE peer
+	ADD COLUMN private_key_forgotten_at timestamptz,
+	ADD CONSTRAINT peer_private_key_forgotten_check
+		CHECK (private_key_forgotten_at IS NULL OR private_key IS NULL);
+COMMENT ON COLUMN peer.private_key_forgotten_at IS
+	'When a config link handed the client private key out and the server deleted it';
+
+CREATE FUNCTION wg_new_key_held() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	NEW.private_key_forgotten_at := NULL;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER peer_new_key_held BEFORE UPDATE OF public_key ON peer
+	FOR EACH ROW WHEN (OLD.private_key_forgotten_at IS NOT NULL
+					   AND NEW.public_key <> OLD.public_key)
+	EXECUTE FUNCTION wg_new_key_held();
+
+CREATE FUNCTION wg_config_link(peer_id uuid,
+							   valid_for interval DEFAULT '15 minutes')
+RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_config_link'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_config_link IS
+	'A one-time link token for a peer''s config (only its hash is stored)';
+
+CREATE FUNCTION wg_redeem_config_link(token text,
+									  forget_private_key boolean DEFAULT false,
+									  OUT peer_id uuid, OUT config_name text,
+									  OUT config text, OUT qr_png bytea)
+RETURNS record
+	AS 'MODULE_PATHNAME', 'wg_redeem_config_link'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_redeem_config_link IS
+	'The config and QR code of a one-time link, once; optionally forget the private key';
 
 ------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC on what this version adds.
 ------------------------------------------------------------------------------
 
 REVOKE ALL ON node, peer_outcome, node_status, peer_owner, event,
-	event_id_seq, peer_usage, quota, peer_watch FROM PUBLIC;
+	event_id_seq, peer_usage, quota, peer_watch, config_link FROM PUBLIC;
 REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_queue_change(), wg_interface_forgotten(), wg_peer_forgotten(),
 	wg_outcome_arrived(), wg_require_primary(text), wg_node_publish(text),
@@ -1232,6 +1291,7 @@ REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_quota_period_at(text, timestamptz, timestamptz, integer),
 	wg_peer_total_bytes(uuid), wg_quota_resume(uuid),
 	wg_set_peer_quota(uuid, bigint, text, timestamptz), wg_user_usage(text),
-	wg_watch_peers() FROM PUBLIC;
+	wg_watch_peers(), wg_new_key_held(), wg_config_link(uuid, interval),
+	wg_redeem_config_link(text, boolean) FROM PUBLIC;
 
 DROP FUNCTION wg_recreate_keeping_grants(regprocedure, text);

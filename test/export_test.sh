@@ -4,7 +4,8 @@
 # config per live peer.  Checked here: the server file loaded with
 # `wg setconf` into a wireguard-go interface in a private network namespace
 # shows exactly the database's keys, port, peers and allowed IPs; client
-# files equal wg_peer_config(); revoked and expired peers' files go; modes
+# files equal wg_peer_config(); revoked and expired peers' files go, and so
+# does the file of a peer whose key a config link handed out; modes
 # are 0600 (directories 0700); no temporary file is left; an idle worker
 # rewrites nothing; an unwritable directory gives a WARNING, not a dead
 # worker, and heals.  Then the kill test: a writer replacing a large file
@@ -62,6 +63,7 @@ client_files() {
 	               THEN '@' || left(replace(p.peer_id::text, '-', ''), 8) ELSE '' END
 	          || '.conf|' || p.peer_id
 	   FROM wgpeer.peer p WHERE status IN ('creating', 'active')
+	     AND p.private_key_forgotten_at IS NULL
 	   ORDER BY 1"
 }
 # server_has IFNAME N: IFNAME.conf exists and says it has N peers
@@ -153,6 +155,21 @@ q -c "UPDATE wgpeer.peer SET expires_at = now() + interval '1 second' WHERE user
 check "alice.conf removed on expiry" wait_until 60 test ! -e "$EXPORT/wgexp/alice.conf"
 check "wgexp.conf with 1 peer after an expiry" wait_until 60 server_has wgexp 1
 check_clients
+
+# A config link redeemed with forget_private_key: the client file goes
+# (the server keeps no copy of the key, on disk either) while the peer
+# stays in the server file; revoked, it leaves that too.
+q -c "SELECT user_id FROM wgpeer.wg_create_peer('erin', interface => 'wgexp', config_name => 'erin')" >/dev/null
+erin=$(q -c "SELECT peer_id FROM wgpeer.peer WHERE user_id = 'erin'")
+check "erin.conf written" wait_until 60 test -f "$EXPORT/wgexp/erin.conf"
+token=$(q -c "SELECT wgpeer.wg_config_link('$erin')")
+q -c "SELECT count(*) FROM wgpeer.wg_redeem_config_link('$token', forget_private_key => true)" >/dev/null
+check "erin.conf removed once the server forgot its key" \
+	wait_until 60 test ! -e "$EXPORT/wgexp/erin.conf"
+check "wgexp.conf keeps erin" server_has wgexp 2
+check_clients
+q -c "SELECT status FROM wgpeer.wg_revoke_peer('$erin')" >/dev/null
+check "wgexp.conf without erin after a revoke" wait_until 60 server_has wgexp 1
 
 # An unwritable directory: a WARNING with a hint, the worker lives on, and
 # the file appears once the directory is writable again.

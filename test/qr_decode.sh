@@ -1,8 +1,8 @@
 #!/bin/bash
 # Decode wgpeer's QR codes with a real reader and compare the bytes.
 #
-# Needs wgpeer installed (make install), zbar-tools, pngcheck, librsvg2-bin
-# and perl.  Starts a throwaway PostgreSQL cluster, then for several
+# Needs wgpeer installed (make install), zbar-tools, pngcheck, librsvg2-bin,
+# wireguard-tools (wg-quick) and perl.  Starts a throwaway PostgreSQL cluster, then for several
 # configs (typical, short, long, at the QR limit) checks that:
 #   - zbarimg reads the exact config bytes back from wg_qr_png, at several
 #     scales and margins, and pngcheck finds the PNG well formed;
@@ -10,6 +10,8 @@
 #   - the terminal text from wg_qr_text, as psql prints it unaligned,
 #     redrawn as an image (light half blocks white), decodes the same;
 #   - wg_peer_qr_png/svg/text of a real peer decode to wg_peer_config;
+#   - a redeemed one-time config link returns that config and a QR code
+#     of it, which `wg-quick strip` accepts;
 #   - a LATIN1 database's config arrives in UTF-8, a SQL_ASCII database
 #     gets half blocks, and a LATIN1 one a clear error instead.
 # Run as root after `make install` (the cluster runs as an ordinary user).
@@ -147,6 +149,30 @@ check "wg_peer_qr_svg decodes to the peer's config" \
 cluster_psql -At -c "SELECT wgpeer.wg_peer_qr_text('$id')" | text_to_pbm >"$WORK/peer-text.pbm"
 check "wg_peer_qr_text decodes to the peer's config" \
 	decodes_to "$WORK/peer-text.pbm" "$WORK/peer.conf"
+
+# A one-time config link, redeemed by a role that may do nothing else:
+# its QR code decodes to the config it returns, which is the peer's
+# config byte for byte and what `wg-quick strip` accepts.
+cluster_psql -c "CREATE ROLE qr_redeemer" \
+	-c "GRANT USAGE ON SCHEMA wgpeer TO qr_redeemer" \
+	-c "GRANT EXECUTE ON FUNCTION wgpeer.wg_redeem_config_link(text, boolean) TO qr_redeemer"
+token=$(cluster_psql -At -c "SELECT wgpeer.wg_config_link('$id')")
+cluster_psql -At -v token="$token" >"$WORK/redeemed.b64" <<'EOF'
+SET ROLE qr_redeemer;
+-- one line: base64 of the config, '|', base64 of the PNG
+SELECT translate(encode(convert_to(config, 'UTF8'), 'base64') || '|' ||
+                 encode(qr_png, 'base64'), E'\n', '')
+FROM wgpeer.wg_redeem_config_link(:'token');
+EOF
+cut -d'|' -f1 "$WORK/redeemed.b64" | base64 -d >"$WORK/redeemed.conf"
+cut -d'|' -f2 "$WORK/redeemed.b64" | base64 -d >"$WORK/redeemed.png"
+check "a redeemed link's config is the peer's config" \
+	cmp -s "$WORK/redeemed.conf" "$WORK/peer.conf"
+check "a redeemed link's QR code is a well-formed PNG" png_ok "$WORK/redeemed.png"
+check "a redeemed link's QR code decodes to its config" \
+	decodes_to "$WORK/redeemed.png" "$WORK/redeemed.conf"
+strip_ok() { wg-quick strip "$WORK/redeemed.conf" | grep -q '^PrivateKey = '; }
+check "wg-quick strip accepts a redeemed config" strip_ok
 
 # Other database encodings.  The code always carries UTF-8 (what the apps
 # read): in a LATIN1 database an e-acute (one byte there) becomes two.  A

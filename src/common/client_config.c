@@ -13,8 +13,11 @@
 
 /*
  * The client config of a stored peer, rendered from its row and its
- * interface's.  Raises an error for an unknown or revoked peer.  Must be
- * called inside SPI_connect(); the result lives in the SPI context.
+ * interface's.  Raises an error for an unknown or revoked peer, and for
+ * one whose private key a config link handed out and the server forgot
+ * (config_link.c); a peer that brought its own key gets a placeholder
+ * line instead of its PrivateKey.  Must be called inside SPI_connect();
+ * the result lives in the SPI context.
  */
 char *
 wgpeer_render_peer_config(pg_uuid_t *peer_id)
@@ -28,6 +31,7 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 	char	   *status;
 	char	   *mtu;
 	char	   *keepalive;
+	char	   *forgotten_at;
 	char	   *buf;
 	int			len;
 
@@ -40,7 +44,9 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 				" coalesce((to_jsonb(p) ->> 'mtu')::int, i.mtu), i.public_key,"
 				" p.preshared_key, i.endpoint, i.allowed_ips,"
 				" coalesce((to_jsonb(p) ->> 'persistent_keepalive')::int,"
-				"          i.persistent_keepalive)"
+				"          i.persistent_keepalive),"
+				/* when a config link handed the private key out (0.2) */
+				" (to_jsonb(p) ->> 'private_key_forgotten_at')::timestamptz::text"
 				" FROM wgpeer.peer p JOIN wgpeer.interface i"
 				"   ON i.name = p.interface"
 				" WHERE p.peer_id = $1",
@@ -57,6 +63,17 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 						DatumGetCString(DirectFunctionCall1(uuid_out, values[0]))),
 				 errdetail("A revoked peer has no usable config."),
 				 errhint("Create a new peer with wgpeer.wg_create_peer().")));
+	forgotten_at = SPI_getvalue(tup, desc, 13);
+	if (forgotten_at != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer %s has no private key on the server",
+						DatumGetCString(DirectFunctionCall1(uuid_out, values[0]))),
+				 errdetail("A one-time config link handed its config out at %s "
+						   "and the server then forgot its private key: only "
+						   "the client holds it.", forgotten_at),
+				 errhint("To give the client a new config, rotate its key "
+						 "with wgpeer.wg_rotate_peer_key().")));
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.private_key = SPI_getvalue(tup, desc, 2);

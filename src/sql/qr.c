@@ -8,9 +8,8 @@
  * memory before anything here can raise an error, and turns each status
  * into an ereport.  No PostgreSQL function is called from inside libpng.
  */
-#include "postgres.h"
+#include "sql/sql.h"
 
-#include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -141,15 +140,12 @@ to_varlena(void *data, size_t len)
 }
 
 /*
- * wg_qr_png(config text, scale int, margin int) returns bytea: a 1-bit
- * grayscale PNG of the config's QR code, built in memory.
+ * A 1-bit grayscale PNG of the config's QR code, built in memory, as a
+ * palloc'd bytea: wg_qr_png() and the redemption of a config link.
  */
-Datum
-wg_qr_png(PG_FUNCTION_ARGS)
+bytea *
+wgpeer_qr_png(text *config, int32 scale, int32 margin)
 {
-	text	   *config = PG_GETARG_TEXT_PP(0);
-	int32		scale = PG_GETARG_INT32(1);
-	int32		margin = PG_GETARG_INT32(2);
 	wg_qr		qr;
 	unsigned char *png;
 	size_t		len;
@@ -161,7 +157,18 @@ wg_qr_png(PG_FUNCTION_ARGS)
 	wg_qr_free(&qr);
 	if (status != WG_QR_OK)
 		report_failure(status, VARSIZE_ANY_EXHDR(config));
-	PG_RETURN_BYTEA_P(to_varlena(png, len));
+	return (bytea *) to_varlena(png, len);
+}
+
+/*
+ * wg_qr_png(config text, scale int, margin int) returns bytea: a 1-bit
+ * grayscale PNG of the config's QR code, built in memory.
+ */
+Datum
+wg_qr_png(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BYTEA_P(wgpeer_qr_png(PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(1),
+									PG_GETARG_INT32(2)));
 }
 
 /*

@@ -13,6 +13,8 @@
  * device_limit.c	the most live peers one user may have
  * import.c		wg_import_peer(), wg_import_config(): adopting existing peers
  * qr.c			wg_qr_png(), wg_qr_svg(), wg_qr_text()
+ * config_link.c	wg_config_link(), wg_redeem_config_link(): one-time
+ *				config links
  * show.c		wg_show(), answered by the apply worker
  * reconcile.c	wg_reconcile(), answered by the apply worker
  * tell_worker.c	the wg_tell_worker() trigger
@@ -65,6 +67,9 @@ extern void wgpeer_claim_device(const char *user_id, const char *ifname);
 
 /* node.c */
 extern void wgpeer_require_primary(const char *function);
+
+/* qr.c */
+extern bytea *wgpeer_qr_png(text *config, int32 scale, int32 margin);
 
 /* pool.c */
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);

@@ -13,7 +13,9 @@
  * wg_peer_config() renders it; a second live peer of the interface with
  * the same config_name gets <config_name>@<first 8 hex digits of its
  * peer_id>.conf (config names cannot contain '@').  A file goes when its
- * peer is revoked or expires, or its interface is unregistered.
+ * peer is revoked or expires, its interface is unregistered, or a
+ * one-time config link handed its private key out and the server forgot
+ * it (the client then holds the only copy, not this directory).
  *
  * Every file is written with wg_atomic_write() (mode 0600, temporary file,
  * fsync, rename, fsync of the directory) and only when its content
@@ -383,7 +385,9 @@ export_clients(void)
 				"  left(replace(p.peer_id::text, '-', ''), 8)"
 				" FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
 				" WHERE p.status IN ('creating', 'active')"
-				"   AND i.node = current_setting('wgpeer.node')",
+				"   AND i.node = current_setting('wgpeer.node')"
+				/* a key a config link handed out stays off the disk too */
+				"   AND p.private_key_forgotten_at IS NULL",
 				0, NULL, NULL, NULL);
 	rows = SPI_tuptable;
 	n = SPI_processed;
