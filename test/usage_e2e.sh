@@ -52,7 +52,8 @@ on_server() { srv wg show "$DEV" peers | grep -qx "$1"; }
 not_on_server() { ! on_server "$1"; }
 ping_server() { cli ping -c 1 -W 1 10.95.0.1 >/dev/null 2>&1; }
 no_ping() { ! cli ping -c 3 -i 0.3 -W 1 10.95.0.1 >/dev/null 2>&1; }
-worker_pid() { pgrep -f "wgpeer apply worker" | head -n 1; }
+# this cluster's worker (other clusters may run on the machine)
+worker_pid() { pgrep -P "$(head -n 1 "$CLUSTER_DIR/data/postmaster.pid")" -f "wgpeer apply worker"; }
 status_is() {
 	sql_true "SELECT status || '/' || coalesce(suspended_reason, '') = '$1'
 		FROM wgpeer.peer WHERE peer_id = '$PEER'"

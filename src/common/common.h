@@ -5,6 +5,7 @@
  *
  * settings.c	every wgpeer.* setting, defined in one place
  * spi.c		statements through plans cached for the life of a process
+ * index_probe.c	"does a live peer hold this?", asked of the unique index
  * keys.c		keys as the tables store them (base64 text)
  * catalog.c	lookups of interfaces and peers, with one error each for
  *				"not registered" and "does not exist"
@@ -52,6 +53,10 @@ extern int	wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs,
 extern int	wgpeer_exec_opts(SPIPlanPtr *plan, const char *sql, int nargs,
 							 Oid *types, Datum *values, const char *nulls,
 							 int cursor_options);
+
+/* index_probe.c */
+extern bool wgpeer_index_holds(const char *index_name, int nkeys,
+							   const Oid *eq_procs, const Datum *keys);
 
 /* keys.c */
 extern char *wgpeer_key_text(const uint8_t key[WG_KEY_LEN]);

@@ -46,3 +46,4 @@ wgpeer_exec_opts(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			 sql, SPI_result_code_string(rc));
 	return rc;
 }
+

@@ -6,6 +6,7 @@
 #include "sql/sql.h"
 
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 
 PG_FUNCTION_INFO_V1(wg_genkey);
 PG_FUNCTION_INFO_V1(wg_pubkey);
@@ -75,10 +76,11 @@ void
 wgpeer_check_peer_key(const char *ifname, const char *public_key)
 {
 	static SPIPlanPtr own_plan;
-	static SPIPlanPtr held_plan;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2] = {CStringGetTextDatum(ifname),
 	CStringGetTextDatum(public_key)};
+	Oid			eq_procs[2] = {F_TEXTEQ, F_TEXTEQ};
+	Datum		keys[2] = {values[1], values[0]};
 
 	wgpeer_exec(&own_plan,
 				"SELECT 1 FROM wgpeer.interface WHERE name = $1 AND public_key = $2",
@@ -88,11 +90,7 @@ wgpeer_check_peer_key(const char *ifname, const char *public_key)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("public_key is the public key of interface \"%s\" itself",
 						ifname)));
-	wgpeer_exec(&held_plan,
-				"SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-				" AND public_key = $2 AND released_at IS NULL",
-				2, types, values, NULL);
-	if (SPI_processed > 0)
+	if (wgpeer_index_holds("peer_live_public_key", 2, eq_procs, keys))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("public_key is already used by a peer of interface \"%s\"",

@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 
 PG_FUNCTION_INFO_V1(wg_next_ip);
 
@@ -127,21 +128,15 @@ lock_pool(const char *ifname)
 }
 
 /*
- * True when a peer of ifname holds address (a unique index probe, planned
- * afresh each time so that it stays one as the table grows).
+ * True when a peer of ifname holds address (a unique index probe).
  */
 static bool
 address_held(const char *ifname, Datum address)
 {
-	static SPIPlanPtr plan;
-	Oid			types[2] = {TEXTOID, INETOID};
-	Datum		values[2] = {CStringGetTextDatum(ifname), address};
+	Oid			eq_procs[2] = {F_NETWORK_EQ, F_TEXTEQ};
+	Datum		keys[2] = {address, CStringGetTextDatum(ifname)};
 
-	wgpeer_exec_opts(&plan,
-					 "SELECT 1 FROM wgpeer.peer WHERE interface = $1"
-					 " AND address = $2 AND released_at IS NULL",
-					 2, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
-	return SPI_processed > 0;
+	return wgpeer_index_holds("peer_live_address", 2, eq_procs, keys);
 }
 
 /*
