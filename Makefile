@@ -23,9 +23,10 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
-REGRESS = keys interface pool peer config qr privileges lifecycle import
+REGRESS = keys interface pool peer config qr privileges lifecycle import routes
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
-	allocate_two_interfaces remove_interface device_limit suspend_revoke
+	allocate_two_interfaces remove_interface device_limit suspend_revoke \
+	routes_overlap
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
