@@ -40,7 +40,9 @@ GRANT EXECUTE ON FUNCTION
 	wgpeer.wg_set_peer_quota(uuid, bigint, text, timestamptz),
 	wgpeer.wg_user_usage(text),
 	wgpeer.wg_events(bigint, integer),
-	wgpeer.wg_config_link(uuid, interval)
+	wgpeer.wg_config_link(uuid, interval),
+	wgpeer.wg_set_peer_allowed_ips(uuid, cidr[]),
+	wgpeer.wg_set_peer_routes(uuid, cidr[])
 	TO wgpeer_app;
 GRANT SELECT ON wgpeer.peer_public TO wgpeer_app;
 
@@ -64,6 +66,11 @@ SELECT used_bytes, quota FROM wgpeer.wg_user_usage('app-user');
 SELECT array_agg(kind ORDER BY event_id) AS events
 FROM wgpeer.wg_events(0, 1000) WHERE user_id = 'app-user';
 SELECT length(wgpeer.wg_config_link(peer_id)) AS link_length
+FROM wgpeer.peer_public WHERE user_id = 'app-user';
+SELECT wgpeer.wg_set_peer_routes(peer_id, ARRAY['192.168.90.0/24']::cidr[]) AS routes
+FROM wgpeer.peer_public WHERE user_id = 'app-user';
+SELECT wgpeer.wg_set_peer_allowed_ips(peer_id, ARRAY['10.0.0.0/8']::cidr[])
+       LIKE '%AllowedIPs = 10.0.0.0/8%' AS split_tunnel
 FROM wgpeer.peer_public WHERE user_id = 'app-user';
 SELECT status FROM wgpeer.wg_revoke_peer(
 	(SELECT peer_id FROM wgpeer.peer_public WHERE user_id = 'app-user'));

@@ -1271,6 +1271,45 @@ RETURNS record
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
 COMMENT ON FUNCTION wg_redeem_config_link IS
 	'The config and QR code of a one-time link, once; optionally forget the private key';
+-- Per-peer routing: what a client routes through the tunnel (a split
+-- tunnel), and subnets behind a peer that its interface routes to it (site
+-- to site).
+------------------------------------------------------------------------------
+
+ALTER TABLE peer
+	ADD COLUMN allowed_ips cidr[]
+		CONSTRAINT peer_allowed_ips_check
+		CHECK (cardinality(allowed_ips) BETWEEN 1 AND 64
+			   AND array_ndims(allowed_ips) = 1
+			   AND array_position(allowed_ips, NULL) IS NULL),
+	ADD COLUMN routes cidr[]
+		CONSTRAINT peer_routes_check
+		CHECK (cardinality(routes) BETWEEN 1 AND 64
+			   AND array_ndims(routes) = 1
+			   AND array_position(routes, NULL) IS NULL);
+COMMENT ON COLUMN peer.allowed_ips IS
+	'What the peer''s client routes through the tunnel, in its config; NULL: the interface''s allowed_ips';
+COMMENT ON COLUMN peer.routes IS
+	'Subnets behind the peer, its allowed IPs on the interface besides its addresses; NULL: none';
+
+-- The routes of an interface's peers, for the overlap check of
+-- wg_set_peer_routes(), which serializes per interface.
+CREATE INDEX peer_routes ON peer (interface)
+	WHERE routes IS NOT NULL AND status <> 'revoked';
+
+CREATE FUNCTION wg_set_peer_allowed_ips(peer_id uuid, allowed_ips cidr[])
+RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_set_peer_allowed_ips'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_peer_allowed_ips IS
+	'What a peer''s client routes through the tunnel (NULL: its interface''s); returns its new config';
+
+CREATE FUNCTION wg_set_peer_routes(peer_id uuid, routes cidr[])
+RETURNS cidr[]
+	AS 'MODULE_PATHNAME', 'wg_set_peer_routes'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_peer_routes IS
+	'Subnets behind a peer, routed to it by its interface (NULL or empty: none)';
 
 ------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC on what this version adds.
@@ -1292,6 +1331,8 @@ REVOKE ALL ON FUNCTION wg_peer_node(), wg_interface_node_moved(),
 	wg_peer_total_bytes(uuid), wg_quota_resume(uuid),
 	wg_set_peer_quota(uuid, bigint, text, timestamptz), wg_user_usage(text),
 	wg_watch_peers(), wg_new_key_held(), wg_config_link(uuid, interval),
-	wg_redeem_config_link(text, boolean) FROM PUBLIC;
+	wg_redeem_config_link(text, boolean),
+	wg_set_peer_allowed_ips(uuid, cidr[]), wg_set_peer_routes(uuid, cidr[])
+	FROM PUBLIC;
 
 DROP FUNCTION wg_recreate_keeping_grants(regprocedure, text);

@@ -65,6 +65,11 @@ bash test/failure_isolation_test.sh
 # rotation, a plan that starts at the first handshake, 500 peers imported.
 bash test/lifecycle_e2e.sh
 
+# Per-peer routing with a real client: a subnet behind it reachable through
+# the tunnel once routed to it, unreachable once the route is gone; a split
+# tunnel's config.
+bash test/routes_e2e.sh
+
 # Usage and events with a real client: a quota suspends it and a new
 # period brings it back; the event log read late, in pages, across a
 # worker killed with kill -9.

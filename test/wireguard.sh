@@ -14,7 +14,8 @@
 #                             each: public key, preshared key, allowed IPs
 #                             (sorted), keepalive; sorted
 #   wanted_peers NAME         the same as the database wants them (its live
-#                             peers), read with q (test/cluster.sh)
+#                             peers, their routes among the allowed IPs),
+#                             read with q (test/cluster.sh)
 #   wg_client_up NAME NETNS CONFIG PREFIX...
 #                             a client interface NAME in NETNS configured
 #                             from a generated client CONFIG as wg-quick
@@ -116,7 +117,8 @@ kernel_peers() {
 
 wanted_peers() {
 	q -c "SELECT p.public_key, coalesce(p.preshared_key, '(none)'),
-				 concat_ws(',', host(p.address) || '/32', host(p.address6) || '/128'),
+				 concat_ws(',', host(p.address) || '/32', host(p.address6) || '/128',
+				           array_to_string(p.routes, ',')),
 				 coalesce(nullif(i.persistent_keepalive, 0)::text, 'off')
 		  FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
 		  WHERE p.interface = '$1' AND p.status IN ('creating', 'active')" |

@@ -42,7 +42,12 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 				" coalesce(p.dns, i.dns),"
 				/* a peer's own mtu and keepalive (0.2), read so under 0.1 too */
 				" coalesce((to_jsonb(p) ->> 'mtu')::int, i.mtu), i.public_key,"
-				" p.preshared_key, i.endpoint, i.allowed_ips,"
+				" p.preshared_key, i.endpoint,"
+				/* the peer's own allowed_ips (0.2), in its order */
+				" coalesce((SELECT string_agg(a.ip, ', ' ORDER BY a.n)"
+				"           FROM jsonb_array_elements_text(nullif("
+				"             to_jsonb(p) -> 'allowed_ips', 'null')) WITH ORDINALITY"
+				"             AS a(ip, n)), i.allowed_ips),"
 				" coalesce((to_jsonb(p) ->> 'persistent_keepalive')::int,"
 				"          i.persistent_keepalive),"
 				/* when a config link handed the private key out (0.2) */

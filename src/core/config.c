@@ -118,6 +118,7 @@ wg_server_config_render(const wg_server_config *cfg, char *buf, size_t size)
 
 		if (!field_ok(p->public_key, 1) || !field_ok(p->preshared_key, 0) ||
 			!field_ok(p->address, 1) || !field_ok(p->address6, 0) ||
+			!field_ok(p->routes, 0) ||
 			p->persistent_keepalive < 0 || p->persistent_keepalive > 65535)
 			return -EINVAL;
 	}
@@ -143,6 +144,8 @@ wg_server_config_render(const wg_server_config *cfg, char *buf, size_t size)
 		out_printf(&out, "AllowedIPs = %s", p->address);
 		if (p->address6)
 			out_printf(&out, ", %s", p->address6);
+		if (p->routes)
+			out_printf(&out, ", %s", p->routes);
 		out_printf(&out, "\n");
 		if (p->persistent_keepalive > 0)
 			out_printf(&out, "PersistentKeepalive = %d\n",

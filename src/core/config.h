@@ -39,6 +39,8 @@ typedef struct wg_server_peer
 	const char *preshared_key;	/* or NULL */
 	const char *address;		/* "10.10.0.2/32" */
 	const char *address6;		/* "fd00::2/128" or NULL */
+	const char *routes;			/* "192.168.77.0/24, ..." behind the peer,
+								 * or NULL */
 	int			persistent_keepalive;	/* 0: off */
 } wg_server_peer;
 

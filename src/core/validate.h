@@ -16,6 +16,13 @@
 /* Longest DNS list we render: plenty for any real resolver set. */
 #define WG_DNS_LIST_MAX 1024
 
+/*
+ * Most prefixes a peer's own client AllowedIPs, or the routes behind it,
+ * may list: plenty for a split tunnel or a site, and few enough that a
+ * peer's allowed IPs on the interface stay a short list.
+ */
+#define WG_PEER_PREFIXES_MAX 64
+
 extern const char *wg_check_ifname(const char *name);
 extern const char *wg_check_config_name(const char *name);
 extern const char *wg_check_hostname(const char *host);

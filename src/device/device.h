@@ -18,8 +18,15 @@
 #include <netinet/in.h>
 
 #include "core/keys.h"
+#include "core/validate.h"
 
 #define WG_IFNAME_SIZE 16		/* IFNAMSIZ, including the NUL */
+
+/*
+ * Most allowed IPs wgpeer gives one peer of an interface: its IPv4 and
+ * IPv6 tunnel addresses and the routes behind it.
+ */
+#define WG_PEER_ALLOWEDIPS_MAX (2 + WG_PEER_PREFIXES_MAX)
 
 /* One allowed IP: an IPv4 or IPv6 prefix. */
 typedef struct wg_allowedip

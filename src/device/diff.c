@@ -51,27 +51,37 @@ allowedip_equal(const wg_allowedip *a, const wg_allowedip *b)
 	return memcmp(&a->addr.ip6, &b->addr.ip6, sizeof(a->addr.ip6)) == 0;
 }
 
+/* Is ip among the n allowed IPs of list? */
+static bool
+allowedip_in(const wg_allowedip *ip, const wg_allowedip *list, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (allowedip_equal(ip, &list[k]))
+			return true;
+	return false;
+}
+
 /*
  * Does the live peer match the desired one: same preshared key, keepalive
- * and set of allowed IPs?
+ * and set of allowed IPs?  The sets are compared both ways, in whatever
+ * order either side lists them: a device that reports a prefix twice (a
+ * UAPI daemon repeating one) matches when the sets are the same.  At most
+ * WG_PEER_ALLOWEDIPS_MAX desired IPs keep the quadratic check cheap.
  */
 static bool
 peer_matches(const wg_desired_peer *want, const wg_peer_info *have)
 {
 	if (memcmp(want->preshared_key, have->preshared_key, WG_KEY_LEN) != 0 ||
-		want->keepalive != (int) have->keepalive ||
-		want->n_allowedips != have->n_allowedips)
+		want->keepalive != (int) have->keepalive)
 		return false;
-	/* equal counts, no duplicates on either side: inclusion is equality */
 	for (size_t i = 0; i < want->n_allowedips; i++)
-	{
-		bool		found = false;
-
-		for (size_t k = 0; k < have->n_allowedips && !found; k++)
-			found = allowedip_equal(&want->allowedips[i], &have->allowedips[k]);
-		if (!found)
+		if (!allowedip_in(&want->allowedips[i], have->allowedips,
+						  have->n_allowedips))
 			return false;
-	}
+	for (size_t k = 0; k < have->n_allowedips; k++)
+		if (!allowedip_in(&have->allowedips[k], want->allowedips,
+						  want->n_allowedips))
+			return false;
 	return true;
 }
 
@@ -115,7 +125,8 @@ add_change(wg_peer_change *c, const wg_desired_peer *want)
  * foreign.  changes must have room for n_desired + device->n_peers
  * entries; the added ones point into desired, which must outlive them.
  * Sorts desired, device->peers and known in place.  Returns 0, or -EINVAL
- * for a desired peer with more than two allowed IPs.
+ * for a desired peer with more than WG_PEER_ALLOWEDIPS_MAX allowed IPs or
+ * none to point to.
  */
 int
 wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
@@ -131,7 +142,8 @@ wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 
 	memset(stats, 0, sizeof(*stats));
 	for (size_t k = 0; k < n_desired; k++)
-		if (desired[k].n_allowedips > 2)
+		if (desired[k].n_allowedips > WG_PEER_ALLOWEDIPS_MAX ||
+			(desired[k].n_allowedips > 0 && desired[k].allowedips == NULL))
 			return -EINVAL;
 	sort_items(desired, n_desired, sizeof(*desired), key_cmp);
 	sort_items(device->peers, device->n_peers, sizeof(*device->peers),

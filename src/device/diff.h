@@ -16,13 +16,17 @@
 
 #include "device/device.h"
 
-/* A peer the database says should be on the interface. */
+/*
+ * A peer the database says should be on the interface.  Its allowed IPs
+ * (tunnel addresses and routes, at most WG_PEER_ALLOWEDIPS_MAX, distinct,
+ * in any order) belong to the caller and must outlive the changes.
+ */
 typedef struct wg_desired_peer
 {
 	uint8_t		public_key[WG_KEY_LEN];
 	uint8_t		preshared_key[WG_KEY_LEN];	/* all zeros: none */
 	int			keepalive;		/* seconds, 0 = off */
-	wg_allowedip allowedips[2];
+	const wg_allowedip *allowedips;
 	size_t		n_allowedips;
 } wg_desired_peer;
 

@@ -8,8 +8,10 @@
  * (created, renewed back from expiry) queues an add, a live peer leaving
  * (revoked, expired) queues the removal of its key, a live peer whose key
  * changed queues the removal of the old key and the addition of the new,
- * and a live peer whose addresses, preshared key or keepalive changed, or
- * whose expiry moved from the past into the future, queues an add.  Anything
+ * and a live peer whose addresses, routes, preshared key or keepalive
+ * changed, or whose expiry moved from the past into the future, queues an
+ * add.  A suspended peer's new routes wait for its resume, which queues
+ * the add with them.  Anything
  * else (creating -> active, a renewal of a live peer) queues nothing.
  *
  * Only peers of interfaces this cluster serves are queued: on the primary
@@ -38,6 +40,7 @@ typedef struct PeerRow
 	char	   *public_key;
 	char	   *address;
 	char	   *address6;
+	char	   *routes;
 	char	   *preshared_key;
 	char	   *keepalive;
 	bool		has_expiry;
@@ -74,6 +77,7 @@ read_row(HeapTuple tup, TupleDesc desc, PeerRow *row)
 	row->public_key = column_text(tup, desc, "public_key");
 	row->address = column_text(tup, desc, "address");
 	row->address6 = column_text(tup, desc, "address6");
+	row->routes = column_text(tup, desc, "routes");
 	row->preshared_key = column_text(tup, desc, "preshared_key");
 	row->keepalive = column_text(tup, desc, "persistent_keepalive");
 	d = SPI_getbinval(tup, desc, SPI_fnumber(desc, "expires_at"), &isnull);
@@ -142,6 +146,7 @@ queue_transition(const PeerRow *old, const PeerRow *new)
 		}
 		else if (differ(old->address, new->address) ||
 				 differ(old->address6, new->address6) ||
+				 differ(old->routes, new->routes) ||
 				 differ(old->preshared_key, new->preshared_key) ||
 				 differ(old->keepalive, new->keepalive) ||
 				 back_in_time)

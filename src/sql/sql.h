@@ -10,6 +10,8 @@
  * peer.c		wg_create_peer(), wg_renew_peer(), wg_expire_peers(),
  *				wg_peer_config()
  * lifecycle.c	wg_suspend_peer(), wg_resume_peer(), wg_rotate_peer_key()
+ * routes.c		wg_set_peer_allowed_ips(), wg_set_peer_routes(): per-peer
+ *				routing
  * device_limit.c	the most live peers one user may have
  * import.c		wg_import_peer(), wg_import_config(): adopting existing peers
  * qr.c			wg_qr_png(), wg_qr_svg(), wg_qr_text()

@@ -41,7 +41,7 @@ typedef struct Change
 	uint8_t		public_key[WG_KEY_LEN];
 	bool		has_psk;
 	uint8_t		psk[WG_KEY_LEN];
-	wg_allowedip ips[2];
+	wg_allowedip *ips;			/* tunnel addresses and routes */
 	int			n_ips;
 	int			keepalive;
 } Change;
@@ -72,10 +72,12 @@ typedef struct Outcome
  * quarantined (refused by the device, waiting for its own retry); a key
  * whose latest change is due comes with its quarantined earlier ones,
  * which the latest supersedes.  So no change ever overtakes an earlier
- * one of the same key.
+ * one of the same key.  What it returns is allocated in keep, which
+ * outlives the transaction.
  */
 static int
-read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
+read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
+		   int *n_ifaces_out)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {INT4OID};
@@ -87,8 +89,7 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 
 	wgpeer_exec_opts(&plan,
 					 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
-					 "  q.public_key, p.preshared_key, host(p.address),"
-					 "  host(p.address6),"
+					 "  q.public_key, p.preshared_key, " WGPEER_ALLOWED_IPS_SQL ","
 					 "  coalesce(p.persistent_keepalive, i.persistent_keepalive, 0),"
 					 "  i.private_key, i.listen_port, i.backend"
 					 " FROM wgpeer.queue q"
@@ -108,8 +109,8 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 					 " ORDER BY q.change_id LIMIT $1",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	n = SPI_processed;
-	changes = palloc0(sizeof(Change) * (n + 1));
-	ifaces = palloc0(sizeof(Iface) * (n + 1));
+	changes = MemoryContextAllocZero(keep, sizeof(Change) * (n + 1));
+	ifaces = MemoryContextAllocZero(keep, sizeof(Iface) * (n + 1));
 	for (uint64 r = 0; r < n; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
@@ -132,10 +133,9 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 				wgpeer_stored_key(text, c->psk);
 				c->has_psk = true;
 			}
-			wgpeer_host_allowedip(SPI_getvalue(tup, desc, 7), &c->ips[c->n_ips++]);
-			if ((text = SPI_getvalue(tup, desc, 8)) != NULL)
-				wgpeer_host_allowedip(text, &c->ips[c->n_ips++]);
-			c->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 9, &isnull));
+			c->n_ips = wgpeer_stored_allowedips(SPI_getbinval(tup, desc, 7, &isnull),
+												keep, &c->ips);
+			c->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
 		}
 
 		/* interfaces in order of first appearance */
@@ -145,14 +145,14 @@ read_batch(Change **changes_out, Iface **ifaces_out, int *n_ifaces_out)
 		{
 			Iface	   *f = &ifaces[n_ifaces++];
 
-			f->name = ifname;
-			if ((text = SPI_getvalue(tup, desc, 10)) != NULL)
+			f->name = MemoryContextStrdup(keep, ifname);
+			if ((text = SPI_getvalue(tup, desc, 9)) != NULL)
 			{
 				wgpeer_stored_key(text, f->private_key);
 				f->has_private_key = true;
 			}
-			f->listen_port = DatumGetInt32(SPI_getbinval(tup, desc, 11, &isnull));
-			f->backend = wgpeer_backend(SPI_getvalue(tup, desc, 12));
+			f->listen_port = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
+			f->backend = wgpeer_backend(SPI_getvalue(tup, desc, 11));
 		}
 		c->iface = k;
 		ifaces[k].n_changes++;
@@ -589,17 +589,8 @@ apply_pass(void)
 	installed = wgpeer_installed();
 	if (installed)
 	{
-		Change	   *read_changes;
-		Iface	   *read_ifaces;
-
-		/* read in SPI's memory, keep in the pass's: it outlives the xact */
-		n = read_batch(&read_changes, &read_ifaces, &n_ifaces);
-		changes = MemoryContextAlloc(pass_ctx, sizeof(Change) * (n + 1));
-		memcpy(changes, read_changes, sizeof(Change) * (n + 1));
-		ifaces = MemoryContextAlloc(pass_ctx, sizeof(Iface) * (n + 1));
-		memcpy(ifaces, read_ifaces, sizeof(Iface) * (n + 1));
-		for (int k = 0; k < n_ifaces; k++)
-			ifaces[k].name = MemoryContextStrdup(pass_ctx, read_ifaces[k].name);
+		/* read in SPI's memory, kept in the pass's: it outlives the xact */
+		n = read_batch(pass_ctx, &changes, &ifaces, &n_ifaces);
 		/* nothing to send: the same transaction says when to look again */
 		if (n == 0)
 			result = next_retry_ms();

@@ -14,6 +14,10 @@
 #include <net/if.h>
 #include <unistd.h>
 
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/inet.h"
+
 #include "device/netlink.h"
 #include "device/uapi.h"
 
@@ -155,24 +159,38 @@ wgpeer_device_id(const char *ifname, WgBackend backend)
 }
 
 /*
- * Parse a host address into a WireGuard allowed IP of full length.
+ * The allowed IPs of a stored peer, from a cidr[] of its tunnel addresses
+ * and routes (the worker's queries build it), in an array allocated in
+ * ctx; returns how many.  A peer never has more than
+ * WG_PEER_ALLOWEDIPS_MAX (the table's checks bound its routes), nor a NULL
+ * element.
  */
-void
-wgpeer_host_allowedip(const char *host, wg_allowedip *ip)
+int
+wgpeer_stored_allowedips(Datum array, MemoryContext ctx, wg_allowedip **ips)
 {
-	memset(ip, 0, sizeof(*ip));
-	if (inet_pton(AF_INET, host, &ip->addr.ip4) == 1)
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	deconstruct_array(DatumGetArrayTypeP(array), CIDROID, -1, false,
+					  TYPALIGN_INT, &elems, &nulls, &n);
+	if (n > WG_PEER_ALLOWEDIPS_MAX)
+		elog(ERROR, "wgpeer: a stored peer has %d allowed IPs, more than %d",
+			 n, WG_PEER_ALLOWEDIPS_MAX);
+	*ips = MemoryContextAllocZero(ctx, sizeof(wg_allowedip) * (n + 1));
+	for (int i = 0; i < n; i++)
 	{
-		ip->family = AF_INET;
-		ip->cidr = 32;
+		inet	   *ip;
+		wg_allowedip *a = &(*ips)[i];
+
+		if (nulls[i])
+			elog(ERROR, "wgpeer: a stored peer has a null allowed IP");
+		ip = DatumGetInetPP(elems[i]);
+		a->family = ip_family(ip) == PGSQL_AF_INET ? AF_INET : AF_INET6;
+		a->cidr = ip_bits(ip);
+		memcpy(&a->addr, ip_addr(ip), wg_allowedip_addr_len(a->family));
 	}
-	else if (inet_pton(AF_INET6, host, &ip->addr.ip6) == 1)
-	{
-		ip->family = AF_INET6;
-		ip->cidr = 128;
-	}
-	else
-		elog(ERROR, "wgpeer: stored address \"%s\" is not an IP address", host);
+	return n;
 }
 
 /*

@@ -6,8 +6,9 @@
  * When wgpeer.export_dir is set, the directory holds for each registered
  * interface <interface>.conf in the `wg setconf` format (its private key
  * when the database holds it, its listen port, and one [Peer] per peer in
- * state creating or active: the peers the database wants on the interface,
- * the same set reconciliation enforces).  When
+ * state creating or active, its tunnel addresses and routes as AllowedIPs:
+ * the peers the database wants on the interface, the same set
+ * reconciliation enforces).  When
  * wgpeer.export_client_configs is on, the subdirectory <interface>/ holds
  * one client config per live peer, <config_name>.conf, rendered exactly as
  * wg_peer_config() renders it; a second live peer of the interface with
@@ -318,7 +319,8 @@ export_servers(void)
 
 		wgpeer_exec(&peer_plan,
 					"SELECT public_key, preshared_key, host(address) || '/32',"
-					" host(address6) || '/128', persistent_keepalive"
+					" host(address6) || '/128', persistent_keepalive,"
+					" array_to_string(routes, ', ')"
 					" FROM wgpeer.peer"
 					" WHERE interface = $1 AND status IN ('creating', 'active')"
 					" ORDER BY address, public_key",
@@ -334,6 +336,7 @@ export_servers(void)
 			peers[p].preshared_key = SPI_getvalue(ptup, pdesc, 2);
 			peers[p].address = SPI_getvalue(ptup, pdesc, 3);
 			peers[p].address6 = SPI_getvalue(ptup, pdesc, 4);
+			peers[p].routes = SPI_getvalue(ptup, pdesc, 6);
 			peers[p].persistent_keepalive = SPI_getvalue(ptup, pdesc, 5) ?
 				atoi(SPI_getvalue(ptup, pdesc, 5)) : keepalive;
 		}

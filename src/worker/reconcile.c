@@ -84,8 +84,8 @@ forget_unlisted(void)
 
 /*
  * The peers the database wants on ifname (creating and active ones not
- * past their expiry), and the keys of peers it suspended, revoked or
- * expired there
+ * past their expiry), each with its tunnel addresses and routes as allowed
+ * IPs, and the keys of peers it suspended, revoked or expired there
  * or whose expiry has passed (a node removes those at expires_at on its
  * own, before the primary marks them expired).
  */
@@ -99,8 +99,8 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 	Datum		values[1] = {CStringGetTextDatum(ifname)};
 
 	wgpeer_exec_opts(&want_plan,
-					 "SELECT p.public_key, p.preshared_key, host(p.address),"
-					 " host(p.address6),"
+					 "SELECT p.public_key, p.preshared_key,"
+					 " " WGPEER_ALLOWED_IPS_SQL ","
 					 " coalesce(p.persistent_keepalive, i.persistent_keepalive, 0)"
 					 " FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
 					 " WHERE p.interface = $1 AND p.status IN ('creating', 'active')"
@@ -115,14 +115,15 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 		wg_desired_peer *d = &(*desired)[r];
 		char	   *text;
 		bool		isnull;
+		wg_allowedip *ips;
 
 		wgpeer_stored_key(SPI_getvalue(tup, desc, 1), d->public_key);
 		if ((text = SPI_getvalue(tup, desc, 2)) != NULL)
 			wgpeer_stored_key(text, d->preshared_key);
-		wgpeer_host_allowedip(SPI_getvalue(tup, desc, 3), &d->allowedips[d->n_allowedips++]);
-		if ((text = SPI_getvalue(tup, desc, 4)) != NULL)
-			wgpeer_host_allowedip(text, &d->allowedips[d->n_allowedips++]);
-		d->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+		d->n_allowedips = wgpeer_stored_allowedips(SPI_getbinval(tup, desc, 3, &isnull),
+												   CurrentMemoryContext, &ips);
+		d->allowedips = ips;
+		d->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
 	}
 
 	wgpeer_exec_opts(&known_plan,

@@ -62,7 +62,15 @@ extern unsigned int wgpeer_device_id(const char *ifname, WgBackend backend);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 									WgBackend backend, char **message,
 									const char **hint);
-extern void wgpeer_host_allowedip(const char *host, wg_allowedip *ip);
+/*
+ * A peer's allowed IPs on its interface as a cidr[]: its tunnel addresses
+ * and the routes behind it, in a query on wgpeer.peer p.
+ */
+#define WGPEER_ALLOWED_IPS_SQL \
+	"array_remove(ARRAY[set_masklen(p.address, 32)," \
+	" set_masklen(p.address6, 128)]::cidr[] || p.routes, NULL)"
+extern int	wgpeer_stored_allowedips(Datum array, MemoryContext ctx,
+									 wg_allowedip **ips);
 extern void wgpeer_device_apply(const wg_device_change *change,
 								WgBackend backend, int *peer_rc,
 								wg_apply_outcome *out);

@@ -7,8 +7,8 @@
  *
  * Keys, preshared keys and allowed IPs come from small sets, so that the
  * two sides share keys, addresses and settings often.  The desired side
- * is what the database gives (distinct keys, at most two distinct
- * addresses a peer, no address on two peers); the device side is what a
+ * is what the database gives (distinct keys, at most three distinct
+ * prefixes a peer, no prefix on two peers); the device side is what a
  * backend may report from outside bytes, a key listed twice included.
  * The model applies a change the way WireGuard does: an add creates or
  * updates the peer and replaces its allowed IPs, taking each from any
@@ -209,9 +209,13 @@ desired_find(const wg_desired_peer *desired, size_t n, const uint8_t *key)
 	return NULL;
 }
 
+/* The allowed IPs of the desired peers, one row each. */
+static wg_allowedip desired_ips[MAX_PEERS][WG_PEER_ALLOWEDIPS_MAX + 1];
+
 /*
- * Read the desired peers: distinct keys, addresses used once.  A peer may
- * ask for three addresses (which the diff refuses); *bad says so.
+ * Read the desired peers: distinct keys, prefixes used once.  A peer may
+ * ask for more allowed IPs than a peer has (which the diff refuses); *bad
+ * says so.
  */
 static size_t
 read_desired(reader *r, wg_desired_peer *desired, bool *bad)
@@ -224,10 +228,12 @@ read_desired(reader *r, wg_desired_peer *desired, bool *bad)
 	for (size_t i = 0; i < n; i++)
 	{
 		wg_desired_peer *d = &desired[made];
+		wg_allowedip *ips = desired_ips[made];
 		uint8_t		b = next(r);
-		size_t		want = (b >> 4) % 3;
+		size_t		want = (b >> 4) % 4;
 
 		memset(d, 0, sizeof(*d));
+		d->allowedips = ips;
 		small_key(d->public_key, b & 15);
 		if (desired_find(desired, made, d->public_key) != NULL)
 			continue;
@@ -240,11 +246,14 @@ read_desired(reader *r, wg_desired_peer *desired, bool *bad)
 			if (used & (1u << a))
 				continue;
 			used |= 1u << a;
-			d->allowedips[d->n_allowedips++] = atom(a);
+			ips[d->n_allowedips++] = atom(a);
 		}
 		if (b == 0xff)
 		{
-			d->n_allowedips = 3;	/* more than a peer has: refused */
+			/* more than a peer has: refused */
+			for (size_t k = 0; k <= WG_PEER_ALLOWEDIPS_MAX; k++)
+				ips[k] = atom(0);
+			d->n_allowedips = WG_PEER_ALLOWEDIPS_MAX + 1;
 			*bad = true;
 		}
 		made++;
@@ -285,7 +294,7 @@ read_device(reader *r, wg_device *dev, const wg_desired_peer *desired,
 			memcpy(p->preshared_key, d->preshared_key, WG_KEY_LEN);
 			p->keepalive = (uint16_t) d->keepalive;
 			/* a peer with too many addresses has none to copy */
-			n_ips = d->n_allowedips > 2 ? 0 : d->n_allowedips;
+			n_ips = d->n_allowedips > 3 ? 0 : d->n_allowedips;
 			for (size_t k = 0; k < n_ips; k++)
 				ips[n_ips - 1 - k] = atom_of(&d->allowedips[k]);
 		}

@@ -137,13 +137,16 @@ test_injection(void)
 	}
 }
 
-/* Two peers: one with everything, one with the optional fields absent. */
+/*
+ * Two peers: one with everything (routes to two subnets behind it too),
+ * one with the optional fields absent.
+ */
 static const wg_server_peer server_peers[] = {
 	{"hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=",
 	 "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=",
-	"10.10.0.2/32", "fd00::2/128", 25},
+	"10.10.0.2/32", "fd00::2/128", "192.168.77.0/24, fd77::/64", 25},
 	{"dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=", NULL,
-	"10.10.0.3/32", NULL, 0},
+	"10.10.0.3/32", NULL, NULL, 0},
 };
 
 static void
@@ -164,7 +167,8 @@ test_server(void)
 			  "[Peer]\n"
 			  "PublicKey = hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n"
 			  "PresharedKey = 3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\n"
-			  "AllowedIPs = 10.10.0.2/32, fd00::2/128\n"
+			  "AllowedIPs = 10.10.0.2/32, fd00::2/128, 192.168.77.0/24, "
+			  "fd77::/64\n"
 			  "PersistentKeepalive = 25\n"
 			  "\n"
 			  "[Peer]\n"
@@ -204,6 +208,11 @@ test_server_refused(void)
 	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
 	memcpy(peers, server_peers, sizeof(peers));
 	peers[0].address6 = "fd00::2/128\nEndpoint = x";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	memcpy(peers, server_peers, sizeof(peers));
+	peers[0].routes = "192.168.77.0/24\n[Peer]";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	peers[0].routes = "";
 	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
 	memcpy(peers, server_peers, sizeof(peers));
 	peers[0].persistent_keepalive = -1;

@@ -19,23 +19,44 @@ key(uint8_t out[WG_KEY_LEN], int b)
 	memset(out, b, WG_KEY_LEN);
 }
 
+/* The allowed IPs of the desired peers, by key byte. */
+static wg_allowedip desired_ips[16][WG_PEER_ALLOWEDIPS_MAX + 1];
+
+/* Allowed IP text ("10.0.0.1/32", "fd00::1/128", ...) as a prefix. */
+static wg_allowedip
+prefix(const char *text)
+{
+	wg_allowedip a;
+	char		addr[64];
+	const char *slash = strchr(text, '/');
+
+	memset(&a, 0, sizeof(a));
+	snprintf(addr, sizeof(addr), "%.*s", (int) (slash - text), text);
+	a.family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	inet_pton(a.family, addr, &a.addr);
+	a.cidr = (uint8_t) atoi(slash + 1);
+	return a;
+}
+
 /* Desired peer b with address 10.0.0.b/32 and fd00::b/128. */
 static void
 desired_peer(wg_desired_peer *p, int b)
 {
 	char		v6[32];
+	wg_allowedip *ips = desired_ips[b];
 
 	memset(p, 0, sizeof(*p));
 	key(p->public_key, b);
 	key(p->preshared_key, 100 + b);
 	p->keepalive = 25;
-	p->allowedips[0].family = AF_INET;
-	p->allowedips[0].cidr = 32;
-	p->allowedips[0].addr.ip4.s_addr = htonl(0x0a000000 | b);
-	p->allowedips[1].family = AF_INET6;
-	p->allowedips[1].cidr = 128;
+	ips[0].family = AF_INET;
+	ips[0].cidr = 32;
+	ips[0].addr.ip4.s_addr = htonl(0x0a000000 | b);
+	ips[1].family = AF_INET6;
+	ips[1].cidr = 128;
 	snprintf(v6, sizeof(v6), "fd00::%x", b);
-	inet_pton(AF_INET6, v6, &p->allowedips[1].addr.ip6);
+	inet_pton(AF_INET6, v6, &ips[1].addr.ip6);
+	p->allowedips = ips;
 	p->n_allowedips = 2;
 }
 
@@ -43,14 +64,16 @@ desired_peer(wg_desired_peer *p, int b)
 static void
 live_peer(wg_peer_info *info, const wg_desired_peer *want)
 {
+	size_t		n = want->n_allowedips;
+
 	memset(info, 0, sizeof(*info));
 	memcpy(info->public_key, want->public_key, WG_KEY_LEN);
 	memcpy(info->preshared_key, want->preshared_key, WG_KEY_LEN);
 	info->keepalive = want->keepalive;
-	info->allowedips = calloc(2, sizeof(wg_allowedip));
-	info->allowedips[0] = want->allowedips[1];
-	info->allowedips[1] = want->allowedips[0];
-	info->n_allowedips = info->cap_allowedips = 2;
+	info->allowedips = calloc(n + 1, sizeof(wg_allowedip));
+	for (size_t i = 0; i < n; i++)
+		info->allowedips[i] = want->allowedips[n - 1 - i];
+	info->n_allowedips = info->cap_allowedips = n;
 }
 
 /* The change for key b in changes, or NULL. */
@@ -177,7 +200,92 @@ test_empty_sides(void)
 	CHECK(n == 1 && changes[0].remove && st.removed == 1);
 	free_peers(live, 1);
 
+	want[0].n_allowedips = WG_PEER_ALLOWEDIPS_MAX + 1;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == -EINVAL);
+}
+
+/*
+ * Routes behind a peer: a peer with its two addresses and a full set of
+ * routes (more than two allowed IPs) is in sync whatever order the device
+ * lists them in; a route missing, added, replaced or repeated in place of
+ * another on the device is corrected with all of them.
+ */
+static void
+test_routes(void)
+{
+	wg_desired_peer want[1];
+	wg_peer_info live[1];
+	wg_device	dev = {0};
+	wg_peer_change changes[2];
+	size_t		n = 99;
+	wg_diff_stats st;
+	wg_allowedip *ips = desired_ips[1];
+	wg_allowedip saved;
+	char		text[64];
+
+	desired_peer(&want[0], 1);
+	ips[2] = prefix("192.168.77.0/24");
+	ips[3] = prefix("fd77::/64");
+	for (int i = 4; i < WG_PEER_ALLOWEDIPS_MAX; i++)
+	{
+		snprintf(text, sizeof(text), "172.16.%d.0/24", i);
+		ips[i] = prefix(text);
+	}
+	want[0].n_allowedips = WG_PEER_ALLOWEDIPS_MAX;
+	live_peer(&live[0], &want[0]);
+	dev.peers = live;
+	dev.n_peers = 1;
+
+	/* reversed on the device, and in yet another order on either side */
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 0 && st.corrected == 0);
+	saved = live[0].allowedips[0];
+	live[0].allowedips[0] = live[0].allowedips[30];
+	live[0].allowedips[30] = saved;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 0);
+
+	/* a route missing from the device */
+	live[0].n_allowedips--;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 1 && st.corrected == 1 && !changes[0].remove &&
+		  changes[0].n_allowedips == WG_PEER_ALLOWEDIPS_MAX &&
+		  changes[0].allowedips == want[0].allowedips);
+
+	/* the device has a route the database no longer wants */
+	live[0].n_allowedips++;
 	want[0].n_allowedips = 3;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 1 && changes[0].n_allowedips == 3);
+
+	/* one route replaced by another of the same count */
+	want[0].n_allowedips = WG_PEER_ALLOWEDIPS_MAX;
+	saved = live[0].allowedips[5];
+	live[0].allowedips[5] = prefix("192.168.78.0/24");
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 1 && st.corrected == 1);
+
+	/* the same count, one route repeated in place of another */
+	live[0].allowedips[5] = live[0].allowedips[6];
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 1 && st.corrected == 1);
+
+	/* a prefix the device lists twice, the set being right, matches */
+	live[0].allowedips[5] = saved;
+	live[0].allowedips[WG_PEER_ALLOWEDIPS_MAX] = saved;
+	live[0].n_allowedips = WG_PEER_ALLOWEDIPS_MAX + 1;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 0);
+
+	/* same address, another prefix length: not the same route */
+	live[0].n_allowedips = WG_PEER_ALLOWEDIPS_MAX;
+	live[0].allowedips[5].cidr = 23;
+	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == 0);
+	CHECK(n == 1);
+	free_peers(live, 1);
+
+	/* a count with nothing to point to is refused */
+	want[0].allowedips = NULL;
 	CHECK(wg_peer_diff(want, 1, &dev, NULL, 0, false, changes, &n, &st) == -EINVAL);
 }
 
@@ -261,5 +369,6 @@ main(void)
 	test_drift();
 	test_empty_sides();
 	test_repeated_key();
+	test_routes();
 	return UNIT_DONE("test_diff");
 }
