@@ -724,7 +724,9 @@ CREATE TABLE event (
 	detail jsonb NOT NULL DEFAULT '{}'
 );
 ALTER SEQUENCE event_id_seq OWNED BY event.event_id;
-CREATE INDEX event_at ON event (at);
+-- retention deletes by age; events are appended in time order, so a
+-- BRIN index finds the old ones at a fraction of a B-tree's upkeep
+CREATE INDEX event_at ON event USING brin (at);
 CREATE INDEX event_peer ON event (peer_id, event_id);
 COMMENT ON TABLE event IS
 	'What happened to peers, in order: read it with wg_events(after, max)';
@@ -736,63 +738,13 @@ RETURNS SETOF event
 COMMENT ON FUNCTION wg_events(bigint, integer) IS
 	'Up to max events after the event id after, in order, none ever skipped';
 
--- The peer's own transitions, in the transaction that made them.  Enabled
--- ALWAYS, so that a node's outcome applied on the primary by replication
--- (a peer activated or expired there) is logged too; a node logs nothing.
+-- The peer's own transitions, in the transaction that made them (a C
+-- trigger: it runs for every peer created).  Enabled ALWAYS, so that a
+-- node's outcome applied on the primary by replication (a peer activated
+-- or expired there) is logged too; a node logs nothing.
 CREATE FUNCTION wg_peer_event() RETURNS trigger
-LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
-AS $$
-DECLARE
-	kind text;
-	detail jsonb := '{}';
-BEGIN
-	IF coalesce(current_setting('wgpeer.node', true), '') <> '' THEN
-		RETURN NULL;
-	END IF;
-	IF TG_OP = 'INSERT' THEN
-		INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
-		VALUES ('created', NEW.peer_id, NEW.user_id, NEW.interface,
-				jsonb_strip_nulls(jsonb_build_object(
-					'address', host(NEW.address), 'expires_at', NEW.expires_at,
-					'plan_seconds', extract(epoch FROM NEW.plan_pending))));
-		RETURN NULL;
-	END IF;
-	IF NEW.status <> OLD.status THEN
-		kind := CASE
-			WHEN NEW.status = 'active' AND OLD.status = 'creating' THEN 'activated'
-			WHEN NEW.status = 'suspended' THEN 'suspended'
-			WHEN OLD.status = 'suspended' AND NEW.status IN ('creating', 'active')
-				THEN 'resumed'
-			WHEN NEW.status = 'expired' THEN 'expired'
-			WHEN NEW.status = 'revoked' THEN 'revoked'
-			WHEN OLD.status = 'expired' THEN 'renewed'
-		END;
-		detail := CASE kind
-			WHEN 'suspended' THEN jsonb_build_object('reason', NEW.suspended_reason)
-			WHEN 'expired' THEN jsonb_build_object('expires_at', NEW.expires_at)
-			WHEN 'renewed' THEN jsonb_build_object('expires_at', NEW.expires_at,
-												   'revived', true)
-			ELSE '{}'
-		END;
-	ELSIF NEW.expires_at IS DISTINCT FROM OLD.expires_at THEN
-		kind := CASE WHEN OLD.plan_pending IS NOT NULL AND NEW.plan_pending IS NULL
-					 THEN 'plan_started' ELSE 'renewed' END;
-		detail := jsonb_build_object('expires_at', NEW.expires_at,
-									 'previous_expires_at', OLD.expires_at);
-	END IF;
-	IF kind IS NOT NULL THEN
-		INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
-		VALUES (kind, NEW.peer_id, NEW.user_id, NEW.interface, detail);
-	END IF;
-	IF NEW.public_key <> OLD.public_key THEN
-		INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
-		VALUES ('key_rotated', NEW.peer_id, NEW.user_id, NEW.interface,
-				jsonb_build_object('public_key', NEW.public_key,
-								   'previous_public_key', OLD.public_key));
-	END IF;
-	RETURN NULL;
-END
-$$;
+	AS 'MODULE_PATHNAME', 'wg_peer_event'
+	LANGUAGE C;
 CREATE TRIGGER peer_created_event AFTER INSERT ON peer
 	FOR EACH ROW EXECUTE FUNCTION wg_peer_event();
 CREATE TRIGGER peer_changed_event AFTER UPDATE ON peer

@@ -12,14 +12,17 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "commands/trigger.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 
 #define EVENTS_MAX_BATCH 10000
 
 PG_FUNCTION_INFO_V1(wg_event_id);
 PG_FUNCTION_INFO_V1(wg_events);
+PG_FUNCTION_INFO_V1(wg_peer_event);
 
 /*
  * The sequence event ids come from.
@@ -134,4 +137,203 @@ wg_events(PG_FUNCTION_ARGS)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[r]);
 	SPI_finish();
 	return (Datum) 0;
+}
+
+/*
+ * A column of a peer row as a Datum (NULL flagged), found by name.
+ */
+static Datum
+peer_column(HeapTuple tuple, TupleDesc desc, const char *name, bool *isnull)
+{
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "wgpeer.peer has no column \"%s\"", name);
+	return SPI_getbinval(tuple, desc, attnum, isnull);
+}
+
+/*
+ * Whether two nullable columns of the old and new row differ.
+ */
+static bool
+column_changed(HeapTuple old, HeapTuple new, TupleDesc desc, const char *name)
+{
+	bool		old_null;
+	bool		new_null;
+	Datum		a = peer_column(old, desc, name, &old_null);
+	Datum		b = peer_column(new, desc, name, &new_null);
+	int			attnum = SPI_fnumber(desc, name);
+	Form_pg_attribute att = TupleDescAttr(desc, attnum - 1);
+
+	if (old_null || new_null)
+		return old_null != new_null;
+	return !datumIsEqual(a, b, att->attbyval, att->attlen);
+}
+
+/*
+ * The kind of event a change of status from old_status to new_status is,
+ * or NULL when it is none (see the table in the README).
+ */
+static const char *
+status_event(const char *old_status, const char *new_status)
+{
+	if (strcmp(new_status, "active") == 0 && strcmp(old_status, "creating") == 0)
+		return "activated";
+	if (strcmp(new_status, "suspended") == 0)
+		return "suspended";
+	if (strcmp(old_status, "suspended") == 0 &&
+		(strcmp(new_status, "creating") == 0 || strcmp(new_status, "active") == 0))
+		return "resumed";
+	if (strcmp(new_status, "expired") == 0)
+		return "expired";
+	if (strcmp(new_status, "revoked") == 0)
+		return "revoked";
+	if (strcmp(old_status, "expired") == 0)
+		return "renewed";
+	return NULL;
+}
+
+/* the detail fields an event may carry, NULL when it has not */
+typedef struct EventDetail
+{
+	Datum		address;		/* text */
+	Datum		expires_at;		/* timestamptz */
+	Datum		previous_expires_at;	/* timestamptz */
+	Datum		plan_pending;	/* interval */
+	Datum		reason;			/* text */
+	Datum		revived;		/* bool */
+	Datum		public_key;		/* text */
+	Datum		previous_public_key;	/* text */
+	bool		isnull[8];
+} EventDetail;
+
+/*
+ * Write one event of the peer in row tuple.
+ */
+static void
+write_event(const char *kind, HeapTuple tuple, TupleDesc desc, EventDetail *d)
+{
+	static SPIPlanPtr plan;
+	Oid			types[12] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, TEXTOID, BOOLOID, TEXTOID,
+	TEXTOID};
+	Datum		values[12];
+	char		nulls[12];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(kind);
+	values[1] = peer_column(tuple, desc, "peer_id", &isnull);
+	values[2] = peer_column(tuple, desc, "user_id", &isnull);
+	values[3] = peer_column(tuple, desc, "interface", &isnull);
+	memset(nulls, ' ', sizeof(nulls));
+	values[4] = d->address;
+	values[5] = d->expires_at;
+	values[6] = d->previous_expires_at;
+	values[7] = d->plan_pending;
+	values[8] = d->reason;
+	values[9] = d->revived;
+	values[10] = d->public_key;
+	values[11] = d->previous_public_key;
+	for (int i = 0; i < 8; i++)
+		nulls[4 + i] = d->isnull[i] ? 'n' : ' ';
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)"
+				" VALUES ($1, $2, $3, $4, jsonb_strip_nulls(jsonb_build_object("
+				"   'address', $5, 'expires_at', $6, 'previous_expires_at', $7,"
+				"   'plan_seconds', extract(epoch FROM $8), 'reason', $9,"
+				"   'revived', $10, 'public_key', $11, 'previous_public_key', $12)))",
+				12, types, values, nulls);
+}
+
+/*
+ * Trigger on wgpeer.peer (AFTER INSERT, and AFTER UPDATE of the status,
+ * the expiry or the key): write the events of the peer's transitions, in
+ * the transaction that made them.  Enabled ALWAYS, so that a node's
+ * outcome applied on the primary by replication (a peer activated or
+ * expired there) is logged too; a node logs nothing itself.
+ */
+Datum
+wg_peer_event(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	HeapTuple	new;
+	EventDetail d;
+	bool		isnull;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("wg_peer_event() must be called as a row trigger on wgpeer.peer")));
+	if (wgpeer_served_node()[0] != '\0')
+		return PointerGetDatum(NULL);
+	desc = trigdata->tg_relation->rd_att;
+	new = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
+		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	memset(&d, 0, sizeof(d));
+	memset(d.isnull, true, sizeof(d.isnull));
+
+	SPI_connect();
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+	{
+		Datum		address = peer_column(new, desc, "address", &isnull);
+
+		d.address = DirectFunctionCall1(network_host, address);
+		d.isnull[0] = false;
+		d.expires_at = peer_column(new, desc, "expires_at", &d.isnull[1]);
+		d.plan_pending = peer_column(new, desc, "plan_pending", &d.isnull[3]);
+		write_event("created", new, desc, &d);
+	}
+	else
+	{
+		HeapTuple	old = trigdata->tg_trigtuple;
+		char	   *old_status = TextDatumGetCString(peer_column(old, desc, "status", &isnull));
+		char	   *new_status = TextDatumGetCString(peer_column(new, desc, "status", &isnull));
+		const char *kind = NULL;
+
+		if (strcmp(old_status, new_status) != 0)
+		{
+			kind = status_event(old_status, new_status);
+			if (kind && strcmp(kind, "suspended") == 0)
+				d.reason = peer_column(new, desc, "suspended_reason", &d.isnull[4]);
+			if (kind && strcmp(kind, "renewed") == 0)
+			{
+				d.revived = BoolGetDatum(true);
+				d.isnull[5] = false;
+			}
+		}
+		else if (column_changed(old, new, desc, "expires_at"))
+		{
+			bool		no_plan_before;
+			bool		no_plan_now;
+
+			/* a pending plan that the first handshake started */
+			(void) peer_column(old, desc, "plan_pending", &no_plan_before);
+			(void) peer_column(new, desc, "plan_pending", &no_plan_now);
+			kind = (!no_plan_before && no_plan_now) ? "plan_started" : "renewed";
+		}
+		if (kind && (strcmp(kind, "renewed") == 0 ||
+					 strcmp(kind, "plan_started") == 0 ||
+					 strcmp(kind, "expired") == 0))
+		{
+			d.expires_at = peer_column(new, desc, "expires_at", &d.isnull[1]);
+			if (strcmp(kind, "expired") != 0)
+				d.previous_expires_at = peer_column(old, desc, "expires_at",
+													&d.isnull[2]);
+		}
+		if (kind)
+			write_event(kind, new, desc, &d);
+		if (column_changed(old, new, desc, "public_key"))
+		{
+			EventDetail k;
+
+			memset(&k, 0, sizeof(k));
+			memset(k.isnull, true, sizeof(k.isnull));
+			k.public_key = peer_column(new, desc, "public_key", &k.isnull[6]);
+			k.previous_public_key = peer_column(old, desc, "public_key", &k.isnull[7]);
+			write_event("key_rotated", new, desc, &k);
+		}
+	}
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }
