@@ -29,6 +29,10 @@
 #	3. wg_revoke_peer removes a peer; the worker expires one on time;
 #	5. a client in its own network namespace, configured from the returned
 #	   config, pings the server through the tunnel (handshake in wg_show);
+#	   5b. the lifecycle on this backend: suspend cuts its ping, resume
+#	   restores it, 21 routes become its allowed IPs and leave again, a
+#	   100 kB quota suspends it and a new period brings it back, all in
+#	   the event log; a rotated key replaces the old one, same address;
 #	4. 5,000 peers created in one transaction all reach the kernel, the whole
 #	   set compared with the database; then a tenth of them revoked in one
 #	   transaction;
@@ -244,6 +248,61 @@ if sql_true "SELECT count(*) = 1 FROM pg_proc WHERE proname = 'wg_show'"; then
 	check "wg_show('wg0') lists the same peers as wg show" \
 		sql_true "SELECT count(*) = $(kernel_count wg0) FROM wgpeer.wg_show('wg0')"
 fi
+
+echo "== 5b. the subscription lifecycle on this backend"
+# carol, pinging above, is suspended and resumed, given routes and a quota
+# that suspends her, and ends as she was (test 7 uses her again)
+carol_is() {
+	sql_true "SELECT status || '/' || coalesce(suspended_reason, '') = '$1'
+		FROM wgpeer.peer WHERE peer_id = '$C_ID'"
+}
+q -c "SELECT status FROM wgpeer.wg_suspend_peer('$C_ID', 'payment overdue')" >/dev/null
+check "suspended carol leaves wg0" wait_until 60 not_in_kernel wg0 "$C_KEY"
+check "and cannot ping" bash -c "! ip netns exec '$NS' ping -c 2 -W 1 10.10.0.1 >/dev/null 2>&1"
+q -c "SELECT status FROM wgpeer.wg_resume_peer('$C_ID')" >/dev/null
+check "resumed, she is back on wg0" wait_until 60 in_kernel wg0 "$C_KEY"
+check "and pings again with the same config" wait_until 120 ping4
+# routes: a subnet behind her and twenty hosts, as her allowed IPs on wg0
+carol_ips() { wg show wg0 allowed-ips | awk -v k="$C_KEY" '$1 == k { $1 = ""; print }' | tr ' ' '\n' | grep -c .; }
+q -c "SELECT wgpeer.wg_set_peer_routes('$C_ID', ARRAY['192.168.88.0/24']::cidr[]
+	|| ARRAY(SELECT ('192.168.89.' || g || '/32')::cidr FROM generate_series(1, 20) g))" >/dev/null
+check "her 21 routes and 2 addresses are her allowed IPs on wg0" wait_until 60 \
+	eval '[ "$(carol_ips)" = 23 ]'
+check "wg show lists 192.168.88.0/24 for her" bash -c \
+	"wg show wg0 allowed-ips | grep -F '$C_KEY' | grep -qw '192.168.88.0/24'"
+q -c "SELECT wgpeer.wg_set_peer_routes('$C_ID', NULL)" >/dev/null
+check "routes removed: her 2 addresses again" wait_until 60 eval '[ "$(carol_ips)" = 2 ]'
+# a quota of 100 kB a day: 150 kB of pings suspend her; a new period
+# brings her back
+q -c "SELECT quota_bytes FROM wgpeer.wg_set_peer_quota('$C_ID', 100000, 'day')" >/dev/null
+ip netns exec "$NS" ping -q -c 100 -i 0.02 -s 1200 -W 2 10.10.0.1 >/dev/null 2>&1 || true
+# wg_show() has the worker take a sample now; its watch pass follows
+sampled_suspended() { q -c "SELECT count(*) FROM wgpeer.wg_show('wg0')" >/dev/null; carol_is suspended/quota; }
+check "over her quota, suspended with reason quota" wait_until 120 sampled_suspended
+check "she leaves wg0" wait_until 60 not_in_kernel wg0 "$C_KEY"
+q -c "UPDATE wgpeer.quota SET period_anchor = period_anchor - interval '1 day',
+	period_start = period_start - interval '1 day', period_end = period_end - interval '1 day'
+	WHERE peer_id = '$C_ID'" >/dev/null
+sampled_active() { q -c "SELECT count(*) FROM wgpeer.wg_show('wg0')" >/dev/null; carol_is active/; }
+check "a new period brings her back" wait_until 120 sampled_active
+check "on wg0" wait_until 60 in_kernel wg0 "$C_KEY"
+check "pinging" wait_until 120 ping4
+q -c "SELECT wgpeer.wg_set_peer_quota('$C_ID', NULL)" >/dev/null
+same "the event log holds her lifecycle in order" \
+	"created activated suspended resumed activated quota_warning quota_reached suspended resumed activated" \
+	"$(q -c "SELECT string_agg(kind, ' ' ORDER BY event_id) FROM wgpeer.event
+	         WHERE peer_id = '$C_ID' AND kind NOT IN ('connected', 'disconnected')")"
+# key rotation: the old key leaves and the new one arrives in one apply
+D_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('dave', interface => 'wg0')")
+D_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$D_ID'")
+D_ADDR=$(q -c "SELECT host(address) FROM wgpeer.peer WHERE peer_id = '$D_ID'")
+check "dave is on wg0" wait_until 60 in_kernel wg0 "$D_KEY"
+q -c "SELECT wgpeer.wg_rotate_peer_key('$D_ID')" >/dev/null
+D_NEW=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$D_ID'")
+check "rotated: his new key is on wg0" wait_until 60 in_kernel wg0 "$D_NEW"
+check "and the old one is gone" not_in_kernel wg0 "$D_KEY"
+check "with the same address ($D_ADDR)" bash -c \
+	"wg show wg0 allowed-ips | grep -F '$D_NEW' | grep -qF '$D_ADDR/32'"
 
 echo "== 6. an interface missing at first"
 q -c "SELECT name FROM wgpeer.wg_add_interface('wg1', '10.99.0.1:51821', '10.20.0.1/24',
