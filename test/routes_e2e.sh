@@ -23,34 +23,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "test/routes_e2e.sh makes network namespaces: run it as root" >&2
-	exit 1
-fi
-
-NS_S=rt-srv-$$					# the server's namespace
-NS_C=rt-cli-$$					# the client's
+E2E_NAME=rt
 DEV=rtwg0						# wgpeer's interface, run by wireguard-go
 CDEV=rtwgc0						# the client's interface
-TMP=$(mktemp -d /tmp/wgpeer-rt.XXXXXX)
-chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
-
-cleanup() {
-	wg_dev_cleanup
-	ip netns del "$NS_S" 2>/dev/null || true
-	ip netns del "$NS_C" 2>/dev/null || true
-	cluster_stop
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-srv() { ip netns exec "$NS_S" "$@"; }
-cli() { ip netns exec "$NS_C" "$@"; }
-on_server() { srv wg show "$DEV" peers | grep -qx "$1"; }
+E2E_NET=192.168.243
+. test/e2e.sh
 ping_server() { cli ping -c 1 -W 1 10.93.0.1 >/dev/null 2>&1; }
 ping_subnet() { srv ping -c 1 -W 1 192.168.77.1 >/dev/null 2>&1; }
 no_ping_subnet() { ! srv ping -c 3 -i 0.3 -W 1 192.168.77.1 >/dev/null 2>&1; }
@@ -63,17 +40,7 @@ nothing_to_fix() {
 	          FROM wgpeer.wg_reconcile('$DEV')"
 }
 exported() { grep -qxF "$1" "$TMP/export/$DEV.conf" 2>/dev/null; }
-
-for f in "$WG_RUN_DIR/$DEV.sock" "$WG_RUN_DIR/$CDEV.sock"; do
-	if [ -e "$f" ]; then
-		echo "$f exists: another wireguard-go runs $(basename "$f" .sock)" >&2
-		exit 1
-	fi
-done
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-veth_pair "$NS_S" rt-s 192.168.243.1/24 "$NS_C" rt-c 192.168.243.2/24
-wg_dev_add "$DEV" "$NS_S"
+e2e_start
 ip -n "$NS_S" addr add 10.93.0.1/24 dev "$DEV"
 ip -n "$NS_S" link set "$DEV" up
 # the operator routes the subnet to the interface; wgpeer picks the peer

@@ -28,55 +28,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "test/uapi_e2e.sh makes network namespaces: run it as root" >&2
-	exit 1
-fi
-
-NS_S=wgpeer-ue-srv-$$			# the server's namespace
-NS_C=wgpeer-ue-cli-$$			# the client's
+E2E_NAME=ue
 DEV=wgue0						# wgpeer's interface, run by wireguard-go
 CDEV=wguc0						# the client's interface
+E2E_NET=192.168.250
+. test/e2e.sh
 SOCK=/var/run/wireguard/$DEV.sock
-TMP=$(mktemp -d /tmp/wgpeer-ue.XXXXXX)
-chmod 755 "$TMP"
 ROOT_WG=						# the daemon run by root (test 1)
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
-
-cleanup() {
+e2e_cleanup_extra() {
 	if [ -n "$ROOT_WG" ]; then
 		kill "$ROOT_WG" 2>/dev/null || true
 		wait "$ROOT_WG" 2>/dev/null || true
 		rm -f "$SOCK"
 	fi
-	wg_dev_cleanup
-	ip netns del "$NS_S" 2>/dev/null || true
-	ip netns del "$NS_C" 2>/dev/null || true
-	cluster_stop
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-
-srv() { ip netns exec "$NS_S" "$@"; }
-cli() { ip netns exec "$NS_C" "$@"; }
-on_server() { srv wg show "$DEV" peers | grep -qx "$1"; }
-not_on_server() { ! on_server "$1"; }
 ping_server() { cli ping -c 1 -W 1 10.98.0.1 >/dev/null 2>&1; }
 no_ping() { ! cli ping -c 3 -i 0.3 -W 1 10.98.0.1 >/dev/null 2>&1; }
 
 echo "== network: two namespaces joined by a veth pair"
-for f in "$SOCK" "$WG_RUN_DIR/$CDEV.sock"; do
-	if [ -e "$f" ]; then
-		echo "$f exists: another wireguard-go runs $(basename "$f" .sock)" >&2
-		exit 1
-	fi
-done
-ip netns add "$NS_S"
-ip netns add "$NS_C"
-veth_pair "$NS_S" ue-s 192.168.250.1/24 "$NS_C" ue-c 192.168.250.2/24
+e2e_start --no-server-device
 # first the way a package would run it: as root, its socket root's
 ip netns exec "$NS_S" wireguard-go -f "$DEV" >>"$TMP/root-wireguard-go.log" 2>&1 &
 ROOT_WG=$!
