@@ -14,7 +14,9 @@
 #	   itself, and the same client pings again;
 #	5. a consumer that connects late reads, in pages, every event in
 #	   order, each once, the same as the table holds; the client's events
-#	   are the lifecycle it went through.
+#	   are the lifecycle it went through;
+#	6. a worker task that fails (the watch pass, planted to raise) backs
+#	   off alone: the same worker still applies a new peer at once.
 # Polls with bounds, never fixed sleeps.  Prints "N passed, N failed" and
 # exits non-zero on any failure.
 set -euo pipefail
@@ -125,5 +127,15 @@ check "ids increase" bash -c "cut -f 1 '$TMP/read' | sort -n -c"
 same "the client's events are its lifecycle" \
 	"created activated connected quota_warning quota_reached suspended disconnected resumed activated connected" \
 	"$(grep -F "$PEER" "$TMP/read" | cut -f 2 | tr '\n' ' ' | sed 's/ $//')"
+
+echo "== 6. a failing task does not stop the others"
+WORKER=$(worker_pid)
+q -c "CREATE OR REPLACE FUNCTION wgpeer.wg_watch_peers() RETURNS void
+	LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'planted failure'; END \$\$" >/dev/null
+watch_failed() { grep -q "watching peers failed: planted failure" "$CLUSTER_DIR/server.log"; }
+check "the watch pass fails, with a warning" wait_until 15 watch_failed
+NEW_KEY=$(q -c "SELECT public_key FROM wgpeer.wg_create_peer('after-the-failure', interface => '$DEV')")
+check "a new peer still reaches $DEV" wait_until 10 on_server "$NEW_KEY"
+check "applied by the same worker, which never restarted" test "$(worker_pid)" = "$WORKER"
 
 tap_summary

@@ -9,10 +9,12 @@
  * the loop walks the task table: every task does what is due and says
  * when it is due again, and the worker sleeps until the earliest of those,
  * a commit or a session's request wakes it, or wgpeer.poll_interval, the
- * safety net, passes.
+ * safety net, passes.  A task that raises an error backs off alone; the
+ * others go on.
  */
 #include "worker/worker.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -20,6 +22,7 @@
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 
 void		wgpeer_worker_main(Datum arg);
 
@@ -89,20 +92,67 @@ task_error_context(void *arg)
 	errcontext("wgpeer apply worker, %s", ((const WorkerTask *) arg)->name);
 }
 
+/* How a task fared: after an error it waits, backing off, while the others go on. */
+typedef struct TaskState
+{
+	int			failures;		/* errors in a row */
+	TimestampTz resume_at;		/* not run before this */
+} TaskState;
+
+static TaskState task_state[lengthof(tasks)];
+
 /*
- * Run one task with its name in the context of any error it raises.
+ * Run one task with its name in the context of any error it raises.  An
+ * error ends the task's transaction, not the worker: it is logged as a
+ * WARNING and the task waits one second, doubling with each error in a row
+ * up to wgpeer.retry_max, while the other tasks go on (a failing traffic
+ * watch must not hold back revocations).  FATAL errors still end the
+ * worker, and PostgreSQL restarts it.
  */
 static long
-run_task(const WorkerTask *task)
+run_task(const WorkerTask *task, TaskState *state)
 {
+	MemoryContext loop_context = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
 	ErrorContextCallback context;
-	long		ms;
+	volatile long ms;
 
+	if (now < state->resume_at)
+		return (long) ((state->resume_at - now) / 1000) + 1;
 	context.callback = task_error_context;
 	context.arg = (void *) task;
 	context.previous = error_context_stack;
 	error_context_stack = &context;
-	ms = task->run();
+	PG_TRY();
+	{
+		ms = task->run();
+		state->failures = 0;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		long		backoff = Min(1000L << Min(state->failures, 20),
+								  (long) wgpeer_retry_max * 1000L);
+
+		MemoryContextSwitchTo(loop_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		state->failures++;
+		state->resume_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   backoff);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("wgpeer apply worker: %s failed: %s",
+						task->name, edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 errhint("It is tried again in %ld ms; the worker's other "
+						 "tasks go on.", backoff)));
+		FreeErrorData(edata);
+		ms = backoff;
+	}
+	PG_END_TRY();
 	error_context_stack = context.previous;
 	return ms;
 }
@@ -160,7 +210,7 @@ wgpeer_worker_main(Datum arg)
 		wait_ms = wgpeer_poll_interval;
 		for (size_t t = 0; t < lengthof(tasks); t++)
 		{
-			long		ms = run_task(&tasks[t]);
+			long		ms = run_task(&tasks[t], &task_state[t]);
 
 			if (ms < wait_ms)
 				wait_ms = ms;
