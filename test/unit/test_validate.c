@@ -85,6 +85,9 @@ test_hostname(void)
 	BAD(wg_check_hostname("under_score.example"));
 	BAD(wg_check_hostname("10.0.0.256"));
 	BAD(wg_check_hostname("1.2.3"));
+	/* a final dot does not turn a bad IPv4 address into a name (fuzz_validate) */
+	BAD(wg_check_hostname("10.0.0.256."));
+	BAD(wg_check_hostname("1.2.3.4."));
 	{
 		char		label[70];
 		char		name[300];
@@ -106,6 +109,9 @@ static void
 test_endpoint(void)
 {
 	OK(wg_check_endpoint("vpn.example.com:51820"));
+	OK(wg_check_endpoint("vpn.example.com.:51820"));
+	BAD(wg_check_endpoint("10.0.0.256.:51820"));
+	BAD(wg_check_endpoint("1.2.3.4.:51820"));
 	OK(wg_check_endpoint("192.0.2.1:1"));
 	OK(wg_check_endpoint("[2001:db8::1]:65535"));
 	OK(wg_check_endpoint("[::1]:51820"));
