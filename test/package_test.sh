@@ -62,9 +62,11 @@ if [ "${1:-}" = --systemd-checks ]; then
 	set +e
 	cluster=$2-main
 	unit=wgpeer-wireguard-go@wg0
-	# the VM runs under TCG, 10-50x slower than a real machine: a generous
-	# bound, and what systemd says when it is not met
-	if ! wait_until 300 systemctl is-active -q "$unit" "postgresql@$cluster"; then
+	# the VM runs under TCG, 10-50x slower than a real machine: wait for the
+	# boot's jobs (asking for both units again is harmless and waits for
+	# them), within a generous bound, and say what systemd says if not met
+	timeout 300 systemctl start "$unit" "postgresql@$cluster"
+	if ! wait_until 60 systemctl is-active -q "$unit" "postgresql@$cluster"; then
 		systemctl list-jobs --no-pager
 		systemctl status --no-pager --lines=15 "$unit" "postgresql@$cluster"
 	fi
