@@ -14,6 +14,11 @@ PACKAGES=(
 	iputils-ping libpq-dev
 	# QR decode test (SVG rasteriser, text to image) and fuzz smoke run
 	librsvg2-bin perl clang libclang-rt-14-dev
+	# the sanitizer build's runtimes (test/sanitize.sh)
+	libasan8 libubsan1
+	# the VM with a WireGuard kernel (test/vm/run.sh); installed here, before
+	# test/run.sh starts its lanes, so no two apt-get runs race for dpkg's lock
+	qemu-system-x86 busybox-static kmod cpio
 )
 
 missing=()

@@ -27,11 +27,45 @@ make -s unittest
 make -s check-layers
 bash test/check_layers_test.sh
 
-# The regression suites run as an unprivileged user in a copy it owns.
+# The kernel lane: a real WireGuard kernel (this one, or Debian's under
+# qemu): the netlink backend, then the apply worker end to end with
+# PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
+# one disk), then the demo.  It is the slowest part (software emulation)
+# and uses the installed build only, so it runs in the background while
+# the native suites below run; its log is printed when it ends.  Nothing
+# below installs over the system's build until it has ended (the
+# sanitizers use a private copy of PostgreSQL, the package test waits).
 TEST_USER=wgpeer_test
 id "$TEST_USER" >/dev/null 2>&1 || useradd --system --create-home "$TEST_USER"
 WORK=$(mktemp -d /tmp/wgpeer-test.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+make -s test/vm/wgnl_driver
+kernel_lane() {
+	set -e
+	bash test/vm/run.sh test/vm/netlink_smoke.sh
+	bash test/vm/run.sh test/worker_test.sh
+	bash test/reboot_test.sh
+
+	# The README's demo command on kernel WireGuard (in the VM, where this
+	# kernel has none and the run above took the wireguard-go path).
+	bash test/vm/run.sh demo.sh >"$LANES/demo-kernel.log" 2>&1 || {
+		cat "$LANES/demo-kernel.log"
+		exit 1
+	}
+}
+LANES=$(mktemp -d /tmp/wgpeer-lanes.XXXXXX)
+kernel_lane >"$LANES/kernel.log" 2>&1 &
+KERNEL_PID=$!
+# A failing native suite stops the run: the kernel lane (and its VM) goes
+# with it.
+kill_tree() {
+	local child
+	for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+	kill "$1" 2>/dev/null || true
+}
+trap 'kill_tree $KERNEL_PID; rm -rf "$WORK" "$LANES"' EXIT
+SECONDS=0
+
+# The regression suites run as an unprivileged user in a copy it owns.
 cp -a "$ROOT/." "$WORK/"
 chown -R "$TEST_USER" "$WORK"
 status=0
@@ -100,21 +134,16 @@ bash test/fuzz/run.sh
 # normal build at the end).
 bash test/sanitize.sh
 
-# Last, the slow ones: a real WireGuard kernel (this one, or Debian's under
-# qemu): the netlink backend, then the apply worker end to end with
-# PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
-# one disk), then the demo.
-make -s test/vm/wgnl_driver
-bash test/vm/run.sh test/vm/netlink_smoke.sh
-bash test/vm/run.sh test/worker_test.sh
-bash test/reboot_test.sh
-
-# The README's demo command on kernel WireGuard (in the VM, where this
-# kernel has none and the run above took the wireguard-go path).
-bash test/vm/run.sh demo.sh >"$WORK/demo-kernel.log" 2>&1 || {
-	cat "$WORK/demo-kernel.log"
-	exit 1
-}
+echo "native suites passed in ${SECONDS}s; waiting for the kernel lane"
+kernel_status=0
+wait "$KERNEL_PID" || kernel_status=$?
+echo "==== kernel lane (VM) log"
+cat "$LANES/kernel.log"
+if [ $kernel_status -ne 0 ]; then
+	echo "the kernel lane failed (exit $kernel_status)"
+	exit $kernel_status
+fi
+echo "kernel lane passed; both lanes done in ${SECONDS}s"
 
 # The Debian package: built from a clean clone, installed, the suites run
 # against it, purged; then the checkout's build is installed again.
