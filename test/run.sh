@@ -119,6 +119,11 @@ bash demo.sh >"$WORK/demo.log" 2>&1 || {
 	exit 1
 }
 
+# The documentation as written: the README's quick start to a working
+# tunnel (Debian's cluster tools, wireguard-go, a real client), its API
+# tour, every documented signature against the catalog.
+bash test/docs_test.sh
+
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh
 
