@@ -8,6 +8,7 @@
 # Run as root after `make install`:  bash bench/alloc.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 SMALL=${SMALL:-1000}
@@ -46,7 +47,6 @@ END
 $$;
 SQL
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # fill the interface up to $1 peers
 fill_to() {
