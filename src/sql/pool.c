@@ -218,7 +218,7 @@ static struct
 static bool
 pool_written(const char *ifname)
 {
-	return written.lxid == MyProc->lxid &&
+	return written.lxid == wgpeer_my_lxid() &&
 		written.subxid == GetCurrentSubTransactionId() &&
 		strcmp(written.ifname, ifname) == 0;
 }
@@ -248,7 +248,7 @@ update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 	wgpeer_exec(&plan,
 				"UPDATE wgpeer.pool SET next_address = $2 WHERE interface = $1",
 				2, types, values, NULL);
-	written.lxid = MyProc->lxid;
+	written.lxid = wgpeer_my_lxid();
 	written.subxid = GetCurrentSubTransactionId();
 	strlcpy(written.ifname, ifname, NAMEDATALEN);
 	written.next = next;
