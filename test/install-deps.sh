@@ -19,6 +19,8 @@ PACKAGES=(
 	# the VM with a WireGuard kernel (test/vm/run.sh); installed here, before
 	# test/run.sh starts its lanes, so no two apt-get runs race for dpkg's lock
 	qemu-system-x86 busybox-static kmod cpio
+	# the chroots of PostgreSQL 17 and 18 (test/pgversions.sh)
+	debootstrap
 )
 
 . "$(dirname "$0")/apt.sh"

@@ -55,6 +55,16 @@ kernel_lane() {
 LANES=$(mktemp -d /tmp/wgpeer-lanes.XXXXXX)
 kernel_lane >"$LANES/kernel.log" 2>&1 &
 KERNEL_PID=$!
+# The versions lane: PostgreSQL 17 (Debian 13) and 18 (sid), each in a
+# chroot made with debootstrap that builds, installs and tests its own copy
+# of the tree (installcheck, the upgrade test, the unit tests once); it
+# changes nothing on the host, so it runs beside the other two.
+versions_lane() {
+	set -e
+	bash test/pgversions.sh
+}
+versions_lane >"$LANES/versions.log" 2>&1 &
+VERSIONS_PID=$!
 # A failing native suite stops the run: the kernel lane (and its VM) goes
 # with it.
 kill_tree() {
@@ -62,7 +72,7 @@ kill_tree() {
 	for child in $(pgrep -P "$1"); do kill_tree "$child"; done
 	kill "$1" 2>/dev/null || true
 }
-trap 'kill_tree $KERNEL_PID; rm -rf "$WORK" "$LANES"' EXIT
+trap 'kill_tree $KERNEL_PID; kill_tree $VERSIONS_PID; rm -rf "$WORK" "$LANES"' EXIT
 SECONDS=0
 
 # The regression suites run as an unprivileged user in a copy it owns.
@@ -139,16 +149,24 @@ bash test/fuzz/run.sh
 # normal build at the end).
 bash test/sanitize.sh
 
-echo "native suites passed in ${SECONDS}s; waiting for the kernel lane"
+echo "native suites passed in ${SECONDS}s; waiting for the kernel and versions lanes"
 kernel_status=0
 wait "$KERNEL_PID" || kernel_status=$?
 echo "==== kernel lane (VM) log"
 cat "$LANES/kernel.log"
+versions_status=0
+wait "$VERSIONS_PID" || versions_status=$?
+echo "==== versions lane (PostgreSQL 17 and 18) log"
+cat "$LANES/versions.log"
 if [ $kernel_status -ne 0 ]; then
 	echo "the kernel lane failed (exit $kernel_status)"
 	exit $kernel_status
 fi
-echo "kernel lane passed; both lanes done in ${SECONDS}s"
+if [ $versions_status -ne 0 ]; then
+	echo "the versions lane failed (exit $versions_status)"
+	exit $versions_status
+fi
+echo "kernel and versions lanes passed; all lanes done in ${SECONDS}s"
 
 # The Debian package: built from a clean clone, installed, the suites run
 # against it, purged; then the checkout's build is installed again.
