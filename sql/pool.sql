@@ -109,3 +109,4 @@ BEGIN;
 SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series(1, 10);
 ROLLBACK;
 SELECT host(next_address) AS mark_after_rollback FROM pool WHERE interface = 'wg10';
+SELECT wg_remove_interface('wg10', force => true) AS wg10_peers_removed;
