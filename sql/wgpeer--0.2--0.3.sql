@@ -17,6 +17,17 @@
 -- routes for admins only
 ------------------------------------------------------------------------------
 
+-- wg_set_peer_routes() refuses routes wider than /8 (IPv4) or /32 (IPv6);
+-- this one, which nobody but the administrator may call until granted,
+-- also sets those (a default route for an exit peer).
+CREATE FUNCTION wg_set_peer_wide_routes(peer_id uuid, routes cidr[])
+RETURNS cidr[]
+	AS 'MODULE_PATHNAME', 'wg_set_peer_wide_routes'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_peer_wide_routes IS
+	'wg_set_peer_routes() for an administrator: wide and default routes too';
+REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
+
 ------------------------------------------------------------------------------
 -- Peers wgpeer does not manage are never touched
 ------------------------------------------------------------------------------
