@@ -46,3 +46,17 @@ WHERE status <> 'revoked';
 -- Unknown peer.
 \pset tuples_only off
 SELECT wg_peer_config('00000000-0000-0000-0000-000000000000');
+
+-- A field that is ASCII by construction but was written past the API's
+-- checks (here by a superuser) is refused whole, never rendered: U+2028
+-- and U+0085, which some readers take for a line break, included.
+\set VERBOSITY terse
+BEGIN;
+UPDATE interface SET endpoint = E'vpn.example.net\u2028PostUp = id:51820' WHERE name = 'wgc';
+SELECT wg_peer_config(peer_id) IS NULL FROM peer WHERE user_id = 'cfg-generated';
+ROLLBACK;
+BEGIN;
+UPDATE peer SET dns = E'9.9.9.9\u0085PostUp = id' WHERE user_id = 'cfg-generated';
+SELECT wg_peer_config(peer_id) IS NULL FROM peer WHERE user_id = 'cfg-generated';
+ROLLBACK;
+\set VERBOSITY default

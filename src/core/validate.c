@@ -28,6 +28,27 @@ wg_check_no_control(const char *text)
 }
 
 /*
+ * Refuse anything but printable ASCII (0x20 to 0x7e) in text: what keys,
+ * addresses, prefixes, endpoints and DNS lists are made of.  Besides the
+ * control characters, this keeps out bytes that some readers of a config
+ * take for a line break (U+0085 NEXT LINE, U+2028 LINE SEPARATOR and
+ * U+2029 PARAGRAPH SEPARATOR in UTF-8), or that look like other
+ * characters.
+ */
+const char *
+wg_check_ascii(const char *text)
+{
+	const unsigned char *p;
+
+	if (wg_check_no_control(text))
+		return wg_check_no_control(text);
+	for (p = (const unsigned char *) text; *p; p++)
+		if (*p > 0x7e)
+			return "Only printable ASCII characters are allowed";
+	return NULL;
+}
+
+/*
  * An interface name as both the Linux kernel (dev_valid_name) and `ip`
  * accept it: 1 to 15 bytes, not "." or "..", of printable ASCII (0x21 to
  * 0x7e) other than '/', ':' and '%'.  The kernel itself takes any other

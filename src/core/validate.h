@@ -31,6 +31,7 @@ extern const char *wg_check_dns_list(const char *list, char *normalized,
 									 size_t size, char *bad_entry,
 									 size_t bad_size);
 extern const char *wg_check_no_control(const char *text);
+extern const char *wg_check_ascii(const char *text);
 /*
  * Most peers one device holds; past them it refuses new peers.  Kernel
  * WireGuard: MAX_PEERS_PER_DEVICE (drivers/net/wireguard/messages.h), a
