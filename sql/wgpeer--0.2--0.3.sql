@@ -39,3 +39,23 @@ REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
 ------------------------------------------------------------------------------
 -- Smaller fixes
 ------------------------------------------------------------------------------
+
+-- A peer's one-time config links go when it can no longer hand its config
+-- out (revoked, expired, or its client private key gone): a token of such
+-- a peer is then simply unknown, and a failed redemption costs the same
+-- whatever the reason.  (Links made before 0.3 for peers already in that
+-- state stay until they expire; they do not redeem either.)
+CREATE FUNCTION wg_peer_links_void() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	DELETE FROM wgpeer.config_link WHERE peer_id = NEW.peer_id;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER peer_links_void AFTER UPDATE OF status, private_key ON peer
+	FOR EACH ROW
+	WHEN ((NEW.status IN ('revoked', 'expired') AND OLD.status <> NEW.status)
+		  OR (NEW.private_key IS NULL AND OLD.private_key IS NOT NULL))
+	EXECUTE FUNCTION wg_peer_links_void();
+REVOKE ALL ON FUNCTION wg_peer_links_void() FROM PUBLIC;
