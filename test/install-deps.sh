@@ -14,15 +14,14 @@ PACKAGES=(
 	iputils-ping libpq-dev
 	# QR decode test (SVG rasteriser, text to image) and fuzz smoke run
 	librsvg2-bin perl clang libclang-rt-14-dev
+	# the sanitizer build's runtimes (test/sanitize.sh)
+	libasan8 libubsan1
+	# the VM with a WireGuard kernel (test/vm/run.sh); installed here, before
+	# test/run.sh starts its lanes, so no two apt-get runs race for dpkg's lock
+	qemu-system-x86 busybox-static kmod cpio
+	# the chroots of PostgreSQL 17 and 18 (test/pgversions.sh)
+	debootstrap
 )
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+. "$(dirname "$0")/apt.sh"
+need_packages "${PACKAGES[@]}"

@@ -27,11 +27,55 @@ make -s unittest
 make -s check-layers
 bash test/check_layers_test.sh
 
-# The regression suites run as an unprivileged user in a copy it owns.
+# The kernel lane: a real WireGuard kernel (this one, or Debian's under
+# qemu): the netlink backend, then the apply worker end to end with
+# PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
+# one disk), then the demo.  It is the slowest part (software emulation)
+# and uses the installed build only, so it runs in the background while
+# the native suites below run; its log is printed when it ends.  Nothing
+# below installs over the system's build until it has ended (the
+# sanitizers use a private copy of PostgreSQL, the package test waits).
 TEST_USER=wgpeer_test
 id "$TEST_USER" >/dev/null 2>&1 || useradd --system --create-home "$TEST_USER"
 WORK=$(mktemp -d /tmp/wgpeer-test.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+make -s test/vm/wgnl_driver
+kernel_lane() {
+	set -e
+	bash test/vm/run.sh test/vm/netlink_smoke.sh
+	bash test/vm/run.sh test/worker_test.sh
+	bash test/reboot_test.sh
+
+	# The README's demo command on kernel WireGuard (in the VM, where this
+	# kernel has none and the run above took the wireguard-go path).
+	bash test/vm/run.sh demo.sh >"$LANES/demo-kernel.log" 2>&1 || {
+		cat "$LANES/demo-kernel.log"
+		exit 1
+	}
+}
+LANES=$(mktemp -d /tmp/wgpeer-lanes.XXXXXX)
+kernel_lane >"$LANES/kernel.log" 2>&1 &
+KERNEL_PID=$!
+# The versions lane: PostgreSQL 17 (Debian 13) and 18 (sid), each in a
+# chroot made with debootstrap that builds, installs and tests its own copy
+# of the tree (installcheck, the upgrade test, the unit tests once); it
+# changes nothing on the host, so it runs beside the other two.
+versions_lane() {
+	set -e
+	bash test/pgversions.sh
+}
+versions_lane >"$LANES/versions.log" 2>&1 &
+VERSIONS_PID=$!
+# A failing native suite stops the run: the kernel lane (and its VM) goes
+# with it.
+kill_tree() {
+	local child
+	for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+	kill "$1" 2>/dev/null || true
+}
+trap 'kill_tree $KERNEL_PID; kill_tree $VERSIONS_PID; rm -rf "$WORK" "$LANES"' EXIT
+SECONDS=0
+
+# The regression suites run as an unprivileged user in a copy it owns.
 cp -a "$ROOT/." "$WORK/"
 chown -R "$TEST_USER" "$WORK"
 status=0
@@ -85,6 +129,11 @@ bash demo.sh >"$WORK/demo.log" 2>&1 || {
 	exit 1
 }
 
+# The documentation as written: the README's quick start to a working
+# tunnel (Debian's cluster tools, wireguard-go, a real client), its API
+# tour, every documented signature against the catalog.
+bash test/docs_test.sh
+
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh
 
@@ -100,21 +149,24 @@ bash test/fuzz/run.sh
 # normal build at the end).
 bash test/sanitize.sh
 
-# Last, the slow ones: a real WireGuard kernel (this one, or Debian's under
-# qemu): the netlink backend, then the apply worker end to end with
-# PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
-# one disk), then the demo.
-make -s test/vm/wgnl_driver
-bash test/vm/run.sh test/vm/netlink_smoke.sh
-bash test/vm/run.sh test/worker_test.sh
-bash test/reboot_test.sh
-
-# The README's demo command on kernel WireGuard (in the VM, where this
-# kernel has none and the run above took the wireguard-go path).
-bash test/vm/run.sh demo.sh >"$WORK/demo-kernel.log" 2>&1 || {
-	cat "$WORK/demo-kernel.log"
-	exit 1
-}
+echo "native suites passed in ${SECONDS}s; waiting for the kernel and versions lanes"
+kernel_status=0
+wait "$KERNEL_PID" || kernel_status=$?
+echo "==== kernel lane (VM) log"
+cat "$LANES/kernel.log"
+versions_status=0
+wait "$VERSIONS_PID" || versions_status=$?
+echo "==== versions lane (PostgreSQL 17 and 18) log"
+cat "$LANES/versions.log"
+if [ $kernel_status -ne 0 ]; then
+	echo "the kernel lane failed (exit $kernel_status)"
+	exit $kernel_status
+fi
+if [ $versions_status -ne 0 ]; then
+	echo "the versions lane failed (exit $versions_status)"
+	exit $versions_status
+fi
+echo "kernel and versions lanes passed; all lanes done in ${SECONDS}s"
 
 # The Debian package: built from a clean clone, installed, the suites run
 # against it, purged; then the checkout's build is installed again.

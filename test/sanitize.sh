@@ -17,8 +17,11 @@
 #	   1,000 peers, about 250 kB, fits in the socket's buffers, so the
 #	   daemon could read it whole after the worker was frozen);
 #	4. every sanitizer log and server log scanned for a report;
-#	5. the normal build installed again (also when a step fails), from this
-#	   tree, so later tests use it.
+#
+# The sanitized build is installed into a private copy of PostgreSQL
+# (test/private_pg.sh), never over the system's: the tests that run at the
+# same time (test/run.sh runs the kernel tests in the VM alongside) keep
+# the normal build.
 #
 # How the server runs the sanitized library.  PostgreSQL itself is not
 # instrumented; the library is, and needs the ASan runtime loaded first in
@@ -66,16 +69,8 @@ TEST_USER=wgpeer_test
 BULK=${SANITIZE_BULK:-5000}
 
 # gcc's sanitizer runtimes (gcc-12 depends on both; checked all the same)
-missing=()
-for p in libasan8 libubsan1; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. test/apt.sh
+need_packages libasan8 libubsan1
 LIBASAN=$(realpath "$(gcc -print-file-name=libasan.so)")
 [ -f "$LIBASAN" ] || { echo "sanitize.sh: gcc has no libasan.so" >&2; exit 1; }
 
@@ -87,16 +82,9 @@ chmod 755 "$WORK"
 mkdir -p "$LOGS"
 chmod 1777 "$LOGS"			# the servers (as $TEST_USER) write reports here
 
-# The normal build goes back in whatever happens; the sanitized one must
-# not stay installed, since a server without the runtime cannot load it.
-finish() {
-	local status=$?
-	echo "== sanitize.sh: installing the normal build again"
-	make -s -C "$ROOT" install >/dev/null || status=1
-	rm -rf "$WORK"
-	exit $status
-}
-trap finish EXIT
+trap 'rm -rf "$WORK"' EXIT
+. "$ROOT/test/private_pg.sh"
+private_pg "$WORK/pg"
 
 # initialise ASan before any library constructor runs (see above)
 printf '%s\n' '#include <stdlib.h>' \
@@ -151,7 +139,8 @@ chown -R "$TEST_USER" "$TREE"
 make -s -C "$TREE" SANITIZE=1 WERROR= install
 status=0
 # shellcheck disable=SC2086 # SERVER_ENV is VAR=value words without spaces
-runuser -u "$TEST_USER" -- env $SERVER_ENV make -s -C "$TREE" installcheck || status=$?
+runuser -u "$TEST_USER" -- env PATH="$PATH" PG_CONFIG="$PG_CONFIG" $SERVER_ENV \
+	make -s -C "$TREE" installcheck || status=$?
 if [ $status -ne 0 ]; then
 	for f in "$TREE"/regression.diffs "$TREE"/output_iso/regression.diffs; do
 		[ -f "$f" ] && cat "$f"

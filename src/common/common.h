@@ -24,6 +24,8 @@
 
 #include "postgres.h"
 
+#include "common/pg_compat.h"
+
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/latch.h"

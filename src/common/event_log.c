@@ -107,9 +107,9 @@ event_shmem_startup(void)
 static pg_atomic_uint64 *
 my_slot(void)
 {
-	if (slots == NULL || MyProc == NULL || MyProc->pgprocno >= slots->n)
+	if (slots == NULL || MyProc == NULL || wgpeer_my_procno() >= slots->n)
 		return NULL;
-	return &slots->first_id[MyProc->pgprocno];
+	return &slots->first_id[wgpeer_my_procno()];
 }
 
 /*

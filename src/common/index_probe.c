@@ -54,7 +54,7 @@ wgpeer_index_holds(const char *index_name, int nkeys, const Oid *eq_procs,
 							   InvalidOid, index->rd_indcollation[i],
 							   eq_procs[i], keys[i]);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan = index_beginscan(heap, index, snapshot, nkeys, 0);
+	scan = wgpeer_index_beginscan(heap, index, snapshot, nkeys, 0);
 	index_rescan(scan, scankeys, nkeys, NULL, 0);
 	slot = table_slot_create(heap, NULL);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);

@@ -24,7 +24,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-void		wgpeer_worker_main(Datum arg);
+PGDLLEXPORT void wgpeer_worker_main(Datum arg);
 
 /* One thing the worker does, with the contract of worker.h. */
 typedef struct WorkerTask

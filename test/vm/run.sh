@@ -55,19 +55,7 @@ host_has_wireguard() {
 	return $ok
 }
 
-# Install the Debian packages named in "$@" that are missing.
-need_packages() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	fi
-}
+. "$(dirname "$(realpath "$0")")/../apt.sh"
 
 if [ "${WGPEER_VM:-auto}" = never ] ||
 	{ [ "${WGPEER_VM:-auto}" != always ] && host_has_wireguard; }; then

@@ -1,0 +1,50 @@
+/*
+ * pg_compat.h
+ *		What differs between the PostgreSQL majors wgpeer builds against
+ *		(15, 17 and 18; 16 is untested but kept portable), in one place:
+ *		every PG_VERSION_NUM test of the tree lives here, and the code
+ *		calls the names below instead.
+ *
+ * Included by common.h right after postgres.h, so every file of the
+ * PostgreSQL layers (common, sql, worker) sees it.  The pure C layers
+ * (core, device) use no PostgreSQL header and need none of it.  The
+ * macros name PostgreSQL's functions and fields only when expanded: a file
+ * that uses one includes their header itself (storage/proc.h,
+ * access/genam.h).
+ */
+#ifndef WGPEER_PG_COMPAT_H
+#define WGPEER_PG_COMPAT_H
+
+/*
+ * 18 replaced pg_attribute_noreturn(), written after a declaration, by
+ * pg_noreturn, written before it.  The old spelling stays valid here:
+ * GCC and clang (the only compilers of a Linux build) accept the
+ * attribute after the declarator.
+ */
+#ifndef pg_attribute_noreturn
+#define pg_attribute_noreturn() __attribute__((noreturn))
+#endif
+
+/*
+ * This backend's index in the PGPROC array: PGPROC lost its pgprocno
+ * field in 17.
+ */
+#if PG_VERSION_NUM >= 170000
+#define wgpeer_my_procno() GetNumberFromPGProc(MyProc)
+#else
+#define wgpeer_my_procno() (MyProc->pgprocno)
+#endif
+
+/*
+ * index_beginscan() without instrumentation: 18 added an
+ * IndexScanInstrumentation argument (NULL: none).
+ */
+#if PG_VERSION_NUM >= 180000
+#define wgpeer_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define wgpeer_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+#endif							/* WGPEER_PG_COMPAT_H */
