@@ -17,6 +17,17 @@
 -- routes for admins only
 ------------------------------------------------------------------------------
 
+-- wg_set_peer_routes() refuses routes wider than /8 (IPv4) or /32 (IPv6);
+-- this one, which nobody but the administrator may call until granted,
+-- also sets those (a default route for an exit peer).
+CREATE FUNCTION wg_set_peer_wide_routes(peer_id uuid, routes cidr[])
+RETURNS cidr[]
+	AS 'MODULE_PATHNAME', 'wg_set_peer_wide_routes'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_peer_wide_routes IS
+	'wg_set_peer_routes() for an administrator: wide and default routes too';
+REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
+
 ------------------------------------------------------------------------------
 -- Peers wgpeer does not manage are never touched
 ------------------------------------------------------------------------------
@@ -28,3 +39,23 @@
 ------------------------------------------------------------------------------
 -- Smaller fixes
 ------------------------------------------------------------------------------
+
+-- A peer's one-time config links go when it can no longer hand its config
+-- out (revoked, expired, or its client private key gone): a token of such
+-- a peer is then simply unknown, and a failed redemption costs the same
+-- whatever the reason.  (Links made before 0.3 for peers already in that
+-- state stay until they expire; they do not redeem either.)
+CREATE FUNCTION wg_peer_links_void() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	DELETE FROM wgpeer.config_link WHERE peer_id = NEW.peer_id;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER peer_links_void AFTER UPDATE OF status, private_key ON peer
+	FOR EACH ROW
+	WHEN ((NEW.status IN ('revoked', 'expired') AND OLD.status <> NEW.status)
+		  OR (NEW.private_key IS NULL AND OLD.private_key IS NOT NULL))
+	EXECUTE FUNCTION wg_peer_links_void();
+REVOKE ALL ON FUNCTION wg_peer_links_void() FROM PUBLIC;
