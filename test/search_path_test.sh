@@ -10,7 +10,9 @@
 #	   make_interval, least, cardinality, array_remove, unnest, ^, *, ||):
 #	   a database owner who is not a superuser, and a fresh login role in
 #	   a database where PUBLIC may CREATE in public (as every cluster
-#	   upgraded from PostgreSQL 14 or older has it).  Each planted body
+#	   upgraded from PostgreSQL 14 or older has it); the owner also puts
+#	   public before pg_catalog for the database (ALTER DATABASE ... SET
+#	   search_path) and plants now().  Each planted body
 #	   logs and records that it ran and, run by a superuser, makes its
 #	   planter a superuser.  The server restarts (the worker plans its
 #	   statements afresh).
@@ -150,6 +152,15 @@ BEGIN
 END $$;
 CREATE OPERATOR public.^ (LEFTARG = integer, RIGHTARG = integer,
 	FUNCTION = public.planted_pow);
+-- and, as the owner may, public before pg_catalog for every session of the
+-- database: now a function of pg_catalog's very signature wins
+CREATE FUNCTION public.now()
+RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM public.planted_ran('now()', 'sp_owner');
+	RETURN pg_catalog.now();
+END $$;
+ALTER DATABASE wgsp SET search_path = public, pg_catalog;
 SQL
 
 # the fresh role's: what the event trigger, the expiry timer, the retry
@@ -289,7 +300,7 @@ KEY_E=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$PEER_E'")
 wait_until 30 on_server "$KEY_E" || true
 # a superuser's own session, with the default search_path: the peer's
 # triggers run here
-q -c "UPDATE wgpeer.peer SET expires_at = now() + interval '2 seconds'
+q -c "UPDATE wgpeer.peer SET expires_at = pg_catalog.now() + interval '2 seconds'
 	WHERE peer_id = '$PEER_E'" >/dev/null
 check "a peer expires on time" wait_until 20 status_is "$PEER_E" expired/
 check "and leaves $DEV" wait_until 10 not_on_server "$KEY_E"
@@ -304,7 +315,7 @@ q >/dev/null <<SQL
 SELECT 1 FROM wgpeer.wg_set_peer_quota('$PEER_O', 1000000, 'day');
 SELECT 1 FROM wgpeer.wg_set_peer_quota('$PEER_B', 100000, 'day');
 INSERT INTO wgpeer.peer_traffic (peer_id, rx_bytes, tx_bytes, sampled_at)
-VALUES ('$PEER_O', 9223372036854775807, 9223372036854775807, now())
+VALUES ('$PEER_O', 9223372036854775807, 9223372036854775807, pg_catalog.now())
 ON CONFLICT (peer_id) DO UPDATE SET rx_bytes = EXCLUDED.rx_bytes,
 	tx_bytes = EXCLUDED.tx_bytes;
 SQL
@@ -322,7 +333,7 @@ check "wg_user_usage reads the overflowing peer" sql_true \
 
 echo "== [${SECONDS}s] 5. nobody gained anything"
 # two more samples and watch passes, then look
-T0=$(q -c "SELECT now()")
+T0=$(q -c "SELECT pg_catalog.now()")
 sampled_after() { sql_true "SELECT sampled_at > '$T0'::timestamptz + interval '2 s'
 	FROM wgpeer.device WHERE interface = '$DEV'"; }
 check "the worker went on sampling $DEV" wait_until 20 sampled_after
