@@ -208,7 +208,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" \
 	-smp "$(nproc)" -m "$MEM" -nodefaults -no-reboot -display none \
 	-serial "file:$share/console.log" \
 	-kernel "$vmlinuz" -initrd "$initrd" "${disk[@]}" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=3" \
+	-append "console=ttyS0 panic=-1 quiet loglevel=3 no_timer_check" \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$share,mount_tag=wgout,security_model=none" &
 qpid=$!
