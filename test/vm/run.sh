@@ -204,6 +204,10 @@ disk=()
 	disk=(-drive "file=$(realpath "$WGPEER_VM_DISK"),format=raw,if=virtio")
 echo "run.sh: booting $kpkg ($(basename "$initrd")) for $(basename "$SCRIPT"), timeout ${TIMEOUT}s"
 start=$(date +%s)
+# no_timer_check: under software emulation on a loaded host the guest's
+# early check of the IO-APIC timer can time out, and the kernel then
+# panics ("IO-APIC + timer doesn't work!"); seen with CI's lanes running
+# beside the VM.
 timeout -k 10 "$TIMEOUT" qemu-system-x86_64 "${accel[@]}" \
 	-smp "$(nproc)" -m "$MEM" -nodefaults -no-reboot -display none \
 	-serial "file:$share/console.log" \
