@@ -36,6 +36,36 @@ REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
 -- Standbys and failover
 ------------------------------------------------------------------------------
 
+-- The server history the database was last served on: the cluster's system
+-- identifier and timeline, as the apply worker found them when it started.
+-- When they change (a standby promoted, a point-in-time recovery, a
+-- restore or pg_upgrade onto another cluster), the old history may have
+-- made commits this database lacks: the worker then moves event_id_seq a
+-- billion ids on, so that no id a consumer already read is issued again,
+-- and marks every interface in stale_sweep.  Dumped, so that a restore
+-- onto another cluster is noticed too.
+CREATE TABLE server_history (
+	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+	system_identifier numeric NOT NULL,
+	timeline bigint NOT NULL,
+	since timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE server_history IS
+	'The system identifier and timeline the apply worker last served this database on';
+SELECT pg_catalog.pg_extension_config_dump('server_history', '');
+
+-- Interfaces whose next successful reconcile also removes the peers the
+-- database does not know whose allowed IPs lie in the interface's pool (or
+-- its IPv6 prefix): after a change of history only wgpeer can have put
+-- them there, for peers the lost commits created.  Rebuilt, not dumped.
+CREATE TABLE stale_sweep (
+	interface text PRIMARY KEY REFERENCES interface ON DELETE CASCADE,
+	since timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE stale_sweep IS
+	'Interfaces to clear of stale peers in their pool after a promotion or restore';
+REVOKE ALL ON server_history, stale_sweep FROM PUBLIC;
+
 ------------------------------------------------------------------------------
 -- Smaller fixes
 ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include "sql/sql.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -79,7 +80,10 @@ event_next_id(void)
  * commit.  A consumer that remembers the last id it read and passes it
  * next time reads every event exactly once, whatever crashed in between.
  * The horizon is fixed before the query's snapshot is taken, which is why
- * this needs READ COMMITTED (a newer snapshot per statement).
+ * this needs READ COMMITTED (a newer snapshot per statement).  A standby
+ * cannot know the horizon: the ids the primary's open transactions took
+ * are announced in the primary's memory only, and its sequence runs ahead
+ * of what it replayed; so it refuses.
  */
 Datum
 wg_events(PG_FUNCTION_ARGS)
@@ -105,6 +109,15 @@ wg_events(PG_FUNCTION_ARGS)
 				 errmsg("max must be between 1 and %d", EVENTS_MAX_BATCH)));
 	after = PG_GETARG_INT64(0);
 	max = PG_GETARG_INT32(1);
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("wg_events() cannot run on a standby"),
+				 errdetail("A standby cannot tell which event ids the "
+						   "primary's open transactions hold: an event they "
+						   "commit later would be skipped for ever."),
+				 errhint("Read events from the primary (with libpq, connect "
+						 "with target_session_attrs=read-write).")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

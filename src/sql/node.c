@@ -12,13 +12,15 @@ PG_FUNCTION_INFO_V1(wg_require_primary);
 
 /*
  * Refuse to run function on a node: its changes would never reach the
- * primary, and the next replicated change would overwrite them.
+ * primary, and the next replicated change would overwrite them.  On a
+ * physical standby, say that instead.
  */
 void
 wgpeer_require_primary(const char *function)
 {
 	const char *node = wgpeer_served_node();
 
+	wgpeer_refuse_on_standby(function);
 	if (node[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),

@@ -39,6 +39,7 @@ wg_reconcile(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(ifname);
 		nulls[0] = ' ';
 	}
+	wgpeer_refuse_on_standby("wg_reconcile");
 	wgpeer_ask_worker(REQUEST_RECONCILE);
 
 	InitMaterializedSRF(fcinfo, 0);

@@ -37,6 +37,7 @@ wg_show(PG_FUNCTION_ARGS)
 	SPI_finish();
 	values[0] = CStringGetTextDatum(ifname);
 
+	wgpeer_refuse_on_standby("wg_show");
 	wgpeer_ask_worker(REQUEST_SHOW);
 
 	InitMaterializedSRF(fcinfo, 0);

@@ -19,7 +19,7 @@
  *				config links
  * show.c		wg_show(), answered by the apply worker
  * reconcile.c	wg_reconcile(), answered by the apply worker
- * tell_worker.c	the wg_tell_worker() trigger
+ * tell_worker.c	the wg_tell_worker() trigger; refusals on a standby
  * queue.c		the wg_queue_change() trigger, the one writer of the queue
  * node.c		node mode: changes are made on the primary only
  * event.c		wg_event_id() and wg_events(): the event log, read in order
@@ -69,6 +69,9 @@ extern void wgpeer_claim_device(const char *user_id, const char *ifname);
 
 /* node.c */
 extern void wgpeer_require_primary(const char *function);
+
+/* tell_worker.c */
+extern void wgpeer_refuse_on_standby(const char *function);
 
 /* qr.c */
 extern bytea *wgpeer_qr_png(text *config, int32 scale, int32 margin);

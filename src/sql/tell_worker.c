@@ -1,13 +1,39 @@
 /*
  * tell_worker.c
  *		wg_tell_worker(what): the statement trigger through which a
- *		transaction tells the apply worker what it changed.
+ *		transaction tells the apply worker what it changed; and the refusal
+ *		of every call that changes something or asks the worker, on a
+ *		standby, which has no worker to tell.
  */
 #include "sql/sql.h"
 
+#include "access/xlog.h"
 #include "commands/trigger.h"
 
 PG_FUNCTION_INFO_V1(wg_tell_worker);
+
+/*
+ * Refuse to run function on a physical standby (a server in recovery).
+ * Only the primary changes wgpeer's tables and runs the apply worker (it
+ * starts when recovery ends), so a write would fail deep inside with an
+ * internal read-only error and a question to the worker would wait for a
+ * worker that is not there.  25006, as PostgreSQL's own refusal of writes
+ * during recovery, so that clients that fail over on it do here too.
+ */
+void
+wgpeer_refuse_on_standby(const char *function)
+{
+	if (!RecoveryInProgress())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+			 errmsg("this server is a standby: only the primary applies changes"),
+			 errdetail("%s() changes peers or asks the apply worker, which "
+					   "runs on the primary only; this server is in recovery.",
+					   function),
+			 errhint("Call wgpeer.%s() on the primary (with libpq, connect "
+					 "with target_session_attrs=read-write).", function)));
+}
 
 /*
  * Note what this transaction did, for the mailbox to pass on when it

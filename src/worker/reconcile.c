@@ -9,9 +9,19 @@
  * is recreated (its ifindex, or its userspace daemon's socket, changes:
  * wgpeer_device_id() tells without any privilege).  Missing peers are
  * added, peers with other settings corrected, peers the database revoked
- * or expired removed; peers nobody knows are left alone with a warning,
- * unless the interface is exclusive.
+ * or expired (or whose old key's removal is still queued) removed; peers
+ * nobody knows are left alone with a warning, unless the interface is
+ * exclusive, or it is marked in wgpeer.stale_sweep (after a promotion or
+ * restore, history.c) and their allowed IPs lie in its pool: only wgpeer
+ * can have put those there, for peers the lost commits created.  Outside
+ * that case such peers stay, so that peers already on an interface can be
+ * adopted with wg_import_config after it is registered.
  * When nothing differs nothing is sent, so no handshake is disturbed.
+ * A reconcile that leaves the device as the database wants it also ends
+ * the interface's error state: its backoff and quarantines are lifted, so
+ * that the queued changes it just made true are applied (and their peers
+ * marked active) in the same pass, and peers left 'creating' with nothing
+ * queued are marked active.
  * wg_reconcile() (src/sql/reconcile.c) asks the worker for one now and
  * reports what it recorded.
  */
@@ -22,7 +32,22 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include <arpa/inet.h>
+
 #include "device/diff.h"
+
+/*
+ * The addresses of an interface's pool: its IPv4 range, and its IPv6
+ * prefix (where each peer gets the /128 at its IPv4 offset) when it has one.
+ */
+typedef struct PoolBounds
+{
+	uint32		first;			/* host order */
+	uint32		last;
+	bool		has6;
+	struct in6_addr net6;
+	int			plen6;
+} PoolBounds;
 
 /*
  * The identity (wgpeer_device_id) each interface had when last looked at,
@@ -39,6 +64,7 @@ typedef struct SeenIface
 static SeenIface *seen = NULL;
 static int	n_seen = 0;
 static TimestampTz next_full = 0;
+static bool history_checked = false;
 
 /*
  * Remember ifindex and backend for name; returns the ifindex remembered
@@ -87,7 +113,8 @@ forget_unlisted(void)
  * past their expiry), each with its tunnel addresses and routes as allowed
  * IPs, and the keys of peers it suspended, revoked or expired there
  * or whose expiry has passed (a node removes those at expires_at on its
- * own, before the primary marks them expired).
+ * own, before the primary marks them expired), and the keys whose removal
+ * is queued (a rotated peer's old key): all of those are removed.
  */
 static void
 read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
@@ -127,16 +154,180 @@ read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
 	}
 
 	wgpeer_exec_opts(&known_plan,
-					 "SELECT DISTINCT public_key FROM wgpeer.peer"
+					 "SELECT public_key FROM wgpeer.peer"
 					 " WHERE interface = $1"
 					 "   AND (status IN ('suspended', 'revoked', 'expired')"
-					 "   OR expires_at <= now())",
+					 "   OR expires_at <= now())"
+					 " UNION SELECT public_key FROM wgpeer.queue"
+					 " WHERE interface = $1 AND op = 'remove'",
 					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
 	*n_known = SPI_processed;
 	*known = palloc0(WG_KEY_LEN * (*n_known + 1));
 	for (size_t r = 0; r < *n_known; r++)
 		wgpeer_stored_key(SPI_getvalue(SPI_tuptable->vals[r],
 									   SPI_tuptable->tupdesc, 1), (*known)[r]);
+}
+
+/*
+ * The pool of ifname when it is marked for a stale sweep; false when not.
+ */
+static bool
+read_sweep(const char *ifname, PoolBounds *pool)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	struct in_addr a;
+	char	   *text;
+
+	wgpeer_exec(&plan,
+				"SELECT host(i.pool_start), host(i.pool_end),"
+				" host(i.address6), masklen(i.address6)"
+				" FROM wgpeer.interface i"
+				" JOIN wgpeer.stale_sweep s ON s.interface = i.name"
+				" WHERE i.name = $1",
+				1, types, values, NULL);
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(pool, 0, sizeof(*pool));
+	if (inet_pton(AF_INET, SPI_getvalue(tup, desc, 1), &a) != 1)
+		elog(ERROR, "pool_start of \"%s\" is not an IPv4 address", ifname);
+	pool->first = ntohl(a.s_addr);
+	if (inet_pton(AF_INET, SPI_getvalue(tup, desc, 2), &a) != 1)
+		elog(ERROR, "pool_end of \"%s\" is not an IPv4 address", ifname);
+	pool->last = ntohl(a.s_addr);
+	if ((text = SPI_getvalue(tup, desc, 3)) != NULL)
+	{
+		pool->has6 = inet_pton(AF_INET6, text, &pool->net6) == 1;
+		pool->plen6 = atoi(SPI_getvalue(tup, desc, 4));
+	}
+	return true;
+}
+
+/*
+ * Does the allowed IP lie inside the pool: an IPv4 prefix within its
+ * range, or an IPv6 prefix within its IPv6 prefix?  A default route or a
+ * site's subnet does not.
+ */
+static bool
+allowedip_in_pool(const wg_allowedip *ip, const PoolBounds *pool)
+{
+	if (ip->family == AF_INET && ip->cidr <= 32)
+	{
+		uint32		span = ip->cidr == 0 ? PG_UINT32_MAX :
+			(ip->cidr == 32 ? 0 : (((uint32) 1) << (32 - ip->cidr)) - 1);
+		uint32		net = ntohl(ip->addr.ip4.s_addr) & ~span;
+
+		return net >= pool->first && net + span <= pool->last;
+	}
+	if (ip->family == AF_INET6 && pool->has6 && ip->cidr >= pool->plen6)
+	{
+		int			bytes = pool->plen6 / 8;
+		int			bits = pool->plen6 % 8;
+		uint8		mask = (uint8) (0xff << (8 - bits));
+
+		if (memcmp(ip->addr.ip6.s6_addr, pool->net6.s6_addr, bytes) != 0)
+			return false;
+		return bits == 0 ||
+			((ip->addr.ip6.s6_addr[bytes] ^ pool->net6.s6_addr[bytes]) & mask) == 0;
+	}
+	return false;
+}
+
+/* bsearch/qsort order of the 32-byte keys that start both key arrays and
+ * wg_desired_peer */
+static int
+key_order(const void *a, const void *b)
+{
+	return memcmp(a, b, WG_KEY_LEN);
+}
+
+/*
+ * Add to known the keys of the device's peers that the database neither
+ * wants nor knows and that hold an allowed IP inside the pool: stale peers
+ * of commits a promotion or restore lost.  Returns how many.
+ */
+static size_t
+add_stale(const wg_device *dev, wg_desired_peer *desired, size_t n_desired,
+		  uint8_t (**known)[WG_KEY_LEN], size_t *n_known,
+		  const PoolBounds *pool)
+{
+	size_t		n_stale = 0;
+
+	if (n_desired > 1)
+		qsort(desired, n_desired, sizeof(*desired), key_order);
+	if (*n_known > 1)
+		qsort(*known, *n_known, sizeof(**known), key_order);
+	*known = repalloc(*known, WG_KEY_LEN * (*n_known + dev->n_peers + 1));
+	for (size_t j = 0; j < dev->n_peers; j++)
+	{
+		const wg_peer_info *p = &dev->peers[j];
+		bool		inside = false;
+
+		if ((n_desired > 0 &&
+			 bsearch(p->public_key, desired, n_desired, sizeof(*desired),
+					 key_order)) ||
+			(*n_known > 0 &&
+			 bsearch(p->public_key, *known, *n_known, sizeof(**known),
+					 key_order)))
+			continue;
+		for (size_t k = 0; k < p->n_allowedips && !inside; k++)
+			inside = allowedip_in_pool(&p->allowedips[k], pool);
+		if (inside)
+			memcpy((*known)[*n_known + n_stale++], p->public_key, WG_KEY_LEN);
+	}
+	*n_known += n_stale;
+	return n_stale;
+}
+
+/*
+ * After a reconcile that left ifname as the database wants it: the
+ * interface has recovered.  Its stale sweep is done, its error and
+ * backoff are cleared and its quarantined changes released, so that the
+ * apply, next in this pass, applies what is queued (now true on the
+ * device) and marks those peers active as it always does; peers left
+ * 'creating' with nothing queued (nothing would ever mark them) are marked
+ * active here, with the same NOTIFY.  A node marks nothing: its primary
+ * learns from the outcomes of its applies.
+ */
+static void
+record_recovered(const char *ifname)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(ifname)};
+
+	wgpeer_exec(&plan,
+				"WITH swept AS ("
+				"  DELETE FROM wgpeer.stale_sweep WHERE interface = $1),"
+				" state AS ("
+				"  UPDATE wgpeer.worker_state"
+				"  SET last_error = NULL, failures = 0, retry_at = NULL"
+				"  WHERE interface = $1"
+				"    AND (last_error IS NOT NULL OR retry_at IS NOT NULL)),"
+				" released AS ("
+				"  UPDATE wgpeer.queue SET quarantined_until = NULL,"
+				"    next_attempt_at = NULL"
+				"  WHERE interface = $1"
+				"    AND (quarantined_until IS NOT NULL"
+				"      OR next_attempt_at IS NOT NULL)),"
+				" activated AS ("
+				"  UPDATE wgpeer.peer p SET status = 'active'"
+				"  WHERE p.interface = $1 AND p.status = 'creating'"
+				"    AND (p.expires_at IS NULL OR p.expires_at > now())"
+				"    AND current_setting('wgpeer.node') = ''"
+				"    AND NOT EXISTS (SELECT FROM wgpeer.queue q"
+				"      WHERE q.peer_id = p.peer_id)"
+				"  RETURNING p.peer_id, p.user_id, p.interface)"
+				" SELECT pg_notify('wgpeer', json_build_object("
+				"   'peer_id', peer_id, 'user_id', user_id,"
+				"   'interface', interface, 'status', 'active')::text)"
+				" FROM activated",
+				1, types, values, NULL);
 }
 
 /*
@@ -184,6 +375,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	wg_peer_change *changes;
 	size_t		n_changes = 0;
 	wg_diff_stats stats;
+	PoolBounds	pool;
+	size_t		n_stale = 0;
 	bool		at_open;
 	int			rc;
 
@@ -198,6 +391,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		return;
 	}
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
+	if (read_sweep(ifname, &pool))
+		n_stale = add_stale(&dev, desired, n_desired, &known, &n_known, &pool);
 	changes = palloc0(sizeof(wg_peer_change) * (n_desired + dev.n_peers + 1));
 	wg_peer_diff(desired, n_desired, &dev, known, n_known, exclusive,
 				 changes, &n_changes, &stats);
@@ -264,6 +459,16 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						ifname, stats.added, stats.corrected, stats.removed,
 						dc.has_private_key ? ", device key and port set" : "")));
 	}
+	if (n_stale > 0)
+		ereport(WARNING,
+				(errmsg("wgpeer removed %zu peers the database does not know "
+						"from the pool of \"%s\"", n_stale, ifname),
+				 errdetail("This database runs on another server history than "
+						   "the one that last served it (a promotion, a "
+						   "point-in-time recovery or a restore): those peers "
+						   "were put there for commits it lacks."),
+				 errhint("Their users need new configs: see \"High "
+						 "availability\" in the README.")));
 	if (stats.foreign > 0)
 		ereport(WARNING,
 				(errmsg("interface \"%s\" has %zu peers wgpeer does not know; "
@@ -272,6 +477,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						 "they should not be there, or mark the interface "
 						 "exclusive.", ifname)));
 	record_outcome(ifname, &stats, NULL);
+	record_recovered(ifname);
 }
 
 /*
@@ -291,6 +497,8 @@ wgpeer_reconcile_due(void)
 	TimestampTz now = GetCurrentTimestamp();
 	bool		full = now >= next_full || changes != seen_changes;
 	bool		changed = false;
+	bool		checked_now = false;
+	bool		installed;
 
 	for (int i = 0; i < n_seen && !full && !changed; i++)
 		changed = wgpeer_device_id(seen[i].name, seen[i].backend) != seen[i].ifindex;
@@ -300,7 +508,14 @@ wgpeer_reconcile_due(void)
 	/* read before the query: a commit after this is seen next time */
 	seen_changes = changes;
 	wgpeer_begin_work("wgpeer: reconciling");
-	if (wgpeer_installed() &&
+	installed = wgpeer_installed();
+	/* before the first reconcile; in effect once this transaction commits */
+	if (installed && !history_checked)
+	{
+		wgpeer_check_history();
+		checked_now = true;
+	}
+	if (installed &&
 		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend"
 					" FROM wgpeer.interface"
 					" WHERE node = current_setting('wgpeer.node') ORDER BY name"
@@ -336,6 +551,7 @@ wgpeer_reconcile_due(void)
 		forget_unlisted();
 	}
 	wgpeer_end_work();
+	history_checked |= checked_now;
 	if (full)
 		next_full = TimestampTzPlusMilliseconds(now, wgpeer_reconcile_interval);
 	return Min(1000, Max(1, (long) ((next_full - now) / 1000)));

@@ -8,6 +8,8 @@
  *				per interface, and stored rows in the device model
  * apply.c		applying the queue
  * reconcile.c	making each device match the database
+ * history.c	after a promotion or restore: event ids moved on, stale
+ *				peers swept from the pools
  * expiry.c		expiring peers when their time comes
  * stats.c		sampling the devices: handshakes, endpoints, traffic
  * watch.c		after each sample: presence and quota events, quota
@@ -79,6 +81,7 @@ extern void wgpeer_device_apply(const wg_device_change *change,
 extern long wgpeer_apply_due(void);
 extern long wgpeer_reconcile_due(void);
 extern void wgpeer_reconcile_now(void);
+extern void wgpeer_check_history(void);
 extern long wgpeer_expiry_due(void);
 extern long wgpeer_stats_due(void);
 extern void wgpeer_sample_devices(void);
