@@ -287,9 +287,10 @@ add_stale(const wg_device *dev, wg_desired_peer *desired, size_t n_desired,
 /*
  * After a reconcile that left ifname as the database wants it: the
  * interface has recovered.  Its stale sweep is done, its error and
- * backoff are cleared and its quarantined changes released, so that the
- * apply, next in this pass, applies what is queued (now true on the
- * device) and marks those peers active as it always does; peers left
+ * backoff are cleared and its quarantined changes released, and the apply
+ * task is told (as by a commit that queued changes), so that it applies
+ * what is queued (now true on the device) at once and marks those peers
+ * active as it always does; peers left
  * 'creating' with nothing queued (nothing would ever mark them) are marked
  * active here, with the same NOTIFY.  A node marks nothing: its primary
  * learns from the outcomes of its applies.
@@ -300,6 +301,7 @@ record_recovered(const char *ifname)
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(ifname)};
+	bool		isnull;
 
 	wgpeer_exec(&plan,
 				"WITH swept AS ("
@@ -308,13 +310,15 @@ record_recovered(const char *ifname)
 				"  UPDATE wgpeer.worker_state"
 				"  SET last_error = NULL, failures = 0, retry_at = NULL"
 				"  WHERE interface = $1"
-				"    AND (last_error IS NOT NULL OR retry_at IS NOT NULL)),"
+				"    AND (last_error IS NOT NULL OR retry_at IS NOT NULL)"
+				"  RETURNING 1),"
 				" released AS ("
 				"  UPDATE wgpeer.queue SET quarantined_until = NULL,"
 				"    next_attempt_at = NULL"
 				"  WHERE interface = $1"
 				"    AND (quarantined_until IS NOT NULL"
-				"      OR next_attempt_at IS NOT NULL)),"
+				"      OR next_attempt_at IS NOT NULL)"
+				"  RETURNING 1),"
 				" activated AS ("
 				"  UPDATE wgpeer.peer p SET status = 'active'"
 				"  WHERE p.interface = $1 AND p.status = 'creating'"
@@ -322,12 +326,18 @@ record_recovered(const char *ifname)
 				"    AND current_setting('wgpeer.node') = ''"
 				"    AND NOT EXISTS (SELECT FROM wgpeer.queue q"
 				"      WHERE q.peer_id = p.peer_id)"
-				"  RETURNING p.peer_id, p.user_id, p.interface)"
-				" SELECT pg_notify('wgpeer', json_build_object("
+				"  RETURNING p.peer_id, p.user_id, p.interface),"
+				" notified AS ("
+				"  SELECT pg_notify('wgpeer', json_build_object("
 				"   'peer_id', peer_id, 'user_id', user_id,"
 				"   'interface', interface, 'status', 'active')::text)"
-				" FROM activated",
+				"  FROM activated)"
+				" SELECT (SELECT count(*) FROM notified),"
+				"  EXISTS (SELECT FROM state) OR EXISTS (SELECT FROM released)",
 				1, types, values, NULL);
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+								   SPI_tuptable->tupdesc, 2, &isnull)))
+		wgpeer_note_change(CHANGE_QUEUE);
 }
 
 /*
