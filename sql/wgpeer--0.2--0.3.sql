@@ -42,8 +42,9 @@ REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
 -- restore or pg_upgrade onto another cluster), the old history may have
 -- made commits this database lacks: the worker then moves event_id_seq a
 -- billion ids on, so that no id a consumer already read is issued again,
--- and marks every interface in stale_sweep.  Dumped, so that a restore
--- onto another cluster is noticed too.
+-- and marks every interface in stale_sweep.  A database without a row
+-- (a fresh install, an update, a restore of a dump without this table's
+-- rows) gets one at the worker's first start, with nothing moved.
 CREATE TABLE server_history (
 	only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
 	system_identifier numeric NOT NULL,
@@ -52,7 +53,6 @@ CREATE TABLE server_history (
 );
 COMMENT ON TABLE server_history IS
 	'The system identifier and timeline the apply worker last served this database on';
-SELECT pg_catalog.pg_extension_config_dump('server_history', '');
 
 -- Interfaces whose next successful reconcile also removes the peers the
 -- database does not know whose allowed IPs lie in the interface's pool (or

@@ -126,6 +126,10 @@ bash test/search_path_test.sh
 # Several VPN servers: a primary and two nodes over logical replication.
 bash test/node_test.sh
 
+# Physical standbys: a streaming standby promoted after kill -9 of the
+# primary, asynchronous with lost commits and synchronous (wireguard-go).
+bash test/failover_test.sh
+
 # The README's demo command: wireguard-go here, where the kernel has no
 # WireGuard (the kernel path runs in the VM below).
 bash demo.sh >"$WORK/demo.log" 2>&1 || {

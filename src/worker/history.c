@@ -79,13 +79,14 @@ wgpeer_check_history(void)
 				"WITH moved AS ("
 				"  UPDATE wgpeer.server_history"
 				"  SET system_identifier = $1::numeric, timeline = $2,"
-				"      since = now()),"
+				"      since = pg_catalog.now()),"
 				" swept AS ("
 				"  INSERT INTO wgpeer.stale_sweep (interface)"
 				"  SELECT name FROM wgpeer.interface"
-				"  WHERE node = current_setting('wgpeer.node')"
+				"  WHERE node = pg_catalog.current_setting('wgpeer.node')"
 				"  ON CONFLICT DO NOTHING)"
-				" SELECT setval('wgpeer.event_id_seq', s.last_value + $3)"
+				" SELECT pg_catalog.setval('wgpeer.event_id_seq'::regclass,"
+				"   s.last_value + $3)"
 				" FROM wgpeer.event_id_seq s",
 				3, types, values, NULL);
 	ereport(LOG,

@@ -183,8 +183,8 @@ read_sweep(const char *ifname, PoolBounds *pool)
 	char	   *text;
 
 	wgpeer_exec(&plan,
-				"SELECT host(i.pool_start), host(i.pool_end),"
-				" host(i.address6), masklen(i.address6)"
+				"SELECT pg_catalog.host(i.pool_start), pg_catalog.host(i.pool_end),"
+				" pg_catalog.host(i.address6), pg_catalog.masklen(i.address6)"
 				" FROM wgpeer.interface i"
 				" JOIN wgpeer.stale_sweep s ON s.interface = i.name"
 				" WHERE i.name = $1",
@@ -238,8 +238,10 @@ allowedip_in_pool(const wg_allowedip *ip, const PoolBounds *pool)
 	return false;
 }
 
-/* bsearch/qsort order of the 32-byte keys that start both key arrays and
- * wg_desired_peer */
+/*
+ * qsort/bsearch order of 32-byte keys: the known keys, and the desired
+ * peers, whose key is their first member.
+ */
 static int
 key_order(const void *a, const void *b)
 {
@@ -290,10 +292,10 @@ add_stale(const wg_device *dev, wg_desired_peer *desired, size_t n_desired,
  * backoff are cleared and its quarantined changes released, and the apply
  * task is told (as by a commit that queued changes), so that it applies
  * what is queued (now true on the device) at once and marks those peers
- * active as it always does; peers left
- * 'creating' with nothing queued (nothing would ever mark them) are marked
- * active here, with the same NOTIFY.  A node marks nothing: its primary
- * learns from the outcomes of its applies.
+ * active as it always does.  Peers left 'creating' with nothing queued
+ * (nothing else would ever mark them) are marked active here, with the
+ * same NOTIFY.  A node marks nothing: its primary learns from the
+ * outcomes of its applies.
  */
 static void
 record_recovered(const char *ifname)
@@ -322,17 +324,17 @@ record_recovered(const char *ifname)
 				" activated AS ("
 				"  UPDATE wgpeer.peer p SET status = 'active'"
 				"  WHERE p.interface = $1 AND p.status = 'creating'"
-				"    AND (p.expires_at IS NULL OR p.expires_at > now())"
-				"    AND current_setting('wgpeer.node') = ''"
+				"    AND (p.expires_at IS NULL OR p.expires_at > pg_catalog.now())"
+				"    AND pg_catalog.current_setting('wgpeer.node') = ''"
 				"    AND NOT EXISTS (SELECT FROM wgpeer.queue q"
 				"      WHERE q.peer_id = p.peer_id)"
 				"  RETURNING p.peer_id, p.user_id, p.interface),"
 				" notified AS ("
-				"  SELECT pg_notify('wgpeer', json_build_object("
+				"  SELECT pg_catalog.pg_notify('wgpeer', pg_catalog.json_build_object("
 				"   'peer_id', peer_id, 'user_id', user_id,"
 				"   'interface', interface, 'status', 'active')::text)"
 				"  FROM activated)"
-				" SELECT (SELECT count(*) FROM notified),"
+				" SELECT (SELECT pg_catalog.count(*) FROM notified),"
 				"  EXISTS (SELECT FROM state) OR EXISTS (SELECT FROM released)",
 				1, types, values, NULL);
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -478,7 +480,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						   "point-in-time recovery or a restore): those peers "
 						   "were put there for commits it lacks."),
 				 errhint("Their users need new configs: see \"High "
-						 "availability\" in the README.")));
+						 "availability\" in docs/backups-and-ha.md.")));
 	if (stats.foreign > 0)
 		ereport(WARNING,
 				(errmsg("interface \"%s\" has %zu peers wgpeer does not know; "
