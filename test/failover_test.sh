@@ -14,11 +14,12 @@
 #	   calls are refused with 25006, saying the server is a standby;
 #	3. asynchronous replication with lost commits: the standby stopped, 20
 #	   more peers created and applied on the primary (a client of one
-#	   pings), the primary killed with kill -9, the standby promoted: its
-#	   worker serves the same interface; the device equals the database, no
-#	   lost peer is left on it (the client's ping fails), peers revoked
-#	   before stay revoked, new peers reuse the lost addresses with no
-#	   address held twice, and every new event's id lies past the last id a
+#	   pings) and one revoked, the primary killed with kill -9, the standby
+#	   promoted: its worker serves the same interface; the device equals
+#	   the database, no lost peer is left on it (the client's ping fails),
+#	   peers revoked before stay revoked, the one whose revocation was lost
+#	   is put back with a warning naming it, new peers reuse the lost
+#	   addresses, and every new event's id lies past the last id a
 #	   consumer read from the old primary;
 #	4. synchronous replication: a new standby of the promoted server with
 #	   synchronous_standby_names = '*', peers created and revoked, kill -9,
@@ -192,6 +193,8 @@ EV_BEFORE=$(q -c "SELECT max(event_id) FROM wgpeer.event")
 check "the standby has every commit so far" wait_until 30 caught_up s p
 on s cluster_ctl -m fast -w stop >/dev/null
 create p 20 lost
+UNDONE=$(sed -n 4p "$TMP/kept.ids")	# a revocation the standby never gets
+q -c "SELECT status FROM wgpeer.wg_revoke_peer('$UNDONE')" >/dev/null
 (umask 077 && q -c "SELECT wgpeer.wg_peer_config('$(head -1 "$TMP/lost.ids")')" >"$TMP/lost.conf")
 check "the primary's worker applies the 20 peers the standby never gets" \
 	wait_until 30 device_is_database p
@@ -215,6 +218,12 @@ check "peers revoked before stay revoked and off $DEV" sql_true \
 check "... and off $DEV" test "$(keys_on_device $(cat "$TMP/revoked.keys"))" = 0
 check "the log says why the peers were removed" \
 	grep -q 'removed 20 peers the database does not know' "$TMP/s/server.log"
+lost_revocation_named() {
+	grep -q '1 active peers were missing from' "$TMP/s/server.log" &&
+		grep -q "HINT:.*$UNDONE" "$TMP/s/server.log"
+}
+check "the peer whose revocation was lost is put back, named in a warning" \
+	lost_revocation_named
 create s 20 new
 check "the new peers are applied: device = database" wait_until 30 device_is_database s
 REUSED=$(comm -12 "$TMP/lost.addresses" "$TMP/new.addresses" | wc -l)

@@ -28,6 +28,7 @@
 #include "worker/worker.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -287,6 +288,82 @@ add_stale(const wg_device *dev, wg_desired_peer *desired, size_t n_desired,
 }
 
 /*
+ * The keys of the desired peers absent from the device, as a text[]
+ * Datum, when the device holds at least one desired peer (an empty or
+ * recreated device tells nothing); both sides sorted by key (after the
+ * diff).  (Datum) 0 when there are none to report.
+ */
+static Datum
+absent_keys(const wg_desired_peer *desired, size_t n_desired,
+			const wg_device *dev)
+{
+	Datum	   *keys = palloc(sizeof(Datum) * (n_desired + 1));
+	int			n_absent = 0;
+	size_t		j = 0;
+
+	for (size_t i = 0; i < n_desired; i++)
+	{
+		int			cmp = 1;
+
+		while (j < dev->n_peers &&
+			   (cmp = memcmp(dev->peers[j].public_key, desired[i].public_key,
+							 WG_KEY_LEN)) < 0)
+			j++;
+		if (j == dev->n_peers || cmp != 0)
+			keys[n_absent++] =
+				CStringGetTextDatum(wgpeer_key_text(desired[i].public_key));
+	}
+	if (n_absent == 0 || (size_t) n_absent == n_desired)
+		return (Datum) 0;
+	return PointerGetDatum(construct_array(keys, n_absent, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/*
+ * At a stale sweep: warn of the active peers that were missing from the
+ * device with nothing queued for them.  The old server's worker had put
+ * them there (they are active) and something took them off since: most
+ * likely a revocation, suspension, expiry or key rotation in the commits
+ * this database lacks.  They are put back, as the database says; the
+ * warning names them so that the application can repeat what was lost.
+ */
+static void
+warn_missing(const char *ifname, Datum absent)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname), absent};
+	bool		isnull;
+	int64		n;
+
+	wgpeer_exec(&plan,
+				"SELECT pg_catalog.count(*), pg_catalog.array_to_string("
+				"  (pg_catalog.array_agg(p.peer_id ORDER BY p.peer_id))[1:20],"
+				"  ', ')"
+				" FROM wgpeer.peer p"
+				" WHERE p.interface = $1 AND p.public_key = ANY ($2)"
+				"   AND p.status = 'active'"
+				"   AND NOT EXISTS (SELECT FROM wgpeer.queue q"
+				"     WHERE q.peer_id = p.peer_id)",
+				2, types, values, NULL);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									SPI_tuptable->tupdesc, 1, &isnull));
+	if (n > 0)
+		ereport(WARNING,
+				(errmsg("%lld active peers were missing from \"%s\" with "
+						"nothing queued for them; they are put back",
+						(long long) n, ifname),
+				 errdetail("This database runs on another server history than "
+						   "the one that last served it: the commits it lacks "
+						   "may have revoked, suspended or rotated them."),
+				 errhint("Check them against your application and repeat "
+						 "what was lost: %s%s.",
+						 SPI_getvalue(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 2),
+						 n > 20 ? ", ..." : "")));
+}
+
+/*
  * After a reconcile that left ifname as the database wants it: the
  * interface has recovered.  Its stale sweep is done, its error and
  * backoff are cleared and its quarantined changes released, and the apply
@@ -388,7 +465,9 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	size_t		n_changes = 0;
 	wg_diff_stats stats;
 	PoolBounds	pool;
+	bool		sweeping;
 	size_t		n_stale = 0;
+	Datum		absent = (Datum) 0;
 	bool		at_open;
 	int			rc;
 
@@ -403,11 +482,13 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		return;
 	}
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
-	if (read_sweep(ifname, &pool))
+	if ((sweeping = read_sweep(ifname, &pool)))
 		n_stale = add_stale(&dev, desired, n_desired, &known, &n_known, &pool);
 	changes = palloc0(sizeof(wg_peer_change) * (n_desired + dev.n_peers + 1));
 	wg_peer_diff(desired, n_desired, &dev, known, n_known, exclusive,
 				 changes, &n_changes, &stats);
+	if (sweeping)
+		absent = absent_keys(desired, n_desired, &dev);
 
 	memset(&dc, 0, sizeof(dc));
 	dc.ifname = ifname;
@@ -471,6 +552,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						ifname, stats.added, stats.corrected, stats.removed,
 						dc.has_private_key ? ", device key and port set" : "")));
 	}
+	if (absent != (Datum) 0)
+		warn_missing(ifname, absent);
 	if (n_stale > 0)
 		ereport(WARNING,
 				(errmsg("wgpeer removed %zu peers the database does not know "
