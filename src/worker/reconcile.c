@@ -18,10 +18,10 @@
  * adopted with wg_import_config after it is registered.
  * When nothing differs nothing is sent, so no handshake is disturbed.
  * A reconcile that leaves the device as the database wants it also ends
- * the interface's error state: its backoff and quarantines are lifted, so
- * that the queued changes it just made true are applied (and their peers
- * marked active) in the same pass, and peers left 'creating' with nothing
- * queued are marked active.
+ * the interface's error state: its backoff is lifted, so that the queued
+ * changes it just made true are applied (and their peers marked active) in
+ * the same pass, and peers left 'creating' with nothing queued are marked
+ * active.
  * wg_reconcile() (src/sql/reconcile.c) asks the worker for one now and
  * reports what it recorded.
  */
@@ -366,10 +366,11 @@ warn_missing(const char *ifname, Datum absent)
 /*
  * After a reconcile that left ifname as the database wants it: the
  * interface has recovered.  Its stale sweep is done, its error and
- * backoff are cleared and its quarantined changes released, and the apply
- * task is told (as by a commit that queued changes), so that it applies
- * what is queued (now true on the device) at once and marks those peers
- * active as it always does.  Peers left 'creating' with nothing queued
+ * backoff are cleared, and the apply task is told (as by a commit that
+ * queued changes), so that it applies what is queued (now true on the
+ * device) at once and marks those peers active as it always does.  (A
+ * change the device refused on its own stays quarantined until its retry:
+ * only the apply writes the queue.)  Peers left 'creating' with nothing queued
  * (nothing else would ever mark them) are marked active here, with the
  * same NOTIFY.  A node marks nothing: its primary learns from the
  * outcomes of its applies.
@@ -391,13 +392,6 @@ record_recovered(const char *ifname)
 				"  WHERE interface = $1"
 				"    AND (last_error IS NOT NULL OR retry_at IS NOT NULL)"
 				"  RETURNING 1),"
-				" released AS ("
-				"  UPDATE wgpeer.queue SET quarantined_until = NULL,"
-				"    next_attempt_at = NULL"
-				"  WHERE interface = $1"
-				"    AND (quarantined_until IS NOT NULL"
-				"      OR next_attempt_at IS NOT NULL)"
-				"  RETURNING 1),"
 				" activated AS ("
 				"  UPDATE wgpeer.peer p SET status = 'active'"
 				"  WHERE p.interface = $1 AND p.status = 'creating'"
@@ -412,7 +406,7 @@ record_recovered(const char *ifname)
 				"   'interface', interface, 'status', 'active')::text)"
 				"  FROM activated)"
 				" SELECT (SELECT pg_catalog.count(*) FROM notified),"
-				"  EXISTS (SELECT FROM state) OR EXISTS (SELECT FROM released)",
+				"  EXISTS (SELECT FROM state)",
 				1, types, values, NULL);
 	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 								   SPI_tuptable->tupdesc, 2, &isnull)))
