@@ -4,8 +4,8 @@
 # `make install`:  bash test/hung_daemon_test.sh
 #
 # Two interfaces, each on its own wireguard-go daemon.  The healthy one's
-# commit -> device latency (from just before the committing psql starts
-# until `wg show` lists the new peer) is measured first with both daemons
+# commit -> device latency (from the end of the creating statement until
+# `wg show` lists the new peer) is measured first with both daemons
 # running, then while the other daemon is stopped with SIGSTOP (hung, not
 # dead) and changes for it keep coming.  Checked during the hang: the
 # healthy interface's median stays within max(2x, +50 ms) of its median
@@ -56,12 +56,14 @@ off_device() { ! on_device "$@"; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # commit_to_device IFNAME USER: create a peer on IFNAME and print the
-# milliseconds from just before its transaction until the device lists it
-# (SAMPLE_MAX_S * 1000 when it never does)
+# milliseconds from the end of its statement (the server's clock, just
+# before the commit) until `wg show` lists it (SAMPLE_MAX_S * 1000 when it
+# never does)
 commit_to_device() {
 	local t0 key deadline
-	t0=$(now_ms)
-	key=$(q -c "SELECT public_key FROM wgpeer.wg_create_peer('$2', interface => '$1')")
+	read -r key t0 < <(q -c "SELECT public_key,
+			(extract(epoch FROM clock_timestamp()) * 1000)::bigint
+		FROM wgpeer.wg_create_peer('$2', interface => '$1')")
 	deadline=$((t0 + SAMPLE_MAX_S * 1000))
 	while ! on_device "$1" "$key"; do
 		if [ "$(now_ms)" -ge "$deadline" ]; then
@@ -122,14 +124,29 @@ bound=$((2 * before_median > before_median + 50 ? 2 * before_median : before_med
 check "median commit -> device of $GOOD during the hang ($during_median ms) is within max(2x, +50 ms) of before ($before_median ms): <= $bound ms" \
 	test "$during_median" -le "$bound"
 
-victim=$(q -c "SELECT public_key FROM wgpeer.peer WHERE user_id = 'before1'")
-t0=$(now_ms)
-q -c "SELECT wgpeer.wg_revoke_peer(peer_id) FROM wgpeer.peer WHERE user_id = 'before1'" >/dev/null
-wait_until 60 off_device $GOOD "$victim" || true
-revoke_ms=$(($(now_ms) - t0))
-echo "# revocation on $GOOD during the hang: $revoke_ms ms"
-check "a revocation on $GOOD lands within max(2x median, +50 ms) + 100 ms ($revoke_ms ms)" \
-	test "$revoke_ms" -le $((bound + 100))
+# revoke_to_device IFNAME USER: revoke USER's peer and print the
+# milliseconds from the end of the statement until `wg show` no longer
+# lists it (SAMPLE_MAX_S * 1000 when it stays)
+revoke_to_device() {
+	local t0 key deadline
+	read -r key t0 < <(q -c "SELECT p.public_key,
+			(extract(epoch FROM clock_timestamp()) * 1000)::bigint
+		FROM wgpeer.peer p, wgpeer.wg_revoke_peer(p.peer_id) r
+		WHERE p.user_id = '$2'")
+	deadline=$((t0 + SAMPLE_MAX_S * 1000))
+	while on_device "$1" "$key"; do
+		if [ "$(now_ms)" -ge "$deadline" ]; then
+			echo $((SAMPLE_MAX_S * 1000))
+			return
+		fi
+	done
+	echo $(($(now_ms) - t0))
+}
+revokes=$(for i in 1 2 3 4 5; do revoke_to_device $GOOD "before$i"; done)
+revoke_median=$(echo "$revokes" | median)
+echo "# $GOOD revocation -> off the device during the hang, ms: $(echo $revokes)"
+check "revocations on $GOOD land as fast as additions did before the hang (median $revoke_median ms <= $bound ms)" \
+	test "$revoke_median" -le "$bound"
 
 t0=$(now_ms)
 show=$(q -c "SELECT count(*) FROM wgpeer.wg_show('$GOOD')" 2>&1 || true)
@@ -138,7 +155,7 @@ echo "# wg_show('$GOOD') during the hang: $show_ms ms, said: $show"
 same "wg_show('$GOOD') answers during the hang with its peers" \
 	"$(q -c "SELECT count(*) FROM wgpeer.peer WHERE interface = '$GOOD' AND status IN ('creating', 'active')")" \
 	"$show"
-check "wg_show('$GOOD') answers within 1 s ($show_ms ms)" test "$show_ms" -le 1000
+check "wg_show('$GOOD') answers within 3 s ($show_ms ms, psql included)" test "$show_ms" -le 3000
 
 unresponsive() {
 	sql_true "SELECT unresponsive_since IS NOT NULL
@@ -174,4 +191,6 @@ check "peers created during the hang are active" \
 	sql_true "SELECT bool_and(status = 'active') FROM wgpeer.peer
 			  WHERE user_id LIKE 'hung%'"
 
+echo "# what the server log says of $BAD:"
+grep -E "(WARNING|LOG|ERROR): .*\"$BAD\"" "$TMP/pg/server.log" | cut -c1-220 | sed 's/^/#   /' || true
 tap_summary hung_daemon_test
