@@ -19,7 +19,8 @@
  * become -errno.
  *
  * The socket is non-blocking and every wait goes through poll() with a
- * limit, idle_ms, on the time without progress: a daemon that stops
+ * limit, idle_ms, on the time without progress (the daemon reading bytes
+ * of the request or writing bytes of the reply): a daemon that stops
  * reading or answering (stopped with SIGSTOP, stuck) fails the call with
  * -ETIMEDOUT after idle_ms, however large the request, while a large set
  * or get that keeps moving is never cut short.  A daemon's listening
@@ -37,8 +38,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +51,9 @@
 
 /* Bytes read from the socket at a time. */
 #define WGUAPI_RECV_SIZE 16384
+
+/* While waiting, whether the daemon reads what we sent is checked this often. */
+#define WGUAPI_PROGRESS_MS 100
 
 /* A request being built: the chunk not yet handed to the sink. */
 typedef struct set_writer
@@ -587,38 +593,56 @@ monotonic_ms(void)
 }
 
 /*
- * Wait until fd is ready for events (POLLIN or POLLOUT), at most idle_ms
- * (0 or less: without limit), through signals.  Returns 0 (ready, or in
- * an error state that the next send or recv reports), -ETIMEDOUT, or
- * -errno.
+ * Bytes we sent on fd that the daemon has not read yet (SIOCOUTQ), or -1.
+ */
+static int
+unread_bytes(int fd)
+{
+	int			n;
+
+	return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : -1;
+}
+
+/*
+ * Wait until fd is ready for events (POLLIN or POLLOUT), through signals,
+ * until nothing has moved for idle_ms (0 or less: without limit).  The
+ * daemon reading what we sent counts as moving: a socket becomes writable
+ * again only once most of its buffer is read, and a reply comes only once
+ * the whole request is, so the bytes still unread are looked at every
+ * WGUAPI_PROGRESS_MS.  Returns 0 (ready, or in an error state that the
+ * next send or recv reports), -ETIMEDOUT, or -errno.
  */
 static int
 wait_ready(int fd, short events, int idle_ms)
 {
 	int64_t		deadline = monotonic_ms() + idle_ms;
+	int			unread = unread_bytes(fd);
 
 	for (;;)
 	{
 		struct pollfd pfd;
-		int			wait_ms = -1;
+		int64_t		now = monotonic_ms();
+		int			wait_ms = WGUAPI_PROGRESS_MS;
 		int			n;
 
-		if (idle_ms > 0)
-		{
-			int64_t		left = deadline - monotonic_ms();
-
-			wait_ms = left > 0 ? (int) left : 0;
-		}
+		if (idle_ms > 0 && deadline - now < wait_ms)
+			wait_ms = deadline > now ? (int) (deadline - now) : 0;
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
 		n = poll(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0;
-		if (n == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
+		if (n < 0 && errno != EINTR)
 			return -errno;
+		now = monotonic_ms();
+		if ((n = unread_bytes(fd)) >= 0 && n < unread)
+		{
+			unread = n;
+			deadline = now + idle_ms;
+		}
+		if (idle_ms > 0 && now >= deadline)
+			return -ETIMEDOUT;
 	}
 }
 

@@ -57,6 +57,14 @@
  */
 #define UAPI_IDLE_MS 2000
 
+/*
+ * But a set that changes the device's private key waits this long for its
+ * answer: the daemon then recomputes a secret per peer before answering
+ * (wireguard-go: some 3 s for 65,536 peers here), and a daemon that hung
+ * just before it would have failed the set's peers already.
+ */
+#define UAPI_KEY_IDLE_MS 15000
+
 /* While a daemon does not answer, its probe is looked at this often. */
 #define UAPI_PROBE_MS 250
 
@@ -288,8 +296,11 @@ uapi_call(const char *ifname, const wg_device_change *change, wg_device *dev,
 	if (fd < 0)
 		return fd;
 	*at_open = false;
-	rc = change ? wguapi_set(fd, change, UAPI_IDLE_MS) :
-		wguapi_get(fd, ifname, dev, UAPI_IDLE_MS);
+	if (change)
+		rc = wguapi_set(fd, change, change->has_private_key ?
+						UAPI_KEY_IDLE_MS : UAPI_IDLE_MS);
+	else
+		rc = wguapi_get(fd, ifname, dev, UAPI_IDLE_MS);
 	close(fd);
 	if (rc == -ETIMEDOUT)
 		note_unresponsive(ifname);

@@ -754,6 +754,57 @@ test_hung(void)
 	CHECK(wguapi_probe_poll(fd, &reply) == -ECONNRESET);
 	close(fd);
 
+	/*
+	 * A slow daemon that keeps reading: a set far larger than the socket's
+	 * buffer, read 16 KiB every 50 ms, succeeds with a limit of 300 ms on
+	 * the time without progress although it takes over a second.
+	 */
+	{
+		wg_allowedip ips[1] = {ip("10.0.0.9", 32)};
+		wg_peer_change *many = calloc(2000, sizeof(wg_peer_change));
+		wg_device_change dc;
+		pid_t		pid;
+		int			status;
+
+		for (int i = 0; i < 2000; i++)
+		{
+			fill_key(many[i].public_key, 0x42);
+			many[i].public_key[0] = i;
+			many[i].public_key[1] = i >> 8;
+			many[i].allowedips = ips;
+			many[i].n_allowedips = 1;
+		}
+		memset(&dc, 0, sizeof(dc));
+		dc.ifname = "wghung";
+		dc.listen_port = -1;
+		dc.peers = many;
+		dc.n_peers = 2000;
+		if ((pid = fork()) == 0)
+		{
+			static char slow[1 << 14];
+			int			c = accept(listener, NULL, NULL);
+			ssize_t		got;
+			size_t		len = 0;
+
+			while ((got = read(c, slow, sizeof(slow))) > 0)
+			{
+				len += got;
+				if (got >= 2 && slow[got - 1] == '\n' && slow[got - 2] == '\n')
+					break;
+				usleep(50000);
+			}
+			_exit(len > 200000 && write(c, "errno=0\n\n", 9) == 9 ? 0 : 1);
+		}
+		fd = wguapi_connect(dir, "wghung");
+		start = now_ms();
+		CHECK(wguapi_set(fd, &dc, 300) == 0);
+		CHECK(now_ms() - start > 600);
+		close(fd);
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		free(many);
+	}
+
 	close(listener);
 	unlink(addr.sun_path);
 	rmdir(dir);
