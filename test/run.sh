@@ -96,6 +96,10 @@ bash test/no_preload.sh
 # Config files exported by the worker, and the atomic writer under SIGKILL.
 bash test/export_test.sh
 
+# The export on a full disk (a small tmpfs): revoked peers' files go, no
+# server file lists them, one WARNING, interface_status.export_error.
+bash test/export_full_test.sh
+
 # QR codes read back by a real decoder (zbarimg), then the fuzz smoke runs.
 bash test/qr_decode.sh
 bash test/fuzz/run.sh
