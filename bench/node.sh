@@ -185,13 +185,13 @@ static size_t
 interface_peers(const char *ifname, const uint8_t *key, bool *found)
 {
 	wg_device	dev;
-	int			fd = wguapi_connect(NULL, ifname, 5000);
+	int			fd = wguapi_connect(NULL, ifname);
 	int			rc;
 	size_t		n;
 
 	if (fd < 0)
 		die("connect to the UAPI socket", strerror(-fd));
-	rc = wguapi_get(fd, ifname, &dev);
+	rc = wguapi_get(fd, ifname, &dev, 5000);
 	close(fd);
 	if (rc < 0)
 		die("UAPI get", strerror(-rc));

@@ -176,9 +176,9 @@ check "wgexp.conf without erin after a revoke" wait_until 60 server_has wgexp 1
 chmod 0500 "$EXPORT/wgexp"
 q -c "SELECT user_id FROM wgpeer.wg_create_peer('dave', interface => 'wgexp', config_name => 'dave')" >/dev/null
 check "a WARNING for the unwritable directory" wait_until 60 \
-	grep -q 'WARNING:  wgpeer could not write' "$TMP/pg/server.log"
+	grep -q 'WARNING:  wgpeer could not export the config files of interface "wgexp": could not write' "$TMP/pg/server.log"
 # a HINT within three lines of that WARNING
-warning_has_hint() { grep -A3 'wgpeer could not write' "$TMP/pg/server.log" | grep -q 'HINT:'; }
+warning_has_hint() { grep -A3 'wgpeer could not export the config files' "$TMP/pg/server.log" | grep -q 'HINT:'; }
 check "the WARNING has a hint" warning_has_hint
 same "the worker is still running" 1 \
 	"$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")"

@@ -105,6 +105,11 @@ WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi
 # interface holds, a full wireguard-go device (65,536 peers).
 bash test/failure_isolation_test.sh
 
+# One hung userspace daemon (SIGSTOP) stalls no other interface: the
+# healthy one's commit -> device latency before and during the hang, its
+# wg_show(), and the hung one catching up after SIGCONT.
+bash test/hung_daemon_test.sh
+
 # The subscription lifecycle with a real client: suspend, resume, key
 # rotation, a plan that starts at the first handshake, 500 peers imported.
 bash test/lifecycle_e2e.sh
@@ -147,6 +152,10 @@ bash test/no_preload.sh
 
 # Config files exported by the worker, and the atomic writer under SIGKILL.
 bash test/export_test.sh
+
+# The export on a full disk (a small tmpfs): revoked peers' files go, no
+# server file lists them, one WARNING, interface_status.export_error.
+bash test/export_full_test.sh
 
 # QR codes read back by a real decoder (zbarimg), then the fuzz smoke runs.
 bash test/qr_decode.sh

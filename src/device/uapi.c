@@ -17,6 +17,17 @@
  * after that fail (EPIPE), and the answer, still readable, is what we
  * report.  wireguard-go writes the errno negated, boringtun positive: both
  * become -errno.
+ *
+ * The socket is non-blocking and every wait goes through poll() with a
+ * limit, idle_ms, on the time without progress (the daemon reading bytes
+ * of the request or writing bytes of the reply): a daemon that stops
+ * reading or answering (stopped with SIGSTOP, stuck) fails the call with
+ * -ETIMEDOUT after idle_ms, however large the request, while a large set
+ * or get that keeps moving is never cut short.  A daemon's listening
+ * socket accepts connections into its backlog even while the daemon does
+ * not run, so a connect proves nothing; a probe (an empty set, sent
+ * without waiting, its answer collected later with wguapi_probe_poll) is
+ * how a caller learns, without blocking, that a daemon answers again.
  */
 #include "device/uapi.h"
 
@@ -27,16 +38,22 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <net/if.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "core/keys.h"
 
 /* Bytes read from the socket at a time. */
 #define WGUAPI_RECV_SIZE 16384
+
+/* While waiting, whether the daemon reads what we sent is checked this often. */
+#define WGUAPI_PROGRESS_MS 100
 
 /* A request being built: the chunk not yet handed to the sink. */
 typedef struct set_writer
@@ -529,17 +546,16 @@ wguapi_exists(const char *dir, const char *ifname)
 }
 
 /*
- * Connect to ifname's socket in dir (NULL: WGUAPI_SOCKET_DIR).  Every
- * later read and write on it gives up after timeout_ms (0: never).
- * Returns the descriptor (close it after one wguapi_set or wguapi_get)
- * or -errno: -ENOENT without a socket, -ECONNREFUSED when its daemon is
- * gone, -EACCES when we may not use it.
+ * Connect to ifname's socket in dir (NULL: WGUAPI_SOCKET_DIR), without
+ * waiting.  Returns a non-blocking descriptor (close it after one
+ * wguapi_set, wguapi_get or probe) or -errno: -ENOENT without a socket,
+ * -ECONNREFUSED when its daemon is gone, -EACCES when we may not use it,
+ * -EAGAIN when its backlog is full (the daemon accepts nothing: hung).
  */
 int
-wguapi_connect(const char *dir, const char *ifname, int timeout_ms)
+wguapi_connect(const char *dir, const char *ifname)
 {
 	struct sockaddr_un addr;
-	struct timeval tv;
 	int			rc;
 
 	memset(&addr, 0, sizeof(addr));
@@ -547,49 +563,122 @@ wguapi_connect(const char *dir, const char *ifname, int timeout_ms)
 	if ((rc = wguapi_socket_path(addr.sun_path, sizeof(addr.sun_path), dir,
 								 ifname)) < 0)
 		return rc;
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
 
 	/* an interrupted connect is started again on a fresh socket */
 	for (;;)
 	{
-		int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 		if (fd < 0)
 			return -errno;
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0 &&
-			setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
-			connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
+		if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0)
 			return fd;
 		rc = errno;
 		close(fd);
 		if (rc == EAGAIN || rc == EWOULDBLOCK)
-			return -ETIMEDOUT;
+			return -EAGAIN;
 		if (rc != EINTR)
 			return -rc;
 	}
 }
 
+/* Milliseconds on the monotonic clock. */
+static int64_t
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /*
- * A wguapi_sink writing to the socket *(int *) arg: the whole chunk, or
- * -errno (-ETIMEDOUT when the daemon stopped reading for the timeout).
- * MSG_NOSIGNAL: a daemon that hung up must not kill us with SIGPIPE.
+ * Bytes we sent on fd that the daemon has not read yet (SIOCOUTQ), or -1.
+ */
+static int
+unread_bytes(int fd)
+{
+	int			n;
+
+	return ioctl(fd, SIOCOUTQ, &n) == 0 ? n : -1;
+}
+
+/*
+ * Wait until fd is ready for events (POLLIN or POLLOUT), through signals,
+ * until nothing has moved for idle_ms (0 or less: without limit).  The
+ * daemon reading what we sent counts as moving: a socket becomes writable
+ * again only once most of its buffer is read, and a reply comes only once
+ * the whole request is, so the bytes still unread are looked at every
+ * WGUAPI_PROGRESS_MS.  Returns 0 (ready, or in an error state that the
+ * next send or recv reports), -ETIMEDOUT, or -errno.
+ */
+static int
+wait_ready(int fd, short events, int idle_ms)
+{
+	int64_t		deadline = monotonic_ms() + idle_ms;
+	int			unread = unread_bytes(fd);
+
+	for (;;)
+	{
+		struct pollfd pfd;
+		int64_t		now = monotonic_ms();
+		int			wait_ms = WGUAPI_PROGRESS_MS;
+		int			n;
+
+		if (idle_ms > 0 && deadline - now < wait_ms)
+			wait_ms = deadline > now ? (int) (deadline - now) : 0;
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, wait_ms);
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		now = monotonic_ms();
+		if ((n = unread_bytes(fd)) >= 0 && n < unread)
+		{
+			unread = n;
+			deadline = now + idle_ms;
+		}
+		if (idle_ms > 0 && now >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
+/* A connection and its limit, the argument of send_all. */
+typedef struct uapi_conn
+{
+	int			fd;
+	int			idle_ms;
+} uapi_conn;
+
+/*
+ * A wguapi_sink writing to the connection *(uapi_conn *) arg: the whole
+ * chunk, or -errno (-ETIMEDOUT when the daemon read nothing for its
+ * idle_ms).  MSG_NOSIGNAL: a daemon that hung up must not kill us with
+ * SIGPIPE.
  */
 static int
 send_all(void *arg, const char *data, size_t len)
 {
-	int			fd = *(int *) arg;
+	const uapi_conn *c = arg;
 
 	while (len > 0)
 	{
-		ssize_t		n = send(fd, data, len, MSG_NOSIGNAL);
+		ssize_t		n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		int			rc;
 
-		if (n < 0)
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		{
-			if (errno == EINTR)
-				continue;
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
+			if ((rc = wait_ready(c->fd, POLLOUT, c->idle_ms)) < 0)
+				return rc;
+			continue;
 		}
+		if (n < 0)
+			return -errno;
 		data += n;
 		len -= n;
 	}
@@ -597,51 +686,72 @@ send_all(void *arg, const char *data, size_t len)
 }
 
 /*
- * Read the reply into reply until it is complete.  Returns 0 (its errno=
- * is in reply->status) or -errno: -ETIMEDOUT when the daemon went quiet,
- * -ECONNRESET when it hung up first, -EPROTO for a malformed reply.
+ * Feed reply with whatever fd holds now, without waiting.  Returns 1 when
+ * the reply is complete, 0 when more has to come, or -errno: -ECONNRESET
+ * when the daemon hung up first, -EPROTO for a malformed reply.
  */
 static int
-read_reply(int fd, wguapi_reply *reply)
+read_available(int fd, wguapi_reply *reply)
 {
 	char		buf[WGUAPI_RECV_SIZE];
 	int			rc = 0;
 
 	while (rc == 0)
 	{
-		ssize_t		n = recv(fd, buf, sizeof(buf), 0);
+		ssize_t		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
 		if (n < 0)
-			rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? -ETIMEDOUT : -errno;
+			rc = -errno;
 		else if (n == 0)
 			rc = -ECONNRESET;
 		else
 			rc = wguapi_reply_feed(reply, buf, n);
 	}
 	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+/*
+ * Read the reply into reply until it is complete.  Returns 0 (its errno=
+ * is in reply->status) or -errno: -ETIMEDOUT when the daemon sent nothing
+ * for idle_ms, -ECONNRESET when it hung up first, -EPROTO for a malformed
+ * reply.
+ */
+static int
+read_reply(int fd, wguapi_reply *reply, int idle_ms)
+{
+	int			rc;
+
+	while ((rc = read_available(fd, reply)) == 0)
+		if ((rc = wait_ready(fd, POLLIN, idle_ms)) < 0)
+			return rc;
 	return rc < 0 ? rc : 0;
 }
 
 /*
  * Apply change over a connection from wguapi_connect, streaming the
- * request.  Returns 0 or -errno: the daemon's own errno when it refused
- * a line (even if it hung up on the rest of the request), else the
- * socket's.
+ * request; each wait for the daemon lasts at most idle_ms (0: without
+ * limit).  Returns 0 or -errno: the daemon's own errno when it refused a
+ * line (even if it hung up on the rest of the request), else the
+ * socket's (-ETIMEDOUT when the daemon stopped moving).
  */
 int
-wguapi_set(int fd, const wg_device_change *change)
+wguapi_set(int fd, const wg_device_change *change, int idle_ms)
 {
+	uapi_conn	c = {fd, idle_ms};
 	wguapi_reply reply;
 	int			rc;
 	int			read_rc;
 
-	rc = wguapi_build_set(change, send_all, &fd);
+	rc = wguapi_build_set(change, send_all, &c);
 	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
 		return rc;
 	wguapi_reply_init(&reply, NULL);
-	read_rc = read_reply(fd, &reply);
+	read_rc = read_reply(fd, &reply, idle_ms);
 	if (read_rc < 0)
 		return rc < 0 ? rc : read_rc;
 	return reply.status;
@@ -649,13 +759,15 @@ wguapi_set(int fd, const wg_device_change *change)
 
 /*
  * Read ifname's device over a connection from wguapi_connect into device
- * (free it with wg_device_free; it is empty after an error).  The
- * daemon does not report an ifindex: it stays 0.  Returns 0 or -errno.
+ * (free it with wg_device_free; it is empty after an error); each wait
+ * for the daemon lasts at most idle_ms (0: without limit).  The daemon
+ * does not report an ifindex: it stays 0.  Returns 0 or -errno.
  */
 int
-wguapi_get(int fd, const char *ifname, wg_device *device)
+wguapi_get(int fd, const char *ifname, wg_device *device, int idle_ms)
 {
 	static const char request[] = "get=1\n\n";
+	uapi_conn	c = {fd, idle_ms};
 	wguapi_reply reply;
 	int			rc;
 
@@ -663,12 +775,45 @@ wguapi_get(int fd, const char *ifname, wg_device *device)
 	if (ifname == NULL || strlen(ifname) >= WG_IFNAME_SIZE)
 		return -EINVAL;
 	strcpy(device->ifname, ifname);
-	if ((rc = send_all(&fd, request, sizeof(request) - 1)) < 0)
+	if ((rc = send_all(&c, request, sizeof(request) - 1)) < 0)
 		return rc;
 	wguapi_reply_init(&reply, device);
-	if ((rc = read_reply(fd, &reply)) == 0)
+	if ((rc = read_reply(fd, &reply, idle_ms)) == 0)
 		rc = reply.status;
 	if (rc < 0)
 		wg_device_free(device);
 	return rc;
+}
+
+/*
+ * Start a probe over a fresh connection from wguapi_connect: an empty set,
+ * which changes nothing, sent without waiting (it fits in the socket
+ * buffer even of a daemon that does not run).  Set up reply with
+ * wguapi_reply_init(reply, NULL) and collect the answer with
+ * wguapi_probe_poll.  Returns 0 or -errno.
+ */
+int
+wguapi_probe_send(int fd)
+{
+	static const char request[] = "set=1\n\n";
+	ssize_t		n;
+
+	do
+		n = send(fd, request, sizeof(request) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t) n == sizeof(request) - 1 ? 0 : -EAGAIN;
+}
+
+/*
+ * Has the daemon answered the probe sent with wguapi_probe_send?  Never
+ * waits.  Returns 1 when it has (it runs and serves its socket; its errno
+ * is in reply->status), 0 when not yet, or -errno when the connection
+ * failed (-ECONNRESET: the daemon closed it, e.g. when it exited).
+ */
+int
+wguapi_probe_poll(int fd, wguapi_reply *reply)
+{
+	return read_available(fd, reply);
 }

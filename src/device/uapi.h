@@ -16,8 +16,10 @@
  *	  parsing (wguapi_reply_*, fed in pieces as they arrive) touch no
  *	  socket and are unit-tested;
  *	- wguapi_connect / wguapi_set / wguapi_get do the socket I/O with
- *	  them.  Every read and write is bounded by the timeout given to
- *	  wguapi_connect, so no call can hang.
+ *	  them, on a non-blocking socket: no call waits longer than its
+ *	  idle_ms for a daemon that makes no progress, so none can hang;
+ *	  wguapi_probe_send / wguapi_probe_poll ask a daemon whether it
+ *	  answers without ever waiting.
  */
 #ifndef WGPEER_UAPI_H
 #define WGPEER_UAPI_H
@@ -69,9 +71,11 @@ extern int	wguapi_socket_path(char *buf, size_t size, const char *dir,
 							   const char *ifname);
 extern unsigned int wguapi_socket_id(const char *dir, const char *ifname);
 extern bool wguapi_exists(const char *dir, const char *ifname);
-extern int	wguapi_connect(const char *dir, const char *ifname,
-						   int timeout_ms);
-extern int	wguapi_set(int fd, const wg_device_change *change);
-extern int	wguapi_get(int fd, const char *ifname, wg_device *device);
+extern int	wguapi_connect(const char *dir, const char *ifname);
+extern int	wguapi_set(int fd, const wg_device_change *change, int idle_ms);
+extern int	wguapi_get(int fd, const char *ifname, wg_device *device,
+					   int idle_ms);
+extern int	wguapi_probe_send(int fd);
+extern int	wguapi_probe_poll(int fd, wguapi_reply *reply);
 
 #endif							/* WGPEER_UAPI_H */

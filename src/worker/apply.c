@@ -639,10 +639,12 @@ apply_pass(void)
 			wgpeer_describe_failure(o->dev.device_rc, o->dev.at_open, f->name,
 									f->backend, &message, &hint);
 			record_failure(f->name, ids, message);
-			ereport(WARNING,
-					(errmsg("wgpeer could not apply %d queued changes to \"%s\": %s",
-							f->n_changes, f->name, message),
-					 hint ? errhint("%s", hint) : 0));
+			/* a daemon that stopped answering had its WARNING then */
+			if (!wgpeer_device_unresponsive(f->name))
+				ereport(WARNING,
+						(errmsg("wgpeer could not apply %d queued changes to \"%s\": %s",
+								f->n_changes, f->name, message),
+						 hint ? errhint("%s", hint) : 0));
 			continue;
 		}
 		batch_arrays(f, changes, n, k, o, &ids, &peers, &refused_ids,

@@ -7,6 +7,28 @@
  *
  * Everything above this file speaks the neutral model of device/device.h
  * and does not know which backend it talks to.
+ *
+ * A userspace daemon can hang without dying (stopped with SIGSTOP, stuck):
+ * its socket still accepts connections, and nothing comes back.  One hung
+ * daemon must not stall the other interfaces, so a call gives up once
+ * nothing has moved for UAPI_IDLE_MS, and the daemon is then marked
+ * unresponsive: every later call for its interface (apply, sample,
+ * reconcile, wg_show) fails at once without touching its socket, and its
+ * changes wait in the queue.  A probe (an empty set, sent without waiting)
+ * stays outstanding on its socket, and is looked at without waiting before
+ * each call and every UAPI_PROBE_MS by wgpeer_daemons_due(); when the
+ * daemon answers it, or its socket is gone or replaced (it exited or was
+ * restarted), the interface is used again.  Each change of state is
+ * logged once (a WARNING when it stops answering, a LOG when it answers
+ * again) and recorded in wgpeer.worker_state.unresponsive_since, which
+ * interface_status shows; once it answers, its queued changes are retried
+ * at once and every interface is reconciled, which also repairs what a
+ * request it read late (from a connection given up on) did.
+ *
+ * The kernel cannot hang this way: a netlink request is served in our own
+ * system call, by the kernel, not by a process that can be stopped, so
+ * netlink needs no circuit breaker (NETLINK_TIMEOUT_MS stays a safety
+ * net).
  */
 #include "worker/worker.h"
 
@@ -16,7 +38,10 @@
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/inet.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "device/netlink.h"
 #include "device/uapi.h"
@@ -24,10 +49,45 @@
 /* Netlink calls give up after this long: the kernel never hangs us. */
 #define NETLINK_TIMEOUT_MS 5000
 
-/* Nor does a userspace WireGuard daemon: each read or write, at most. */
-#define UAPI_TIMEOUT_MS 5000
+/*
+ * A userspace daemon that moves nothing (reads no byte of a request,
+ * writes no byte of a reply) for this long is given up on.  It bounds
+ * each wait, not a whole call: a large set or dump that keeps moving is
+ * never cut short.
+ */
+#define UAPI_IDLE_MS 2000
+
+/*
+ * But a set that changes the device's private key waits this long for its
+ * answer: the daemon then recomputes a secret per peer before answering
+ * (wireguard-go: some 3 s for 65,536 peers here), and a daemon that hung
+ * just before it would have failed the set's peers already.
+ */
+#define UAPI_KEY_IDLE_MS 15000
+
+/* While a daemon does not answer, its probe is looked at this often. */
+#define UAPI_PROBE_MS 250
 
 static wgnl_ctx *nl = NULL;
+
+/*
+ * A userspace daemon that stopped answering, from when a call to it gave
+ * up until its new state is recorded in wgpeer.worker_state.
+ */
+typedef struct Unresponsive
+{
+	char		ifname[WG_IFNAME_SIZE];
+	unsigned int socket_id;		/* its socket (wguapi_socket_id) then */
+	TimestampTz since;			/* when a call to it gave up */
+	bool		answering;		/* it answers again (or is gone) */
+	bool		recorded;		/* worker_state says what the above says */
+	int			probe_fd;		/* the outstanding probe, -1: none */
+	wguapi_reply probe;			/* its answer so far */
+} Unresponsive;
+
+static Unresponsive *daemons = NULL;
+static int	n_daemons = 0;
+static int	cap_daemons = 0;
 
 /*
  * The worker's netlink socket, opened on first use.  NULL with *rc set
@@ -77,6 +137,270 @@ wgpeer_uses_uapi(const char *ifname, WgBackend backend)
 		(backend == WGPEER_BACKEND_AUTO && wguapi_exists(NULL, ifname));
 }
 
+/* ifname's entry among the unresponsive daemons, or NULL. */
+static Unresponsive *
+unresponsive_entry(const char *ifname)
+{
+	for (int i = 0; i < n_daemons; i++)
+		if (strcmp(daemons[i].ifname, ifname) == 0)
+			return &daemons[i];
+	return NULL;
+}
+
+/* Close the probe of d, if one is outstanding. */
+static void
+close_probe(Unresponsive *d)
+{
+	if (d->probe_fd >= 0)
+		close(d->probe_fd);
+	d->probe_fd = -1;
+}
+
+/*
+ * d's daemon can be used again (why says how we know): log it once, and
+ * leave the recording to wgpeer_daemons_due().
+ */
+static void
+daemon_back(Unresponsive *d, const char *why)
+{
+	close_probe(d);
+	d->answering = true;
+	d->recorded = false;
+	ereport(LOG,
+			(errmsg("the userspace WireGuard daemon of \"%s\" answers again "
+					"after %ld s (%s): its queued changes follow and the "
+					"interfaces are reconciled",
+					d->ifname,
+					(long) ((GetCurrentTimestamp() - d->since) / USECS_PER_SEC),
+					why)));
+}
+
+/*
+ * Look, without waiting, whether d's daemon answers again: its probe
+ * answered (one is sent when none is outstanding), or its socket is gone
+ * or replaced, so calls fail at once or reach a new daemon.
+ */
+static void
+check_daemon(Unresponsive *d)
+{
+	int			rc;
+
+	if (wguapi_socket_id(NULL, d->ifname) != d->socket_id)
+	{
+		daemon_back(d, "its socket is gone or new");
+		return;
+	}
+	if (d->probe_fd < 0)
+	{
+		int			fd = wguapi_connect(NULL, d->ifname);
+
+		if (fd == -EAGAIN)
+			return;				/* its backlog is full: still hung */
+		if (fd < 0)
+		{
+			daemon_back(d, "its socket refuses connections");
+			return;
+		}
+		if (wguapi_probe_send(fd) < 0)
+		{
+			close(fd);
+			return;
+		}
+		d->probe_fd = fd;
+		wguapi_reply_init(&d->probe, NULL);
+	}
+	if ((rc = wguapi_probe_poll(d->probe_fd, &d->probe)) > 0)
+		daemon_back(d, "it answered a probe");
+	else if (rc < 0)
+		daemon_back(d, "it closed the connection of a probe");
+}
+
+/*
+ * Is ifname's daemon known not to answer?  Looks at its probe first, so a
+ * daemon that answers again is used at once.
+ */
+static bool
+skip_unresponsive(const char *ifname)
+{
+	Unresponsive *d = unresponsive_entry(ifname);
+
+	if (d == NULL || d->answering)
+		return false;
+	check_daemon(d);
+	return !d->answering;
+}
+
+/*
+ * A call to ifname's daemon gave up: mark it unresponsive (one WARNING)
+ * and send it a probe.
+ */
+static void
+note_unresponsive(const char *ifname)
+{
+	Unresponsive *d = unresponsive_entry(ifname);
+
+	if (d == NULL)
+	{
+		if (n_daemons == cap_daemons)
+		{
+			cap_daemons = cap_daemons ? cap_daemons * 2 : 4;
+			daemons = daemons ?
+				repalloc(daemons, sizeof(Unresponsive) * cap_daemons) :
+				MemoryContextAlloc(TopMemoryContext,
+								   sizeof(Unresponsive) * cap_daemons);
+		}
+		d = &daemons[n_daemons++];
+		memset(d, 0, sizeof(*d));
+		strlcpy(d->ifname, ifname, WG_IFNAME_SIZE);
+		d->probe_fd = -1;
+	}
+	close_probe(d);
+	d->socket_id = wguapi_socket_id(NULL, ifname);
+	d->since = GetCurrentTimestamp();
+	d->answering = false;
+	d->recorded = false;
+	ereport(WARNING,
+			(errmsg("the userspace WireGuard daemon of \"%s\" stopped answering: "
+					"nothing moved on %s/%s.sock for %d ms",
+					ifname, WGUAPI_SOCKET_DIR, ifname, UAPI_IDLE_MS),
+			 errdetail("Until it answers again its interface is left alone "
+					   "and its changes wait in the queue; the other "
+					   "interfaces go on."),
+			 errhint("Look at the daemon's process (stopped, or stuck?); "
+					 "wgpeer notices within a second when it answers "
+					 "again, and catches up.")));
+	check_daemon(d);
+}
+
+/*
+ * One call to ifname's userspace daemon: a set of change, or (change
+ * NULL) a get into dev.  A daemon known not to answer is not called: the
+ * call fails at once with -ETIMEDOUT and *at_open set.
+ */
+static int
+uapi_call(const char *ifname, const wg_device_change *change, wg_device *dev,
+		  bool *at_open)
+{
+	int			fd;
+	int			rc;
+
+	*at_open = true;
+	if (skip_unresponsive(ifname))
+		return -ETIMEDOUT;
+	if ((fd = wguapi_connect(NULL, ifname)) == -EAGAIN)
+	{
+		/* its backlog is full: it has accepted nothing for a while */
+		note_unresponsive(ifname);
+		return -ETIMEDOUT;
+	}
+	if (fd < 0)
+		return fd;
+	*at_open = false;
+	if (change)
+		rc = wguapi_set(fd, change, change->has_private_key ?
+						UAPI_KEY_IDLE_MS : UAPI_IDLE_MS);
+	else
+		rc = wguapi_get(fd, ifname, dev, UAPI_IDLE_MS);
+	close(fd);
+	if (rc == -ETIMEDOUT)
+		note_unresponsive(ifname);
+	return rc;
+}
+
+/*
+ * Is ifname's userspace daemon known not to answer (no probe looked at)?
+ * Its failures need no WARNING of their own: it had one when it stopped.
+ */
+bool
+wgpeer_device_unresponsive(const char *ifname)
+{
+	Unresponsive *d = unresponsive_entry(ifname);
+
+	return d != NULL && !d->answering;
+}
+
+/*
+ * Record d's state in wgpeer.worker_state (unless its interface was
+ * unregistered).  When it answers again, its backoff is cleared and the
+ * commit counts as queued changes and changed interfaces, so the queue is
+ * applied and every interface reconciled in this pass of the loop.
+ */
+static void
+record_daemon(const Unresponsive *d)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2] = {CStringGetTextDatum(d->ifname),
+	TimestampTzGetDatum(d->since)};
+	char		nulls[2] = {' ', d->answering ? 'n' : ' '};
+
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.worker_state AS s (interface, unresponsive_since)"
+				" SELECT $1, $2 WHERE EXISTS"
+				"   (SELECT FROM wgpeer.interface WHERE name = $1)"
+				" ON CONFLICT (interface) DO UPDATE"
+				" SET unresponsive_since = $2,"
+				"     retry_at = CASE WHEN $2 IS NULL THEN NULL ELSE s.retry_at END",
+				2, types, values, nulls);
+	if (d->answering)
+	{
+		wgpeer_note_change(CHANGE_QUEUE);
+		wgpeer_note_change(CHANGE_INTERFACES);
+	}
+}
+
+/*
+ * The task that watches unresponsive userspace daemons: look at their
+ * probes, record each change of state in wgpeer.worker_state, and forget
+ * the daemons that answer again once that is recorded.  On its first run
+ * it clears what a previous worker recorded (this one starts by trusting
+ * every daemon).  Returns UAPI_PROBE_MS while a daemon does not answer.
+ */
+long
+wgpeer_daemons_due(void)
+{
+	static bool started = false;
+	bool		unrecorded = false;
+	bool		hung = false;
+	int			kept = 0;
+
+	for (int i = 0; i < n_daemons; i++)
+	{
+		if (!daemons[i].answering)
+			check_daemon(&daemons[i]);
+		unrecorded |= !daemons[i].recorded;
+	}
+	if (unrecorded || !started)
+	{
+		wgpeer_begin_work("wgpeer: recording unresponsive daemons");
+		if (wgpeer_installed())
+		{
+			if (!started)
+				SPI_execute("UPDATE wgpeer.worker_state SET unresponsive_since = NULL"
+							" WHERE unresponsive_since IS NOT NULL"
+							"   AND interface IN (SELECT name FROM wgpeer.interface"
+							"     WHERE node = current_setting('wgpeer.node'))",
+							false, 0);
+			started = true;
+			for (int i = 0; i < n_daemons; i++)
+				if (!daemons[i].recorded)
+					record_daemon(&daemons[i]);
+		}
+		wgpeer_end_work();
+		for (int i = 0; i < n_daemons && started; i++)
+			daemons[i].recorded = true;
+	}
+	for (int i = 0; i < n_daemons; i++)
+	{
+		if (daemons[i].answering && daemons[i].recorded)
+			continue;
+		hung |= !daemons[i].answering;
+		daemons[kept++] = daemons[i];
+	}
+	n_daemons = kept;
+	return hung ? UAPI_PROBE_MS : TASK_IDLE;
+}
+
 /*
  * Apply a batch of changes to one interface: the device backend seam.
  * A userspace daemon (wireguard-go, boringtun) is spoken to over its UAPI
@@ -92,16 +416,7 @@ wgpeer_device_set(const wg_device_change *change, WgBackend backend,
 	wgnl_ctx   *ctx;
 
 	if (wgpeer_uses_uapi(change->ifname, backend))
-	{
-		int			fd = wguapi_connect(NULL, change->ifname, UAPI_TIMEOUT_MS);
-
-		*at_open = fd < 0;
-		if (fd < 0)
-			return fd;
-		rc = wguapi_set(fd, change);
-		close(fd);
-		return rc;
-	}
+		return uapi_call(change->ifname, change, NULL, at_open);
 	ctx = netlink(&rc);
 	*at_open = ctx == NULL;
 	if (ctx != NULL && (rc = wgnl_set_device(ctx, change)) < 0)
@@ -122,16 +437,7 @@ wgpeer_device_get(const char *ifname, WgBackend backend, wg_device *dev,
 
 	memset(dev, 0, sizeof(*dev));
 	if (wgpeer_uses_uapi(ifname, backend))
-	{
-		int			fd = wguapi_connect(NULL, ifname, UAPI_TIMEOUT_MS);
-
-		*at_open = fd < 0;
-		if (fd < 0)
-			return fd;
-		rc = wguapi_get(fd, ifname, dev);
-		close(fd);
-		return rc;
-	}
+		return uapi_call(ifname, NULL, dev, at_open);
 	ctx = netlink(&rc);
 	*at_open = ctx == NULL;
 	if (ctx != NULL && (rc = wgnl_get_device(ctx, ifname, dev)) < 0)
@@ -201,6 +507,8 @@ static void
 describe_uapi_failure(int rc, bool at_open, const char *ifname,
 					  char **message, const char **hint)
 {
+	Unresponsive *d;
+
 	*hint = NULL;
 	if (at_open && (rc == -EACCES || rc == -EPERM))
 	{
@@ -225,9 +533,18 @@ describe_uapi_failure(int rc, bool at_open, const char *ifname,
 							WGUAPI_SOCKET_DIR, ifname, ifname);
 		*hint = "Start it again (e.g. wireguard-go), or remove the stale socket.";
 	}
+	else if (rc == -ETIMEDOUT && (d = unresponsive_entry(ifname)) != NULL &&
+			 !d->answering)
+	{
+		*message = psprintf("the userspace WireGuard daemon of \"%s\" has not "
+							"answered since %s; the interface is left alone "
+							"until it does", ifname, timestamptz_to_str(d->since));
+		*hint = "Look at the daemon's process (stopped, or stuck?); queued "
+			"changes are applied as soon as it answers.";
+	}
 	else if (rc == -ETIMEDOUT)
 		*message = psprintf("the userspace WireGuard daemon of \"%s\" did not "
-							"answer within %d ms", ifname, UAPI_TIMEOUT_MS);
+							"answer within %d ms", ifname, UAPI_IDLE_MS);
 	else
 		*message = psprintf("userspace WireGuard (UAPI) error on interface "
 							"\"%s\": %s", ifname, strerror(-rc));

@@ -32,9 +32,23 @@
  * files of peers revoked meanwhile are removed too.  Nothing else in the
  * directory is touched.
  *
+ * A pass first works out which files are wanted, then removes the files
+ * no longer wanted, then writes what changed: a removal never waits for a
+ * write, so a revoked peer's files go even on a full disk (and the space
+ * they free may be what the writes need).  No file may outlive what the
+ * database wants: when a client file cannot be rewritten the old one is
+ * removed (it may hold the private key of a peer revoked or renewed
+ * since), and when a server file cannot be, the old one is removed unless
+ * each of its [Peer] sections is also in the new one (loaded with `wg
+ * setconf`, a stale server file would let revoked peers back in; one that
+ * only lacks new peers is kept).
+ *
  * Errors never stop the worker: a file that cannot be written or a row
- * that cannot be rendered is reported as a WARNING with a hint, and the
- * pass is retried.
+ * that cannot be rendered makes the pass fail for its interface, the
+ * first such error is kept in wgpeer.worker_state.export_error (shown by
+ * interface_status), and the pass is retried.  An interface gets one
+ * WARNING, with a hint, when its export starts failing and one LOG when
+ * it is up to date again, not one per pass.
  */
 #include "worker/worker.h"
 
@@ -85,12 +99,45 @@ static bool scan_pending = true;	/* collect what is on disk first */
 static int64 last_fingerprint = -1;
 static TimestampTz next_pass = 0;
 
-/* A failure in the current pass: later writes wait for the retry. */
+/* A failure in the current pass: the next one comes after a delay. */
 static bool pass_failed = false;
 
 /* Writes the current pass may still do; when spent, the rest wait. */
 static int	writes_left = 0;
 static bool more_pending = false;
+
+/*
+ * A file the current pass has to write: a server file with its content,
+ * or a client file rendered only when its turn comes.
+ */
+typedef struct PendingWrite
+{
+	char	   *rel;			/* relative to export_dir */
+	char	   *ifname;			/* the interface it belongs to */
+	bool		client;			/* a client file in <ifname>/ */
+	char	   *data;			/* a server file's content */
+	size_t		len;
+	pg_uuid_t	peer_id;		/* a client file's peer */
+	uint64		source;			/* a client file's row hash */
+} PendingWrite;
+
+/* The first failure of the pass for one interface. */
+typedef struct ExportFailure
+{
+	char	   *ifname;			/* NULL: every interface (the directory) */
+	char	   *message;
+	const char *hint;
+} ExportFailure;
+
+/* The current pass's writes and failures, in the pass's memory. */
+static List *pending = NIL;
+static List *failures = NIL;
+
+/* The hint for a file that cannot be written or removed. */
+static const char *const file_hint =
+"wgpeer.export_dir must be a directory the PostgreSQL server's operating "
+"system user can write, or whose parent it can write, on a file system "
+"with free space.";
 
 /*
  * A 64-bit hash of data, never 0 (which means "unknown").
@@ -140,23 +187,73 @@ start_over(void)
 }
 
 /*
- * Report a failed file operation once per pass, as a WARNING with a hint;
- * the worker carries on and retries the pass later.
+ * Note a failure of the pass for ifname (NULL: every interface).  Only
+ * the first one of each interface is kept; nothing is logged here: the
+ * pass's end records each interface's state, and warns once when it
+ * starts failing (record_export_state).
  */
 static void
-report_failure(const char *what, const char *path, int rc)
+note_failure(const char *ifname, const char *hint, const char *fmt,...)
+			pg_attribute_printf(3, 4);
+
+static void
+note_failure(const char *ifname, const char *hint, const char *fmt,...)
 {
-	if (pass_failed)
-		return;
+	ExportFailure *f;
+	ListCell   *lc;
+	va_list		ap;
+	StringInfoData buf;
+
 	pass_failed = true;
-	ereport(WARNING,
-			(errmsg("wgpeer could not %s \"%s\": %s", what, path, strerror(-rc)),
-			 errdetail("Exported config files may be out of date; the apply "
-					   "worker tries again in %d seconds.",
-					   EXPORT_RETRY_MS / 1000),
-			 errhint("wgpeer.export_dir must be a directory the PostgreSQL "
-					 "server's operating system user can write, or whose "
-					 "parent it can write, on a file system with free space.")));
+	foreach(lc, failures)
+	{
+		f = lfirst(lc);
+		if (f->ifname == NULL || (ifname && strcmp(f->ifname, ifname) == 0))
+			return;
+	}
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(ap, fmt);
+		needed = appendStringInfoVA(&buf, fmt, ap);
+		va_end(ap);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	f = palloc0(sizeof(ExportFailure));
+	f->ifname = ifname ? pstrdup(ifname) : NULL;
+	f->message = buf.data;
+	f->hint = hint;
+	failures = lappend(failures, f);
+}
+
+/* The failure noted for ifname in this pass, or NULL. */
+static ExportFailure *
+failure_of(const char *ifname)
+{
+	ListCell   *lc;
+
+	foreach(lc, failures)
+	{
+		ExportFailure *f = lfirst(lc);
+
+		if (f->ifname == NULL || strcmp(f->ifname, ifname) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* The interface a file of export_dir belongs to, from its path. */
+static char *
+iface_of(const char *rel)
+{
+	const char *slash = strchr(rel, '/');
+	size_t		len = slash ? (size_t) (slash - rel) : strlen(rel) - strlen(".conf");
+
+	return pnstrdup(rel, len);
 }
 
 /* The absolute path of a file of export_dir, in the current context. */
@@ -167,69 +264,43 @@ full_path(const char *rel)
 }
 
 /*
- * Make rel hold data (mode 0600), writing only when what is on disk
- * differs; subdir, when not NULL, is the subdirectory rel lives in,
- * created when a write needs it.  source is recorded for client files.
+ * Is a name from the database safe as a file name (no '/', no ".."), and
+ * short enough?  Rows edited by hand are a failure of their interface.
  */
-static void
-put_file(const char *rel, const char *subdir, const char *data, size_t len,
-		 uint64 source)
+static bool
+safe_name(const char *ifname, const char *name, const char *why,
+		  const char *what)
 {
-	uint64		content = hash_of(data, len);
+	if (why == NULL)
+		return true;
+	note_failure(ifname, "Correct the row in the wgpeer tables.",
+				 "wgpeer does not export %s \"%s\": %s", what, name, why);
+	return false;
+}
+
+/*
+ * The file rel is wanted by this pass.  When what is on disk may differ
+ * from content (hash; 0 for a client file not rendered yet), the caller
+ * queues a write: returns the entry then, NULL when the file is current.
+ */
+static ExportFile *
+want_file(const char *rel, uint64 content, const char *data, size_t len)
+{
 	bool		found;
 	ExportFile *f = hash_search(files, rel, HASH_ENTER, &found);
-	char	   *path;
-	int			rc;
 
 	if (!found)
 		f->source = f->content = 0;
 	f->wanted = true;
-	if (f->content == content)
-	{
-		f->source = source;
-		return;
-	}
-	if (pass_failed)
-		return;
-	path = full_path(rel);
-	if (f->content == 0 && wg_atomic_unchanged(path, data, len) == 1)
+	if (content != 0 && f->content == content)
+		return NULL;
+	if (content != 0 && f->content == 0 &&
+		wg_atomic_unchanged(full_path(rel), data, len) == 1)
 	{
 		f->content = content;
-		f->source = source;
-		return;
+		return NULL;
 	}
-	f->content = 0;
-	if (writes_left <= 0)
-	{
-		more_pending = true;
-		return;
-	}
-	writes_left--;
-	if (subdir && (rc = wg_atomic_mkdir(full_path(subdir))) < 0)
-		report_failure("create directory", full_path(subdir), rc);
-	else if ((rc = wg_atomic_write(path, data, len)) < 0)
-		report_failure("write", path, rc);
-	else
-	{
-		f->content = content;
-		f->source = source;
-	}
-}
-
-/*
- * Is a name from the database safe as a file name (no '/', no ".."), and
- * short enough?  Rows edited by hand are refused with a WARNING.
- */
-static bool
-safe_name(const char *name, const char *why, const char *what)
-{
-	if (why == NULL)
-		return true;
-	ereport(WARNING,
-			(errmsg("wgpeer does not export %s \"%s\"", what, name),
-			 errdetail("%s.", why),
-			 errhint("Correct the row in the wgpeer tables.")));
-	return false;
+	return f;
 }
 
 /*
@@ -280,10 +351,11 @@ scan_interface(const char *ifname)
 }
 
 /*
- * Write <interface>.conf for every registered interface.
+ * Plan <interface>.conf for every registered interface: render it, and
+ * queue a write when it changed.
  */
 static void
-export_servers(void)
+plan_servers(void)
 {
 	static SPIPlanPtr iface_plan;
 	static SPIPlanPtr peer_plan;
@@ -309,10 +381,11 @@ export_servers(void)
 		wg_server_config cfg;
 		wg_server_peer *peers;
 		uint64		n_peers;
+		char	   *rel;
 		char	   *buf;
 		int			len;
 
-		if (!safe_name(ifname, wg_check_ifname(ifname), "interface"))
+		if (!safe_name(ifname, ifname, wg_check_ifname(ifname), "interface"))
 			continue;
 		if (scan_pending)
 			scan_interface(ifname);
@@ -347,34 +420,43 @@ export_servers(void)
 		cfg.peers = peers;
 		cfg.n_peers = (int) n_peers;
 
+		rel = psprintf("%s.conf", ifname);
 		len = wg_server_config_render(&cfg, NULL, 0);
 		if (len < 0)
 		{
-			ExportFile *f = hash_search(files, psprintf("%s.conf", ifname),
-										HASH_FIND, NULL);
+			/* the last good file stays: it lists no peer this one would not */
+			ExportFile *f = hash_search(files, rel, HASH_FIND, NULL);
 
 			if (f)
-				f->wanted = true;	/* keep the last good file */
-			ereport(WARNING,
-					(errmsg("wgpeer cannot export interface \"%s\": a stored "
-							"field is empty or spans lines", ifname),
-					 errhint("Correct the interface's or its peers' rows in "
-							 "the wgpeer tables.")));
-			pass_failed = true;
+				f->wanted = true;
+			note_failure(ifname, "Correct the interface's or its peers' rows "
+						 "in the wgpeer tables.",
+						 "wgpeer cannot export interface \"%s\": a stored "
+						 "field is empty or spans lines", ifname);
 			continue;
 		}
 		buf = palloc(len + 1);
 		wg_server_config_render(&cfg, buf, len + 1);
-		put_file(psprintf("%s.conf", ifname), NULL, buf, len, 0);
+		if (want_file(rel, hash_of(buf, len), buf, len) != NULL)
+		{
+			PendingWrite *w = palloc0(sizeof(PendingWrite));
+
+			w->rel = rel;
+			w->ifname = ifname;
+			w->data = buf;
+			w->len = len;
+			pending = lappend(pending, w);
+		}
 	}
 }
 
 /*
- * Write <interface>/<config_name>.conf for every live peer, rendering only
- * the peers whose row (or interface) changed since their file was written.
+ * Plan <interface>/<config_name>.conf for every live peer: queue a write
+ * (rendered later) for each whose row, or interface, changed since its
+ * file was written.
  */
 static void
-export_clients(void)
+plan_clients(void)
 {
 	static SPIPlanPtr plan;
 	SPITupleTable *rows;
@@ -406,81 +488,306 @@ export_clients(void)
 		bool		duplicate = strcmp(SPI_getvalue(tup, desc, 5), "t") == 0;
 		uint64		source = hash_of(row, strlen(row));
 		ExportFile *f;
+		PendingWrite *w;
 		char	   *rel;
-		char	   *config;
 
-		if (!safe_name(ifname, wg_check_ifname(ifname), "interface") ||
-			!safe_name(name, wg_check_config_name(name), "config_name"))
+		if (!safe_name(ifname, ifname, wg_check_ifname(ifname), "interface") ||
+			!safe_name(ifname, name, wg_check_config_name(name), "config_name"))
 			continue;
 		rel = duplicate ?
 			psprintf("%s/%s@%s.conf", ifname, name, SPI_getvalue(tup, desc, 6)) :
 			psprintf("%s/%s.conf", ifname, name);
 
-		f = hash_search(files, rel, HASH_FIND, NULL);
-		if (f && f->source == source && f->content != 0)
-		{
-			f->wanted = true;
+		f = want_file(rel, 0, NULL, 0);
+		if (f->source == source && f->content != 0)
 			continue;
-		}
-		if (writes_left <= 0)
-		{
-			/* this pass's writes are spent: render it in a later one */
-			if (f)
-				f->wanted = true;
-			more_pending = true;
-			continue;
-		}
-		config = wgpeer_render_peer_config(DatumGetUUIDP(peer_id));
-		SPI_freetuptable(SPI_tuptable);
-		put_file(rel, ifname, config, strlen(config), source);
-		pfree(config);
+		w = palloc0(sizeof(PendingWrite));
+		w->rel = rel;
+		w->ifname = ifname;
+		w->client = true;
+		memcpy(&w->peer_id, DatumGetUUIDP(peer_id), sizeof(pg_uuid_t));
+		w->source = source;
+		pending = lappend(pending, w);
 	}
 }
 
 /*
- * One pass: every wanted file written if it changed, every file no longer
- * wanted removed.  Inside a worker transaction.
+ * The [Peer] sections of a server file, as they begin: at each
+ * "\n[Peer]\n", and each running to the next one or the end.  Calls fn
+ * for each; stops when it returns false, and returns what it returned
+ * last.
+ */
+static bool
+each_peer_section(const char *data, size_t len,
+				  bool (*fn) (void *arg, const char *section, size_t len),
+				  void *arg)
+{
+	static const char marker[] = "\n[Peer]\n";
+	const char *end = data + len;
+	const char *p = memmem(data, len, marker, sizeof(marker) - 1);
+
+	while (p != NULL)
+	{
+		const char *next = memmem(p + 1, end - p - 1, marker, sizeof(marker) - 1);
+		const char *stop = next ? next : end;
+
+		if (!fn(arg, p, stop - p))
+			return false;
+		p = next;
+	}
+	return true;
+}
+
+/* each_peer_section callback: add the section's hash to the set arg. */
+static bool
+add_section(void *arg, const char *section, size_t len)
+{
+	uint64		h = hash_of(section, len);
+
+	(void) hash_search((HTAB *) arg, &h, HASH_ENTER, NULL);
+	return true;
+}
+
+/* each_peer_section callback: is the section's hash in the set arg? */
+static bool
+has_section(void *arg, const char *section, size_t len)
+{
+	uint64		h = hash_of(section, len);
+
+	return hash_search((HTAB *) arg, &h, HASH_FIND, NULL) != NULL;
+}
+
+/*
+ * Does the server file at path grant nothing that data (its new content)
+ * does not: is each of its [Peer] sections, word for word, one of data's?
+ * Then keeping it while data cannot be written lets no peer in that the
+ * database no longer wants (it may lack new peers).  A file that cannot
+ * be read is not known to be safe.
+ */
+static bool
+old_server_file_safe(const char *path, const char *data, size_t len)
+{
+	HASHCTL		ctl;
+	HTAB	   *set;
+	FILE	   *fp;
+	StringInfoData old;
+	char		chunk[8192];
+	size_t		n;
+	bool		safe;
+
+	if ((fp = AllocateFile(path, "r")) == NULL)
+		return errno == ENOENT;
+	initStringInfo(&old);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		appendBinaryStringInfo(&old, chunk, n);
+	safe = !ferror(fp);
+	FreeFile(fp);
+	if (!safe)
+		return false;
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(uint64);
+	ctl.hcxt = CurrentMemoryContext;
+	set = hash_create("wgpeer server file sections", 1024, &ctl,
+					  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	(void) each_peer_section(data, len, add_section, set);
+	safe = each_peer_section(old.data, old.len, has_section, set);
+	hash_destroy(set);
+	pfree(old.data);
+	return safe;
+}
+
+/*
+ * w could not be written (rc): what is on disk must not outlive what the
+ * database wants.  A client file goes (it may hold a private key of a
+ * peer revoked or renewed since), and so does a server file that lists a
+ * peer, or an allowed IP, the new one does not (loaded, it would let a
+ * revoked peer back in): a missing file is safer than such a one.
+ */
+static void
+write_failed(PendingWrite *w, const char *path, int rc)
+{
+	int			rm;
+
+	note_failure(w->ifname, file_hint, "could not write \"%s\": %s", path,
+				 strerror(-rc));
+	if (!w->client && old_server_file_safe(path, w->data, w->len))
+		return;
+	if ((rm = wg_atomic_remove(path)) < 0)
+		note_failure(w->ifname, file_hint, "could not remove \"%s\": %s",
+					 path, strerror(-rm));
+	else if (!w->client)
+		ereport(LOG,
+				(errmsg("wgpeer removed \"%s\": it lists peers the database no "
+						"longer wants on \"%s\", and its new version could not "
+						"be written", path, w->ifname)));
+}
+
+/*
+ * Write one pending file, rendering a client file first (a file whose
+ * content turns out unchanged, on disk too, is not written); on failure,
+ * leave no stale file (write_failed).  Returns whether it wrote or tried
+ * to.
+ */
+static bool
+write_pending(PendingWrite *w)
+{
+	ExportFile *f = hash_search(files, w->rel, HASH_FIND, NULL);
+	char	   *path = full_path(w->rel);
+	char	   *subdir = w->client ? full_path(w->ifname) : NULL;
+	uint64		content;
+	int			rc;
+
+	if (w->client)
+	{
+		w->data = wgpeer_render_peer_config(&w->peer_id);
+		w->len = strlen(w->data);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	content = hash_of(w->data, w->len);
+	if (f->content == content ||
+		(f->content == 0 && wg_atomic_unchanged(path, w->data, w->len) == 1))
+	{
+		f->content = content;
+		f->source = w->source;
+		return false;
+	}
+	f->content = 0;
+	if ((subdir && (rc = wg_atomic_mkdir(subdir)) < 0) ||
+		(rc = wg_atomic_write(path, w->data, w->len)) < 0)
+	{
+		write_failed(w, path, rc);
+		return true;
+	}
+	f->content = content;
+	f->source = w->source;
+	return true;
+}
+
+/*
+ * One pass: plan every wanted file, then remove every file no longer
+ * wanted, then write what changed.  Removals come first and never depend
+ * on a write: a revoked peer's files go even when nothing can be written
+ * (and what they free may be what the writes need).  Inside a worker
+ * transaction.
  */
 static void
 export_all(void)
 {
 	HASH_SEQ_STATUS seq;
 	ExportFile *f;
+	ListCell   *lc;
 	int			rc;
 
 	if ((rc = wg_atomic_mkdir(wgpeer_export_dir)) < 0)
 	{
-		report_failure("create directory", wgpeer_export_dir, rc);
+		note_failure(NULL, file_hint, "could not create directory \"%s\": %s",
+					 wgpeer_export_dir, strerror(-rc));
 		return;
 	}
 	hash_seq_init(&seq, files);
 	while ((f = hash_seq_search(&seq)) != NULL)
 		f->wanted = false;
 
-	export_servers();
+	plan_servers();
 	/* a node holds no client private keys: no client configs there */
 	if (wgpeer_export_client_configs && wgpeer_served_node()[0] == '\0')
-		export_clients();
+		plan_clients();
 	scan_pending = false;
 
 	hash_seq_init(&seq, files);
 	while ((f = hash_seq_search(&seq)) != NULL)
 	{
-		if (f->wanted || pass_failed)
+		if (f->wanted)
 			continue;
 		if (writes_left-- <= 0)
 			more_pending = true;
 		else if ((rc = wg_atomic_remove(full_path(f->path))) < 0)
-			report_failure("remove", full_path(f->path), rc);
+			note_failure(iface_of(f->path), file_hint,
+						 "could not remove \"%s\": %s", full_path(f->path),
+						 strerror(-rc));
 		else
 			(void) hash_search(files, f->path, HASH_REMOVE, NULL);
+	}
+
+	foreach(lc, pending)
+	{
+		if (writes_left <= 0)
+		{
+			more_pending = true;
+			break;
+		}
+		if (write_pending(lfirst(lc)))
+			writes_left--;
+	}
+}
+
+/*
+ * Record each interface's export state in wgpeer.worker_state after a
+ * pass: the first failure of the pass, or none.  An interface whose files
+ * start failing gets one WARNING, and one LOG when they are up to date
+ * again, however many passes fail in between (worker_state holds the
+ * state, so a restarted worker does not warn again).
+ */
+static void
+record_export_state(void)
+{
+	static SPIPlanPtr list_plan;
+	static SPIPlanPtr set_plan;
+	SPITupleTable *rows;
+	uint64		n;
+
+	wgpeer_exec(&list_plan,
+				"SELECT i.name, s.export_error FROM wgpeer.interface i"
+				" LEFT JOIN wgpeer.worker_state s ON s.interface = i.name"
+				" WHERE i.node = current_setting('wgpeer.node') ORDER BY i.name",
+				0, NULL, NULL, NULL);
+	rows = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 r = 0; r < n; r++)
+	{
+		char	   *ifname = SPI_getvalue(rows->vals[r], rows->tupdesc, 1);
+		char	   *before = SPI_getvalue(rows->vals[r], rows->tupdesc, 2);
+		ExportFailure *now = failure_of(ifname);
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		values[2];
+		char		nulls[2] = {' ', now ? ' ' : 'n'};
+
+		if (before == NULL ? now == NULL :
+			(now != NULL && strcmp(before, now->message) == 0))
+			continue;
+		values[0] = CStringGetTextDatum(ifname);
+		values[1] = now ? CStringGetTextDatum(now->message) : (Datum) 0;
+		wgpeer_exec(&set_plan,
+					"INSERT INTO wgpeer.worker_state AS s"
+					"  (interface, export_error, export_error_at)"
+					" VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN now() END)"
+					" ON CONFLICT (interface) DO UPDATE"
+					" SET export_error = $2,"
+					"     export_error_at = CASE WHEN $2 IS NOT NULL"
+					"       THEN coalesce(s.export_error_at, now()) END",
+					2, types, values, nulls);
+		if (before == NULL)
+			ereport(WARNING,
+					(errmsg("wgpeer could not export the config files of "
+							"interface \"%s\": %s", ifname, now->message),
+					 errdetail("No exported file lists a peer the database "
+							   "no longer wants; the apply worker tries "
+							   "again every %d seconds and says when the "
+							   "files are up to date again.",
+							   EXPORT_RETRY_MS / 1000),
+					 errhint("%s", now->hint)));
+		else if (now == NULL)
+			ereport(LOG,
+					(errmsg("wgpeer exports the config files of interface "
+							"\"%s\" again", ifname)));
 	}
 }
 
 /*
  * Run a pass in a subtransaction, so that an ERROR (a row that cannot be
- * rendered, say) becomes a WARNING and the worker goes on.  Returns
- * whether the pass completed without failure.
+ * rendered, say) becomes a failure of every interface and the worker
+ * goes on; then record each interface's state.  Returns whether the pass
+ * completed without failure.
  */
 static bool
 export_guarded(void)
@@ -489,6 +796,8 @@ export_guarded(void)
 	ResourceOwner owner = CurrentResourceOwner;
 
 	pass_failed = false;
+	pending = NIL;
+	failures = NIL;
 	writes_left = EXPORT_WRITES_PER_PASS;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(ctx);
@@ -505,19 +814,15 @@ export_guarded(void)
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
-		ereport(WARNING,
-				(errmsg("wgpeer could not export config files: %s",
-						edata->message),
-				 errdetail("The apply worker tries again in %d seconds.",
-						   EXPORT_RETRY_MS / 1000),
-				 errhint("Correct the rows the message names, or unset "
-						 "wgpeer.export_dir.")));
+		failures = NIL;
+		note_failure(NULL, "Correct the rows the message names, or unset "
+					 "wgpeer.export_dir.", "%s", edata->message);
 		FreeErrorData(edata);
-		pass_failed = true;
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(ctx);
 	CurrentResourceOwner = owner;
+	record_export_state();
 	return !pass_failed;
 }
 

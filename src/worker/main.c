@@ -69,11 +69,13 @@ answer_show(void)
 }
 
 /*
- * The tasks, in the order of each pass: sessions waiting for an answer
- * first, then the cheap timers, expiry before the queue (so the removals
+ * The tasks, in the order of each pass: daemons that stopped answering
+ * first (one that answers again is used in this same pass), then sessions
+ * waiting for an answer, then the cheap timers, expiry before the queue (so the removals
  * it queues go out in the same pass), and the files on disk last.
  */
 static const WorkerTask tasks[] = {
+	{"watching unresponsive userspace daemons", wgpeer_daemons_due},
 	{"answering wg_reconcile()", answer_reconcile},
 	{"answering wg_show()", answer_show},
 	{"reconciling", wgpeer_reconcile_due},

@@ -61,6 +61,7 @@ extern int	wgpeer_device_set(const wg_device_change *change, WgBackend backend,
 extern int	wgpeer_device_get(const char *ifname, WgBackend backend,
 							  wg_device *dev, bool *at_open);
 extern unsigned int wgpeer_device_id(const char *ifname, WgBackend backend);
+extern bool wgpeer_device_unresponsive(const char *ifname);
 extern void wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 									WgBackend backend, char **message,
 									const char **hint);
@@ -89,5 +90,6 @@ extern uint64 wgpeer_samples_taken(void);
 extern long wgpeer_watch_due(void);
 extern long wgpeer_export_due(void);
 extern long wgpeer_outcomes_due(void);
+extern long wgpeer_daemons_due(void);
 
 #endif							/* WGPEER_WORKER_H */

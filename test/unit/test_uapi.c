@@ -8,7 +8,10 @@
  * talks to a scripted fake daemon (a child process listening in a
  * temporary directory): the request it receives, its replies, an errno,
  * a daemon that hangs up mid-request, one that never answers (the timeout)
- * and one that is gone (a stale socket).
+ * and one that is gone (a stale socket).  Last a hung daemon (a listening
+ * socket nobody accepts on, as when its process is stopped): calls give up
+ * after their limit, a full backlog refuses at once, and a probe answers
+ * "not yet" without waiting until the daemon serves it.
  */
 #include "core/keys.h"
 #include "device/uapi.h"
@@ -571,7 +574,7 @@ test_socket(void)
 	}
 	snprintf(record, sizeof(record), "%s/request", dir);
 	CHECK(!wguapi_exists(dir, "wgfake"));
-	CHECK(wguapi_connect(dir, "wgfake", 1000) == -ENOENT);
+	CHECK(wguapi_connect(dir, "wgfake") == -ENOENT);
 
 	memset(&addr, 0, sizeof(addr));
 	addr.sun_family = AF_UNIX;
@@ -598,9 +601,9 @@ test_socket(void)
 	dc.listen_port = -1;
 	dc.peers = &peer;
 	dc.n_peers = 1;
-	fd = wguapi_connect(dir, "wgfake", 2000);
+	fd = wguapi_connect(dir, "wgfake");
 	CHECK(fd >= 0);
-	CHECK(wguapi_set(fd, &dc) == 0);
+	CHECK(wguapi_set(fd, &dc, 2000) == 0);
 	close(fd);
 	CHECK(wguapi_build_set(&dc, capture_sink, &c) == 0);
 	f = fopen(record, "r");
@@ -612,16 +615,16 @@ test_socket(void)
 	free(c.data);
 
 	/* a get */
-	fd = wguapi_connect(dir, "wgfake", 2000);
-	CHECK(wguapi_get(fd, "wgfake", &dev) == 0);
+	fd = wguapi_connect(dir, "wgfake");
+	CHECK(wguapi_get(fd, "wgfake", &dev, 2000) == 0);
 	close(fd);
 	CHECK_STR(dev.ifname, "wgfake");
 	check_canned_device(&dev);
 	wg_device_free(&dev);
 
 	/* the daemon's errno */
-	fd = wguapi_connect(dir, "wgfake", 2000);
-	CHECK(wguapi_set(fd, &dc) == -EADDRINUSE);
+	fd = wguapi_connect(dir, "wgfake");
+	CHECK(wguapi_set(fd, &dc, 2000) == -EADDRINUSE);
 	close(fd);
 
 	/*
@@ -637,15 +640,15 @@ test_socket(void)
 	}
 	dc.peers = many;
 	dc.n_peers = 20000;
-	fd = wguapi_connect(dir, "wgfake", 2000);
-	CHECK(wguapi_set(fd, &dc) == -EINVAL);
+	fd = wguapi_connect(dir, "wgfake");
+	CHECK(wguapi_set(fd, &dc, 2000) == -EINVAL);
 	close(fd);
 	free(many);
 
 	/* a daemon that never answers: the timeout, not a hang */
-	fd = wguapi_connect(dir, "wgfake", 300);
+	fd = wguapi_connect(dir, "wgfake");
 	start = now_ms();
-	rc = wguapi_get(fd, "wgfake", &dev);
+	rc = wguapi_get(fd, "wgfake", &dev, 300);
 	CHECK(rc == -ETIMEDOUT);
 	CHECK(now_ms() - start < 2000);
 	CHECK(dev.n_peers == 0 && dev.peers == NULL);
@@ -655,7 +658,7 @@ test_socket(void)
 	waitpid(pid, &rc, 0);
 	CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
 	close(listener);
-	CHECK(wguapi_connect(dir, "wgfake", 1000) == -ECONNREFUSED);
+	CHECK(wguapi_connect(dir, "wgfake") == -ECONNREFUSED);
 
 	/*
 	 * A restarted daemon makes a new socket: another identity, even when
@@ -673,6 +676,140 @@ test_socket(void)
 	rmdir(dir);
 }
 
+/*
+ * A hung daemon: its socket listens, with a backlog of one connection, but
+ * nobody accepts until the test plays the daemon's part.
+ */
+static void
+test_hung(void)
+{
+	char		dir[] = "/tmp/wgpeer-uapi.XXXXXX";
+	struct sockaddr_un addr;
+	wguapi_reply reply;
+	wg_device	dev;
+	char		buf[64];
+	int			listener;
+	int			fd;
+	int			served;
+	double		start;
+	ssize_t		n;
+
+	if (mkdtemp(dir) == NULL)
+	{
+		CHECK(!"mkdtemp");
+		return;
+	}
+	memset(&addr, 0, sizeof(addr));
+	addr.sun_family = AF_UNIX;
+	CHECK(wguapi_socket_path(addr.sun_path, sizeof(addr.sun_path), dir, "wghung") == 0);
+	listener = socket(AF_UNIX, SOCK_STREAM, 0);
+	CHECK(bind(listener, (struct sockaddr *) &addr, sizeof(addr)) == 0);
+	CHECK(listen(listener, 0) == 0);
+
+	/* the connection waits in the backlog; the get gives up after 300 ms */
+	fd = wguapi_connect(dir, "wghung");
+	CHECK(fd >= 0);
+	start = now_ms();
+	CHECK(wguapi_get(fd, "wghung", &dev, 300) == -ETIMEDOUT);
+	CHECK(now_ms() - start >= 250 && now_ms() - start < 2000);
+	close(fd);
+
+	/* the backlog is full: refused at once, not after a timeout */
+	start = now_ms();
+	CHECK(wguapi_connect(dir, "wghung") == -EAGAIN);
+	CHECK(now_ms() - start < 100);
+
+	/* the daemon resumes: it serves the stale connection (EOF) */
+	served = accept(listener, NULL, NULL);
+	CHECK(served >= 0);
+	close(served);
+
+	/* a probe: "not yet" while nobody serves it, then the answer */
+	fd = wguapi_connect(dir, "wghung");
+	CHECK(fd >= 0);
+	CHECK(wguapi_probe_send(fd) == 0);
+	wguapi_reply_init(&reply, NULL);
+	start = now_ms();
+	CHECK(wguapi_probe_poll(fd, &reply) == 0);
+	CHECK(wguapi_probe_poll(fd, &reply) == 0);
+	CHECK(now_ms() - start < 100);
+	served = accept(listener, NULL, NULL);
+	n = read(served, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	CHECK_STR(buf, "set=1\n\n");
+	CHECK(write(served, "errno=0\n", 8) == 8);
+	CHECK(wguapi_probe_poll(fd, &reply) == 0);	/* half an answer */
+	CHECK(write(served, "\n", 1) == 1);
+	CHECK(wguapi_probe_poll(fd, &reply) == 1);
+	CHECK(reply.status == 0);
+	close(served);
+	close(fd);
+
+	/* a daemon that closes a probe's connection unanswered (it exited) */
+	fd = wguapi_connect(dir, "wghung");
+	CHECK(wguapi_probe_send(fd) == 0);
+	wguapi_reply_init(&reply, NULL);
+	served = accept(listener, NULL, NULL);
+	close(served);
+	CHECK(wguapi_probe_poll(fd, &reply) == -ECONNRESET);
+	close(fd);
+
+	/*
+	 * A slow daemon that keeps reading: a set far larger than the socket's
+	 * buffer, read 16 KiB every 50 ms, succeeds with a limit of 300 ms on
+	 * the time without progress although it takes over a second.
+	 */
+	{
+		wg_allowedip ips[1] = {ip("10.0.0.9", 32)};
+		wg_peer_change *many = calloc(2000, sizeof(wg_peer_change));
+		wg_device_change dc;
+		pid_t		pid;
+		int			status;
+
+		for (int i = 0; i < 2000; i++)
+		{
+			fill_key(many[i].public_key, 0x42);
+			many[i].public_key[0] = i;
+			many[i].public_key[1] = i >> 8;
+			many[i].allowedips = ips;
+			many[i].n_allowedips = 1;
+		}
+		memset(&dc, 0, sizeof(dc));
+		dc.ifname = "wghung";
+		dc.listen_port = -1;
+		dc.peers = many;
+		dc.n_peers = 2000;
+		if ((pid = fork()) == 0)
+		{
+			static char slow[1 << 14];
+			int			c = accept(listener, NULL, NULL);
+			ssize_t		got;
+			size_t		len = 0;
+
+			while ((got = read(c, slow, sizeof(slow))) > 0)
+			{
+				len += got;
+				if (got >= 2 && slow[got - 1] == '\n' && slow[got - 2] == '\n')
+					break;
+				usleep(50000);
+			}
+			_exit(len > 200000 && write(c, "errno=0\n\n", 9) == 9 ? 0 : 1);
+		}
+		fd = wguapi_connect(dir, "wghung");
+		start = now_ms();
+		CHECK(wguapi_set(fd, &dc, 300) == 0);
+		CHECK(now_ms() - start > 600);
+		close(fd);
+		waitpid(pid, &status, 0);
+		CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		free(many);
+	}
+
+	close(listener);
+	unlink(addr.sun_path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -683,5 +820,6 @@ main(void)
 	test_parse_replies();
 	test_paths();
 	test_socket();
+	test_hung();
 	return UNIT_DONE("test_uapi");
 }
