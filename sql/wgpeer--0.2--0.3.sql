@@ -122,6 +122,7 @@ DECLARE
 	p record;
 	since timestamptz;
 	seconds numeric;
+	grown numeric;
 BEGIN
 	IF sender IS NULL THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -210,13 +211,17 @@ BEGIN
 			ELSIF NEW.rx_bytes < 0 OR NEW.tx_bytes < 0 THEN
 				reason := 'negative counter';
 			ELSE
-				since := CASE WHEN TG_OP = 'UPDATE' THEN OLD.sampled_at
-							  ELSE p.created_at - skew END;
+				-- (IF stops at the first THEN: no CASE in its condition)
+				IF TG_OP = 'UPDATE' THEN
+					since := OLD.sampled_at;
+					grown := greatest(NEW.rx_bytes - OLD.rx_bytes,
+									  NEW.tx_bytes - OLD.tx_bytes);
+				ELSE
+					since := p.created_at - skew;
+					grown := greatest(NEW.rx_bytes, NEW.tx_bytes);
+				END IF;
 				seconds := greatest(extract(epoch FROM NEW.sampled_at - since), 0) + 1;
-				IF NEW.rx_bytes - CASE WHEN TG_OP = 'UPDATE' THEN OLD.rx_bytes ELSE 0 END
-					   > rate * seconds
-				   OR NEW.tx_bytes - CASE WHEN TG_OP = 'UPDATE' THEN OLD.tx_bytes ELSE 0 END
-					   > rate * seconds THEN
+				IF grown > rate * seconds THEN
 					reason := 'traffic beyond 40 Gbit/s';
 				END IF;
 			END IF;

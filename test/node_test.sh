@@ -8,7 +8,8 @@
 # `make install`:  bash test/node_test.sh
 #
 # Set up as the README says: wg_add_node and wg_add_interface(node => ...)
-# on the primary, wg_node_subscribe_sql on each node and
+# on the primary, a role per node there (peer without private_key) and one
+# for the primary on each node, wg_node_subscribe_sql on each node and
 # wg_node_collect_sql on the primary, both through psql's \gexec.
 # Checks:
 #	1. a peer created on the primary reaches node a's interface and
@@ -30,13 +31,23 @@
 #	   before it stopped) still leaves node a's interface within a second;
 #	   the primary started: it records 'expired', and the peer does not
 #	   come back;
-#	7. wg_remove_interface(force) on the primary: node b's rows of the
+#	7. rows written as root on node a into the tables it publishes back
+#	   (outcomes expiring a peer of the primary's own interface or marking
+#	   node b's waiting peer active, traffic starting node b's peer's plan
+#	   early, node b's worker state, a handshake of its own peer tomorrow,
+#	   a 999,999,999,999-byte counter) change nothing on the primary, each
+#	   is recorded as a node_rejected event, and later rows flow on;
+#	8. wg_remove_interface(force) on the primary: node b's rows of the
 #	   interface go (interface, peers, queue, device, device peers, worker
 #	   state, traffic, outcomes), and the primary's copies of them;
-#	8. throughout: no client private key on any node, nothing ever queued
-#	   on the primary (a counting trigger on its queue), every subscription
-#	   running, and no ERROR in any server log but those the test causes
-#	   (publishers stopped, peer changes called on a node).
+#	9. node a's interface moved to node b, then back while node b is down:
+#	   the new node's readings reach the primary, its new peers go active,
+#	   no subscription stalls;
+#	10. throughout: no client private key on any node, nothing ever queued
+#	   on the primary for a node's interface (a counting trigger on its
+#	   queue), every subscription running, and no ERROR in any server log
+#	   but those the test causes (publishers stopped, peer changes called
+#	   on a node, node a's role reading peer.private_key).
 # The nodes sample traffic every second (wgpeer.stats_interval), so that
 # handshakes and traffic reach the primary within the test's bounds.
 # Polls with bounds, never fixed sleeps.  Prints "ok"/"not ok" lines and
@@ -206,7 +217,7 @@ streaming() {
 unexpected_errors() {
 	cut -c 1-300 "${PG_DIR[$1]}/server.log" | awk '
 		/(ERROR|PANIC):/ {
-			show = $0 !~ /could not send end-of-streaming message|could not connect to the publisher|could not receive data from WAL stream|replication origin with ID [0-9]+ is already active|cannot run on node/
+			show = $0 !~ /could not send end-of-streaming message|could not connect to the publisher|could not receive data from WAL stream|replication origin with ID [0-9]+ is already active|cannot run on node|permission denied for table peer/
 			pid = $4
 			if (show) print
 			next
