@@ -99,6 +99,11 @@ CREATE FUNCTION wg_sending_node() RETURNS text
 	LANGUAGE C STABLE;
 COMMENT ON FUNCTION wg_sending_node() IS
 	'The node whose subscription applies the current row (for wgpeer''s triggers)';
+CREATE FUNCTION wg_first_in_transaction(key text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'wg_first_in_transaction'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION wg_first_in_transaction(text) IS
+	'True the first time the current transaction passes key (for wgpeer''s triggers)';
 
 -- The check.  A node may write rows naming itself, for interfaces (and
 -- their peers) it serves, with times that are not in the future (a minute
@@ -106,9 +111,10 @@ COMMENT ON FUNCTION wg_sending_node() IS
 -- that grows no faster than 40 Gbit/s in each direction, well above what
 -- one WireGuard peer carries.  A node may delete its own rows.  Rows this
 -- cluster writes itself are not checked (the trigger fires only where
--- replication applies rows).  Each rejection is an event node_rejected,
--- one per node, table, interface and reason in each replicated
--- transaction, counting the rows.
+-- replication applies rows), nor anything on a node.  Each rejection is
+-- an event node_rejected, one per node, table, interface and reason in
+-- each replicated transaction (a search of the event log per row would
+-- make a sample of thousands of rows take minutes).
 CREATE FUNCTION wg_node_row_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
 AS $$
@@ -124,7 +130,9 @@ DECLARE
 	seconds numeric;
 	grown numeric;
 BEGIN
-	IF sender IS NULL THEN
+	-- written here, or on a node (where they come from its own worker, or
+	-- from cleaning up after the primary's rows its subscription applies)
+	IF sender IS NULL OR current_setting('wgpeer.node', true) <> '' THEN
 		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
 	END IF;
 
@@ -233,19 +241,12 @@ BEGIN
 	END IF;
 
 	-- one event per node, table, interface and reason in this transaction
-	UPDATE wgpeer.event e
-		SET detail = jsonb_set(e.detail, '{rows}', to_jsonb((e.detail->>'rows')::bigint + 1))
-		WHERE e.kind = 'node_rejected' AND e.at >= now()
-		  AND e.xmin = pg_current_xact_id()::xid
-		  AND e.interface IS NOT DISTINCT FROM ifname
-		  AND e.detail->>'node' = sender AND e.detail->>'reason' = reason
-		  AND e.detail->>'table' = TG_TABLE_NAME;
-	IF NOT FOUND THEN
+	IF wgpeer.wg_first_in_transaction(concat_ws(E'\n', sender, TG_TABLE_NAME,
+												 ifname, reason)) THEN
 		INSERT INTO wgpeer.event (kind, interface, detail)
 		VALUES ('node_rejected', ifname,
 				jsonb_build_object('node', sender, 'reason', reason,
 								   'table', TG_TABLE_NAME, 'operation', TG_OP,
-								   'rows', 1,
 								   'row', to_jsonb(CASE WHEN TG_OP = 'DELETE'
 														THEN OLD ELSE NEW END)));
 	END IF;
@@ -402,7 +403,8 @@ AS $$
 					   AND t.node = p.node), 0)
 $$;
 
-REVOKE ALL ON FUNCTION wg_sending_node(), wg_node_row_check() FROM PUBLIC;
+REVOKE ALL ON FUNCTION wg_sending_node(), wg_first_in_transaction(text),
+	wg_node_row_check() FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- Routes: no other interface's prefixes, no reserved ranges, default

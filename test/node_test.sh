@@ -600,7 +600,10 @@ rejected() {
 same "each row recorded as an event node_rejected of node a" \
 	"peer_outcome $IFP interface served by another node, peer_outcome $IFA peer not on the interface, peer_outcome $IFB interface served by another node, peer_outcome $IFA peer not on the interface, peer_traffic $IFB interface served by another node, worker_state $IFB interface served by another node, peer_traffic $IFA time in the future, peer_traffic $IFA traffic beyond 40 Gbit/s" \
 	"$(rejected)"
-check "the primary's subscriptions run" streaming p
+check "the primary's subscription to node a runs" on p sql_true \
+	"SELECT st.pid IS NOT NULL FROM pg_subscription s
+	 LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
+	 WHERE s.subname = 'wgpeer_from_a'"
 pg_run b
 check_peer "node b started: bq goes active" "$BQ" wait_until 60 status_is p "$BQ" active
 check "node b's rows flow again" wait_until 30 caught_up b

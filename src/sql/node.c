@@ -8,8 +8,11 @@
 
 #include "catalog/pg_subscription.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "replication/origin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 /* the subscriptions wg_node_collect_sql() creates: this prefix, the node */
@@ -17,6 +20,7 @@
 
 PG_FUNCTION_INFO_V1(wg_require_primary);
 PG_FUNCTION_INFO_V1(wg_sending_node);
+PG_FUNCTION_INFO_V1(wg_first_in_transaction);
 
 /*
  * Refuse to run function on a node: its changes would never reach the
@@ -87,4 +91,38 @@ wg_sending_node(PG_FUNCTION_ARGS)
 		ReleaseSysCache(tuple);
 	}
 	PG_RETURN_TEXT_P(node ? node : cstring_to_text(""));
+}
+
+/*
+ * wg_first_in_transaction(key text): true the first time the current
+ * transaction passes key, false after.  wg_node_row_check() writes one
+ * node_rejected event per kind of rejection and replicated transaction
+ * with it: a node sending thousands of bad rows at once (a sample of a
+ * whole interface) must not cost thousands of events, nor a search of the
+ * event log per row.  The keys live until the next transaction asks.
+ */
+Datum
+wg_first_in_transaction(PG_FUNCTION_ARGS)
+{
+	static LocalTransactionId lxid = InvalidLocalTransactionId;
+	static List *seen = NIL;
+	char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ListCell   *lc;
+	MemoryContext old;
+
+	if (lxid != MyProc->lxid)
+	{
+		list_free_deep(seen);
+		seen = NIL;
+		lxid = MyProc->lxid;
+	}
+	foreach(lc, seen)
+	{
+		if (strcmp((const char *) lfirst(lc), key) == 0)
+			PG_RETURN_BOOL(false);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	seen = lappend(seen, pstrdup(key));
+	MemoryContextSwitchTo(old);
+	PG_RETURN_BOOL(true);
 }
