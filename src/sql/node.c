@@ -6,11 +6,11 @@
  */
 #include "sql/sql.h"
 
+#include "access/xact.h"
 #include "catalog/pg_subscription.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "replication/origin.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -93,36 +93,50 @@ wg_sending_node(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(node ? node : cstring_to_text(""));
 }
 
+/* the keys wg_first_in_transaction() saw in this transaction */
+static List *first_seen = NIL;
+
+/*
+ * Forget the keys when the transaction ends (their memory, in
+ * TopTransactionContext, goes with it).
+ */
+static void
+forget_first_seen(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PARALLEL_ABORT)
+		first_seen = NIL;
+}
+
 /*
  * wg_first_in_transaction(key text): true the first time the current
  * transaction passes key, false after.  wg_node_row_check() writes one
  * node_rejected event per kind of rejection and replicated transaction
  * with it: a node sending thousands of bad rows at once (a sample of a
  * whole interface) must not cost thousands of events, nor a search of the
- * event log per row.  The keys live until the next transaction asks.
+ * event log per row.
  */
 Datum
 wg_first_in_transaction(PG_FUNCTION_ARGS)
 {
-	static LocalTransactionId lxid = InvalidLocalTransactionId;
-	static List *seen = NIL;
+	static bool registered = false;
 	char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ListCell   *lc;
 	MemoryContext old;
 
-	if (lxid != MyProc->lxid)
+	if (!registered)
 	{
-		list_free_deep(seen);
-		seen = NIL;
-		lxid = MyProc->lxid;
+		RegisterXactCallback(forget_first_seen, NULL);
+		registered = true;
 	}
-	foreach(lc, seen)
+	foreach(lc, first_seen)
 	{
 		if (strcmp((const char *) lfirst(lc), key) == 0)
 			PG_RETURN_BOOL(false);
 	}
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	seen = lappend(seen, pstrdup(key));
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	first_seen = lappend(first_seen, pstrdup(key));
 	MemoryContextSwitchTo(old);
 	PG_RETURN_BOOL(true);
 }
