@@ -393,16 +393,6 @@ CREATE OR REPLACE VIEW node_status AS
 	LEFT JOIN pg_replication_slots s ON s.slot_name = 'wgpeer_node_' || n.name
 	LEFT JOIN pg_stat_replication r ON r.application_name = 'wgpeer_node_' || n.name;
 
--- A node's traffic counts for its own peers only.
-CREATE OR REPLACE FUNCTION wg_peer_total_bytes(peer_id uuid) RETURNS bigint
-LANGUAGE sql STABLE
-AS $$
-	SELECT coalesce((SELECT t.rx_bytes + t.tx_bytes
-					 FROM wgpeer.peer_traffic t JOIN wgpeer.peer p USING (peer_id)
-					 WHERE t.peer_id = wg_peer_total_bytes.peer_id
-					   AND t.node = p.node), 0)
-$$;
-
 REVOKE ALL ON FUNCTION wg_sending_node(), wg_first_in_transaction(text),
 	wg_node_row_check() FROM PUBLIC;
 
