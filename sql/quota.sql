@@ -10,7 +10,7 @@ CREATE FUNCTION pg_temp.sample(who text, rx bigint, tx bigint) RETURNS void
 LANGUAGE sql AS $$
 	INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes, tx_bytes, sampled_at)
 	SELECT peer_id, rx, tx, now() FROM wgpeer.peer WHERE user_id = who
-	ON CONFLICT (peer_id) DO UPDATE
+	ON CONFLICT (peer_id, node) DO UPDATE
 	SET rx_bytes = EXCLUDED.rx_bytes, tx_bytes = EXCLUDED.tx_bytes, sampled_at = now()
 $$;
 -- The events of a user written since the last call.

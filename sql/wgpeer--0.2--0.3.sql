@@ -10,7 +10,391 @@
 
 ------------------------------------------------------------------------------
 -- Node mode: rows from a node are checked against the node that sent them
+--
+-- The tables nodes publish back (device, device_peer, worker_state,
+-- peer_traffic, peer_outcome) hold the writing node's name in their key,
+-- so that two nodes never write the same row (an interface moved from one
+-- node to another, both reporting it, stalled the subscription on a
+-- duplicate key).  On the primary a row trigger checks every row a node's
+-- subscription applies, against the node that subscription collects from,
+-- and drops (never raises: an error stalls the subscription) what that
+-- node may not write, recording it as a node_rejected event.
 ------------------------------------------------------------------------------
+
+ALTER TABLE event DROP CONSTRAINT event_kind_check;
+ALTER TABLE event ADD CONSTRAINT event_kind_check CHECK (kind IN (
+	'created', 'activated', 'apply_failed', 'suspended', 'resumed',
+	'renewed', 'plan_started', 'expiring_soon', 'expired', 'revoked',
+	'key_rotated', 'quota_warning', 'quota_reached', 'connected',
+	'disconnected', 'node_rejected'));
+
+-- The node each row comes from ('' = the primary): the worker's own
+-- wgpeer.node.  Rows already there belong to the node serving their
+-- interface.
+ALTER TABLE device ADD COLUMN node text NOT NULL
+	DEFAULT coalesce(current_setting('wgpeer.node', true), '')
+	CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$');
+ALTER TABLE device_peer ADD COLUMN node text NOT NULL
+	DEFAULT coalesce(current_setting('wgpeer.node', true), '')
+	CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$');
+ALTER TABLE worker_state ADD COLUMN node text NOT NULL
+	DEFAULT coalesce(current_setting('wgpeer.node', true), '')
+	CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$');
+ALTER TABLE peer_traffic ADD COLUMN node text NOT NULL
+	DEFAULT coalesce(current_setting('wgpeer.node', true), '')
+	CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$');
+ALTER TABLE peer_outcome ADD COLUMN node text NOT NULL
+	DEFAULT coalesce(current_setting('wgpeer.node', true), '')
+	CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$');
+UPDATE device d SET node = i.node FROM interface i
+	WHERE i.name = d.interface AND d.node <> i.node;
+UPDATE device_peer d SET node = i.node FROM interface i
+	WHERE i.name = d.interface AND d.node <> i.node;
+UPDATE worker_state s SET node = i.node FROM interface i
+	WHERE i.name = s.interface AND s.node <> i.node;
+UPDATE peer_traffic t SET node = p.node FROM peer p
+	WHERE p.peer_id = t.peer_id AND t.node <> p.node;
+UPDATE peer_outcome o SET node = i.node FROM interface i
+	WHERE i.name = o.interface AND o.node <> i.node;
+COMMENT ON COLUMN device.node IS 'The node that wrote the row; empty for this server itself';
+COMMENT ON COLUMN device_peer.node IS 'The node that wrote the row; empty for this server itself';
+COMMENT ON COLUMN worker_state.node IS 'The node that wrote the row; empty for this server itself';
+COMMENT ON COLUMN peer_traffic.node IS 'The node that wrote the row; empty for this server itself';
+COMMENT ON COLUMN peer_outcome.node IS 'The node that wrote the row; empty for this server itself';
+-- interface_status groups by worker_state's key: for as long as the key
+-- changes, it groups by the columns themselves
+CREATE OR REPLACE VIEW interface_status AS
+	SELECT i.name AS interface,
+		   count(q.change_id) AS backlog,
+		   min(q.queued_at) AS oldest_pending,
+		   max(q.attempts) AS attempts,
+		   s.last_success_at, s.last_error, s.last_error_at, s.retry_at,
+		   count(q.change_id) FILTER (WHERE q.quarantined_until IS NOT NULL)
+			   AS quarantined,
+		   (array_agg(q.last_error ORDER BY q.change_id DESC)
+				FILTER (WHERE q.quarantined_until IS NOT NULL))[1]
+			   AS quarantine_error,
+		   s.settings_error, s.settings_error_at
+	FROM interface i
+	LEFT JOIN queue q ON q.interface = i.name
+	LEFT JOIN worker_state s ON s.interface = i.name
+	GROUP BY i.name, s.last_success_at, s.last_error, s.last_error_at, s.retry_at,
+		s.settings_error, s.settings_error_at;
+-- the keys (and so the replica identities) name the node
+ALTER TABLE device DROP CONSTRAINT device_pkey,
+	ADD PRIMARY KEY (interface, node);
+ALTER TABLE device_peer DROP CONSTRAINT device_peer_pkey,
+	ADD PRIMARY KEY (interface, public_key, node);
+ALTER TABLE worker_state DROP CONSTRAINT worker_state_pkey,
+	ADD PRIMARY KEY (interface, node);
+ALTER TABLE peer_traffic DROP CONSTRAINT peer_traffic_pkey,
+	ADD PRIMARY KEY (peer_id, node);
+ALTER TABLE peer_outcome DROP CONSTRAINT peer_outcome_pkey,
+	ADD PRIMARY KEY (peer_id, node);
+
+-- Which node's subscription is applying the current row (NULL: not
+-- replicated; '': replicated, but not by a wgpeer_from_<node> subscription).
+CREATE FUNCTION wg_sending_node() RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_sending_node'
+	LANGUAGE C STABLE;
+COMMENT ON FUNCTION wg_sending_node() IS
+	'The node whose subscription applies the current row (for wgpeer''s triggers)';
+CREATE FUNCTION wg_first_in_transaction(key text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'wg_first_in_transaction'
+	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION wg_first_in_transaction(text) IS
+	'True the first time the current transaction passes key (for wgpeer''s triggers)';
+
+-- The check.  A node may write rows naming itself, for interfaces (and
+-- their peers) it serves, with times that are not in the future (a minute
+-- of clock difference allowed) nor before the peer existed, and traffic
+-- that grows no faster than 40 Gbit/s in each direction, well above what
+-- one WireGuard peer carries.  A node may delete its own rows.  Rows this
+-- cluster writes itself are not checked (the trigger fires only where
+-- replication applies rows), nor anything on a node.  Each rejection is
+-- an event node_rejected, one per node, table, interface and reason in
+-- each replicated transaction (a search of the event log per row would
+-- make a sample of thousands of rows take minutes).
+CREATE FUNCTION wg_node_row_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	sender text := wgpeer.wg_sending_node();
+	skew constant interval := interval '1 minute';
+	rate constant numeric := 5000000000;	-- bytes per second, each way
+	ifname text;
+	served text;
+	reason text;
+	p record;
+	since timestamptz;
+	seconds numeric;
+	grown numeric;
+BEGIN
+	-- written here, or on a node (where they come from its own worker, or
+	-- from cleaning up after the primary's rows its subscription applies)
+	IF sender IS NULL OR current_setting('wgpeer.node', true) <> '' THEN
+		RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+
+	IF sender = '' THEN
+		reason := 'not sent by a wgpeer node subscription';
+	ELSIF TG_OP <> 'INSERT' AND OLD.node <> sender THEN
+		reason := 'row of another node';
+	ELSIF TG_OP = 'DELETE' THEN
+		RETURN OLD;
+	ELSIF NEW.node <> sender THEN
+		reason := 'row names another node';
+	END IF;
+
+	IF reason IS NULL THEN
+		-- the interface the row is about, and its peer
+		IF TG_TABLE_NAME = 'peer_traffic' THEN
+			SELECT pp.interface, pp.created_at, pp.plan_pending INTO p
+				FROM wgpeer.peer pp WHERE pp.peer_id = NEW.peer_id;
+			IF NOT FOUND THEN
+				reason := 'unknown peer';
+			END IF;
+			ifname := p.interface;
+		ELSE
+			ifname := NEW.interface;
+			IF TG_TABLE_NAME = 'peer_outcome' THEN
+				-- may arrive before the peer's creation is visible here:
+				-- the outcome then counts only for a peer of its interface
+				SELECT pp.interface, pp.created_at INTO p
+					FROM wgpeer.peer pp WHERE pp.peer_id = NEW.peer_id;
+				IF FOUND AND p.interface <> ifname THEN
+					reason := 'peer not on the interface';
+				END IF;
+			END IF;
+		END IF;
+	END IF;
+
+	IF reason IS NULL THEN
+		-- a new row waits for a move of its interface to commit, which
+		-- removes the rows of the node the interface leaves
+		IF TG_OP = 'INSERT' THEN
+			SELECT i.node INTO served FROM wgpeer.interface i
+				WHERE i.name = ifname FOR KEY SHARE;
+		ELSE
+			SELECT i.node INTO served FROM wgpeer.interface i WHERE i.name = ifname;
+		END IF;
+		IF NOT FOUND THEN
+			reason := 'unknown interface';
+		ELSIF served <> sender THEN
+			reason := 'interface served by another node';
+		END IF;
+	END IF;
+
+	IF reason IS NULL THEN
+		CASE TG_TABLE_NAME
+		WHEN 'device' THEN
+			IF NEW.sampled_at > now() + skew OR NEW.reconciled_at > now() + skew THEN
+				reason := 'time in the future';
+			END IF;
+		WHEN 'worker_state' THEN
+			IF NEW.last_success_at > now() + skew OR NEW.last_error_at > now() + skew THEN
+				reason := 'time in the future';
+			END IF;
+		WHEN 'device_peer' THEN
+			IF NEW.latest_handshake > now() + skew THEN
+				reason := 'time in the future';
+			ELSIF NEW.rx_bytes < 0 OR NEW.tx_bytes < 0 THEN
+				reason := 'negative counter';
+			END IF;
+		WHEN 'peer_outcome' THEN
+			IF NEW.at > now() + skew THEN
+				reason := 'time in the future';
+			ELSIF p.created_at IS NOT NULL AND NEW.at < p.created_at - skew THEN
+				reason := 'time before the peer existed';
+			END IF;
+		WHEN 'peer_traffic' THEN
+			IF NEW.sampled_at > now() + skew OR NEW.latest_handshake > now() + skew THEN
+				reason := 'time in the future';
+			ELSIF NEW.sampled_at < p.created_at - skew
+				  OR (p.plan_pending IS NOT NULL
+					  AND NEW.latest_handshake < p.created_at - skew) THEN
+				-- (an adopted peer may show a handshake from before; it
+				-- matters where the first handshake starts the plan)
+				reason := 'time before the peer existed';
+			ELSIF NEW.rx_bytes < 0 OR NEW.tx_bytes < 0 THEN
+				reason := 'negative counter';
+			ELSE
+				-- (IF stops at the first THEN: no CASE in its condition)
+				IF TG_OP = 'UPDATE' THEN
+					since := OLD.sampled_at;
+					grown := greatest(NEW.rx_bytes - OLD.rx_bytes,
+									  NEW.tx_bytes - OLD.tx_bytes);
+				ELSE
+					since := p.created_at - skew;
+					grown := greatest(NEW.rx_bytes, NEW.tx_bytes);
+				END IF;
+				seconds := greatest(extract(epoch FROM NEW.sampled_at - since), 0) + 1;
+				IF grown > rate * seconds THEN
+					reason := 'traffic beyond 40 Gbit/s';
+				END IF;
+			END IF;
+		END CASE;
+	END IF;
+
+	IF reason IS NULL THEN
+		RETURN NEW;
+	END IF;
+
+	-- one event per node, table, interface and reason in this transaction
+	IF wgpeer.wg_first_in_transaction(concat_ws(E'\n', sender, TG_TABLE_NAME,
+												 ifname, reason)) THEN
+		INSERT INTO wgpeer.event (kind, interface, detail)
+		VALUES ('node_rejected', ifname,
+				jsonb_build_object('node', sender, 'reason', reason,
+								   'table', TG_TABLE_NAME, 'operation', TG_OP,
+								   'row', to_jsonb(CASE WHEN TG_OP = 'DELETE'
+														THEN OLD ELSE NEW END)));
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION wg_node_row_check() IS
+	'Drop what a node''s subscription sends that the node may not write (node_rejected events)';
+CREATE TRIGGER node_row_check BEFORE INSERT OR UPDATE OR DELETE ON device
+	FOR EACH ROW EXECUTE FUNCTION wg_node_row_check();
+CREATE TRIGGER node_row_check BEFORE INSERT OR UPDATE OR DELETE ON device_peer
+	FOR EACH ROW EXECUTE FUNCTION wg_node_row_check();
+CREATE TRIGGER node_row_check BEFORE INSERT OR UPDATE OR DELETE ON worker_state
+	FOR EACH ROW EXECUTE FUNCTION wg_node_row_check();
+CREATE TRIGGER node_row_check BEFORE INSERT OR UPDATE OR DELETE ON peer_traffic
+	FOR EACH ROW EXECUTE FUNCTION wg_node_row_check();
+CREATE TRIGGER node_row_check BEFORE INSERT OR UPDATE OR DELETE ON peer_outcome
+	FOR EACH ROW EXECUTE FUNCTION wg_node_row_check();
+ALTER TABLE device ENABLE REPLICA TRIGGER node_row_check;
+ALTER TABLE device_peer ENABLE REPLICA TRIGGER node_row_check;
+ALTER TABLE worker_state ENABLE REPLICA TRIGGER node_row_check;
+ALTER TABLE peer_traffic ENABLE REPLICA TRIGGER node_row_check;
+ALTER TABLE peer_outcome ENABLE REPLICA TRIGGER node_row_check;
+
+-- An outcome counts for the peer of its node and interface only.
+CREATE OR REPLACE FUNCTION wg_outcome_arrived() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	IF NEW.outcome = 'applied' THEN
+		UPDATE wgpeer.peer p SET status = 'active'
+			WHERE p.peer_id = NEW.peer_id AND p.status = 'creating'
+			  AND p.public_key = NEW.public_key
+			  AND p.node = NEW.node AND p.interface = NEW.interface;
+		IF FOUND THEN
+			PERFORM pg_notify('wgpeer', json_build_object(
+						'peer_id', p.peer_id, 'user_id', p.user_id,
+						'interface', p.interface, 'status', p.status)::text)
+				FROM wgpeer.peer p WHERE p.peer_id = NEW.peer_id;
+		END IF;
+	ELSIF NEW.outcome = 'expired' THEN
+		UPDATE wgpeer.peer p SET status = 'expired'
+			WHERE p.peer_id = NEW.peer_id AND p.status IN ('creating', 'active')
+			  AND p.expires_at <= NEW.at
+			  AND p.node = NEW.node AND p.interface = NEW.interface;
+	ELSIF NEW.outcome = 'refused' AND (TG_OP = 'INSERT' OR OLD.outcome <> 'refused') THEN
+		-- the node's first refusal; its retries are not news
+		INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)
+		SELECT 'apply_failed', p.peer_id, p.user_id, p.interface,
+			   jsonb_build_object('error', NEW.error, 'node', p.node)
+		FROM wgpeer.peer p
+		WHERE p.peer_id = NEW.peer_id
+		  AND p.node = NEW.node AND p.interface = NEW.interface;
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+-- The first handshake a node reports starts the plan of its own peer only.
+CREATE OR REPLACE FUNCTION wg_first_handshake() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	UPDATE wgpeer.peer p
+		SET expires_at = NEW.latest_handshake + p.plan_pending, plan_pending = NULL
+		WHERE p.peer_id = NEW.peer_id AND p.node = NEW.node
+		  AND p.plan_pending IS NOT NULL
+		  AND p.status IN ('creating', 'active', 'suspended');
+	RETURN NULL;
+END
+$$;
+
+-- An interface moved to another node takes its peers along and leaves
+-- the old node's rows behind: they go (the new node writes its own), and
+-- a quota's base moves down by the traffic counted there, so that what
+-- was used this period stays used.
+CREATE OR REPLACE FUNCTION wg_interface_node_moved() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	UPDATE wgpeer.peer p SET node = NEW.node
+		WHERE p.interface = NEW.name AND p.node <> NEW.node;
+	UPDATE wgpeer.quota q SET base_bytes = q.base_bytes - t.bytes
+		FROM (SELECT t.peer_id, sum(t.rx_bytes + t.tx_bytes)::bigint AS bytes
+			  FROM wgpeer.peer_traffic t JOIN wgpeer.peer p USING (peer_id)
+			  WHERE p.interface = NEW.name AND t.node <> NEW.node
+			  GROUP BY t.peer_id) t
+		WHERE q.peer_id = t.peer_id;
+	DELETE FROM wgpeer.peer_traffic t USING wgpeer.peer p
+		WHERE p.peer_id = t.peer_id AND p.interface = NEW.name AND t.node <> NEW.node;
+	DELETE FROM wgpeer.peer_outcome o WHERE o.interface = NEW.name AND o.node <> NEW.node;
+	DELETE FROM wgpeer.device_peer d WHERE d.interface = NEW.name AND d.node <> NEW.node;
+	DELETE FROM wgpeer.device d WHERE d.interface = NEW.name AND d.node <> NEW.node;
+	DELETE FROM wgpeer.worker_state s WHERE s.interface = NEW.name AND s.node <> NEW.node;
+	RETURN NULL;
+END
+$$;
+
+-- The readers take the rows of the node serving each interface.
+CREATE OR REPLACE VIEW interface_status AS
+	SELECT i.name AS interface,
+		   count(q.change_id) AS backlog,
+		   min(q.queued_at) AS oldest_pending,
+		   max(q.attempts) AS attempts,
+		   s.last_success_at, s.last_error, s.last_error_at, s.retry_at,
+		   count(q.change_id) FILTER (WHERE q.quarantined_until IS NOT NULL)
+			   AS quarantined,
+		   (array_agg(q.last_error ORDER BY q.change_id DESC)
+				FILTER (WHERE q.quarantined_until IS NOT NULL))[1]
+			   AS quarantine_error,
+		   s.settings_error, s.settings_error_at
+	FROM interface i
+	LEFT JOIN queue q ON q.interface = i.name
+	LEFT JOIN worker_state s ON s.interface = i.name AND s.node = i.node
+	GROUP BY i.name, s.interface, s.node;
+
+CREATE OR REPLACE VIEW peer_status AS
+	SELECT p.peer_id, p.user_id, p.interface, p.address, p.address6,
+		   p.status, p.expires_at, t.latest_handshake, t.endpoint,
+		   coalesce(t.rx_bytes, 0) AS rx_bytes,
+		   coalesce(t.tx_bytes, 0) AS tx_bytes,
+		   coalesce(t.latest_handshake > now() - interval '3 minutes', false)
+			   AS online,
+		   t.sampled_at
+	FROM peer p
+	LEFT JOIN peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node;
+
+CREATE OR REPLACE VIEW node_status AS
+	SELECT n.name AS node,
+		   (SELECT count(*) FROM interface i WHERE i.node = n.name) AS interfaces,
+		   (SELECT count(*) FROM peer p
+			WHERE p.node = n.name AND p.status IN ('creating', 'active')) AS live_peers,
+		   (SELECT count(*) FROM peer p
+			WHERE p.node = n.name AND p.status = 'creating') AS pending,
+		   (SELECT count(*) FROM peer_outcome o JOIN interface i ON i.name = o.interface
+			WHERE i.node = n.name AND o.node = n.name AND o.outcome = 'refused') AS refused,
+		   (SELECT max(o.at) FROM peer_outcome o JOIN interface i ON i.name = o.interface
+			WHERE i.node = n.name AND o.node = n.name AND o.outcome <> 'expired')
+			   AS last_outcome_at,
+		   s.active AS connected,
+		   pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn) AS lag_bytes,
+		   r.replay_lag
+	FROM node n
+	LEFT JOIN pg_replication_slots s ON s.slot_name = 'wgpeer_node_' || n.name
+	LEFT JOIN pg_stat_replication r ON r.application_name = 'wgpeer_node_' || n.name;
+
+REVOKE ALL ON FUNCTION wg_sending_node(), wg_first_in_transaction(text),
+	wg_node_row_check() FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- Routes: no other interface's prefixes, no reserved ranges, default
@@ -278,5 +662,5 @@ CREATE OR REPLACE VIEW interface_status AS
 		   s.unresponsive_since, s.export_error, s.export_error_at
 	FROM interface i
 	LEFT JOIN queue q ON q.interface = i.name
-	LEFT JOIN worker_state s ON s.interface = i.name
-	GROUP BY i.name, s.interface;
+	LEFT JOIN worker_state s ON s.interface = i.name AND s.node = i.node
+	GROUP BY i.name, s.interface, s.node;

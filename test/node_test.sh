@@ -8,7 +8,8 @@
 # `make install`:  bash test/node_test.sh
 #
 # Set up as the README says: wg_add_node and wg_add_interface(node => ...)
-# on the primary, wg_node_subscribe_sql on each node and
+# on the primary, a role per node there (peer without private_key) and one
+# for the primary on each node, wg_node_subscribe_sql on each node and
 # wg_node_collect_sql on the primary, both through psql's \gexec.
 # Checks:
 #	1. a peer created on the primary reaches node a's interface and
@@ -30,13 +31,23 @@
 #	   before it stopped) still leaves node a's interface within a second;
 #	   the primary started: it records 'expired', and the peer does not
 #	   come back;
-#	7. wg_remove_interface(force) on the primary: node b's rows of the
+#	7. rows written as root on node a into the tables it publishes back
+#	   (outcomes expiring a peer of the primary's own interface or marking
+#	   node b's waiting peer active, traffic starting node b's peer's plan
+#	   early, node b's worker state, a handshake of its own peer tomorrow,
+#	   a 999,999,999,999-byte counter) change nothing on the primary, each
+#	   is recorded as a node_rejected event, and later rows flow on;
+#	8. wg_remove_interface(force) on the primary: node b's rows of the
 #	   interface go (interface, peers, queue, device, device peers, worker
 #	   state, traffic, outcomes), and the primary's copies of them;
-#	8. throughout: no client private key on any node, nothing ever queued
-#	   on the primary (a counting trigger on its queue), every subscription
-#	   running, and no ERROR in any server log but those the test causes
-#	   (publishers stopped, peer changes called on a node).
+#	9. node a's interface moved to node b, then back while node b is down:
+#	   the new node's readings reach the primary, its new peers go active,
+#	   no subscription stalls;
+#	10. throughout: no client private key on any node, nothing ever queued
+#	   on the primary for a node's interface (a counting trigger on its
+#	   queue), every subscription running, and no ERROR in any server log
+#	   but those the test causes (publishers stopped, peer changes called
+#	   on a node, node a's role reading peer.private_key).
 # The nodes sample traffic every second (wgpeer.stats_interval), so that
 # handshakes and traffic reach the primary within the test's bounds.
 # Polls with bounds, never fixed sleeps.  Prints "ok"/"not ok" lines and
@@ -57,9 +68,11 @@ S=$(($$ % 100000))
 NS_A=wgpeer-nt-a-$$				# node a's interface
 NS_B=wgpeer-nt-b-$$				# node b's
 NS_C=wgpeer-nt-c-$$				# a client of node a
+NS_P=wgpeer-nt-p-$$				# the primary's own interface
 IFA=wgna$S						# served by node a
 IFB=wgnb$S						# served by node b
 CDEV=wgnc$S						# the client's interface
+IFP=wgnp$S						# served by the primary itself
 BULK=5000
 TMP=$(mktemp -d /tmp/wgpeer-node.XXXXXX)
 chmod 755 "$TMP"
@@ -125,7 +138,8 @@ pg_stop() {
 	PG_UP[$1]=0
 	on "$1" cluster_ctl -m fast -w stop >/dev/null
 }
-conninfo() { echo "host=127.0.0.1 port=${PG_PORT[$1]} dbname=postgres user=postgres"; }
+# conninfo CLUSTER ROLE
+conninfo() { echo "host=127.0.0.1 port=${PG_PORT[$1]} dbname=postgres user=$2"; }
 
 # Drop the subscriptions of the cluster `on` points at; when the publisher
 # is unreachable, forget its slot (the publisher goes too).
@@ -157,6 +171,7 @@ cleanup() {
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
 	ip netns del "$NS_C" 2>/dev/null
+	ip netns del "$NS_P" 2>/dev/null
 	if [ "${WGPEER_NODE_KEEP:-}" = 1 ]; then
 		echo "kept: $TMP"
 	else
@@ -202,7 +217,7 @@ streaming() {
 unexpected_errors() {
 	cut -c 1-300 "${PG_DIR[$1]}/server.log" | awk '
 		/(ERROR|PANIC):/ {
-			show = $0 !~ /could not send end-of-streaming message|could not connect to the publisher|could not receive data from WAL stream|replication origin with ID [0-9]+ is already active|cannot run on node/
+			show = $0 !~ /could not send end-of-streaming message|could not connect to the publisher|could not receive data from WAL stream|replication origin with ID [0-9]+ is already active|cannot run on node|permission denied for table peer/
 			pid = $4
 			if (show) print
 			next
@@ -213,7 +228,7 @@ unexpected_errors() {
 
 # ---------------------------------------------------------------------------
 echo "== network: node a's and node b's namespaces, a client's joined to node a's"
-for f in "$IFA" "$IFB" "$CDEV"; do
+for f in "$IFA" "$IFB" "$CDEV" "$IFP"; do
 	if [ -e "$WG_RUN_DIR/$f.sock" ]; then
 		echo "$WG_RUN_DIR/$f.sock exists: another wireguard-go runs $f" >&2
 		exit 1
@@ -230,6 +245,10 @@ ip -n "$NS_A" link set "$IFA" up
 wg_dev_add "$IFB" "$NS_B"
 ip -n "$NS_B" addr add 10.62.0.1/16 dev "$IFB"
 ip -n "$NS_B" link set "$IFB" up
+ip netns add "$NS_P"
+ip -n "$NS_P" link set lo up
+wg_dev_add "$IFP" "$NS_P"
+ip -n "$NS_P" link set "$IFP" up
 
 echo "== three clusters on 127.0.0.1: the primary, node a, node b"
 pg_start p
@@ -309,16 +328,40 @@ SELECT name FROM wgpeer.wg_add_interface('$IFB', '192.168.252.1:51821', '10.62.0
 	allowed_ips => '10.62.0.0/16', listen_port => 51821, backend => 'uapi',
 	node => 'b');
 SQL
+# The roles each side connects as, with the grants the README lists: on
+# the primary one per node, which may read interfaces and every column of
+# peer but private_key; on each node one for the primary, which may read
+# the tables the node publishes back.
+for n in a b; do
+	on p cluster_psql <<SQL
+CREATE ROLE wgpeer_node_$n LOGIN REPLICATION;
+GRANT USAGE ON SCHEMA wgpeer TO wgpeer_node_$n;
+GRANT SELECT ON wgpeer.interface TO wgpeer_node_$n;
+SELECT format('GRANT SELECT (%s) ON wgpeer.peer TO wgpeer_node_$n',
+	string_agg(quote_ident(attname), ', ' ORDER BY attnum))
+FROM pg_attribute WHERE attrelid = 'wgpeer.peer'::regclass AND attnum > 0
+	AND NOT attisdropped AND attname <> 'private_key' \gexec
+SQL
+	on "$n" cluster_psql <<SQL
+CREATE ROLE wgpeer_primary LOGIN REPLICATION;
+GRANT USAGE ON SCHEMA wgpeer TO wgpeer_primary;
+GRANT SELECT ON wgpeer.device, wgpeer.device_peer, wgpeer.worker_state,
+	wgpeer.peer_traffic, wgpeer.peer_outcome TO wgpeer_primary;
+SQL
+done
 for n in a b; do
 	on "$n" cluster_psql <<SQL
 SET client_min_messages = warning;
-SELECT wgpeer.wg_node_subscribe_sql('$(conninfo p)') \gexec
+SELECT wgpeer.wg_node_subscribe_sql('$(conninfo p "wgpeer_node_$n")') \gexec
 SQL
 	on p cluster_psql <<SQL
 SET client_min_messages = warning;
-SELECT wgpeer.wg_node_collect_sql('$n', '$(conninfo "$n")') \gexec
+SELECT wgpeer.wg_node_collect_sql('$n', '$(conninfo "$n" wgpeer_primary)') \gexec
 SQL
 done
+err=$(on p cluster_psql -c "SET ROLE wgpeer_node_a; SELECT private_key FROM wgpeer.peer" 2>&1 || true)
+check "node a's role on the primary may not read peer.private_key" \
+	grep -q 'permission denied for table peer' <<<"$err"
 check "node a has its interface $IFA from the primary" wait_until 30 on a sql_true \
 	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFA'"
 check "node b has its interface $IFB" wait_until 30 on b sql_true \
@@ -479,7 +522,93 @@ check "node a's queue is empty" on a sql_true "SELECT count(*) = 0 FROM wgpeer.q
 check "$IFA holds exactly what the primary wants" \
 	same_files <(kernel_peers "$IFA") <(on p wanted_peers "$IFA")
 
-echo "== 7. removing $IFB on the primary cleans up node b"
+echo "== 7. node a writes rows it may not, as root, into the tables it publishes"
+# The primary serves an interface of its own; node b is down, so that its
+# new peer bq waits in 'creating' with a plan that starts at its first
+# handshake; node a serves aq (the same kind of plan) and ac.
+on p q -c "SELECT name FROM wgpeer.wg_add_interface('$IFP', '192.168.253.1:51822',
+	'10.63.0.1/16', allowed_ips => '10.63.0.0/16', listen_port => 51822,
+	backend => 'uapi')" >/dev/null
+IFS=$'\t' read -r PP PP_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('pp', 12, interface => '$IFP')")
+check_peer "the primary's own peer pp goes active on $IFP" "$PP" \
+	wait_until 30 status_is p "$PP" active
+pg_stop b
+IFS=$'\t' read -r BQ BQ_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('bq', interface => '$IFB', duration => '30 days',
+		starts_on_handshake => true)")
+AQ=$(on p q -c "SELECT peer_id FROM wgpeer.wg_create_peer('aq', interface => '$IFA',
+	duration => '30 days', starts_on_handshake => true)")
+AC=$(on p q -c "SELECT peer_id FROM wgpeer.wg_create_peer('ac', interface => '$IFA')")
+check "node a's traffic rows of aq and ac reach the primary" wait_until 30 on p sql_true \
+	"SELECT count(*) = 2 FROM wgpeer.peer_traffic WHERE peer_id IN ('$AQ', '$AC')"
+# Each statement its own transaction; a row inserted for the primary's or
+# another node's peer is deleted again, so that the next one is new too
+# (foreign keys are off, as root may do).
+on a cluster_psql >/dev/null <<SQL
+SET session_replication_role = replica;
+-- expire the primary's own peer, naming its interface, then node a's
+INSERT INTO wgpeer.peer_outcome (peer_id, interface, public_key, outcome, at)
+	VALUES ('$PP', '$IFP', '$PP_KEY', 'expired', now() + interval '10 years');
+DELETE FROM wgpeer.peer_outcome WHERE peer_id = '$PP';
+INSERT INTO wgpeer.peer_outcome (peer_id, interface, public_key, outcome, at)
+	VALUES ('$PP', '$IFA', '$PP_KEY', 'expired', now() + interval '10 years');
+DELETE FROM wgpeer.peer_outcome WHERE peer_id = '$PP';
+-- mark node b's peer active, naming its interface, then node a's
+INSERT INTO wgpeer.peer_outcome (peer_id, interface, public_key, outcome, at)
+	VALUES ('$BQ', '$IFB', '$BQ_KEY', 'applied', now());
+DELETE FROM wgpeer.peer_outcome WHERE peer_id = '$BQ';
+INSERT INTO wgpeer.peer_outcome (peer_id, interface, public_key, outcome, at)
+	VALUES ('$BQ', '$IFA', '$BQ_KEY', 'applied', now());
+DELETE FROM wgpeer.peer_outcome WHERE peer_id = '$BQ';
+-- start node b's peer's plan a day ago (so it ends early)
+INSERT INTO wgpeer.peer_traffic (peer_id, latest_handshake, sampled_at)
+	VALUES ('$BQ', now() - interval '1 day', now());
+DELETE FROM wgpeer.peer_traffic WHERE peer_id = '$BQ';
+-- node b's worker state
+INSERT INTO wgpeer.worker_state (interface, last_error, last_error_at, failures)
+	VALUES ('$IFB', 'forged by node a', now(), 1);
+DELETE FROM wgpeer.worker_state WHERE interface = '$IFB';
+-- its own peers: a handshake tomorrow (a plan that ends a day late), and
+-- a 999,999,999,999-byte counter
+UPDATE wgpeer.peer_traffic SET latest_handshake = now() + interval '1 day',
+	sampled_at = now() WHERE peer_id = '$AQ';
+UPDATE wgpeer.peer_traffic SET rx_bytes = 999999999999, sampled_at = now()
+	WHERE peer_id = '$AC';
+SQL
+IFS=$'\t' read -r AL AL_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('al', interface => '$IFA')")
+check_peer "a later legitimate row arrives: node a's outcome makes al active" "$AL" \
+	wait_until 30 status_is p "$AL" active
+check "the primary has applied all node a wrote" wait_until 30 caught_up a
+check "the primary's own peer pp is not expired" status_is p "$PP" active
+check "node b's peer bq is not active (nothing applied it)" status_is p "$BQ" creating
+check "bq's plan has not started" on p sql_true \
+	"SELECT plan_pending IS NOT NULL AND expires_at IS NULL FROM wgpeer.peer WHERE peer_id = '$BQ'"
+check "aq's plan has not started tomorrow" on p sql_true \
+	"SELECT plan_pending IS NOT NULL AND expires_at IS NULL FROM wgpeer.peer WHERE peer_id = '$AQ'"
+check "ac's traffic is not 999,999,999,999 bytes (peer_status, usage)" on p sql_true \
+	"SELECT (SELECT rx_bytes FROM wgpeer.peer_status WHERE peer_id = '$AC') < 1000000
+	 AND (SELECT coalesce(sum(rx_bytes), 0) FROM wgpeer.peer_usage WHERE peer_id = '$AC') < 1000000"
+check "node b's worker state on the primary is not node a's" on p sql_true \
+	"SELECT count(*) = 0 FROM wgpeer.worker_state WHERE last_error = 'forged by node a'"
+rejected() {
+	on p q -c "SELECT string_agg(concat_ws(' ', detail->>'table', interface,
+			detail->>'reason'), ', ' ORDER BY event_id)
+		FROM wgpeer.event WHERE kind = 'node_rejected' AND detail->>'node' = 'a'" 2>&1
+}
+same "each row recorded as an event node_rejected of node a" \
+	"peer_outcome $IFP interface served by another node, peer_outcome $IFA peer not on the interface, peer_outcome $IFB interface served by another node, peer_outcome $IFA peer not on the interface, peer_traffic $IFB interface served by another node, worker_state $IFB interface served by another node, peer_traffic $IFA time in the future, peer_traffic $IFA traffic beyond 40 Gbit/s" \
+	"$(rejected)"
+check "the primary's subscription to node a runs" on p sql_true \
+	"SELECT st.pid IS NOT NULL FROM pg_subscription s
+	 LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL
+	 WHERE s.subname = 'wgpeer_from_a'"
+pg_run b
+check_peer "node b started: bq goes active" "$BQ" wait_until 60 status_is p "$BQ" active
+check "node b's rows flow again" wait_until 30 caught_up b
+
+echo "== 8. removing $IFB on the primary cleans up node b"
 on p q -c "SELECT wgpeer.wg_remove_interface('$IFB', force => true)" >/dev/null
 b_rows() {
 	on b q -F ' ' -c "SELECT
@@ -513,13 +642,55 @@ same "the primary has no row of $IFB left (nor node b's copies)" "$NONE" "$(p_ro
 check "node a still serves $IFA" on a sql_true \
 	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFA'"
 
-echo "== 8. throughout"
+echo "== 9. $IFA moves from node a to node b, and back while node b is down"
+moved_at=$(on p q -c "SELECT now()")
+on p q -c "UPDATE wgpeer.interface SET node = 'b' WHERE name = '$IFA'"
+check "node b has $IFA" wait_until 30 on b sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFA'"
+check "node a forgets $IFA" wait_until 30 on a sql_true \
+	"SELECT count(*) = 0 FROM wgpeer.interface WHERE name = '$IFA'"
+check "node b's reading of $IFA reaches the primary" wait_until 30 on p sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.device WHERE interface = '$IFA' AND sampled_at > '$moved_at'"
+IFS=$'\t' read -r MV1 MV1_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('mv1', interface => '$IFA')")
+check_peer "a new peer of $IFA reaches the interface through node b" "$MV1" \
+	wait_until 30 on_dev "$IFA" "$MV1_KEY"
+check_peer "... and goes active on the primary" "$MV1" wait_until 30 status_is p "$MV1" active
+check "$IFA holds exactly what the primary wants" wait_until 30 dev_converged "$IFA"
+for n in p a b; do check "every subscription of $n runs" wait_until 30 streaming "$n"; done
+pg_stop b
+moved_at=$(on p q -c "SELECT now()")
+on p q -c "UPDATE wgpeer.interface SET node = 'a' WHERE name = '$IFA'"
+check "node a has $IFA again" wait_until 30 on a sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.interface WHERE name = '$IFA'"
+check "node a's reading of $IFA reaches the primary" wait_until 30 on p sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.device WHERE interface = '$IFA' AND sampled_at > '$moved_at'"
+IFS=$'\t' read -r MV2 MV2_KEY < <(on p q -c "SELECT peer_id, public_key
+	FROM wgpeer.wg_create_peer('mv2', interface => '$IFA')")
+check_peer "with node b down, a new peer of $IFA reaches the interface through node a" "$MV2" \
+	wait_until 30 on_dev "$IFA" "$MV2_KEY"
+check_peer "... and goes active on the primary" "$MV2" wait_until 30 status_is p "$MV2" active
+pg_run b
+check "node b, started, forgets $IFA" wait_until 30 on b sql_true \
+	"SELECT count(*) = 0 FROM wgpeer.interface WHERE name = '$IFA'"
+check "the primary has applied all node b wrote" wait_until 30 caught_up b
+check "... and all node a wrote" wait_until 30 caught_up a
+check "the primary holds node a's rows of $IFA only" on p sql_true \
+	"SELECT (SELECT count(*) FROM wgpeer.device WHERE interface = '$IFA') = 1
+	 AND (SELECT count(*) FROM wgpeer.worker_state WHERE interface = '$IFA') = 1"
+check "$IFA holds exactly what the primary wants" wait_until 30 dev_converged "$IFA"
+same "no row of node a or b rejected since" 0 \
+	"$(on p q -c "SELECT count(*) FROM wgpeer.event WHERE kind = 'node_rejected'
+		AND at > '$moved_at' AND detail->>'reason' <> 'interface served by another node'" 2>&1)"
+
+echo "== 10. throughout"
 for n in a b; do
 	same "no client private key on node $n" 0 \
 		"$(on "$n" q -c "SELECT count(*) FROM wgpeer.peer WHERE private_key IS NOT NULL")"
 done
-check "nothing was ever queued on the primary" on p sql_true \
-	"SELECT count(*) = 0 FROM public.queue_audit"
+check "nothing was ever queued on the primary but for its own $IFP" on p sql_true \
+	"SELECT count(*) = 0 FROM public.queue_audit
+	 WHERE peer_id NOT IN (SELECT peer_id FROM wgpeer.peer WHERE interface = '$IFP')"
 for n in p a b; do
 	check "every subscription of $n runs" wait_until 30 streaming "$n"
 	none "no unexpected ERROR in $n's log" unexpected_errors "$n"

@@ -316,7 +316,7 @@ SELECT 1 FROM wgpeer.wg_set_peer_quota('$PEER_O', 1000000, 'day');
 SELECT 1 FROM wgpeer.wg_set_peer_quota('$PEER_B', 100000, 'day');
 INSERT INTO wgpeer.peer_traffic (peer_id, rx_bytes, tx_bytes, sampled_at)
 VALUES ('$PEER_O', 9223372036854775807, 9223372036854775807, pg_catalog.now())
-ON CONFLICT (peer_id) DO UPDATE SET rx_bytes = EXCLUDED.rx_bytes,
+ON CONFLICT (peer_id, node) DO UPDATE SET rx_bytes = EXCLUDED.rx_bytes,
 	tx_bytes = EXCLUDED.tx_bytes;
 SQL
 LOG_AT=$(wc -c <"$CLUSTER_DIR/server.log")

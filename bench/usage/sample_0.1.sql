@@ -7,7 +7,7 @@ WITH s AS (SELECT public_key, endpoint, allowed_ips, latest_handshake,
   INSERT INTO wgpeer.device_peer AS d (interface, public_key, endpoint, allowed_ips,
     latest_handshake, rx_bytes, tx_bytes, persistent_keepalive)
   SELECT 'wgbs', s.* FROM s
-  ON CONFLICT (interface, public_key) DO UPDATE
+  ON CONFLICT (interface, public_key, node) DO UPDATE
   SET endpoint = EXCLUDED.endpoint, allowed_ips = EXCLUDED.allowed_ips,
       latest_handshake = EXCLUDED.latest_handshake,
       rx_bytes = EXCLUDED.rx_bytes, tx_bytes = EXCLUDED.tx_bytes,
@@ -26,7 +26,7 @@ FROM s
 LEFT JOIN wgpeer.device_peer o ON o.interface = 'wgbs' AND o.public_key = s.public_key
 JOIN wgpeer.peer p ON p.public_key = s.public_key AND p.interface = 'wgbs' AND p.released_at IS NULL
 FOR KEY SHARE OF p SKIP LOCKED
-ON CONFLICT (peer_id) DO UPDATE
+ON CONFLICT (peer_id, node) DO UPDATE
 SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,
     latest_handshake = EXCLUDED.latest_handshake, endpoint = EXCLUDED.endpoint, sampled_at = now()
 WHERE EXCLUDED.rx_bytes > 0 OR EXCLUDED.tx_bytes > 0

@@ -27,7 +27,7 @@ WITH s AS (SELECT public_key, endpoint, allowed_ips, latest_handshake,
   SELECT 'wgbs', c.public_key, c.endpoint, c.allowed_ips, c.latest_handshake,
     c.rx_bytes, c.tx_bytes, c.persistent_keepalive
   FROM changed c WHERE c.new_row
-  ON CONFLICT (interface, public_key) DO NOTHING)
+  ON CONFLICT (interface, public_key, node) DO NOTHING)
 INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes, tx_bytes, latest_handshake,
   endpoint, sampled_at)
 SELECT p.peer_id,
@@ -40,7 +40,7 @@ JOIN wgpeer.peer p ON p.public_key = c.public_key AND p.interface = 'wgbs'
 WHERE c.new_row OR c.rx_bytes <> c.old_rx OR c.tx_bytes <> c.old_tx
    OR (c.latest_handshake, c.endpoint) IS DISTINCT FROM (c.old_handshake, c.old_endpoint)
 FOR KEY SHARE OF p SKIP LOCKED
-ON CONFLICT (peer_id) DO UPDATE
+ON CONFLICT (peer_id, node) DO UPDATE
 SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes, tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,
     latest_handshake = EXCLUDED.latest_handshake, endpoint = EXCLUDED.endpoint,
     sampled_at = now()

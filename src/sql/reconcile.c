@@ -48,7 +48,7 @@ wg_reconcile(PG_FUNCTION_ARGS)
 				"SELECT i.name, d.added, d.corrected, d.removed,"
 				" d.foreign_peers, d.reconcile_error"
 				" FROM wgpeer.interface i"
-				" LEFT JOIN wgpeer.device d ON d.interface = i.name"
+				" LEFT JOIN wgpeer.device d ON d.interface = i.name AND d.node = i.node"
 				" WHERE $1::text IS NULL OR i.name = $1"
 				" ORDER BY i.name",
 				1, types, values, nulls);

@@ -43,7 +43,9 @@ wg_show(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	wgpeer_exec(&error_plan,
-				"SELECT error FROM wgpeer.device WHERE interface = $1",
+				"SELECT d.error FROM wgpeer.device d"
+				" JOIN wgpeer.interface i ON i.name = d.interface AND i.node = d.node"
+				" WHERE d.interface = $1",
 				1, types, values, NULL);
 	if (SPI_processed == 0)
 		wgpeer_interface_not_registered(ifname);
@@ -57,10 +59,12 @@ wg_show(PG_FUNCTION_ARGS)
 					 errmsg("could not read interface \"%s\": %s", ifname, error)));
 	}
 	wgpeer_exec(&peers_plan,
-				"SELECT public_key, endpoint, allowed_ips, latest_handshake,"
-				" rx_bytes, tx_bytes, persistent_keepalive"
-				" FROM wgpeer.device_peer WHERE interface = $1"
-				" ORDER BY latest_handshake DESC NULLS LAST, public_key",
+				"SELECT d.public_key, d.endpoint, d.allowed_ips, d.latest_handshake,"
+				" d.rx_bytes, d.tx_bytes, d.persistent_keepalive"
+				" FROM wgpeer.device_peer d"
+				" JOIN wgpeer.interface i ON i.name = d.interface AND i.node = d.node"
+				" WHERE d.interface = $1"
+				" ORDER BY d.latest_handshake DESC NULLS LAST, d.public_key",
 				1, types, values, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

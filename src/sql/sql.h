@@ -21,7 +21,8 @@
  * reconcile.c	wg_reconcile(), answered by the apply worker
  * tell_worker.c	the wg_tell_worker() trigger; refusals on a standby
  * queue.c		the wg_queue_change() trigger, the one writer of the queue
- * node.c		node mode: changes are made on the primary only
+ * node.c		node mode: changes are made on the primary only; the node
+ *				that sent a replicated row
  * event.c		wg_event_id() and wg_events(): the event log, read in order
  *
  * These run in client backends, which have dropped CAP_NET_ADMIN: this

@@ -109,7 +109,7 @@ node_expire_or_wait(void)
 				" INSERT INTO wgpeer.peer_outcome AS o"
 				"   (peer_id, interface, public_key, outcome, at)"
 				" SELECT peer_id, interface, public_key, 'expired', expires_at FROM due"
-				" ON CONFLICT (peer_id) DO UPDATE"
+				" ON CONFLICT (peer_id, node) DO UPDATE"
 				" SET interface = EXCLUDED.interface, public_key = EXCLUDED.public_key,"
 				"     outcome = 'expired', at = EXCLUDED.at, error = NULL",
 				0, NULL, NULL, NULL);

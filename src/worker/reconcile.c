@@ -435,7 +435,7 @@ record_outcome(const char *ifname, const wg_diff_stats *stats, const char *error
 				"INSERT INTO wgpeer.device AS d (interface, reconciled_at,"
 				" added, corrected, removed, foreign_peers, reconcile_error)"
 				" VALUES ($1, now(), $2, $3, $4, $5, $6)"
-				" ON CONFLICT (interface) DO UPDATE"
+				" ON CONFLICT (interface, node) DO UPDATE"
 				" SET reconciled_at = now(), added = $2, corrected = $3,"
 				"     removed = $4, foreign_peers = $5, reconcile_error = $6",
 				6, types, values, nulls);

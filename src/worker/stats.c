@@ -159,7 +159,7 @@ store_device(const char *ifname, const wg_device *dev)
 					 "    c.latest_handshake, c.rx_bytes, c.tx_bytes,"
 					 "    c.persistent_keepalive"
 					 "  FROM changed c WHERE c.new_row"
-					 "  ON CONFLICT (interface, public_key) DO NOTHING)"
+					 "  ON CONFLICT (interface, public_key, node) DO NOTHING)"
 					 " INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes,"
 					 "   tx_bytes, latest_handshake, endpoint, sampled_at)"
 					 " SELECT p.peer_id,"
@@ -176,7 +176,7 @@ store_device(const char *ifname, const wg_device *dev)
 					 "       (c.old_handshake, c.old_endpoint)"
 					 /* a peer being deleted (on a node, by replication) is skipped */
 					 " FOR KEY SHARE OF p SKIP LOCKED"
-					 " ON CONFLICT (peer_id) DO UPDATE"
+					 " ON CONFLICT (peer_id, node) DO UPDATE"
 					 " SET rx_bytes = t.rx_bytes + EXCLUDED.rx_bytes,"
 					 "     tx_bytes = t.tx_bytes + EXCLUDED.tx_bytes,"
 					 "     latest_handshake = EXCLUDED.latest_handshake,"
@@ -202,7 +202,7 @@ store_outcome(const char *ifname, const char *error)
 	wgpeer_exec(&plan,
 				"INSERT INTO wgpeer.device (interface, sampled_at, error)"
 				" VALUES ($1, now(), $2)"
-				" ON CONFLICT (interface) DO UPDATE"
+				" ON CONFLICT (interface, node) DO UPDATE"
 				" SET sampled_at = now(), error = $2",
 				2, types, values, nulls);
 }
