@@ -16,10 +16,10 @@
 -- traffic and usage, events, links and nodes, and the event sequence.
 -- Not registered, rebuilt after a restore: the queue (the worker's
 -- reconcile at start puts the interfaces in the state the peers say, and a
--- restored peer still 'creating' queues its add again), worker_state,
--- device and device_peer (the worker's own view of the devices),
--- peer_owner (lock rows, made on demand) and peer_outcome (a node's
--- reports: the node's subscription copies them again).
+-- restored peer still 'creating' queues its add again), worker_state and
+-- device (the worker's own records), peer_owner (lock rows, made on
+-- demand) and peer_outcome (a node's reports: the node's subscription
+-- copies them again).
 SELECT pg_catalog.pg_extension_config_dump('interface', '');
 SELECT pg_catalog.pg_extension_config_dump('pool', '');
 SELECT pg_catalog.pg_extension_config_dump('free_address', '');
@@ -28,10 +28,16 @@ SELECT pg_catalog.pg_extension_config_dump('peer', '');
 SELECT pg_catalog.pg_extension_config_dump('quota', '');
 SELECT pg_catalog.pg_extension_config_dump('config_link', '');
 SELECT pg_catalog.pg_extension_config_dump('peer_watch', '');
--- A node's traffic reaches the primary by its subscription, whose initial
--- copy brings it back (a restored row would stop it on a duplicate key).
+-- A node's traffic and device reach the primary by its subscription, whose
+-- initial copy brings them back (a restored row would stop it on a
+-- duplicate key).
 SELECT pg_catalog.pg_extension_config_dump('peer_traffic',
 	$$WHERE peer_id IN (SELECT p.peer_id FROM wgpeer.peer p WHERE p.node = '')$$);
+-- The devices' counters as last sampled: the base the next sample adds
+-- the growth of to peer_traffic.  Without it the first sample after a
+-- restore, finding no base, would add each peer's whole counter again.
+SELECT pg_catalog.pg_extension_config_dump('device_peer',
+	$$WHERE interface IN (SELECT i.name FROM wgpeer.interface i WHERE i.node = '')$$);
 -- Events and usage within their retention (the worker deletes older ones
 -- anyway); the event sequence goes on past every id ever handed out.
 SELECT pg_catalog.pg_extension_config_dump('event',

@@ -36,7 +36,7 @@ B=$TMP/b						# the fresh one restores go to,
 C=$TMP/c						# and pg_upgrade's target
 # the registered tables, in the order their digests are printed
 TABLES="interface pool free_address node peer quota config_link peer_watch
-	peer_traffic peer_usage event"
+	peer_traffic device_peer peer_usage event"
 
 # a command of test/cluster.sh against cluster DIR, database DB
 in_cluster() {
@@ -105,11 +105,11 @@ ALICE_KEY=$(qa -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$ALICE'")
 check "alice reaches $DEV" wait_until 30 on_server "$ALICE_KEY"
 wg_client_up "$CDEV" "$NS_C" "$TMP/client.conf" 10.94.0.0/24
 check "the client pings 10.94.0.1 through the tunnel" wait_until 30 ping_server
-cli ping -q -c 20 -i 0.05 -s 1000 -W 1 10.94.0.1 >/dev/null 2>&1 || true
+cli ping -q -c 500 -i 0.01 -s 1000 -W 1 10.94.0.1 >/dev/null 2>&1 || true
 sql_true_a() { in_cluster "$A" vpn sql_true "$1"; }
 check "its traffic, usage and connection are recorded" wait_until 20 sql_true_a \
-	"SELECT (SELECT rx_bytes > 20000 FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE')
-	    AND (SELECT sum(rx_bytes) > 20000 FROM wgpeer.peer_usage WHERE peer_id = '$ALICE')
+	"SELECT (SELECT rx_bytes > 400000 FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE')
+	    AND (SELECT sum(rx_bytes) > 400000 FROM wgpeer.peer_usage WHERE peer_id = '$ALICE')
 	    AND EXISTS (SELECT FROM wgpeer.event WHERE peer_id = '$ALICE' AND kind = 'connected')"
 check "every peer of $DEV applied, frank waits for $NODEV" wait_until 20 sql_true_a \
 	"SELECT string_agg(user_id || ':' || status, ' ' ORDER BY user_id) =
@@ -125,6 +125,7 @@ same "$DEV has A's server key" "$SERVER_KEY" "$(srv wg show "$DEV" public-key)"
 DIGEST=$(digest "$A" vpn)
 MAX_EVENT=$(qa -c "SELECT max(event_id) FROM wgpeer.event")
 HELD=$(qa -c "SELECT string_agg(host(address), ' ') FROM wgpeer.peer WHERE released_at IS NULL")
+ALICE_RX=$(qa -c "SELECT rx_bytes FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE'")
 
 echo "== [${SECONDS}s] 2. every pg_dump format, restored onto a fresh cluster"
 cluster_start "$B" "wgpeer.database = 'postgres'" "wgpeer.stats_interval = 1s" "wal_level = logical"
@@ -186,6 +187,13 @@ same "$DEV keeps the server key" "$SERVER_KEY" "$(srv wg show "$DEV" public-key)
 same "$DEV has the peers the restored database wants" \
 	"$(CLUSTER_DIR=$B CLUSTER_DB=r_c wanted_peers "$DEV")" "$(kernel_peers "$DEV")"
 check "the client still pings, unchanged" wait_until 10 ping_server
+# A's last sample is the base of B's first: it adds what the client sent
+# since (the pings of the switch, a few kB), not the whole counter again
+check "B's samples count alice's traffic once (A's total: $ALICE_RX bytes)" \
+	wait_until 10 sql_true_b "SELECT rx_bytes > $ALICE_RX AND rx_bytes < $ALICE_RX * 1.5
+		FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE' AND sampled_at > now() - interval '5s'"
+echo "   (alice's total on B: $(qb r_c -c "SELECT rx_bytes FROM wgpeer.peer_traffic
+	WHERE peer_id = '$ALICE'") bytes)"
 kill -INT "$PINGER" 2>/dev/null || true
 wait "$PINGER" 2>/dev/null || true
 PINGER=
