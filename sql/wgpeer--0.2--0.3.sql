@@ -8,6 +8,100 @@
 -- Backups: pg_dump saves the tables' rows
 ------------------------------------------------------------------------------
 
+-- pg_dump writes the rows of an extension's tables only when the extension
+-- registers them; it then restores them after CREATE EXTENSION, in the
+-- order of their foreign keys, with the tables' triggers enabled.
+-- Registered: what the business needs to go on, the server keys and the
+-- peers with their keys, addresses, allocation state, routes, quotas,
+-- traffic and usage, events, links and nodes, and the event sequence.
+-- Not registered, rebuilt after a restore: the queue (the worker's
+-- reconcile at start puts the interfaces in the state the peers say, and a
+-- restored peer still 'creating' queues its add again), worker_state and
+-- device (the worker's own records), peer_owner (lock rows, made on
+-- demand) and peer_outcome (a node's reports: the node's subscription
+-- copies them again).
+SELECT pg_catalog.pg_extension_config_dump('interface', '');
+SELECT pg_catalog.pg_extension_config_dump('pool', '');
+SELECT pg_catalog.pg_extension_config_dump('free_address', '');
+SELECT pg_catalog.pg_extension_config_dump('node', '');
+SELECT pg_catalog.pg_extension_config_dump('peer', '');
+SELECT pg_catalog.pg_extension_config_dump('quota', '');
+SELECT pg_catalog.pg_extension_config_dump('config_link', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_watch', '');
+-- A node's traffic and device reach the primary by its subscription, whose
+-- initial copy brings them back (a restored row would stop it on a
+-- duplicate key).
+SELECT pg_catalog.pg_extension_config_dump('peer_traffic',
+	$$WHERE peer_id IN (SELECT p.peer_id FROM wgpeer.peer p WHERE p.node = '')$$);
+-- The devices' counters as last sampled: the base the next sample adds
+-- the growth of to peer_traffic.  Without it the first sample after a
+-- restore, finding no base, would add each peer's whole counter again.
+SELECT pg_catalog.pg_extension_config_dump('device_peer',
+	$$WHERE interface IN (SELECT i.name FROM wgpeer.interface i WHERE i.node = '')$$);
+-- Events and usage within their retention (the worker deletes older ones
+-- anyway); the event sequence goes on past every id ever handed out.
+SELECT pg_catalog.pg_extension_config_dump('event',
+	$$WHERE CASE WHEN coalesce(current_setting('wgpeer.event_retention', true), '0')
+					  IN ('0', '') THEN true
+				 ELSE at >= now() - current_setting('wgpeer.event_retention', true)::interval
+			END$$);
+SELECT pg_catalog.pg_extension_config_dump('event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('peer_usage',
+	$$WHERE CASE WHEN coalesce(current_setting('wgpeer.usage_retention', true), '0')
+					  IN ('0', '') THEN true
+				 ELSE hour >= now() - current_setting('wgpeer.usage_retention', true)::interval
+			END$$);
+
+-- A restore fires the tables' triggers: what belongs to a row's first
+-- writing must not happen again.  A restored row carries the time it was
+-- first written (a peer's created_at, a sample's sampled_at), and wgpeer's
+-- own writers always write now() there: a row from an earlier transaction
+-- is restored, not new (src/sql/restore.c).  wg_peer_event() then logs no
+-- 'created', wg_queue_change() queues only a peer still 'creating', and a
+-- restored traffic total adds no usage (the usage was restored too, and a
+-- duplicate hour would stop the restore of peer_usage).  The worker writes
+-- its samples with sampled_at = now(); a node's arrive row by row, by
+-- replication, and are counted as before.
+CREATE OR REPLACE FUNCTION wg_usage_sampled() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	IF coalesce(current_setting('wgpeer.node', true), '') <> '' THEN
+		RETURN NULL;
+	END IF;
+	IF TG_LEVEL = 'ROW' THEN
+		INSERT INTO wgpeer.peer_usage AS u (peer_id, hour, rx_bytes, tx_bytes)
+		SELECT NEW.peer_id, date_trunc('hour', NEW.sampled_at),
+			   greatest(NEW.rx_bytes - coalesce(OLD.rx_bytes, 0), 0),
+			   greatest(NEW.tx_bytes - coalesce(OLD.tx_bytes, 0), 0)
+		WHERE NEW.rx_bytes > coalesce(OLD.rx_bytes, 0)
+		   OR NEW.tx_bytes > coalesce(OLD.tx_bytes, 0)
+		ON CONFLICT (peer_id, hour) DO UPDATE
+		SET rx_bytes = u.rx_bytes + EXCLUDED.rx_bytes,
+			tx_bytes = u.tx_bytes + EXCLUDED.tx_bytes;
+	ELSIF TG_OP = 'INSERT' THEN
+		INSERT INTO wgpeer.peer_usage AS u (peer_id, hour, rx_bytes, tx_bytes)
+		SELECT n.peer_id, date_trunc('hour', n.sampled_at), n.rx_bytes, n.tx_bytes
+		FROM sampled_new n
+		WHERE (n.rx_bytes > 0 OR n.tx_bytes > 0) AND n.sampled_at = now()
+		ON CONFLICT (peer_id, hour) DO UPDATE
+		SET rx_bytes = u.rx_bytes + EXCLUDED.rx_bytes,
+			tx_bytes = u.tx_bytes + EXCLUDED.tx_bytes;
+	ELSE
+		INSERT INTO wgpeer.peer_usage AS u (peer_id, hour, rx_bytes, tx_bytes)
+		SELECT n.peer_id, date_trunc('hour', n.sampled_at),
+			   greatest(n.rx_bytes - o.rx_bytes, 0),
+			   greatest(n.tx_bytes - o.tx_bytes, 0)
+		FROM sampled_new n JOIN sampled_old o USING (peer_id)
+		WHERE n.rx_bytes > o.rx_bytes OR n.tx_bytes > o.tx_bytes
+		ON CONFLICT (peer_id, hour) DO UPDATE
+		SET rx_bytes = u.rx_bytes + EXCLUDED.rx_bytes,
+			tx_bytes = u.tx_bytes + EXCLUDED.tx_bytes;
+	END IF;
+	RETURN NULL;
+END
+$$;
+
 ------------------------------------------------------------------------------
 -- Node mode: rows from a node are checked against the node that sent them
 --

@@ -108,7 +108,8 @@ confine_capability(void)
  * Initialise libsodium, confine CAP_NET_ADMIN, define the wgpeer.*
  * settings and set up wake-on-commit and the event log's transaction
  * callback.  When preloaded, also reserve the worker's shared memory,
- * register the worker and make client sessions drop the capability.
+ * register the worker (not under pg_upgrade) and make client sessions
+ * drop the capability.
  * Runs once per process, when the library is preloaded (in the
  * postmaster, whose children inherit it all) or first called.
  */
@@ -129,5 +130,12 @@ _PG_init(void)
 		return;
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = drop_capability_hook;
-	wgpeer_worker_register();
+
+	/*
+	 * No worker under pg_upgrade (postgres -b): it would hold a connection
+	 * to the database pg_upgrade drops and re-creates, and touch the
+	 * interfaces from a cluster that is not serving them.
+	 */
+	if (!IsBinaryUpgrade)
+		wgpeer_worker_register();
 }

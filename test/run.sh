@@ -128,6 +128,10 @@ bash test/usage_e2e.sh
 # the worker holds CAP_NET_ADMIN; an overflowing traffic row stops no quota.
 bash test/search_path_test.sh
 
+# Backups with a real client: pg_dump in every format restored onto a
+# fresh cluster that then serves the interface; pg_upgrade.
+bash test/dump_restore_test.sh
+
 # Several VPN servers: a primary and two nodes over logical replication.
 bash test/node_test.sh
 

@@ -85,7 +85,8 @@ dump() {
 # normalise: stdin to stdout with only what legitimately differs between
 # two databases of one cluster replaced by placeholders or taken out: the
 # random key of pg_dump's \restrict and \unrestrict lines, and, in
-# binary-upgrade dumps, object OIDs and relfilenodes, frozen transaction
+# binary-upgrade dumps, object OIDs (the tables registered with
+# pg_extension_config_dump among them) and relfilenodes, frozen transaction
 # and multixact ids, the WAL positions of
 # binary_upgrade_set_next_attribute_versions, the values of sequences
 # (data, not schema: upgrade_from compares them with their values before
@@ -102,6 +103,7 @@ normalise() {
 		-e "s/^WHERE oid = '[0-9]+';$/WHERE oid = 'OID';/" \
 		-e "s/relfrozenxid = '[0-9]+', relminmxid = '[0-9]+'/relfrozenxid = 'XID', relminmxid = 'MXID'/" \
 		-e "/binary_upgrade_set_next_attribute_versions/s/'\\{[^}]*\\}'/'{LSNS}'/" \
+		-e "/binary_upgrade_create_empty_extension/s/'\\{[0-9,]+\\}'/'{OIDS}'/" \
 		-e "s/^(SELECT pg_catalog\\.setval\\('[^']+', )[0-9]+, (true|false)\\);$/\\1N, CALLED);/" |
 		perl -0pe '
 			s/,\n {4}"\.{8}pg\.dropped\.\d+\.{8}" [^\n]*?\/\* dummy \*\///g;

@@ -269,7 +269,8 @@ write_event(const char *kind, HeapTuple tuple, TupleDesc desc, EventDetail *d)
  * the expiry or the key): write the events of the peer's transitions, in
  * the transaction that made them.  Enabled ALWAYS, so that a node's
  * outcome applied on the primary by replication (a peer activated or
- * expired there) is logged too; a node logs nothing itself.
+ * expired there) is logged too; a node logs nothing itself.  A restored
+ * peer (see restore.c) logs nothing: its events were restored with it.
  */
 Datum
 wg_peer_event(PG_FUNCTION_ARGS)
@@ -289,6 +290,10 @@ wg_peer_event(PG_FUNCTION_ARGS)
 	desc = trigdata->tg_relation->rd_att;
 	new = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ?
 		trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	/* a restored peer was created before: its events were restored too */
+	if (TRIGGER_FIRED_BY_INSERT(trigdata->tg_event) &&
+		wgpeer_row_restored(new, desc, "created_at"))
+		return PointerGetDatum(NULL);
 	memset(&d, 0, sizeof(d));
 	memset(d.isnull, true, sizeof(d.isnull));
 

@@ -14,6 +14,12 @@
  * the add with them.  Anything
  * else (creating -> active, a renewal of a live peer) queues nothing.
  *
+ * A restored peer (see restore.c) queues its add only while 'creating'
+ * (the queue is not dumped: its add waited there); an active one is on the
+ * interface, or is put there by the worker's reconcile when it starts
+ * serving the restored database, and other states belong on no interface.
+ * Rows that logical replication applies on a node are queued as always.
+ *
  * Only peers of interfaces this cluster serves are queued: on the primary
  * those of node '' (itself), on a node those whose node is wgpeer.node.
  * The trigger is enabled ALWAYS, so it also fires when logical replication
@@ -167,6 +173,7 @@ wg_queue_change(PG_FUNCTION_ARGS)
 	PeerRow		new;
 	PeerRow    *oldp = NULL;
 	PeerRow    *newp = NULL;
+	bool		restored = false;
 	const char *here = wgpeer_served_node();
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
@@ -183,6 +190,10 @@ wg_queue_change(PG_FUNCTION_ARGS)
 	{
 		read_row(td->tg_trigtuple, desc, &new);
 		newp = &new;
+		/* a restored peer (not a replicated one) that is not 'creating' */
+		restored = SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA &&
+			strcmp(new.status, "creating") != 0 &&
+			wgpeer_row_restored(td->tg_trigtuple, desc, "created_at");
 	}
 	else
 	{
@@ -197,10 +208,10 @@ wg_queue_change(PG_FUNCTION_ARGS)
 		old.has_expiry != new.has_expiry || old.expires_at != new.expires_at)
 		wgpeer_note_change(CHANGE_EXPIRY);
 
-	/* only peers of interfaces this cluster serves */
+	/* only peers of interfaces this cluster serves, and no restored one */
 	if (oldp && strcmp(old.node, here) != 0)
 		oldp = NULL;
-	if (strcmp(new.node, here) != 0)
+	if (restored || strcmp(new.node, here) != 0)
 		newp = NULL;
 	queue_transition(oldp, newp);
 	SPI_finish();

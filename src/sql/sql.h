@@ -24,6 +24,7 @@
  * node.c		node mode: changes are made on the primary only; the node
  *				that sent a replicated row
  * event.c		wg_event_id() and wg_events(): the event log, read in order
+ * restore.c	how a trigger tells a restored row from a new one
  *
  * These run in client backends, which have dropped CAP_NET_ADMIN: this
  * layer depends on the common plumbing and the core, never on a device
@@ -85,5 +86,9 @@ extern void wgpeer_check_prefix_unrouted(const char *ifname, Datum address,
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
 extern int	wgpeer_release_expired(const char *ifname);
 extern void wgpeer_claim_address(const char *ifname, Datum address);
+
+/* restore.c */
+extern bool wgpeer_row_restored(HeapTuple tup, TupleDesc desc,
+								const char *column);
 
 #endif							/* WGPEER_SQL_H */
