@@ -110,3 +110,9 @@ SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series
 ROLLBACK;
 SELECT host(next_address) AS mark_after_rollback FROM pool WHERE interface = 'wg10';
 SELECT wg_remove_interface('wg10', force => true) AS wg10_peers_removed;
+
+-- A /30 serves one client: the exhausted pool says so.
+SELECT name FROM wg_add_interface('wg11', 'h.example:1', '10.110.0.1/30');
+SELECT host(address) FROM wg_create_peer('pool-h', interface => 'wg11');
+SELECT wg_next_ip('wg11');
+SELECT wg_remove_interface('wg11', force => true) AS wg11_peers_removed;

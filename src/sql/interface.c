@@ -273,7 +273,10 @@ check_overlap(const char *name, uint32 first, uint32 last, Datum address6)
 		if (strcmp(other, name) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("interface \"%s\" already exists", name)));
+					 errmsg("interface \"%s\" already exists", name),
+					 errhint("Choose another name, or remove the registered one "
+							 "first with wgpeer.wg_remove_interface('%s').",
+							 name)));
 		if (pool_clash)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -140,6 +140,30 @@ address_held(const char *ifname, Datum address)
 }
 
 /*
+ * How many addresses of ifname's pool (first .. last) peers hold: on an
+ * exhausted pool, how many clients it serves (the server's own addresses
+ * are in the pool's range but never handed out).
+ */
+static int64
+held_in_pool(const char *ifname, uint32 first, uint32 last)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, INETOID, INETOID};
+	Datum		values[3] = {CStringGetTextDatum(ifname),
+		wgpeer_inet4_datum(first, 32), wgpeer_inet4_datum(last, 32)};
+	bool		isnull;
+
+	wgpeer_exec(&plan,
+				"SELECT pg_catalog.count(*) FROM wgpeer.peer"
+				" WHERE interface = $1 AND released_at IS NULL"
+				"   AND address OPERATOR(pg_catalog.>=) $2"
+				"   AND address OPERATOR(pg_catalog.<=) $3",
+				3, types, values, NULL);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * Remove address from ifname's free list.
  */
 static void
@@ -397,14 +421,19 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 	for (;; next++)
 	{
 		if (next > last || next < first)
+		{
+			int64		held = held_in_pool(ifname, first, last);
+
 			ereport(ERROR,
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("the address pool of interface \"%s\" is exhausted",
 							ifname),
-					 errdetail("All %u addresses of the pool are in use.",
-							   last - first + 1),
+					 errdetail_plural("The pool's %lld client address is in use.",
+									  "All %lld client addresses of the pool are in use.",
+									  (unsigned long) held, (long long) held),
 					 errhint("Revoke unused peers, or add an interface with a "
 							 "larger pool.")));
+		}
 		result = wgpeer_inet4_datum(next, 32);
 		if (next == server)
 			continue;
