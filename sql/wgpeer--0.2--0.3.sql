@@ -32,6 +32,27 @@ REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
 -- Peers wgpeer does not manage are never touched
 ------------------------------------------------------------------------------
 
+-- The keys wgpeer put on each interface (or an admin adopted with
+-- wg_import_peer), and has not removed since: the apply worker adds and
+-- removes only these, or keys no other peer holds on the device.  A peer
+-- configured by hand whose key an application brings to wg_create_peer
+-- is left as it is, and that peer's addition is refused.
+CREATE TABLE managed_key (
+	interface text NOT NULL REFERENCES interface ON DELETE CASCADE,
+	public_key text NOT NULL,
+	PRIMARY KEY (interface, public_key)
+);
+COMMENT ON TABLE managed_key IS
+	'Keys wgpeer put on (or adopted from) each interface and has not removed';
+REVOKE ALL ON managed_key FROM PUBLIC;
+
+-- An update from 0.2 takes every key 0.2 may have put on an interface as
+-- wgpeer's: those of active peers, and those whose removal waits.
+INSERT INTO managed_key (interface, public_key)
+	SELECT interface, public_key FROM peer WHERE status = 'active'
+	UNION
+	SELECT interface, public_key FROM queue WHERE op = 'remove';
+
 ------------------------------------------------------------------------------
 -- Standbys and failover
 ------------------------------------------------------------------------------

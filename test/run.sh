@@ -105,6 +105,10 @@ WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi
 # interface holds, a full wireguard-go device (65,536 peers).
 bash test/failure_isolation_test.sh
 
+# Peers configured by hand are never taken over: an application bringing
+# such a peer's key is refused, a revoke leaves the peer, an admin adopts it.
+bash test/foreign_peer_test.sh
+
 # The subscription lifecycle with a real client: suspend, resume, key
 # rotation, a plan that starts at the first handshake, 500 peers imported.
 bash test/lifecycle_e2e.sh

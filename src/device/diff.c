@@ -86,6 +86,41 @@ peer_matches(const wg_desired_peer *want, const wg_peer_info *have)
 }
 
 /*
+ * Sort the device's peers by public key, for wg_device_find_peer().
+ */
+void
+wg_device_sort_peers(wg_device *device)
+{
+	sort_items(device->peers, device->n_peers, sizeof(*device->peers),
+			   peer_info_cmp);
+}
+
+/*
+ * The device peer with public key key, or NULL; the peers must be sorted
+ * (wg_device_sort_peers).
+ */
+wg_peer_info *
+wg_device_find_peer(const wg_device *device, const uint8_t key[WG_KEY_LEN])
+{
+	if (device->n_peers == 0)
+		return NULL;
+	return bsearch(key, device->peers, device->n_peers,
+				   sizeof(*device->peers), key_cmp);
+}
+
+/*
+ * Does the device peer hold exactly the prefix ip among its allowed IPs?
+ * A peer that holds a wgpeer peer's own tunnel address (/32) is that
+ * peer, put there by wgpeer: a peer configured by hand never holds an
+ * address the pool handed out.
+ */
+bool
+wg_peer_holds(const wg_peer_info *peer, const wg_allowedip *ip)
+{
+	return allowedip_in(ip, peer->allowedips, peer->n_allowedips);
+}
+
+/*
  * The index past the device peers (sorted) that share peer j's key.  A
  * device holds one peer per key, but a report from outside bytes may list
  * a key twice (a UAPI daemon repeating a peer); such a key is diffed once,

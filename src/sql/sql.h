@@ -82,4 +82,8 @@ extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
 extern int	wgpeer_release_expired(const char *ifname);
 extern void wgpeer_claim_address(const char *ifname, Datum address);
 
+/* queue.c */
+extern bool wgpeer_peer_untriggered(void);
+extern void wgpeer_queue_untriggered(Datum peer_id, const char *op);
+
 #endif							/* WGPEER_SQL_H */

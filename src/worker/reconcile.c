@@ -10,7 +10,11 @@
  * wgpeer_device_id() tells without any privilege).  Missing peers are
  * added, peers with other settings corrected, peers the database revoked
  * or expired removed; peers nobody knows are left alone with a warning,
- * unless the interface is exclusive.
+ * unless the interface is exclusive.  A peer configured by hand is never
+ * taken over, even when a database peer has its key (managed.c).  The
+ * device's private key and listen port are set when they differ, and
+ * whether the device took them is kept in worker_state.settings_error,
+ * as the queue's applies keep it.
  * When nothing differs nothing is sent, so no handshake is disturbed.
  * wg_reconcile() (src/sql/reconcile.c) asks the worker for one now and
  * reports what it recorded.
@@ -184,6 +188,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	wg_peer_change *changes;
 	size_t		n_changes = 0;
 	wg_diff_stats stats;
+	WgManagedScreen screen;
 	bool		at_open;
 	int			rc;
 
@@ -198,6 +203,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		return;
 	}
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
+	wgpeer_screen_foreign(ifname, &dev, desired, &n_desired, known, &n_known,
+						  &screen);
 	changes = palloc0(sizeof(wg_peer_change) * (n_desired + dev.n_peers + 1));
 	wg_peer_diff(desired, n_desired, &dev, known, n_known, exclusive,
 				 changes, &n_changes, &stats);
@@ -228,6 +235,10 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		const char *hint = NULL;
 
 		wgpeer_device_apply(&dc, backend, peer_rc, &out);
+		if (out.device_rc == 0)
+			wgpeer_record_managed(ifname, &screen, changes, n_changes, peer_rc);
+		if (out.device_rc == 0 && dc.has_private_key)
+			wgpeer_record_settings(ifname, backend, listen_port, out.settings_rc);
 		if (out.device_rc < 0)
 			wgpeer_describe_failure(out.device_rc, out.at_open, ifname, backend,
 									&message, &hint);
@@ -264,6 +275,19 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						ifname, stats.added, stats.corrected, stats.removed,
 						dc.has_private_key ? ", device key and port set" : "")));
 	}
+	else
+	{
+		wgpeer_record_managed(ifname, &screen, NULL, 0, NULL);
+		if (private_key)
+			wgpeer_record_settings(ifname, backend, listen_port, 0);
+	}
+	if (screen.foreign > 0)
+		ereport(WARNING,
+				(errmsg("interface \"%s\" has %zu peers configured by hand whose "
+						"keys wgpeer peers also have; they are left alone",
+						ifname, screen.foreign),
+				 errhint("Revoke those wgpeer peers, or adopt the peers with "
+						 "wgpeer.wg_import_peer() after revoking them.")));
 	if (stats.foreign > 0)
 		ereport(WARNING,
 				(errmsg("interface \"%s\" has %zu peers wgpeer does not know; "
