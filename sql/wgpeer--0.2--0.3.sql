@@ -46,6 +46,21 @@ COMMENT ON TABLE managed_key IS
 	'Keys wgpeer put on (or adopted from) each interface and has not removed';
 REVOKE ALL ON managed_key FROM PUBLIC;
 
+-- On a node, an interface removed on the primary takes its managed keys
+-- with it (replication applies no cascade; see wg_interface_forgotten).
+CREATE FUNCTION wg_interface_keys_forgotten() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM wgpeer.managed_key m WHERE m.interface = OLD.name;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER interface_keys_forgotten AFTER DELETE ON interface
+	FOR EACH ROW EXECUTE FUNCTION wg_interface_keys_forgotten();
+ALTER TABLE interface ENABLE REPLICA TRIGGER interface_keys_forgotten;
+REVOKE ALL ON FUNCTION wg_interface_keys_forgotten() FROM PUBLIC;
+
 -- An update from 0.2 takes every key 0.2 may have put on an interface as
 -- wgpeer's: those of active peers, and those whose removal waits.
 INSERT INTO managed_key (interface, public_key)
