@@ -110,14 +110,25 @@ wg_device_find_peer(const wg_device *device, const uint8_t key[WG_KEY_LEN])
 
 /*
  * Does the device peer hold exactly the prefix ip among its allowed IPs?
- * A peer that holds a wgpeer peer's own tunnel address (/32) is that
- * peer, put there by wgpeer: a peer configured by hand never holds an
- * address the pool handed out.
  */
 bool
 wg_peer_holds(const wg_peer_info *peer, const wg_allowedip *ip)
 {
 	return allowedip_in(ip, peer->allowedips, peer->n_allowedips);
+}
+
+/*
+ * May the device peer be the wgpeer peer whose own tunnel address (/32)
+ * is own, put there by wgpeer although wgpeer has no record of it?  Yes
+ * when it holds that address (the pool handed it to that peer: an apply
+ * whose outcome a crash kept from being recorded), or no allowed IP at
+ * all (a set cut short by a crash: the key arrived, the rest did not;
+ * such a peer routes nothing).  Any other peer is someone else's.
+ */
+bool
+wg_peer_may_be(const wg_peer_info *peer, const wg_allowedip *own)
+{
+	return peer->n_allowedips == 0 || wg_peer_holds(peer, own);
 }
 
 /*

@@ -20,13 +20,14 @@
  * removal of an absent peer succeeds.
  *
  * A device peer wgpeer does not manage (one added by hand) is never
- * touched: wgpeer.managed_key lists the keys wgpeer put on each interface
- * (or an admin adopted with wg_import_peer).  Before it adds a key it
- * does not manage that a client brought (a generated key cannot be
- * anyone else's), or removes one, the worker reads the device: a peer
- * with that key which does not hold the wgpeer peer's own tunnel address
- * is foreign.  An addition of it is refused (quarantined like any refused
- * change, with an apply_failed event), a removal leaves it there.
+ * touched: wgpeer.managed_key lists the keys wgpeer has put on each
+ * interface (or an admin adopted with wg_import_peer), removed since or
+ * not.  Before it adds a key it does not manage that a client brought (a
+ * generated key cannot be anyone else's), or removes one, the worker
+ * reads the device: a peer with that key which is not the wgpeer peer cut
+ * short or unrecorded by a crash (wg_peer_may_be()) is foreign.  An
+ * addition of it is refused (quarantined like any refused change, with an
+ * apply_failed event), a removal leaves it there.
  */
 #include "worker/worker.h"
 
@@ -333,7 +334,7 @@ apply_screened(const Iface *f, int iface_no, const Change *changes, int n,
 			if (c->managed || !(c->remove || c->brought))
 				continue;
 			p = wg_device_find_peer(&dev, c->public_key);
-			if (p != NULL && !wg_peer_holds(p, &c->own))
+			if (p != NULL && !wg_peer_may_be(p, &c->own))
 				screen[s] = c->remove ? SCREEN_SKIP : SCREEN_FOREIGN;
 			else if (p == NULL && c->remove)
 				screen[s] = SCREEN_SKIP;
@@ -439,8 +440,7 @@ batch_arrays(const Iface *f, Change *changes, int n, int iface_no,
  * Record a successful apply: drop the rows, activate the peers, tell
  * applications (NOTIFY wgpeer, one JSON payload per peer), clear the
  * interface's error state (unless it was unregistered meanwhile), and
- * keep wgpeer.managed_key: a key added is managed, a key removed (or
- * left out as foreign or absent) no longer.  Only a
+ * record each key added in wgpeer.managed_key.  Only a
  * peer with no change left in the queue becomes active: one renewed or
  * resumed while its removal was being applied has a newer addition
  * queued, and stays 'creating' until that one is on the interface.
@@ -461,10 +461,6 @@ record_success(const char *ifname, Datum ids, Datum peers)
 					 "  INSERT INTO wgpeer.managed_key (interface, public_key)"
 					 "  SELECT $3, l.public_key FROM last l WHERE l.op = 'add'"
 					 "  ON CONFLICT DO NOTHING),"
-					 " unmanaged AS ("
-					 "  DELETE FROM wgpeer.managed_key m USING last l"
-					 "  WHERE m.interface = $3 AND m.public_key = l.public_key"
-					 "    AND l.op = 'remove'),"
 					 " applied AS ("
 					 "  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
 					 " activated AS ("

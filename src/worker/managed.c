@@ -3,15 +3,16 @@
  *		Which device peers are wgpeer's: reconcile never takes over a peer
  *		configured by hand.
  *
- * wgpeer.managed_key lists the keys wgpeer put on each interface (or an
- * admin adopted with wg_import_peer) and has not removed since.  A device
- * peer whose key is not listed is still wgpeer's when it holds the
- * database peer's own tunnel address (an apply the worker could not
- * record before a crash, a dump restored onto the same host): such keys
- * are adopted.  Any other unlisted device peer is foreign: reconcile
- * neither corrects nor removes it, even when a database peer has its key
- * (an application brought the key of a peer configured by hand; the
- * apply path refuses that peer, see apply.c).
+ * wgpeer.managed_key lists the keys wgpeer has put on each interface (or
+ * an admin adopted with wg_import_peer), removed since or not: a revoked
+ * peer's key put back by hand is removed again.  A device peer whose key
+ * is not listed is still wgpeer's when it holds the database peer's own
+ * tunnel address, or no allowed IP at all (wg_peer_may_be(): an apply the
+ * worker could not record before a crash, a dump restored onto the same
+ * host); such keys are adopted.  Any other unlisted device peer is
+ * foreign: reconcile neither corrects nor removes it, even when a
+ * database peer has its key (an application brought the key of a peer
+ * configured by hand; the apply path refuses that peer, see apply.c).
  */
 #include "worker/worker.h"
 
@@ -96,7 +97,7 @@ known_held(const char *ifname, const wg_device *dev,
 												   &isnull),
 									 CurrentMemoryContext, &own) != 1 ||
 			(p = wg_device_find_peer(dev, key)) == NULL ||
-			!wg_peer_holds(p, &own[0]))
+			!wg_peer_may_be(p, &own[0]))
 			continue;
 		for (size_t i = 0; i < n_idx; i++)
 			if (memcmp(known[idx[i]], key, WG_KEY_LEN) == 0)
@@ -140,7 +141,7 @@ wgpeer_screen_foreign(const char *ifname, wg_device *dev,
 		}
 		p = wg_device_find_peer(dev, d->public_key);
 		if (p != NULL &&
-			(d->n_allowedips == 0 || !wg_peer_holds(p, &d->allowedips[0])))
+			(d->n_allowedips == 0 || !wg_peer_may_be(p, &d->allowedips[0])))
 		{
 			screen->foreign++;
 			continue;
@@ -175,8 +176,8 @@ wgpeer_screen_foreign(const char *ifname, wg_device *dev,
 /*
  * After reconcile applied changes to ifname (or found none to apply):
  * the desired keys screen adopted become managed, unless the device
- * refused their change, and the keys removed are managed no longer.
- * changes and peer_rc are those of the apply (n_changes 0: none).
+ * refused their change.  changes and peer_rc are those of the apply
+ * (n_changes 0: none).
  */
 void
 wgpeer_record_managed(const char *ifname, const WgManagedScreen *screen,
@@ -185,11 +186,9 @@ wgpeer_record_managed(const char *ifname, const WgManagedScreen *screen,
 {
 	static SPIPlanPtr plan;
 	Datum	   *added = palloc(sizeof(Datum) * (screen->n_adopt + 1));
-	Datum	   *removed = palloc(sizeof(Datum) * (n_changes + 1));
 	int			n_added = 0;
-	int			n_removed = 0;
-	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
 	bool		any_refused = false;
 
 	for (size_t c = 0; c < n_changes; c++)
@@ -207,28 +206,14 @@ wgpeer_record_managed(const char *ifname, const WgManagedScreen *screen,
 		wg_key_to_base64(b64, screen->adopt[i]);
 		added[n_added++] = CStringGetTextDatum(b64);
 	}
-	for (size_t c = 0; c < n_changes; c++)
-	{
-		char		b64[WG_KEY_B64_SIZE];
-
-		if (!changes[c].remove || peer_rc[c] < 0)
-			continue;
-		wg_key_to_base64(b64, changes[c].public_key);
-		removed[n_removed++] = CStringGetTextDatum(b64);
-	}
-	if (n_added == 0 && n_removed == 0)
+	if (n_added == 0)
 		return;
 	values[0] = CStringGetTextDatum(ifname);
 	values[1] = PointerGetDatum(construct_array(added, n_added, TEXTOID, -1,
 												false, TYPALIGN_INT));
-	values[2] = PointerGetDatum(construct_array(removed, n_removed, TEXTOID, -1,
-												false, TYPALIGN_INT));
 	wgpeer_exec(&plan,
-				"WITH added AS ("
-				"  INSERT INTO wgpeer.managed_key (interface, public_key)"
-				"  SELECT $1, k FROM unnest($2::text[]) k"
-				"  ON CONFLICT DO NOTHING)"
-				" DELETE FROM wgpeer.managed_key"
-				" WHERE interface = $1 AND public_key = ANY ($3)",
-				3, types, values, NULL);
+				"INSERT INTO wgpeer.managed_key (interface, public_key)"
+				" SELECT $1, k FROM unnest($2::text[]) k"
+				" ON CONFLICT DO NOTHING",
+				2, types, values, NULL);
 }

@@ -403,6 +403,12 @@ test_find_and_holds(void)
 	/* a prefix that merely covers the address is not the address */
 	CHECK(p != NULL && !wg_peer_holds(p, &wider));
 	CHECK(p != NULL && !wg_peer_holds(p, &other));
+	CHECK(p != NULL && wg_peer_may_be(p, &host));
+	CHECK(p != NULL && !wg_peer_may_be(p, &other));
+	/* a set cut short: the key without its allowed IPs */
+	if (p != NULL)
+		p->n_allowedips = 0;
+	CHECK(p != NULL && wg_peer_may_be(p, &other));
 	free_peers(live, 5);
 }
 
