@@ -368,6 +368,12 @@ upgrade_from() {
 	ok "$t: ALTER EXTENSION wgpeer UPDATE"
 	same "$t: the extension reports the default version" "$DEFAULT" \
 		"$(in_db "$db" q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
+	check "$t: the keys the old version may have put on the interfaces are managed (peers past creating, queued removals)" \
+		in_db "$db" sql_true "SELECT NOT EXISTS (
+			SELECT interface, public_key FROM wgpeer.peer WHERE status <> 'creating'
+			UNION SELECT interface, public_key FROM wgpeer.queue WHERE op = 'remove'
+			EXCEPT SELECT interface, public_key FROM wgpeer.managed_key)
+			AND (SELECT count(*) > 0 FROM wgpeer.managed_key)"
 
 	# after: the same statements over the same columns (all of them, even
 	# when one fails, so that its error shows in place of its table)
