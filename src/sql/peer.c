@@ -635,28 +635,16 @@ wg_expire_peers(PG_FUNCTION_ARGS)
 	wgpeer_require_primary("wg_expire_peers");
 	SPI_connect();
 	if (wgpeer_peer_untriggered())
-	{
-		/* the upgrade window from 0.1: queue the removals as 0.1 did */
-		static SPIPlanPtr plan_0_1;
-
-		wgpeer_exec(&plan_0_1,
-					"WITH expired AS ("
-					"  UPDATE wgpeer.peer SET status = 'expired'"
-					"  WHERE status IN ('creating', 'active')"
-					"    AND expires_at <= now()"
-					"  RETURNING interface, peer_id, public_key)"
-					" INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
-					" SELECT interface, peer_id, 'remove', public_key FROM expired",
-					0, NULL, NULL, NULL);
-		wgpeer_note_change(CHANGE_QUEUE);
-	}
+		expired = wgpeer_expire_untriggered();
 	else
+	{
 		wgpeer_exec(&plan,
 					"UPDATE wgpeer.peer SET status = 'expired'"
 					" WHERE status IN ('creating', 'active', 'suspended')"
 					"   AND expires_at <= now()",
 					0, NULL, NULL, NULL);
-	expired = (int) SPI_processed;
+		expired = (int) SPI_processed;
+	}
 	wgpeer_release_expired(NULL);
 	SPI_finish();
 	PG_RETURN_INT32(expired);

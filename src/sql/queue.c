@@ -23,8 +23,9 @@
  *
  * A database still at 0.1 has no such trigger: between installing this
  * library and ALTER EXTENSION wgpeer UPDATE, the functions that change
- * peers queue their changes themselves, as 0.1 did
- * (wgpeer_queue_untriggered()), so that nothing they did is lost.
+ * peers queue their changes through here, as 0.1 did
+ * (wgpeer_queue_untriggered(), wgpeer_expire_untriggered()), so that
+ * nothing they did is lost.
  */
 #include "sql/sql.h"
 
@@ -254,4 +255,27 @@ wgpeer_queue_untriggered(Datum peer_id, const char *op)
 				" WHERE peer_id = $1",
 				2, types, values, NULL);
 	wgpeer_note_change(CHANGE_QUEUE);
+}
+
+/*
+ * wg_expire_peers() where no trigger queues (see the file comment): expire
+ * every live peer past its expires_at and queue its removal, as 0.1 did;
+ * returns how many expired.  Inside SPI_connect().
+ */
+int
+wgpeer_expire_untriggered(void)
+{
+	static SPIPlanPtr plan;
+
+	wgpeer_exec(&plan,
+				"WITH expired AS ("
+				"  UPDATE wgpeer.peer SET status = 'expired'"
+				"  WHERE status IN ('creating', 'active')"
+				"    AND expires_at <= now()"
+				"  RETURNING interface, peer_id, public_key)"
+				" INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
+				" SELECT interface, peer_id, 'remove', public_key FROM expired",
+				0, NULL, NULL, NULL);
+	wgpeer_note_change(CHANGE_QUEUE);
+	return (int) SPI_processed;
 }

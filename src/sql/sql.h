@@ -85,5 +85,6 @@ extern void wgpeer_claim_address(const char *ifname, Datum address);
 /* queue.c */
 extern bool wgpeer_peer_untriggered(void);
 extern void wgpeer_queue_untriggered(Datum peer_id, const char *op);
+extern int	wgpeer_expire_untriggered(void);
 
 #endif							/* WGPEER_SQL_H */
