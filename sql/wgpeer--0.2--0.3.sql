@@ -510,6 +510,45 @@ REVOKE ALL ON FUNCTION wg_set_peer_wide_routes(uuid, cidr[]) FROM PUBLIC;
 -- Peers wgpeer does not manage are never touched
 ------------------------------------------------------------------------------
 
+-- The keys wgpeer has put on each interface (or an admin adopted with
+-- wg_import_peer), removed since or not: the apply worker and reconcile
+-- change and remove only the device peers with these keys, or peers that
+-- hold their wgpeer peer's own tunnel address.  A peer configured by hand
+-- whose key an application brings to wg_create_peer is left as it is,
+-- and that peer's addition is refused; a revoked peer's key put back by
+-- hand is removed again.
+CREATE TABLE managed_key (
+	interface text NOT NULL REFERENCES interface ON DELETE CASCADE,
+	public_key text NOT NULL,
+	PRIMARY KEY (interface, public_key)
+);
+COMMENT ON TABLE managed_key IS
+	'Keys wgpeer has put on (or adopted from) each interface';
+REVOKE ALL ON managed_key FROM PUBLIC;
+
+-- On a node, an interface removed on the primary takes its managed keys
+-- with it (replication applies no cascade; see wg_interface_forgotten).
+CREATE FUNCTION wg_interface_keys_forgotten() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM wgpeer.managed_key m WHERE m.interface = OLD.name;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER interface_keys_forgotten AFTER DELETE ON interface
+	FOR EACH ROW EXECUTE FUNCTION wg_interface_keys_forgotten();
+ALTER TABLE interface ENABLE REPLICA TRIGGER interface_keys_forgotten;
+REVOKE ALL ON FUNCTION wg_interface_keys_forgotten() FROM PUBLIC;
+
+-- An update from 0.2 takes every key 0.2 may have put on an interface as
+-- wgpeer's: those of every peer but the ones still being created, and
+-- those whose removal waits.
+INSERT INTO managed_key (interface, public_key)
+	SELECT interface, public_key FROM peer WHERE status <> 'creating'
+	UNION
+	SELECT interface, public_key FROM queue WHERE op = 'remove';
+
 ------------------------------------------------------------------------------
 -- Standbys and failover
 ------------------------------------------------------------------------------

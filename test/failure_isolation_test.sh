@@ -6,7 +6,7 @@
 #	1. A listen port the device cannot bind (another interface holds it):
 #	   a revocation and a creation still reach the device, the port error
 #	   is kept in interface_status.settings_error, and clears once the
-#	   port is free.
+#	   port is free.  The same when reconcile alone sets the port.
 #	2. A full device (wireguard-go holds at most 65,536 peers): 100 peers
 #	   past the limit are quarantined with their own error while the rest
 #	   of their batch goes on; revocations made while it is full leave the
@@ -99,6 +99,16 @@ port_moved() { test "$(dev_wg show wgiso2 listen-port)" = 51903; }
 settings_clear() { test -z "$(status_of wgiso2 settings_error)"; }
 check "with a free port, the device takes it" wait_until 30 port_moved
 check "and the settings error clears" wait_until 30 settings_clear
+
+# The same port, set by reconcile alone (no peer change queued): an
+# interface change makes the worker reconcile it, and the device's refusal
+# is kept in settings_error as well.
+q -c "UPDATE wgpeer.interface SET listen_port = 51901 WHERE name = 'wgiso2'"
+check "reconcile alone: interface_status says the port is in use" \
+	wait_until 30 settings_error_in_use
+q -c "UPDATE wgpeer.interface SET listen_port = 51903 WHERE name = 'wgiso2'"
+check "reconcile alone: with a free port, the device takes it" wait_until 30 port_moved
+check "reconcile alone: and the settings error clears" wait_until 30 settings_clear
 
 echo "== 2. a full device: $FULL + $EXTRA peers on wireguard-go"
 q -c "SELECT name FROM wgpeer.wg_add_interface('wgiso3', 'vpn.example.com:51904',

@@ -110,6 +110,10 @@ bash test/failure_isolation_test.sh
 # wg_show(), and the hung one catching up after SIGCONT.
 bash test/hung_daemon_test.sh
 
+# Peers configured by hand are never taken over: an application bringing
+# such a peer's key is refused, a revoke leaves the peer, an admin adopts it.
+bash test/foreign_peer_test.sh
+
 # The subscription lifecycle with a real client: suspend, resume, key
 # rotation, a plan that starts at the first handshake, 500 peers imported.
 bash test/lifecycle_e2e.sh

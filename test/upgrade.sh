@@ -209,6 +209,33 @@ populate() {
 	SQL
 }
 
+# upgrade_window DB T: DB is still at its old version while this library
+# is installed (the window before ALTER EXTENSION wgpeer UPDATE).  What
+# the API changes there must reach the queue, or the worker (once the
+# update lets it run) never applies it and new peers stay 'creating' for
+# ever: 0.1 has no queue trigger, and the functions of this library rely
+# on one.  A creation queues the addition, an expiry the removal, a
+# renewal from expiry the addition again.  The worker serves another
+# database: the session is told so (a NOTICE, once).
+upgrade_window() {
+	local db=$1 t=$2 peer
+	peer=$(in_db "$db" q -c "SELECT peer_id FROM wgpeer.wg_create_peer('window',
+		interface => 'wg0')" 2>"$TMP/window.err")
+	check "$t: in the upgrade window, wg_create_peer queues the addition" \
+		in_db "$db" sql_true "SELECT array_agg(op ORDER BY change_id) = '{add}'
+			FROM wgpeer.queue WHERE peer_id = '$peer'"
+	check "$t: a session in a database no worker serves is told so (NOTICE)" \
+		grep -q 'NOTICE: .*apply worker serves database "postgres", not "'"$db"'"' \
+		"$TMP/window.err"
+	in_db "$db" q -c "UPDATE wgpeer.peer SET expires_at = now() - interval '1 hour'
+		WHERE peer_id = '$peer'" >/dev/null
+	in_db "$db" q -c "SELECT wgpeer.wg_expire_peers()" >/dev/null
+	in_db "$db" q -c "SELECT status FROM wgpeer.wg_renew_peer('$peer', 1)" >/dev/null
+	check "$t: in the upgrade window, wg_expire_peers and wg_renew_peer queue the removal and the addition" \
+		in_db "$db" sql_true "SELECT array_agg(op ORDER BY change_id) = '{add,remove,add}'
+			FROM wgpeer.queue WHERE peer_id = '$peer'"
+}
+
 # The tables in schema wgpeer, as a view for the session: per table its
 # columns but those in the psql variable skip (a text[] literal of
 # "table.column" entries), and the order of its rows (the primary key, or
@@ -317,6 +344,7 @@ upgrade_from() {
 		return
 	fi
 	ok "$t: sample data written through the $from API"
+	upgrade_window "$db" "$t"
 
 	# before: digests, rows, configs, sequences
 	snapshot_scripts "$db" "$dir" "{$skip}"
@@ -342,6 +370,12 @@ upgrade_from() {
 	ok "$t: ALTER EXTENSION wgpeer UPDATE"
 	same "$t: the extension reports the default version" "$DEFAULT" \
 		"$(in_db "$db" q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
+	check "$t: the keys the old version may have put on the interfaces are managed (peers past creating, queued removals)" \
+		in_db "$db" sql_true "SELECT NOT EXISTS (
+			SELECT interface, public_key FROM wgpeer.peer WHERE status <> 'creating'
+			UNION SELECT interface, public_key FROM wgpeer.queue WHERE op = 'remove'
+			EXCEPT SELECT interface, public_key FROM wgpeer.managed_key)
+			AND (SELECT count(*) > 0 FROM wgpeer.managed_key)"
 
 	# after: the same statements over the same columns (all of them, even
 	# when one fails, so that its error shows in place of its table)
@@ -585,6 +619,9 @@ same "the installed control file and scripts are this checkout's" "" \
 
 cluster_start "$TMP/pg" "wgpeer.database = 'postgres'"
 
+check "the worker says in the server log that its database has no wgpeer" \
+	wait_until 60 grep -q 'apply worker serves database "postgres", where the extension wgpeer is not installed' \
+	"$TMP/pg/server.log"
 same "PostgreSQL's default_version is the control file's" "$DEFAULT" \
 	"$(q -c "SELECT default_version FROM pg_available_extensions WHERE name = 'wgpeer'")"
 

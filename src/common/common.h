@@ -39,6 +39,7 @@ extern int	wgpeer_expired_grace;
 extern int	wgpeer_max_peers_per_user;
 extern char *wgpeer_node;
 extern char *wgpeer_database;
+extern bool wgpeer_notice_unserved;
 extern int	wgpeer_poll_interval;
 extern int	wgpeer_batch_size;
 extern int	wgpeer_retry_max;

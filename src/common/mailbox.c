@@ -152,12 +152,41 @@ wgpeer_mailbox_init(void)
 }
 
 /*
+ * Tell the session, the first time it queues changes, when no worker
+ * serves this database (unless wgpeer.notice_unserved is off): the
+ * changes stay queued until one does.  Without it a wrong wgpeer.database
+ * looks like a worker that never applies anything.
+ */
+static void
+notice_unserved(void)
+{
+	static bool told = false;
+	char	   *dbname;
+
+	if (told || wgpeer_database == NULL || !wgpeer_notice_unserved)
+		return;
+	told = true;
+	dbname = get_database_name(MyDatabaseId);
+	if (dbname != NULL && strcmp(dbname, wgpeer_database) == 0)
+		return;
+	ereport(NOTICE,
+			(errmsg("the wgpeer apply worker serves database \"%s\", not \"%s\": "
+					"changes queued here reach no WireGuard interface",
+					wgpeer_database, dbname ? dbname : "?"),
+			 errhint("Set wgpeer.database = '%s' in postgresql.conf and "
+					 "restart, or use wgpeer in database \"%s\".",
+					 dbname ? dbname : "?", wgpeer_database)));
+}
+
+/*
  * Note that the current transaction made a change of this kind; the
  * worker hears of it when the transaction commits.
  */
 void
 wgpeer_note_change(WorkerChange kind)
 {
+	if (kind == CHANGE_QUEUE && !changed_in_xact[kind] && !IsBackgroundWorker)
+		notice_unserved();
 	changed_in_xact[kind] = true;
 }
 

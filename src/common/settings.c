@@ -18,6 +18,7 @@ char	   *wgpeer_node = NULL;
 
 /* The apply worker's settings. */
 char	   *wgpeer_database = NULL;
+bool		wgpeer_notice_unserved = true;
 int			wgpeer_poll_interval = 10000;	/* ms */
 int			wgpeer_batch_size = 10000;
 int			wgpeer_retry_max = 300; /* s */
@@ -85,6 +86,13 @@ wgpeer_define_settings(void)
 							7 * 24 * 60 * 60, 0, INT_MAX,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("wgpeer.notice_unserved",
+							 "Say so when a session queues changes in a "
+							 "database the apply worker does not serve.",
+							 "Once per session, a NOTICE names the database "
+							 "the worker serves (wgpeer.database).",
+							 &wgpeer_notice_unserved, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("wgpeer.max_peers_per_user",
 							"Most live peers one user may have, across the "
 							"interfaces that set no limit of their own; 0: "

@@ -86,6 +86,52 @@ peer_matches(const wg_desired_peer *want, const wg_peer_info *have)
 }
 
 /*
+ * Sort the device's peers by public key, for wg_device_find_peer().
+ */
+void
+wg_device_sort_peers(wg_device *device)
+{
+	sort_items(device->peers, device->n_peers, sizeof(*device->peers),
+			   peer_info_cmp);
+}
+
+/*
+ * The device peer with public key key, or NULL; the peers must be sorted
+ * (wg_device_sort_peers).
+ */
+wg_peer_info *
+wg_device_find_peer(const wg_device *device, const uint8_t key[WG_KEY_LEN])
+{
+	if (device->n_peers == 0)
+		return NULL;
+	return bsearch(key, device->peers, device->n_peers,
+				   sizeof(*device->peers), key_cmp);
+}
+
+/*
+ * Does the device peer hold exactly the prefix ip among its allowed IPs?
+ */
+bool
+wg_peer_holds(const wg_peer_info *peer, const wg_allowedip *ip)
+{
+	return allowedip_in(ip, peer->allowedips, peer->n_allowedips);
+}
+
+/*
+ * May the device peer be the wgpeer peer whose own tunnel address (/32)
+ * is own, put there by wgpeer although wgpeer has no record of it?  Yes
+ * when it holds that address (the pool handed it to that peer: an apply
+ * whose outcome a crash kept from being recorded), or no allowed IP at
+ * all (a set cut short by a crash: the key arrived, the rest did not;
+ * such a peer routes nothing).  Any other peer is someone else's.
+ */
+bool
+wg_peer_may_be(const wg_peer_info *peer, const wg_allowedip *own)
+{
+	return peer->n_allowedips == 0 || wg_peer_holds(peer, own);
+}
+
+/*
  * The index past the device peers (sorted) that share peer j's key.  A
  * device holds one peer per key, but a report from outside bytes may list
  * a key twice (a UAPI daemon repeating a peer); such a key is diffed once,

@@ -46,4 +46,10 @@ extern int	wg_peer_diff(wg_desired_peer *desired, size_t n_desired,
 							  wg_peer_change *changes, size_t *n_changes,
 							  wg_diff_stats *stats);
 
+extern void wg_device_sort_peers(wg_device *device);
+extern wg_peer_info *wg_device_find_peer(const wg_device *device,
+										 const uint8_t key[WG_KEY_LEN]);
+extern bool wg_peer_holds(const wg_peer_info *peer, const wg_allowedip *ip);
+extern bool wg_peer_may_be(const wg_peer_info *peer, const wg_allowedip *own);
+
 #endif							/* WGPEER_DIFF_H */

@@ -9,12 +9,16 @@
  * keepalive, so its client's config goes on working and the interface
  * needs no change: the worker's reconcile finds the device as the
  * database wants it.  The server never learns the client's private key;
- * the peer's config says where it belongs.
+ * the peer's config says where it belongs.  Importing is how an admin
+ * adopts a peer configured by hand: its key becomes one wgpeer manages
+ * (wgpeer.managed_key), which the worker otherwise never takes over.
  */
 #include "sql/sql.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "core/import.h"
 
@@ -41,6 +45,29 @@ static void
 peer_line_context(void *arg)
 {
 	errcontext("importing the [Peer] on line %d", *(int *) arg);
+}
+
+/*
+ * Adopt public_key on ifname: the worker may now change and remove the
+ * device peer that holds it, as one wgpeer put there.  A database still
+ * at a version without wgpeer.managed_key (between installing this
+ * library and ALTER EXTENSION wgpeer UPDATE) has nothing to record.
+ */
+static void
+adopt_key(const char *ifname, const char *public_key)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(ifname),
+	CStringGetTextDatum(public_key)};
+
+	if (!OidIsValid(get_relname_relid("managed_key",
+									  get_namespace_oid("wgpeer", false))))
+		return;
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.managed_key (interface, public_key)"
+				" VALUES ($1, $2) ON CONFLICT DO NOTHING",
+				2, types, values, NULL);
 }
 
 /*
@@ -113,6 +140,7 @@ import_one(const char *ifname, const Imported *imp)
 	wgpeer_check_peer_key(ifname, imp->public_key);
 	wgpeer_claim_device(user_id, ifname);
 	wgpeer_claim_address(ifname, imp->address);
+	adopt_key(ifname, imp->public_key);
 	{
 		Oid			types[8] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
 		TEXTOID, INT4OID, INT4OID};

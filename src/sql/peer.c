@@ -419,6 +419,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
+	wgpeer_queue_untriggered(peer_id, "add");
 	config = wgpeer_render_peer_config(DatumGetUUIDP(peer_id));
 
 	/* the result row, built in the caller's memory context */
@@ -612,6 +613,7 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 							" expires_at = now() + make_interval(months => $2)"
 							" WHERE peer_id = $1",
 							4, types, values, nulls);
+			wgpeer_queue_untriggered(peer_id, "add");
 		}
 	}
 	result = wgpeer_public_row(peer_id);
@@ -632,12 +634,17 @@ wg_expire_peers(PG_FUNCTION_ARGS)
 
 	wgpeer_require_primary("wg_expire_peers");
 	SPI_connect();
-	wgpeer_exec(&plan,
-				"UPDATE wgpeer.peer SET status = 'expired'"
-				" WHERE status IN ('creating', 'active', 'suspended')"
-				"   AND expires_at <= now()",
-				0, NULL, NULL, NULL);
-	expired = (int) SPI_processed;
+	if (wgpeer_peer_untriggered())
+		expired = wgpeer_expire_untriggered();
+	else
+	{
+		wgpeer_exec(&plan,
+					"UPDATE wgpeer.peer SET status = 'expired'"
+					" WHERE status IN ('creating', 'active', 'suspended')"
+					"   AND expires_at <= now()",
+					0, NULL, NULL, NULL);
+		expired = (int) SPI_processed;
+	}
 	wgpeer_release_expired(NULL);
 	SPI_finish();
 	PG_RETURN_INT32(expired);

@@ -26,11 +26,21 @@
  * applies the primary's peer rows on a node: there statement triggers do
  * not fire, so it tells the worker itself (queue and expiry) rather than
  * through wg_tell_worker.
+ *
+ * A database still at 0.1 has no such trigger: between installing this
+ * library and ALTER EXTENSION wgpeer UPDATE, the functions that change
+ * peers queue their changes through here, as 0.1 did
+ * (wgpeer_queue_untriggered(), wgpeer_expire_untriggered()), so that
+ * nothing they did is lost.
  */
 #include "sql/sql.h"
 
+#include "access/table.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -216,4 +226,67 @@ wg_queue_change(PG_FUNCTION_ARGS)
 	queue_transition(oldp, newp);
 	SPI_finish();
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * Does wgpeer.peer lack the queue trigger (a database still at 0.1, in
+ * the upgrade window)?
+ */
+bool
+wgpeer_peer_untriggered(void)
+{
+	Oid			relid = get_relname_relid("peer",
+										  get_namespace_oid("wgpeer", false));
+	Relation	rel = table_open(relid, AccessShareLock);
+	bool		found = false;
+
+	for (int i = 0; rel->trigdesc && i < rel->trigdesc->numtriggers; i++)
+		found |= strcmp(rel->trigdesc->triggers[i].tgname, "peer_queue") == 0;
+	table_close(rel, AccessShareLock);
+	return !found;
+}
+
+/*
+ * Queue op ('add' or 'remove') for the peer peer_id, with its current
+ * interface and key, when no trigger does it (see the file comment);
+ * otherwise nothing.  Inside SPI_connect().
+ */
+void
+wgpeer_queue_untriggered(Datum peer_id, const char *op)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {UUIDOID, TEXTOID};
+	Datum		values[2] = {peer_id, CStringGetTextDatum(op)};
+
+	if (!wgpeer_peer_untriggered())
+		return;
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
+				" SELECT interface, peer_id, $2, public_key FROM wgpeer.peer"
+				" WHERE peer_id = $1",
+				2, types, values, NULL);
+	wgpeer_note_change(CHANGE_QUEUE);
+}
+
+/*
+ * wg_expire_peers() where no trigger queues (see the file comment): expire
+ * every live peer past its expires_at and queue its removal, as 0.1 did;
+ * returns how many expired.  Inside SPI_connect().
+ */
+int
+wgpeer_expire_untriggered(void)
+{
+	static SPIPlanPtr plan;
+
+	wgpeer_exec(&plan,
+				"WITH expired AS ("
+				"  UPDATE wgpeer.peer SET status = 'expired'"
+				"  WHERE status IN ('creating', 'active')"
+				"    AND expires_at <= now()"
+				"  RETURNING interface, peer_id, public_key)"
+				" INSERT INTO wgpeer.queue (interface, peer_id, op, public_key)"
+				" SELECT interface, peer_id, 'remove', public_key FROM expired",
+				0, NULL, NULL, NULL);
+	wgpeer_note_change(CHANGE_QUEUE);
+	return (int) SPI_processed;
 }

@@ -91,4 +91,9 @@ extern void wgpeer_claim_address(const char *ifname, Datum address);
 extern bool wgpeer_row_restored(HeapTuple tup, TupleDesc desc,
 								const char *column);
 
+/* queue.c */
+extern bool wgpeer_peer_untriggered(void);
+extern void wgpeer_queue_untriggered(Datum peer_id, const char *op);
+extern int	wgpeer_expire_untriggered(void);
+
 #endif							/* WGPEER_SQL_H */

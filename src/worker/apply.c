@@ -18,6 +18,16 @@
  * crash between the device call and the second transaction replays the
  * batch, which is harmless: an add replaces the peer's allowed IPs and a
  * removal of an absent peer succeeds.
+ *
+ * A device peer wgpeer does not manage (one added by hand) is never
+ * touched: wgpeer.managed_key lists the keys wgpeer has put on each
+ * interface (or an admin adopted with wg_import_peer), removed since or
+ * not.  Before it adds a key it does not manage that a client brought (a
+ * generated key cannot be anyone else's), or removes one, the worker
+ * reads the device: a peer with that key which is not the wgpeer peer cut
+ * short or unrecorded by a crash (wg_peer_may_be()) is foreign.  An
+ * addition of it is refused (quarantined like any refused change, with an
+ * apply_failed event), a removal leaves it there.
  */
 #include "worker/worker.h"
 
@@ -29,6 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "core/validate.h"
+#include "device/diff.h"
 
 /* One queued change, as read from the queue joined with its peer. */
 typedef struct Change
@@ -44,6 +55,9 @@ typedef struct Change
 	wg_allowedip *ips;			/* tunnel addresses and routes */
 	int			n_ips;
 	int			keepalive;
+	bool		managed;		/* its key is in wgpeer.managed_key */
+	bool		brought;		/* the client brought the key */
+	wg_allowedip own;			/* the peer's IPv4 tunnel address, /32 */
 } Change;
 
 /* One interface touched by the pass. */
@@ -62,8 +76,18 @@ typedef struct Outcome
 {
 	wg_apply_outcome dev;
 	int		   *peer_rc;		/* per peer of the interface's change */
+	bool	   *foreign;		/* per peer: refused, a peer wgpeer does not
+								 * manage holds its key */
 	size_t		n_peers;
 } Outcome;
+
+/* What screen_foreign() decides for one peer of an interface's change. */
+typedef enum Screen
+{
+	SCREEN_SEND,				/* send it */
+	SCREEN_SKIP,				/* a removal to leave out: applied as it is */
+	SCREEN_FOREIGN				/* an addition refused: the key is foreign */
+} Screen;
 
 /*
  * Read up to wgpeer.batch_size due changes, in queue order, with what the
@@ -91,7 +115,12 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 					 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
 					 "  q.public_key, p.preshared_key, " WGPEER_ALLOWED_IPS_SQL ","
 					 "  coalesce(p.persistent_keepalive, i.persistent_keepalive, 0),"
-					 "  i.private_key, i.listen_port, i.backend"
+					 "  i.private_key, i.listen_port, i.backend,"
+					 "  EXISTS (SELECT FROM wgpeer.managed_key m"
+					 "    WHERE m.interface = q.interface"
+					 "      AND m.public_key = q.public_key),"
+					 "  p.private_key IS NULL,"
+					 "  ARRAY[set_masklen(p.address, 32)]::cidr[]"
 					 " FROM wgpeer.queue q"
 					 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
 					 " JOIN wgpeer.interface i ON i.name = q.interface"
@@ -121,6 +150,7 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 		char	   *text;
 		bool		isnull;
 		int			k;
+		wg_allowedip *own;
 
 		c->change_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		memcpy(&c->peer_id, DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull)),
@@ -138,6 +168,11 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 												keep, &c->ips);
 			c->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 8, &isnull));
 		}
+		c->managed = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		c->brought = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+		if (wgpeer_stored_allowedips(SPI_getbinval(tup, desc, 14, &isnull),
+									 keep, &own) == 1)
+			c->own = own[0];
 
 		/* interfaces in order of first appearance */
 		for (k = 0; k < n_ifaces && strcmp(ifaces[k].name, ifname) != 0; k++)
@@ -252,6 +287,100 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 }
 
 /*
+ * Apply one interface's change, leaving alone the device peers wgpeer
+ * does not manage (see the file comment).  The last change of each key
+ * decides, as in device_change().  The device is read only when a change
+ * needs it: a key not in wgpeer.managed_key that is to be removed, or to
+ * be added when the client brought it.  Then a removal whose key is
+ * absent, or held by a foreign peer, is left out (and counts as applied);
+ * an addition whose key a foreign peer holds is refused.  A device that
+ * cannot be read fails as a whole, as when the apply itself fails.
+ */
+static void
+apply_screened(const Iface *f, int iface_no, const Change *changes, int n,
+			   const wg_device_change *dc, Outcome *o)
+{
+	const Change **last = palloc0(sizeof(Change *) * (dc->n_peers + 1));
+	Screen	   *screen = palloc0(sizeof(Screen) * (dc->n_peers + 1));
+	wg_peer_change *peers = palloc0(sizeof(wg_peer_change) * (dc->n_peers + 1));
+	size_t	   *slot_of = palloc0(sizeof(size_t) * (dc->n_peers + 1));
+	int		   *sent_rc;
+	wg_device_change sent = *dc;
+	bool		look = false;
+	size_t		m = 0;
+
+	for (int i = 0; i < n; i++)
+		if (changes[i].iface == iface_no)
+			last[changes[i].slot] = &changes[i];
+	for (size_t s = 0; s < dc->n_peers; s++)
+		look |= !last[s]->managed && (last[s]->remove || last[s]->brought);
+	if (look)
+	{
+		wg_device	dev;
+		bool		at_open;
+		int			rc = wgpeer_device_get(f->name, f->backend, &dev, &at_open);
+
+		if (rc < 0)
+		{
+			o->dev.device_rc = rc;
+			o->dev.at_open = at_open;
+			return;
+		}
+		wg_device_sort_peers(&dev);
+		for (size_t s = 0; s < dc->n_peers; s++)
+		{
+			const Change *c = last[s];
+			wg_peer_info *p;
+
+			if (c->managed || !(c->remove || c->brought))
+				continue;
+			p = wg_device_find_peer(&dev, c->public_key);
+			if (p != NULL && !wg_peer_may_be(p, &c->own))
+				screen[s] = c->remove ? SCREEN_SKIP : SCREEN_FOREIGN;
+			else if (p == NULL && c->remove)
+				screen[s] = SCREEN_SKIP;
+		}
+		wg_device_free(&dev);
+	}
+
+	for (size_t s = 0; s < dc->n_peers; s++)
+	{
+		if (screen[s] == SCREEN_SEND)
+		{
+			peers[m] = dc->peers[s];
+			slot_of[m++] = s;
+		}
+		else if (screen[s] == SCREEN_FOREIGN)
+		{
+			o->foreign[s] = true;
+			o->peer_rc[s] = -EEXIST;
+		}
+	}
+	sent.peers = peers;
+	sent.n_peers = m;
+	sent_rc = palloc0(sizeof(int) * (m + 1));
+	wgpeer_device_apply(&sent, f->backend, sent_rc, &o->dev);
+	for (size_t i = 0; i < m; i++)
+		o->peer_rc[slot_of[i]] = sent_rc[i];
+}
+
+/*
+ * Words for an addition refused because a peer wgpeer does not manage
+ * holds the key on ifname.
+ */
+static char *
+foreign_message(const Change *c, const char *ifname)
+{
+	char		key[WG_KEY_B64_SIZE];
+
+	wg_key_to_base64(key, c->public_key);
+	return psprintf("public key %s is on interface \"%s\" as a peer wgpeer "
+					"does not manage (added by hand?): wgpeer leaves it alone; "
+					"adopt it with wgpeer.wg_import_peer() after revoking this "
+					"peer, or remove it by hand", key, ifname);
+}
+
+/*
  * One interface's changes as SQL arrays: the ids and peer ids of those
  * applied (all of them when applied is NULL), and the ids and errors of
  * those the device refused.
@@ -287,8 +416,11 @@ batch_arrays(const Iface *f, Change *changes, int n, int iface_no,
 			char	   *message;
 			const char *hint;
 
-			wgpeer_describe_failure(rc, false, f->name, f->backend,
-									&message, &hint);
+			if (o->foreign[c->slot])
+				message = foreign_message(c, f->name);
+			else
+				wgpeer_describe_failure(rc, false, f->name, f->backend,
+										&message, &hint);
 			refused_datums[r] = Int64GetDatum(c->change_id);
 			error_datums[r] = CStringGetTextDatum(message);
 			r++;
@@ -308,7 +440,8 @@ batch_arrays(const Iface *f, Change *changes, int n, int iface_no,
 /*
  * Record a successful apply: drop the rows, activate the peers, tell
  * applications (NOTIFY wgpeer, one JSON payload per peer), clear the
- * interface's error state (unless it was unregistered meanwhile).  Only a
+ * interface's error state (unless it was unregistered meanwhile), and
+ * record each key added in wgpeer.managed_key.  Only a
  * peer with no change left in the queue becomes active: one renewed or
  * resumed while its removal was being applied has a newer addition
  * queued, and stays 'creating' until that one is on the interface.
@@ -321,7 +454,15 @@ record_success(const char *ifname, Datum ids, Datum peers)
 	Datum		values[3] = {ids, peers, CStringGetTextDatum(ifname)};
 
 	wgpeer_exec_opts(&plan,
-					 "WITH applied AS ("
+					 "WITH last AS ("
+					 "  SELECT DISTINCT ON (q.public_key) q.public_key, q.op"
+					 "  FROM wgpeer.queue q WHERE q.change_id = ANY ($1)"
+					 "  ORDER BY q.public_key, q.change_id DESC),"
+					 " managed AS ("
+					 "  INSERT INTO wgpeer.managed_key (interface, public_key)"
+					 "  SELECT $3, l.public_key FROM last l WHERE l.op = 'add'"
+					 "  ON CONFLICT DO NOTHING),"
+					 " applied AS ("
 					 "  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
 					 " activated AS ("
 					 "  UPDATE wgpeer.peer p SET status = 'active'"
@@ -507,11 +648,13 @@ warn_refused(const Iface *f, int n_refused, int n_changes, Datum errors,
 }
 
 /*
- * Record whether the device took its own settings (private key, listen
- * port), apart from the peers; warn when a new error appears.
+ * Record in worker_state whether ifname's device took its own settings
+ * (private key, listen port), apart from the peers; warn when a new error
+ * appears.  Both the queue and reconcile set them.
  */
-static void
-record_settings(const Iface *f, int rc)
+void
+wgpeer_record_settings(const char *ifname, WgBackend backend, int listen_port,
+					   int rc)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -520,26 +663,31 @@ record_settings(const Iface *f, int rc)
 	char	   *message = NULL;
 	const char *hint = NULL;
 
-	values[0] = CStringGetTextDatum(f->name);
+	values[0] = CStringGetTextDatum(ifname);
 	values[1] = (Datum) 0;
 	if (rc < 0)
 	{
-		wgpeer_describe_failure(rc, false, f->name, f->backend, &message, &hint);
+		wgpeer_describe_failure(rc, false, ifname, backend, &message, &hint);
 		values[1] = CStringGetTextDatum(message);
 		nulls[1] = ' ';
 	}
+	/* a row for an interface only reconcile has touched yet, too */
 	wgpeer_exec_opts(&plan,
-					 "UPDATE wgpeer.worker_state"
+					 "INSERT INTO wgpeer.worker_state AS s"
+					 "  (interface, settings_error, settings_error_at)"
+					 " SELECT $1, $2, CASE WHEN $2 IS NULL THEN NULL ELSE now() END"
+					 " WHERE $2 IS NOT NULL"
+					 "   OR EXISTS (SELECT FROM wgpeer.worker_state WHERE interface = $1)"
+					 " ON CONFLICT (interface) DO UPDATE"
 					 " SET settings_error = $2,"
 					 "     settings_error_at = CASE WHEN $2 IS NULL THEN NULL"
 					 "                              ELSE now() END"
-					 " WHERE interface = $1"
-					 "   AND settings_error IS DISTINCT FROM $2",
+					 " WHERE s.settings_error IS DISTINCT FROM $2",
 					 2, types, values, nulls, CURSOR_OPT_CUSTOM_PLAN);
 	if (rc < 0 && SPI_processed > 0)
 		ereport(WARNING,
 				(errmsg("wgpeer could not set the private key and listen port %d "
-						"of \"%s\": %s", f->listen_port, f->name, message),
+						"of \"%s\": %s", listen_port, ifname, message),
 				 errdetail("Peer changes are applied regardless."),
 				 errhint("%s", hint ? hint :
 						 "Choose a free port: UPDATE wgpeer.interface SET listen_port = ...")));
@@ -612,8 +760,8 @@ apply_pass(void)
 
 		outcomes[k].n_peers = dc.n_peers;
 		outcomes[k].peer_rc = palloc0(sizeof(int) * (dc.n_peers + 1));
-		wgpeer_device_apply(&dc, ifaces[k].backend, outcomes[k].peer_rc,
-							&outcomes[k].dev);
+		outcomes[k].foreign = palloc0(sizeof(bool) * (dc.n_peers + 1));
+		apply_screened(&ifaces[k], k, changes, n, &dc, &outcomes[k]);
 	}
 
 	wgpeer_begin_work("wgpeer: recording the outcome");
@@ -657,7 +805,8 @@ apply_pass(void)
 			warn_refused(f, n_refused, f->n_changes, refused_errors,
 						 record_refused(f->name, refused_ids, refused_errors));
 		if (f->has_private_key)
-			record_settings(f, o->dev.settings_rc);
+			wgpeer_record_settings(f->name, f->backend, f->listen_port,
+								   o->dev.settings_rc);
 	}
 	result = n >= wgpeer_batch_size ? 0 : next_retry_ms();
 	wgpeer_end_work();

@@ -15,7 +15,11 @@
  * restore, history.c) and their allowed IPs lie in its pool: only wgpeer
  * can have put those there, for peers the lost commits created.  Outside
  * that case such peers stay, so that peers already on an interface can be
- * adopted with wg_import_config after it is registered.
+ * adopted with wg_import_config after it is registered.  A peer configured
+ * by hand is never taken over, even when a database peer has its key
+ * (managed.c).  The device's private key and listen port are set when
+ * they differ, and whether the device took them is kept in
+ * worker_state.settings_error, as the queue's applies keep it.
  * When nothing differs nothing is sent, so no handshake is disturbed.
  * A reconcile that leaves the device as the database wants it also ends
  * the interface's error state: its backoff is lifted, so that the queued
@@ -462,6 +466,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	bool		sweeping;
 	size_t		n_stale = 0;
 	Datum		absent = (Datum) 0;
+	WgManagedScreen screen;
 	bool		at_open;
 	int			rc;
 
@@ -476,6 +481,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		return;
 	}
 	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
+	wgpeer_screen_foreign(ifname, &dev, desired, &n_desired, known, &n_known,
+						  &screen);
 	if ((sweeping = read_sweep(ifname, &pool)))
 		n_stale = add_stale(&dev, desired, n_desired, &known, &n_known, &pool);
 	changes = palloc0(sizeof(wg_peer_change) * (n_desired + dev.n_peers + 1));
@@ -510,6 +517,10 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		const char *hint = NULL;
 
 		wgpeer_device_apply(&dc, backend, peer_rc, &out);
+		if (out.device_rc == 0)
+			wgpeer_record_managed(ifname, &screen, changes, n_changes, peer_rc);
+		if (out.device_rc == 0 && dc.has_private_key)
+			wgpeer_record_settings(ifname, backend, listen_port, out.settings_rc);
 		if (out.device_rc < 0)
 			wgpeer_describe_failure(out.device_rc, out.at_open, ifname, backend,
 									&message, &hint);
@@ -546,6 +557,12 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						ifname, stats.added, stats.corrected, stats.removed,
 						dc.has_private_key ? ", device key and port set" : "")));
 	}
+	else
+	{
+		wgpeer_record_managed(ifname, &screen, NULL, 0, NULL);
+		if (private_key)
+			wgpeer_record_settings(ifname, backend, listen_port, 0);
+	}
 	if (absent != (Datum) 0)
 		warn_missing(ifname, absent);
 	if (n_stale > 0)
@@ -558,6 +575,13 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 						   "were put there for commits it lacks."),
 				 errhint("Their users need new configs: see \"High "
 						 "availability\" in docs/backups-and-ha.md.")));
+	if (screen.foreign > 0)
+		ereport(WARNING,
+				(errmsg("interface \"%s\" has %zu peers configured by hand whose "
+						"keys wgpeer peers also have; they are left alone",
+						ifname, screen.foreign),
+				 errhint("Revoke those wgpeer peers, or adopt the peers with "
+						 "wgpeer.wg_import_peer() after revoking them.")));
 	if (stats.foreign > 0)
 		ereport(WARNING,
 				(errmsg("interface \"%s\" has %zu peers wgpeer does not know; "

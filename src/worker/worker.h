@@ -10,6 +10,7 @@
  * reconcile.c	making each device match the database
  * history.c	after a promotion or restore: event ids moved on, stale
  *				peers swept from the pools
+ * managed.c	which device peers are wgpeer's (never take over a foreign one)
  * expiry.c		expiring peers when their time comes
  * stats.c		sampling the devices: handshakes, endpoints, traffic
  * watch.c		after each sample: presence and quota events, quota
@@ -34,6 +35,7 @@
 #include <limits.h>
 
 #include "device/device.h"
+#include "device/diff.h"
 
 /* A task has nothing due until something wakes the worker. */
 #define TASK_IDLE LONG_MAX
@@ -77,6 +79,27 @@ extern int	wgpeer_stored_allowedips(Datum array, MemoryContext ctx,
 extern void wgpeer_device_apply(const wg_device_change *change,
 								WgBackend backend, int *peer_rc,
 								wg_apply_outcome *out);
+
+/* apply.c: whether a device took its private key and listen port */
+extern void wgpeer_record_settings(const char *ifname, WgBackend backend,
+								   int listen_port, int rc);
+
+/* managed.c */
+typedef struct WgManagedScreen
+{
+	uint8_t		(*adopt)[WG_KEY_LEN];	/* desired keys not yet managed */
+	size_t		n_adopt;
+	size_t		foreign;		/* desired peers whose key a foreign peer holds */
+} WgManagedScreen;
+
+extern void wgpeer_screen_foreign(const char *ifname, wg_device *dev,
+								  wg_desired_peer *desired, size_t *n_desired,
+								  uint8_t (*known)[WG_KEY_LEN], size_t *n_known,
+								  WgManagedScreen *screen);
+extern void wgpeer_record_managed(const char *ifname,
+								  const WgManagedScreen *screen,
+								  const wg_peer_change *changes,
+								  size_t n_changes, const int *peer_rc);
 
 /* the tasks */
 extern long wgpeer_apply_due(void);

@@ -19,11 +19,26 @@ bool
 wgpeer_installed(void)
 {
 	static bool warned = false;
+	static bool told_missing = false;
 	char	   *version;
 
 	if (SPI_execute("SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	{
+		/* a wrong wgpeer.database would otherwise look like an idle worker */
+		if (!told_missing)
+			ereport(LOG,
+					(errmsg("the wgpeer apply worker serves database \"%s\", "
+							"where the extension wgpeer is not installed: it "
+							"waits for CREATE EXTENSION wgpeer there",
+							wgpeer_database),
+					 errhint("If wgpeer is installed in another database, set "
+							 "wgpeer.database to that database in "
+							 "postgresql.conf and restart.")));
+		told_missing = true;
 		return false;
+	}
+	told_missing = false;
 	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(version, WGPEER_VERSION) == 0)
 	{

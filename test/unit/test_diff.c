@@ -361,6 +361,57 @@ test_repeated_key(void)
 	free_peers(live, 6);
 }
 
+/*
+ * Finding a device peer by key after sorting, and whether it holds a
+ * prefix exactly: what the worker asks to tell a foreign peer from one
+ * wgpeer put there.
+ */
+static void
+test_find_and_holds(void)
+{
+	wg_desired_peer want[5];
+	wg_peer_info live[5];
+	wg_device dev;
+	uint8_t		k[WG_KEY_LEN];
+	wg_allowedip host = prefix("10.0.0.3/32");
+	wg_allowedip wider = prefix("10.0.0.0/24");
+	wg_allowedip other = prefix("10.0.0.9/32");
+	wg_peer_info *p;
+
+	memset(&dev, 0, sizeof(dev));
+	key(k, 1);
+	CHECK(wg_device_find_peer(&dev, k) == NULL);	/* an empty device */
+	for (int i = 0; i < 5; i++)
+	{
+		desired_peer(&want[i], 5 - i);	/* keys 5..1: unsorted */
+		live_peer(&live[i], &want[i]);
+	}
+	dev.peers = live;
+	dev.n_peers = dev.cap_peers = 5;
+	wg_device_sort_peers(&dev);
+	for (int b = 1; b <= 5; b++)
+	{
+		key(k, b);
+		p = wg_device_find_peer(&dev, k);
+		CHECK(p != NULL && memcmp(p->public_key, k, WG_KEY_LEN) == 0);
+	}
+	key(k, 7);
+	CHECK(wg_device_find_peer(&dev, k) == NULL);
+	key(k, 3);
+	p = wg_device_find_peer(&dev, k);
+	CHECK(p != NULL && wg_peer_holds(p, &host));
+	/* a prefix that merely covers the address is not the address */
+	CHECK(p != NULL && !wg_peer_holds(p, &wider));
+	CHECK(p != NULL && !wg_peer_holds(p, &other));
+	CHECK(p != NULL && wg_peer_may_be(p, &host));
+	CHECK(p != NULL && !wg_peer_may_be(p, &other));
+	/* a set cut short: the key without its allowed IPs */
+	if (p != NULL)
+		p->n_allowedips = 0;
+	CHECK(p != NULL && wg_peer_may_be(p, &other));
+	free_peers(live, 5);
+}
+
 int
 main(void)
 {
@@ -370,5 +421,6 @@ main(void)
 	test_empty_sides();
 	test_repeated_key();
 	test_routes();
+	test_find_and_holds();
 	return UNIT_DONE("test_diff");
 }
