@@ -678,7 +678,7 @@ wgpeer_record_settings(const char *ifname, WgBackend backend, int listen_port,
 					 " SELECT $1, $2, CASE WHEN $2 IS NULL THEN NULL ELSE now() END"
 					 " WHERE $2 IS NOT NULL"
 					 "   OR EXISTS (SELECT FROM wgpeer.worker_state WHERE interface = $1)"
-					 " ON CONFLICT (interface) DO UPDATE"
+					 " ON CONFLICT (interface, node) DO UPDATE"
 					 " SET settings_error = $2,"
 					 "     settings_error_at = CASE WHEN $2 IS NULL THEN NULL"
 					 "                              ELSE now() END"

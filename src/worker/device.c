@@ -338,7 +338,7 @@ record_daemon(const Unresponsive *d)
 				"INSERT INTO wgpeer.worker_state AS s (interface, unresponsive_since)"
 				" SELECT $1, $2 WHERE EXISTS"
 				"   (SELECT FROM wgpeer.interface WHERE name = $1)"
-				" ON CONFLICT (interface) DO UPDATE"
+				" ON CONFLICT (interface, node) DO UPDATE"
 				" SET unresponsive_since = $2,"
 				"     retry_at = CASE WHEN $2 IS NULL THEN NULL ELSE s.retry_at END",
 				2, types, values, nulls);

@@ -761,7 +761,7 @@ record_export_state(void)
 					"INSERT INTO wgpeer.worker_state AS s"
 					"  (interface, export_error, export_error_at)"
 					" VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN now() END)"
-					" ON CONFLICT (interface) DO UPDATE"
+					" ON CONFLICT (interface, node) DO UPDATE"
 					" SET export_error = $2,"
 					"     export_error_at = CASE WHEN $2 IS NOT NULL"
 					"       THEN coalesce(s.export_error_at, now()) END",
