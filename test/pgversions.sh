@@ -15,7 +15,7 @@
 # the pure C layers run once, in the first chroot (they do not use
 # PostgreSQL; a newer compiler and libsodium is what they add).
 # With WGPEER_PGVERSIONS_WORKER=1 the worker's behavioural suite over
-# wireguard-go (test/worker_test.sh --backend uapi, 500 peers) runs too.
+# wireguard-go (test/worker_test.sh --backend uapi) runs too.
 #
 # Each chroot (debootstrap, then PostgreSQL and the build dependencies) is
 # kept under $WGPEER_CHROOT_CACHE (default /var/cache/wgpeer-chroots), keyed
@@ -264,7 +264,7 @@ version() {
 		step upgrade "$B bash test/upgrade.sh" \
 			"tail -n 1 \$OUT/upgrade.log" || status=1
 		if [ "${WGPEER_PGVERSIONS_WORKER:-0}" = 1 ]; then
-			step worker_test "$B WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi 500" \
+			step worker_test "$B WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi" \
 				"tail -n 1 \$OUT/worker_test.log" || status=1
 		fi
 	fi
