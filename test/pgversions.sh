@@ -119,7 +119,8 @@ make_chroot() {
 	retry 3 bash -c 'rm -rf "$1" && debootstrap --variant=minbase \
 		--include=ca-certificates "$2" "$1" "$3" >"$1.debootstrap.log" 2>&1 ||
 		{ tail -n 20 "$1.debootstrap.log"; [ -f "$1/debootstrap/debootstrap.log" ] &&
-		  tail -n 20 "$1/debootstrap/debootstrap.log"; exit 1; }' _ "$dir" "$suite" "$MIRROR"
+		  tail -n 20 "$1/debootstrap/debootstrap.log"; exit 1; }' _ "$dir" "$suite" "$MIRROR" ||
+		return 1
 	rm -f "$dir.debootstrap.log"
 	# apt: retries, no recommends, no expiry check (sid's dated index);
 	# no service started by a package, no cluster created by postgresql-MAJOR
