@@ -246,7 +246,7 @@ version() {
 	step build "$B make -s -j$(nproc) WERROR=-Werror" &&
 		step install "$B make -s install && chown -R $TEST_USER /build/wgpeer" || status=1
 	if [ $status -eq 0 ] && [ "$unit" = 1 ]; then
-		step unittest "$B make -s WERROR=-Werror unittest" \
+		step unittest "$B make -s -j$(nproc) WERROR=-Werror unittest" \
 			"awk '/ passed, / { p += \$(NF - 3); f += \$(NF - 1) } END { print p \" passed, \" f \" failed\" }' \$OUT/unittest.log" || status=1
 	fi
 	if [ $status -eq 0 ]; then
