@@ -88,7 +88,7 @@ test/fuzz/obj/%.o: src/%.c $(PURE_HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-test/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(TEST_HDRS) $(FUZZ_OBJS)
+test/fuzz/fuzz_%: test/fuzz/fuzz_%.c test/fuzz/fuzz.h $(TEST_HDRS) $(FUZZ_OBJS)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) \
 		$(shell pkg-config --libs $(DEPS_PKGS))
 

@@ -5,15 +5,21 @@
 # allocating (read every used address, scan for the first gap), measured
 # in the same run.  Each sample is taken in a transaction that is rolled
 # back, so the peer count stays put.
+# Then the first allocation after a bulk creation: BULK peers created in
+# one transaction on a fresh interface, then, in the next transaction, the
+# time of the first wg_next_ip() against the second (a normal one, the
+# mark then being where it belongs), ROUNDS times interleaved.
 # Run as root after `make install`:  bash bench/alloc.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 SMALL=${SMALL:-1000}
 LARGE=${LARGE:-100000}
 CALLS=${CALLS:-300}
 ROUNDS=${ROUNDS:-5}
+BULK=${BULK:-20000}
 TMP=$(mktemp -d /tmp/wgpeer-bench.XXXXXX)
 trap 'cluster_stop; rm -rf "$TMP"' EXIT
 cluster_start "$TMP/pg" "shared_buffers = 512MB"
@@ -46,7 +52,6 @@ END
 $$;
 SQL
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # fill the interface up to $1 peers
 fill_to() {
@@ -81,3 +86,22 @@ printf '%-36s %13s %13s %9s\n' "median per call" "$SMALL peers" "$LARGE peers" "
 row "wg_next_ip()" next
 row "wg_create_peer() (keys, row, queue)" create
 row "seed: scan all used addresses" seed
+
+# The first allocation after a bulk creation vs the next one, per round on
+# a fresh interface (10.(100+r).0.0/16), in microseconds; the session's
+# plans are made first, on another interface.
+for r in $(seq "$ROUNDS"); do
+	cluster_psql -c "SELECT name FROM wgpeer.wg_add_interface('wgbulk$r', '192.0.2.1:51820',
+	                   '10.$((r + 100)).0.1/16')" >/dev/null
+	cluster_psql -c "SELECT count(wgpeer.wg_create_peer('bulk', interface => 'wgbulk$r'))
+	                 FROM generate_series(1, $BULK)" >/dev/null
+	cluster_psql -At -c "SELECT FROM wgpeer.wg_next_ip('wgbench')" -c "BEGIN" \
+		-c "SELECT median_us(\$q\$SELECT wgpeer.wg_next_ip('wgbulk$r')\$q\$, 1),
+		           median_us(\$q\$SELECT wgpeer.wg_next_ip('wgbulk$r')\$q\$, 1)" \
+		-c "ROLLBACK" | tr '|' ' ' >>"$TMP/after_bulk"
+done
+first=$(awk '{ print $1 }' "$TMP/after_bulk" | median)
+second=$(awk '{ print $2 }' "$TMP/after_bulk" | median)
+printf '%-36s %10.1f us %10.1f us %8.2fx\n' "after $BULK in one transaction" \
+	"$first" "$second" "$(ratio "$first" "$second")"
+echo "(first wg_next_ip() after the bulk, the next one, ratio; medians of $ROUNDS rounds)"

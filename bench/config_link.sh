@@ -11,6 +11,7 @@
 # (or with PG_BIN pointing at another installation's bin directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 ROUNDS=${ROUNDS:-5}
@@ -86,7 +87,6 @@ END
 $$;
 EOF
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 make_rates=()
 redeem_rates=()

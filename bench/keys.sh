@@ -5,6 +5,7 @@
 # Run as root after `make install`:  bash bench/keys.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 ROUNDS=${ROUNDS:-5}
@@ -15,7 +16,6 @@ trap 'cluster_stop; rm -rf "$TMP"' EXIT
 cluster_start "$TMP/pg"
 cluster_psql -c "CREATE EXTENSION wgpeer" >/dev/null
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 sql_rates=()
 shell_rates=()

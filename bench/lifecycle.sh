@@ -41,6 +41,7 @@
 # 5-15 s and its apply up to 15 s in later rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -78,11 +79,6 @@ trap 'exit 130' INT TERM HUP
 # wait_until (test/tap.sh) polls every 10 ms here: its polls are the timings
 WAIT_UNTIL_STEP=0.01
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() {
-	sort -g | awk '{ v[NR] = $1 } END {
-		printf "%.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 die() {
 	echo "bench/lifecycle.sh: $*" >&2
 	exit 1

@@ -36,6 +36,7 @@
 # ratios, measured in the same run, are the point.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -359,14 +360,10 @@ latency() { "$TMP/node_latency" "$@"; }
 pct() { sort -g | awk -v p="$1" '{ v[NR] = $1 } END {
 	if (NR == 0) { print "nan"; exit }
 	i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print v[i] }'; }
-median() { sort -g | awk '{ v[NR] = $1 } END {
-	if (NR == 0) { print "nan"; exit }
-	print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # column C of FILE, without the -1s (never reached)
 col() { awk -v c="$1" '$c >= 0 { print $c }' "$2"; }
 # how many of column C of FILE are -1
 never() { awk -v c="$1" '$c < 0 { n++ } END { print n + 0 }' "$2"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 
 # ---------------------------------------------------------------------------
 # Interfaces

@@ -8,6 +8,7 @@
 # Run as root after `make install`:  bash bench/qr.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 ROUNDS=${ROUNDS:-5}
@@ -53,7 +54,6 @@ cluster_psql -At -c "SELECT translate(encode(convert_to(config, 'UTF8'), 'base64
 	done
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 sql_rates=()
 client_rates=()

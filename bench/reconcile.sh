@@ -18,6 +18,7 @@
 # RUNS (default 5) timings of each kind; medians are quoted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 BACKEND=netlink
 if [ "${1:-}" = --backend ]; then
@@ -58,11 +59,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# median of the numbers on stdin
-median() {
-	sort -g | awk '{ v[NR] = $1 } END {
-		printf "%.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 ms_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f\n", (b - a) / 1e6 }'; }
 count() { wg show "$1" peers | wc -l; }
 # wg_reconcile('wgr') in one session: "added corrected removed ms"

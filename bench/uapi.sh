@@ -21,6 +21,7 @@
 # ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -52,7 +53,6 @@ peers_are() { [ "$(ip netns exec "$NS" wg show "$1" peers | wc -l)" -eq "$2" ]; 
 all_active() { [ "$(q -c "SELECT count(*) FROM wgpeer.peer
 	WHERE interface = '$1' AND status = 'active'")" -eq "$2" ]; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up

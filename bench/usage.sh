@@ -19,6 +19,7 @@
 # (PG_BIN=dir to use another installation; PEERS, SAMPLE, ROUNDS to size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 . test/cluster.sh
 
 ROUNDS=${ROUNDS:-5}
@@ -71,7 +72,6 @@ new_interface() {
 	q -c "SELECT name FROM wgpeer.wg_add_interface('$1', 'vpn.example.com:51820',
 	      '$2')" >/dev/null
 }
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # ms of one statement, timed in the server
 timed() {
 	q -c "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN $1;
@@ -158,7 +158,6 @@ for r in $(seq "$ROUNDS"); do
 done
 watch_ms=$(median <"$TMP/watch")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "== medians of $ROUNDS rounds"
 printf '%-58s %12s %12s %7s\n' "" "events off" "events on" "ratio"

@@ -46,3 +46,35 @@ WHERE status <> 'revoked';
 -- Unknown peer.
 \pset tuples_only off
 SELECT wg_peer_config('00000000-0000-0000-0000-000000000000');
+
+-- A field that is ASCII by construction but was written past the API's
+-- checks (here by a superuser) is refused whole, never rendered: U+2028
+-- and U+0085, which some readers take for a line break, included.
+\set VERBOSITY terse
+BEGIN;
+UPDATE interface SET endpoint = E'vpn.example.net\u2028PostUp = id:51820' WHERE name = 'wgc';
+SELECT wg_peer_config(peer_id) IS NULL FROM peer WHERE user_id = 'cfg-generated';
+ROLLBACK;
+BEGIN;
+UPDATE peer SET dns = E'9.9.9.9\u0085PostUp = id' WHERE user_id = 'cfg-generated';
+SELECT wg_peer_config(peer_id) IS NULL FROM peer WHERE user_id = 'cfg-generated';
+ROLLBACK;
+\set VERBOSITY default
+
+-- An invalid DNS list is named in the error by its bad entry, or its
+-- beginning, cut to 64 bytes: never echoed whole.
+CREATE FUNCTION pg_temp.error_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SELECT pg_temp.error_of(format('SELECT wg_create_peer(%L, interface => %L, dns => %L)',
+                               'cfg-dns', 'wgc', d)) AS error, length(d) AS given
+FROM unnest(ARRAY[repeat('1.1.1.1, ', 7000) || '1.1.1.1',
+                  '1.1.1.1, ' || repeat('a', 300),
+                  '1.1.1.1, ' || repeat('é', 200),
+                  '1.1.1.1,, 8.8.8.8',
+                  '1.1.1.1, 999.1.1.1']) d;

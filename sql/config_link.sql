@@ -160,8 +160,31 @@ SELECT c.config = p.config AS same_config
 FROM link k, wg_redeem_config_link(k.token) c, pal p
 WHERE k.n = 5 AND p.user_id = 'lee';
 INSERT INTO link SELECT 7, wg_config_link(peer_id) FROM pal WHERE user_id = 'lee';
+SELECT count(*) AS lees_links FROM config_link
+WHERE peer_id = (SELECT peer_id FROM pal WHERE user_id = 'lee') AND expires_at > now();
 SELECT status FROM wg_revoke_peer((SELECT peer_id FROM pal WHERE user_id = 'lee'));
 SELECT pg_temp.redeem(token) AS revoked_since FROM link WHERE n = 7;
+-- the revocation took its links with it: the token is now simply unknown
+SELECT count(*) AS lees_links FROM config_link
+WHERE peer_id = (SELECT peer_id FROM pal WHERE user_id = 'lee');
+
+-- A token that does not redeem locks, deletes and writes nothing, whatever
+-- the reason: the failed call does not even take a transaction id, the
+-- same work as for an unknown token.
+INSERT INTO link SELECT 10, wg_config_link(peer_id, '1 hour') FROM pal WHERE user_id = 'kim';
+UPDATE config_link SET created_at = now() - interval '2 hours',
+                       expires_at = now() - interval '1 hour'
+WHERE token_hash = (SELECT sha256(pg_temp.token_bytes(token)) FROM link WHERE n = 10);
+BEGIN;
+SELECT pg_temp.redeem(token) AS expired, pg_current_xact_id_if_assigned() IS NULL AS no_xid
+FROM link WHERE n = 10;
+ROLLBACK;
+BEGIN;
+SELECT pg_temp.redeem('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') AS unknown,
+       pg_current_xact_id_if_assigned() IS NULL AS no_xid;
+ROLLBACK;
+SELECT count(*) AS expired_row_kept FROM wgk_link
+WHERE token_hash = (SELECT sha256(pg_temp.token_bytes(token)) FROM link WHERE n = 10);
 
 -- forget_private_key: the config is handed out, then the server holds no
 -- private key: the peer's other links are gone, and its config, QR code
@@ -195,6 +218,27 @@ SELECT wg_pubkey(wg_genkey()) AS own_key \gset
 SELECT wg_rotate_peer_key(:'kim_id', :'own_key')
        LIKE '%# PrivateKey = <the private key of ' || :'own_key' || '>%' AS placeholder;
 SELECT private_key_forgotten_at FROM peer WHERE peer_id = :'kim_id';
+
+-- At most 16 live links per peer: the 17th is refused with 54000; a
+-- redeemed or expired link makes room.
+SELECT count(*) FROM wg_create_peer('max', interface => 'wgk');
+CREATE TEMP TABLE max_link AS
+	SELECT n, wg_config_link(peer_id, '1 hour') AS token
+	FROM peer, generate_series(1, 16) n WHERE user_id = 'max';
+SELECT count(*) AS made FROM max_link;
+SELECT regexp_replace(pg_temp.try_hint(format('SELECT wg_config_link(%L)', peer_id)),
+                      '\d{4}-\d\d-\d\d [0-9:.+-]+', '<time>') AS seventeenth
+FROM peer WHERE user_id = 'max';
+SELECT count(*) AS redeemed FROM max_link k, wg_redeem_config_link(k.token) WHERE k.n = 1;
+SELECT length(wg_config_link(peer_id)) AS made_again FROM peer WHERE user_id = 'max';
+SELECT pg_temp.try(format('SELECT wg_config_link(%L)', peer_id)) AS full_again
+FROM peer WHERE user_id = 'max';
+UPDATE config_link SET created_at = now() - interval '2 hours',
+                       expires_at = now() - interval '1 hour'
+WHERE token_hash = (SELECT sha256(pg_temp.token_bytes(token)) FROM max_link WHERE n = 2);
+SELECT length(wg_config_link(peer_id)) AS made_after_expiry FROM peer WHERE user_id = 'max';
+SELECT count(*) AS live_links FROM config_link l JOIN peer p USING (peer_id)
+WHERE p.user_id = 'max' AND l.expires_at > now();
 
 -- The role that asked is recorded, not the functions' owner.
 CREATE ROLE wgpeer_linker;

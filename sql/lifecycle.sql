@@ -154,15 +154,18 @@ SELECT expires_at - created_at AS length
 FROM wg_create_peer('tia', duration => '14 days', interface => 'wgl');
 SELECT expires_at - created_at AS length
 FROM wg_create_peer('tia', duration => '1 hour', interface => 'wgl');
-SELECT expires_at = '2099-01-01 00:00+00' AS fixed_end
-FROM wg_create_peer('tia', until => '2099-01-01 00:00+00', interface => 'wgl');
+SELECT expires_at = date_trunc('day', now()) + interval '5 years' AS fixed_end
+FROM wg_create_peer('tia', until => date_trunc('day', now()) + interval '5 years',
+                    interface => 'wgl');
 -- renewed by an interval, or to a fixed end
-SELECT expires_at = '2099-01-15 00:00+00' AS two_weeks_later
+SELECT expires_at = date_trunc('day', now()) + interval '5 years 14 days' AS two_weeks_later
 FROM wg_renew_peer((SELECT peer_id FROM peer WHERE user_id = 'tia'
-                    AND expires_at = '2099-01-01 00:00+00'), duration => '14 days');
-SELECT expires_at = '2100-06-01 00:00+00' AS new_end
+                    AND expires_at = date_trunc('day', now()) + interval '5 years'),
+                   duration => '14 days');
+SELECT expires_at = date_trunc('day', now()) + interval '6 years' AS new_end
 FROM wg_renew_peer((SELECT peer_id FROM peer WHERE user_id = 'tia'
-                    AND expires_at = '2099-01-15 00:00+00'), until => '2100-06-01 00:00+00');
+                    AND expires_at = date_trunc('day', now()) + interval '5 years 14 days'),
+                   until => date_trunc('day', now()) + interval '6 years');
 -- A plan bought now and used later: the clock starts at the first
 -- handshake the worker records (simulated here); later handshakes do not
 -- move it; a renewal before it starts lengthens the plan.
@@ -193,3 +196,35 @@ SELECT pg_temp.try('SELECT wg_create_peer(''x'', NULL, starts_on_handshake => tr
 SELECT pg_temp.try(format('SELECT wg_renew_peer(%L)', peer_id)) FROM sam;
 SELECT pg_temp.try(format('SELECT wg_renew_peer(%L, 1, duration => %L)', peer_id, '1 day')) FROM sam;
 SELECT count(*) AS nothing_for_x FROM peer WHERE user_id = 'x';
+-- A plan ends at most 10 years from now: an explicit end past that
+-- ('infinity' too) is refused, and so is a renewal, or a series of them,
+-- that would take the plan past it (times masked: they depend on today).
+SET datestyle = 'ISO, MDY';
+CREATE FUNCTION pg_temp.try_masked(stmt text) RETURNS text LANGUAGE sql AS $$
+	SELECT regexp_replace(pg_temp.try(stmt), '\d{4}-\d\d-\d\d [0-9:.+-]+', '<time>', 'g')
+$$;
+SELECT pg_temp.try_masked('SELECT wg_create_peer(''x'', until => ''infinity'', interface => ''wgl'')');
+SELECT pg_temp.try_masked('SELECT wg_create_peer(''x'', until => now() + interval ''10 years 2 days'', interface => ''wgl'')');
+SELECT count(*) AS nothing_for_x FROM peer WHERE user_id = 'x';
+SELECT expires_at = created_at + interval '9 years' AS nine_years
+FROM wg_create_peer('vera', duration => '9 years', interface => 'wgl');
+CREATE TEMP TABLE vera AS SELECT peer_id FROM peer WHERE user_id = 'vera';
+SELECT pg_temp.try_masked(format('SELECT wg_renew_peer(%L, until => %L)', peer_id, 'infinity'))
+FROM vera;
+SELECT pg_temp.try_masked(format('SELECT wg_renew_peer(%L, duration => %L)', peer_id, '2 years'))
+FROM vera;
+SELECT pg_temp.try_masked(format('SELECT wg_renew_peer(%L, 120)', peer_id)) FROM vera;
+SELECT pg_temp.try_masked(format('SELECT wg_renew_peer(%L, 12)', peer_id)) FROM vera;
+SELECT pg_temp.try_masked(format('SELECT wg_renew_peer(%L, 1)', peer_id)) FROM vera;
+SELECT p.expires_at = p.created_at + interval '10 years' AS ten_years
+FROM peer p JOIN vera USING (peer_id);
+-- a plan waiting for its first handshake grows by renewals to 10 years at most
+SELECT expires_at IS NULL AS not_started
+FROM wg_create_peer('vera', duration => '9 years', starts_on_handshake => true,
+                    interface => 'wgl');
+SELECT pg_temp.try_masked(format('SELECT wg_renew_peer(%L, duration => %L)', peer_id, '2 years'))
+FROM peer WHERE user_id = 'vera' AND expires_at IS NULL;
+SELECT count(*) FROM wg_renew_peer((SELECT peer_id FROM peer WHERE user_id = 'vera'
+                                    AND expires_at IS NULL), 12);
+SELECT plan_pending FROM peer WHERE user_id = 'vera' AND expires_at IS NULL;
+RESET datestyle;

@@ -81,3 +81,32 @@ RESET wgpeer.expired_grace;
 -- The unique index is the backstop behind the allocator.
 INSERT INTO peer (user_id, interface, address, public_key, config_name)
 VALUES ('forced', 'wg0', '10.10.0.2', wg_pubkey(wg_genkey()), 'x');
+
+-- A bulk creation in one transaction writes the pool row once while it
+-- allocates, and the mark it reached once more at commit: the next
+-- transaction starts from there instead of probing every address the bulk
+-- took.  A subtransaction that rolled back gives its addresses back.
+SELECT name FROM wg_add_interface('wg10', 'h.example:1', '10.100.0.1/24');
+BEGIN;
+SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series(1, 40);
+SELECT host(next_address) AS mark_inside FROM pool WHERE interface = 'wg10';
+COMMIT;
+SELECT host(next_address) AS mark_after_commit FROM pool WHERE interface = 'wg10';
+BEGIN;
+SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series(1, 3);
+SAVEPOINT s;
+SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series(1, 5);
+ROLLBACK TO s;
+SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series(1, 2);
+RELEASE s;
+COMMIT;
+SELECT host(next_address) AS mark_after_savepoints, host(wg_next_ip('wg10')) AS next,
+       (SELECT count(*) FROM peer WHERE user_id = 'pool-g') AS peers,
+       (SELECT host(max(address)) FROM peer WHERE user_id = 'pool-g') AS highest
+FROM pool WHERE interface = 'wg10';
+-- a rolled-back bulk leaves the mark where it was
+BEGIN;
+SELECT count(wg_create_peer('pool-g', interface => 'wg10')) FROM generate_series(1, 10);
+ROLLBACK;
+SELECT host(next_address) AS mark_after_rollback FROM pool WHERE interface = 'wg10';
+SELECT wg_remove_interface('wg10', force => true) AS wg10_peers_removed;

@@ -167,6 +167,67 @@ SELECT cardinality(wg_set_peer_routes(pg_temp.id('site-c'),
        (SELECT array_agg(format('172.20.%s.0/24', g)::cidr) FROM generate_series(1, 64) g)))
        AS c_routes;
 
+-- Another interface's tunnel prefixes (where its pool is) are refused with
+-- 23P01, naming that interface: a peer routed them could send from its
+-- peers' addresses.
+SELECT pg_temp.try_full(format('SELECT wg_set_peer_routes(%L, %L)', pg_temp.id('site-c'),
+                               '{10.248.0.0/16}'));
+SELECT pg_temp.try(format('SELECT wg_set_peer_routes(%L, %L)', pg_temp.id('site-c'),
+                          '{192.168.91.0/24, 10.248.0.128/25}'));
+-- Ranges no pool may hold are refused with 22023, whatever their length.
+SELECT r, pg_temp.try(format('SELECT wg_set_peer_routes(%L, %L)', pg_temp.id('site-c'),
+                             ARRAY[r]))
+FROM unnest('{0.0.0.0/8, 0.0.0.0/32, 127.0.0.0/8, 127.0.0.1/32, 169.254.0.0/16,
+              169.254.1.0/24, 169.0.0.0/8, 224.0.0.0/8, 239.1.2.0/24,
+              240.0.0.0/8, 255.255.255.255/32, ::/128, ::1/128, ::ffff:0:0/96,
+              ::ffff:10.1.2.0/120, fe80::/64, ff02::1/128, ff00::/32}'::cidr[]) r;
+SELECT pg_temp.try_full(format('SELECT wg_set_peer_routes(%L, %L)', pg_temp.id('site-c'),
+                               '{127.0.0.0/8}'));
+-- Wide routes (shorter than /8 in IPv4, /32 in IPv6), a default route
+-- above all, are for an administrator: 22023 from wg_set_peer_routes.
+SELECT r, pg_temp.try(format('SELECT wg_set_peer_routes(%L, %L)', pg_temp.id('site-c'),
+                             ARRAY[r]))
+FROM unnest('{0.0.0.0/0, ::/0, 0.0.0.0/1, 128.0.0.0/1, 8.0.0.0/7, 2000::/3,
+              fd00::/8, 2001:db8::/31}'::cidr[]) r;
+SELECT pg_temp.try_full(format('SELECT wg_set_peer_routes(%L, %L)', pg_temp.id('site-c'),
+                               '{0.0.0.0/0}'));
+-- the widest routes an application may set
+SELECT wg_set_peer_routes(pg_temp.id('site-c'), '{11.0.0.0/8, 2001:db8::/32}');
+SELECT routes IS NOT NULL AS c_routed FROM peer WHERE user_id = 'site-c';
+
+-- wg_set_peer_wide_routes, the administrator's: a default route for an
+-- exit peer.  It covers tunnel prefixes and addresses (WireGuard sends a
+-- packet to the peer with the longest matching prefix), and routes of
+-- other lengths; the same wide route twice, and ranges no pool may hold
+-- that it lies inside, are still refused.
+SELECT wg_set_peer_wide_routes(pg_temp.id('site-a'), '{0.0.0.0/0, ::/0}');
+SELECT pg_temp.try(format('SELECT wg_set_peer_wide_routes(%L, %L)', pg_temp.id('site-c'),
+                          '{0.0.0.0/0}'));
+SELECT wg_set_peer_wide_routes(pg_temp.id('site-c'), '{0.0.0.0/1, 2001:db8::/32}');
+SELECT r, pg_temp.try(format('SELECT wg_set_peer_wide_routes(%L, %L)', pg_temp.id('site-c'),
+                             ARRAY[r]))
+FROM unnest('{224.0.0.0/5, 240.0.0.0/6, ff00::/9, fe80::/11, 127.0.0.0/8,
+              10.248.0.0/16, 192.168.78.0/24}'::cidr[]) r;
+-- an application's narrow route next to it
+SELECT wg_set_peer_routes(pg_temp.id('site-c'), '{192.168.92.0/24}');
+SELECT user_id, routes FROM peer WHERE user_id IN ('site-a', 'site-c') ORDER BY user_id;
+SELECT wg_set_peer_routes(pg_temp.id('site-a'), '{192.168.77.0/25}');
+
+-- Registering an interface whose prefix a peer of another interface
+-- routes is refused with 23P01, naming the route and its peer.
+SELECT wg_set_peer_routes(pg_temp.id('site-c'), '{fd79::/48}');
+SELECT pg_temp.try_full('SELECT wg_add_interface(''wgr3'', ''198.51.100.12:51822'',
+                         ''192.168.77.1/24'', listen_port => 51822)');
+SELECT pg_temp.try('SELECT wg_add_interface(''wgr3'', ''198.51.100.12:51822'',
+                    ''10.249.0.1/24'', address6 => ''fd79::1/64'', listen_port => 51822)');
+SELECT count(*) AS no_wgr3 FROM interface WHERE name = 'wgr3';
+-- no clash: registered
+SELECT name FROM wg_add_interface('wgr3', '198.51.100.12:51822', '10.249.0.1/24',
+                                  address6 => 'fd7a::1/64', listen_port => 51822);
+SELECT cardinality(wg_set_peer_routes(pg_temp.id('site-c'),
+       (SELECT array_agg(format('172.20.%s.0/24', g)::cidr) FROM generate_series(1, 64) g)))
+       AS c_routes_again;
+
 -- NULL and an empty array both remove them, queued once.
 DELETE FROM queue;
 SELECT wg_set_peer_routes(pg_temp.id('site-c'), NULL) IS NULL AS none;
@@ -217,6 +278,10 @@ GRANT SELECT ON ids TO wgpeer_routes_app;
 SET ROLE wgpeer_routes_app;
 SELECT pg_temp.allowed(wgpeer.wg_set_peer_allowed_ips(c, '{10.247.0.0/24}')) FROM ids;
 SELECT wgpeer.wg_set_peer_routes(c, '{192.168.80.0/24}') FROM ids;
+-- but no wide route, and not the administrator's function
+SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_routes(%L, %L)', c, '{0.0.0.0/0}')) FROM ids;
+SELECT pg_temp.try(format('SELECT wgpeer.wg_set_peer_wide_routes(%L, %L)', c, '{0.0.0.0/0}'))
+FROM ids;
 -- but not the table
 SELECT routes FROM wgpeer.peer LIMIT 1;
 RESET ROLE;
@@ -240,3 +305,4 @@ DELETE FROM node WHERE name = 'rtnode';
 
 SELECT wg_remove_interface('wgr', force => true);
 SELECT wg_remove_interface('wgr2', force => true);
+SELECT wg_remove_interface('wgr3', force => true);

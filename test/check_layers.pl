@@ -25,7 +25,10 @@
 #      layer may not use a symbol the postgres executable exports (given
 #      as POSTGRES, default $(pg_config --bindir)/postgres);
 #   3. cycles: no two objects of SRC use each other, directly or through
-#      others.
+#      others;
+#   4. the queue's writers: only the files named in @QUEUE_WRITERS write
+#      to wgpeer.queue (INSERT, UPDATE or DELETE): the desired changes of
+#      the interfaces have a known, short list of authors.
 # Exits 0 when the tree keeps the rule, 1 when it does not.
 use strict;
 use warnings;
@@ -219,6 +222,28 @@ for my $component (@components)
 		}
 	}
 	push @problems, "cycle between " . join(', ', @$component) . ": " . join('; ', @uses);
+}
+
+# 4. the queue's writers
+my @QUEUE_WRITERS = (
+	'sql/queue.c',		# the row trigger peer_queue: every peer change
+	'worker/expiry.c',	# a node's own expiry (no peer change replicates)
+	'worker/apply.c',	# consumes: deletes applied rows, quarantines
+);
+my %queue_writer = map { ("$src/$_" => 1) } @QUEUE_WRITERS;
+for my $file (@sources)
+{
+	next if $queue_writer{$file};
+	open(my $fh, '<', $file) or die "cannot read $file: $!\n";
+	my $text = do { local $/; <$fh> };
+	close($fh);
+	$text =~ s/"\s*\n\s*"//g;	# C string literals split across lines
+	while ($text =~ /\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+wgpeer\.queue\b/gi)
+	{
+		push @problems,
+		  "$file: writes wgpeer.queue ($1), but only "
+		  . join(', ', @QUEUE_WRITERS) . " may (see \@QUEUE_WRITERS)";
+	}
 }
 
 if (@problems)

@@ -59,6 +59,12 @@ check "a device object using palloc fails as a PostgreSQL symbol" \
 	fails_naming "src/device/planted.o" "uses palloc, a PostgreSQL symbol"
 
 fresh_copy
+printf '%s\n' 'static const char *planted = "INSERT INTO"' \
+	'	" wgpeer.queue (interface) VALUES ($1)";' >>"$TMP/src/sql/peer.c"
+check "a second writer of the queue fails, naming the file" \
+	fails_naming "src/sql/peer.c: writes wgpeer.queue" "only sql/queue.c"
+
+fresh_copy
 plant_object common/ping 'extern int pong(int); int ping(int n) { return n ? pong(n - 1) : 0; }'
 plant_object common/pong 'extern int ping(int); int pong(int n) { return n ? ping(n - 1) : 1; }'
 check "two files calling each other fail as a cycle" \

@@ -108,16 +108,9 @@ fi
 
 NEEDED=(git dpkg-dev debhelper lintian postgresql-server-dev-all systemd
 	jq wireguard-go build-essential)
-missing=()
-for p in "${NEEDED[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
+. test/apt.sh
+need_packages "${NEEDED[@]}"
 export DEBIAN_FRONTEND=noninteractive
-if [ ${#missing[@]} -gt 0 ]; then
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 PKGLIBDIR=$($PG_CONFIG --pkglibdir)

@@ -119,6 +119,10 @@ bash test/routes_e2e.sh
 # worker killed with kill -9.
 bash test/usage_e2e.sh
 
+# Nobody can make the worker or the triggers run planted functions; only
+# the worker holds CAP_NET_ADMIN; an overflowing traffic row stops no quota.
+bash test/search_path_test.sh
+
 # Several VPN servers: a primary and two nodes over logical replication.
 bash test/node_test.sh
 
@@ -128,6 +132,11 @@ bash demo.sh >"$WORK/demo.log" 2>&1 || {
 	cat "$WORK/demo.log"
 	exit 1
 }
+
+# The documentation as written: the README's quick start to a working
+# tunnel (Debian's cluster tools, wireguard-go, a real client), its API
+# tour, every documented signature against the catalog.
+bash test/docs_test.sh
 
 # The SQL API without shared_preload_libraries.
 bash test/no_preload.sh

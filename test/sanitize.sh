@@ -69,16 +69,8 @@ TEST_USER=wgpeer_test
 BULK=${SANITIZE_BULK:-5000}
 
 # gcc's sanitizer runtimes (gcc-12 depends on both; checked all the same)
-missing=()
-for p in libasan8 libubsan1; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. test/apt.sh
+need_packages libasan8 libubsan1
 LIBASAN=$(realpath "$(gcc -print-file-name=libasan.so)")
 [ -f "$LIBASAN" ] || { echo "sanitize.sh: gcc has no libasan.so" >&2; exit 1; }
 

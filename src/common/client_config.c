@@ -100,7 +100,8 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the stored peer cannot be rendered as a config"),
-				 errdetail("A field is empty or contains a control character.")));
+				 errdetail("A field is empty or contains a control "
+						   "character or a character outside ASCII.")));
 	buf = palloc(len + 1);
 	wg_config_render(&cfg, buf, len + 1);
 	return buf;

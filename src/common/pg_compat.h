@@ -8,9 +8,9 @@
  * Included by common.h right after postgres.h, so every file of the
  * PostgreSQL layers (common, sql, worker) sees it.  The pure C layers
  * (core, device) use no PostgreSQL header and need none of it.  The
-macros name PostgreSQL's functions and fields only when expanded: a file
-that uses one includes their header itself (storage/proc.h,
-access/genam.h).
+ * macros name PostgreSQL's functions and fields only when expanded: a file
+ * that uses one includes their header itself (storage/proc.h,
+ * access/genam.h).
  */
 #ifndef WGPEER_PG_COMPAT_H
 #define WGPEER_PG_COMPAT_H
@@ -33,16 +33,6 @@ access/genam.h).
 #define wgpeer_my_procno() GetNumberFromPGProc(MyProc)
 #else
 #define wgpeer_my_procno() (MyProc->pgprocno)
-#endif
-
-/*
- * This backend's local transaction id: 17 moved it into the virtual
- * transaction id, MyProc->vxid.
- */
-#if PG_VERSION_NUM >= 170000
-#define wgpeer_my_lxid() (MyProc->vxid.lxid)
-#else
-#define wgpeer_my_lxid() (MyProc->lxid)
 #endif
 
 /*

@@ -7,9 +7,17 @@
 
 /*
  * Execute a statement through a plan prepared on first use and kept for
- * the life of the backend.  Every statement is schema-qualified, so the
- * cached plan does not depend on the caller's search_path.  Returns the
- * SPI result code; SPI failures raise an internal error.
+ * the life of the backend.  The plan is analysed under the search_path of
+ * the moment, and analysed again under the then current one whenever it
+ * is invalidated; qualified table names do not make it independent of
+ * the path, since unqualified functions and operators are still resolved
+ * over it (and an exact-type overload anywhere on it beats pg_catalog's
+ * variadic or coercing one).  So the caller must run under a safe path:
+ * the apply worker pins its own (worker/main.c), API functions are
+ * declared with SET search_path, and the statements of triggers, which
+ * run in whatever session fired them, qualify their functions and
+ * operators with pg_catalog.  Returns the SPI result code; SPI failures
+ * raise an internal error.
  */
 int
 wgpeer_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,

@@ -4,9 +4,13 @@
  *		system calls (no libcap needed).
  *
  * The postmaster may hold CAP_NET_ADMIN (given by systemd's
- * AmbientCapabilities) so the apply worker can reach the kernel; every
- * client backend drops it from its effective, permitted, inheritable and
- * ambient sets, after which neither it nor any program it runs can get it
+ * AmbientCapabilities) so the apply worker can reach the kernel.  The
+ * postmaster keeps it only in its permitted set (dormant: not effective,
+ * not inheritable, not ambient), so every process it forks starts
+ * without it effective and no program any of them runs inherits it; the
+ * apply worker raises it into its effective set again.  Every other
+ * process drops it from every set as soon as PostgreSQL gives wgpeer a
+ * hook there, after which neither it nor any program it runs can get it
  * back.
  */
 #include "core/capability.h"
@@ -42,6 +46,57 @@ wg_has_net_admin(void)
 		return rc;
 	return (data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective &
 			CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
+}
+
+/*
+ * Keep CAP_NET_ADMIN only in the permitted set of this process: lower it
+ * from the ambient, inheritable and effective sets.  What this process
+ * forks inherits it as dormant too; what it execs gets nothing.
+ * Idempotent.
+ */
+int
+wg_dormant_net_admin(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	unsigned int i = CAP_TO_INDEX(CAP_NET_ADMIN);
+	unsigned int mask = CAP_TO_MASK(CAP_NET_ADMIN);
+	int			rc;
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0) < 0 &&
+		errno != EINVAL)
+		return -errno;
+	if ((rc = cap_read(&hdr, data)) < 0)
+		return rc;
+	if (((data[i].effective | data[i].inheritable) & mask) == 0)
+		return 0;
+	data[i].effective &= ~mask;
+	data[i].inheritable &= ~mask;
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+/*
+ * Make CAP_NET_ADMIN effective again from the permitted set.  1 when it is
+ * effective now, 0 when this process is not permitted it (then nothing
+ * changes), -errno on failure.
+ */
+int
+wg_raise_net_admin(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	unsigned int i = CAP_TO_INDEX(CAP_NET_ADMIN);
+	unsigned int mask = CAP_TO_MASK(CAP_NET_ADMIN);
+	int			rc;
+
+	if ((rc = cap_read(&hdr, data)) < 0)
+		return rc;
+	if ((data[i].permitted & mask) == 0)
+		return 0;
+	if (data[i].effective & mask)
+		return 1;
+	data[i].effective |= mask;
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 1;
 }
 
 /*

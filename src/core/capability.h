@@ -10,5 +10,7 @@
 
 extern int	wg_has_net_admin(void);
 extern int	wg_drop_net_admin(void);
+extern int	wg_dormant_net_admin(void);
+extern int	wg_raise_net_admin(void);
 
 #endif							/* WGPEER_CAPABILITY_H */

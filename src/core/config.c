@@ -4,7 +4,11 @@
  *
  * The renderer refuses any field that could break out of its line (a
  * newline, a control character, or an empty required value), so even a
- * caller that skipped validation cannot inject lines or sections.
+ * caller that skipped validation cannot inject lines or sections.  Every
+ * field is ASCII by construction (keys, addresses, prefixes, endpoints,
+ * DNS lists, interface names), so anything else is refused too: bytes
+ * such as U+2028 LINE SEPARATOR or U+0085 NEXT LINE, which some readers
+ * of a config (an editor, a QR scanner's app) take for a line break.
  */
 #include "core/config.h"
 
@@ -42,19 +46,23 @@ out_printf(out_buf *out, const char *fmt,...)
 		out->len += n;
 }
 
-/* A field may be rendered when it is absent or a clean one-line value. */
+/*
+ * A field may be rendered when it is absent or a clean one-line value of
+ * printable ASCII.
+ */
 static int
 field_ok(const char *value, int required)
 {
 	if (value == NULL)
 		return !required;
-	return value[0] != '\0' && wg_check_no_control(value) == NULL;
+	return value[0] != '\0' && wg_check_ascii(value) == NULL;
 }
 
 /*
  * Render cfg into buf.  Returns the length of the whole config (which may
  * exceed size, like snprintf; the caller retries with a larger buffer), or
- * -EINVAL when a field is missing or could not stay on its own line.
+ * -EINVAL when a field is missing, could not stay on its own line or is
+ * not ASCII.
  */
 int
 wg_config_render(const wg_client_config *cfg, char *buf, size_t size)

@@ -28,6 +28,27 @@ wg_check_no_control(const char *text)
 }
 
 /*
+ * Refuse anything but printable ASCII (0x20 to 0x7e) in text: what keys,
+ * addresses, prefixes, endpoints and DNS lists are made of.  Besides the
+ * control characters, this keeps out bytes that some readers of a config
+ * take for a line break (U+0085 NEXT LINE, U+2028 LINE SEPARATOR and
+ * U+2029 PARAGRAPH SEPARATOR in UTF-8), or that look like other
+ * characters.
+ */
+const char *
+wg_check_ascii(const char *text)
+{
+	const unsigned char *p;
+
+	if (wg_check_no_control(text))
+		return wg_check_no_control(text);
+	for (p = (const unsigned char *) text; *p; p++)
+		if (*p > 0x7e)
+			return "Only printable ASCII characters are allowed";
+	return NULL;
+}
+
+/*
  * An interface name as both the Linux kernel (dev_valid_name) and `ip`
  * accept it: 1 to 15 bytes, not "." or "..", of printable ASCII (0x21 to
  * 0x7e) other than '/', ':' and '%'.  The kernel itself takes any other
@@ -331,6 +352,42 @@ same_prefix(const uint8_t *a, const uint8_t *b, int bits)
 }
 
 /*
+ * The entry of the ranges no peer can use (bad_v4 or bad_v6) that a
+ * prefix overlaps, or NULL.  With containing_ok a prefix that strictly
+ * contains a range (a default route contains them all) is not counted:
+ * only one that lies inside a range, or equals it, is.
+ */
+static const bad_range *
+bad_range_hit(int family, const uint8_t addr[16], int bits, int containing_ok)
+{
+	const bad_range *ranges = family == AF_INET ? bad_v4 : bad_v6;
+	size_t		n = family == AF_INET ?
+		sizeof(bad_v4) / sizeof(bad_v4[0]) : sizeof(bad_v6) / sizeof(bad_v6[0]);
+
+	/* two prefixes overlap when they agree on the shorter one's bits */
+	for (size_t i = 0; i < n; i++)
+	{
+		if (containing_ok && bits < ranges[i].bits)
+			continue;
+		if (same_prefix(addr, ranges[i].addr,
+						bits < ranges[i].bits ? bits : ranges[i].bits))
+			return &ranges[i];
+	}
+	return NULL;
+}
+
+/* Whether family is AF_INET or AF_INET6 and bits a prefix length of it. */
+static const char *
+check_family_bits(int family, int bits)
+{
+	if (family != AF_INET && family != AF_INET6)
+		return "The address is neither IPv4 nor IPv6";
+	if (bits < 0 || bits > (family == AF_INET ? 32 : 128))
+		return "The prefix length is out of range";
+	return NULL;
+}
+
+/*
  * The server's address prefix, which is also the peers' address pool:
  * family AF_INET (addr[0..3]) or AF_INET6 (addr[0..15]) and a prefix
  * length.  Refuses a prefix that overlaps any range no peer can use
@@ -343,38 +400,38 @@ same_prefix(const uint8_t *a, const uint8_t *b, int bits)
 const char *
 wg_check_pool_prefix(int family, const uint8_t addr[16], int bits)
 {
-	const bad_range *ranges;
-	size_t		n;
-	size_t		i;
-	int			max_bits;
+	const char *why = check_family_bits(family, bits);
+	const bad_range *hit;
 
-	if (family == AF_INET)
-	{
-		ranges = bad_v4;
-		n = sizeof(bad_v4) / sizeof(bad_v4[0]);
-		max_bits = 32;
-	}
-	else if (family == AF_INET6)
-	{
-		ranges = bad_v6;
-		n = sizeof(bad_v6) / sizeof(bad_v6[0]);
-		max_bits = 128;
-	}
-	else
-		return "The address is neither IPv4 nor IPv6";
-	if (bits < 0 || bits > max_bits)
-		return "The prefix length is out of range";
+	if (why)
+		return why;
 	if (bits == 0)
 		return family == AF_INET ?
 			"A /0 prefix is the whole address space, so the pool would hand "
 			"out 0.0.0.1, 0.0.0.2 and so on" :
 			"A /0 prefix is the whole address space, unspecified, loopback "
 			"and multicast addresses included";
+	hit = bad_range_hit(family, addr, bits, 0);
+	return hit ? hit->why : NULL;
+}
 
-	/* two prefixes overlap when they agree on the shorter one's bits */
-	for (i = 0; i < n; i++)
-		if (same_prefix(addr, ranges[i].addr,
-						bits < ranges[i].bits ? bits : ranges[i].bits))
-			return ranges[i].why;
-	return NULL;
+/*
+ * A route behind a peer (a subnet its interface sends to it, and from
+ * which it accepts packets): it may not overlap the ranges no tunnel pool
+ * may touch either, since the interface would then take loopback,
+ * link-local or multicast traffic from the peer.  A wide route (shorter
+ * than WG_ROUTE_MIN_BITS_V4 or _V6, which only an administrator may set)
+ * necessarily contains some of them (0.0.0.0/0 contains all): with wide
+ * it is refused only when it lies inside one of them.
+ */
+const char *
+wg_check_route_prefix(int family, const uint8_t addr[16], int bits, int wide)
+{
+	const char *why = check_family_bits(family, bits);
+	const bad_range *hit;
+
+	if (why)
+		return why;
+	hit = bad_range_hit(family, addr, bits, wide);
+	return hit ? hit->why : NULL;
 }

@@ -31,6 +31,7 @@ extern const char *wg_check_dns_list(const char *list, char *normalized,
 									 size_t size, char *bad_entry,
 									 size_t bad_size);
 extern const char *wg_check_no_control(const char *text);
+extern const char *wg_check_ascii(const char *text);
 /*
  * Most peers one device holds; past them it refuses new peers.  Kernel
  * WireGuard: MAX_PEERS_PER_DEVICE (drivers/net/wireguard/messages.h), a
@@ -42,5 +43,19 @@ extern const char *wg_check_no_control(const char *text);
 
 extern const char *wg_check_pool_prefix(int family, const uint8_t addr[16],
 										int bits);
+
+/*
+ * The widest route an application may give a peer: /8 in IPv4 (the
+ * widest private block, a whole corporate network behind a site) and /32
+ * in IPv6 (the largest allocation one organisation gets; a site is a
+ * /48).  Anything wider, a default route (0.0.0.0/0, ::/0) included,
+ * lets the peer send from nearly any address: wg_set_peer_wide_routes(),
+ * an administrator's function, sets those.
+ */
+#define WG_ROUTE_MIN_BITS_V4 8
+#define WG_ROUTE_MIN_BITS_V6 32
+
+extern const char *wg_check_route_prefix(int family, const uint8_t addr[16],
+										 int bits, int wide);
 
 #endif							/* WGPEER_VALIDATE_H */

@@ -4,9 +4,27 @@
  */
 #include "sql/sql.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "core/validate.h"
+
+/* Most bytes of a refused value an error message repeats. */
+#define SHOWN_MAX 64
+
+/*
+ * s, cut at a character boundary to at most SHOWN_MAX bytes and marked
+ * "..." when cut: a refused value of any size gives an error message of a
+ * readable size.
+ */
+static char *
+shown(const char *s)
+{
+	int			len = strlen(s);
+	int			n = pg_mbcliplen(s, len, SHOWN_MAX);
+
+	return n < len ? psprintf("%.*s...", n, s) : pstrdup(s);
+}
 
 /*
  * A text argument as a C string, checked for control characters (which
@@ -58,8 +76,8 @@ wgpeer_dns_arg(FunctionCallInfo fcinfo, int argno)
 	if (why)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 bad[0] ? errmsg("invalid dns entry \"%s\"", bad) :
-				 errmsg("invalid dns \"%s\"", list),
+				 bad[0] ? errmsg("invalid dns entry \"%s\"", shown(bad)) :
+				 errmsg("invalid dns \"%s\"", shown(list)),
 				 errdetail("%s.", why),
 				 errhint("Give a comma-separated list of resolver addresses "
 						 "and search domains, e.g. '1.1.1.1, 2606:4700::1111'.")));

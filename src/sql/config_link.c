@@ -12,9 +12,13 @@
  * commits, finds no row.  Every reason a token does not redeem (malformed,
  * unknown, used, expired, its peer revoked or expired, its private key
  * forgotten) raises the same error, so a caller learns nothing about
- * tokens it does not hold; the work done for a wrong token is decoding it
- * and one index probe.  Expired rows are deleted by the next
- * wg_config_link() call.
+ * tokens it does not hold.  Nor does the time it takes: a peer's links are
+ * deleted when it is revoked or expires or its private key goes (trigger
+ * peer_links_void), so those tokens are unknown ones, and only a link that
+ * redeems is locked and deleted: a wrong token costs decoding it and one
+ * index probe, plus reading the row of a link that has expired.  Expired
+ * rows are deleted by the next wg_config_link() call.  A peer has at most
+ * LINK_MAX_PER_PEER live links.
  *
  * With forget_private_key the redemption also deletes the peer's client
  * private key, marking when (peer.private_key_forgotten_at): the config
@@ -27,6 +31,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "core/token.h"
@@ -36,6 +41,13 @@ PG_FUNCTION_INFO_V1(wg_redeem_config_link);
 
 /* Longest validity of a link. */
 #define LINK_MAX_VALIDITY "30 days"
+
+/*
+ * Most links of one peer not redeemed and not expired: plenty for a
+ * customer who asks again and again, and few enough that nobody fills the
+ * table with one peer's links.
+ */
+#define LINK_MAX_PER_PEER 16
 
 /* The QR code in a redemption: the wg_qr_png() defaults. */
 #define LINK_QR_SCALE 4
@@ -91,8 +103,9 @@ link_expiry(Interval *valid_for)
 
 /*
  * Refuse a link for a peer whose config it could not hand out: unknown,
- * revoked or expired, or without a client private key on the server.
- * Inside SPI_connect().
+ * revoked or expired, or without a client private key on the server.  The
+ * peer's row stays locked FOR NO KEY UPDATE, so that the callers making
+ * links for one peer take turns at count_links().  Inside SPI_connect().
  */
 static void
 check_peer(Datum peer_id)
@@ -107,7 +120,7 @@ check_peer(Datum peer_id)
 	wgpeer_exec(&plan,
 				"SELECT status, private_key IS NOT NULL,"
 				" private_key_forgotten_at::text"
-				" FROM wgpeer.peer WHERE peer_id = $1 FOR KEY SHARE",
+				" FROM wgpeer.peer WHERE peer_id = $1 FOR NO KEY UPDATE",
 				1, types, values, NULL);
 	if (SPI_processed == 0)
 		wgpeer_peer_not_found(peer_id);
@@ -141,6 +154,57 @@ check_peer(Datum peer_id)
 				 errhint("Give the client wgpeer.wg_peer_config() to complete "
 						 "with its key, or have a key pair generated with "
 						 "wgpeer.wg_rotate_peer_key().")));
+}
+
+/*
+ * Refuse a new link for peer_id when it has LINK_MAX_PER_PEER live links
+ * (54000).  Counted with the latest snapshot, so that under REPEATABLE
+ * READ too the links of a caller that held the peer's lock before this
+ * one count.  Inside SPI_connect(), with the peer locked by check_peer().
+ */
+static void
+count_links(Datum peer_id)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {peer_id};
+	bool		isnull;
+	int64		live;
+	int			rc;
+
+	if (plan == NULL)
+	{
+		const char *sql = "SELECT count(*), max(expires_at)::text"
+			" FROM wgpeer.config_link"
+			" WHERE peer_id = $1 AND expires_at > now()";
+		SPIPlanPtr	p = SPI_prepare(sql, 1, types);
+
+		if (p == NULL)
+			elog(ERROR, "wgpeer: could not prepare \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan = p;
+	}
+	rc = SPI_execute_snapshot(plan, values, NULL, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "wgpeer: could not count the links of a peer: %s",
+			 SPI_result_code_string(rc));
+	live = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+	if (live >= LINK_MAX_PER_PEER)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("peer %s already has %lld config links not redeemed",
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)),
+						(long long) live),
+				 errdetail("A peer has at most %d links that are neither "
+						   "redeemed nor expired; its last one expires at %s.",
+						   LINK_MAX_PER_PEER,
+						   SPI_getvalue(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 2)),
+				 errhint("Hand out one of the peer's links made before, or "
+						 "make links with a shorter valid_for.")));
 }
 
 /*
@@ -180,6 +244,7 @@ wg_config_link(PG_FUNCTION_ARGS)
 				" (SELECT token_hash FROM wgpeer.config_link"
 				"  WHERE expires_at <= now() FOR UPDATE SKIP LOCKED)",
 				0, NULL, NULL, NULL);
+	count_links(peer_id);
 
 	wg_token_generate(token);
 	wg_token_hash(hash, token);
@@ -263,19 +328,21 @@ wg_redeem_config_link(PG_FUNCTION_ARGS)
 		Oid			types[1] = {BYTEAOID};
 		Datum		values[1] = {PointerGetDatum(hash_datum)};
 
-		/* an invalid row is given back by the rollback of the error */
+		/*
+		 * only a link that redeems is locked and deleted: an expired one, or
+		 * one whose peer cannot have it, is passed over like an unknown one,
+		 * with no row lock, deletion or transaction id to pay for
+		 */
 		wgpeer_exec(&redeem_plan,
 					"DELETE FROM wgpeer.config_link l USING wgpeer.peer p"
 					" WHERE l.token_hash = $1 AND p.peer_id = l.peer_id"
-					" RETURNING l.peer_id, p.config_name,"
-					"  l.expires_at > now()"
-					"  AND p.status IN ('creating', 'active', 'suspended')"
-					"  AND p.private_key IS NOT NULL",
+					"   AND l.expires_at > now()"
+					"   AND p.status IN ('creating', 'active', 'suspended')"
+					"   AND p.private_key IS NOT NULL"
+					" RETURNING l.peer_id, p.config_name",
 					1, types, values, NULL);
 	}
-	if (SPI_processed != 1 ||
-		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 3, &isnull)))
+	if (SPI_processed != 1)
 		link_not_valid();
 	peer_id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 							&isnull);

@@ -236,9 +236,15 @@ write_event(const char *kind, HeapTuple tuple, TupleDesc desc, EventDetail *d)
 	values[11] = d->previous_public_key;
 	for (int i = 0; i < 8; i++)
 		nulls[4 + i] = d->isnull[i] ? 'n' : ' ';
+	/*
+	 * Functions qualified: a trigger runs in whatever session fired it (a
+	 * superuser's, the apply worker's, a replication apply worker's), under
+	 * that session's search_path, where an exact-type overload planted in
+	 * another schema would beat pg_catalog's variadic jsonb_build_object.
+	 */
 	wgpeer_exec(&plan,
 				"INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)"
-				" VALUES ($1, $2, $3, $4, jsonb_strip_nulls(jsonb_build_object("
+				" VALUES ($1, $2, $3, $4, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
 				"   'address', $5, 'expires_at', $6, 'previous_expires_at', $7,"
 				"   'plan_seconds', extract(epoch FROM $8), 'reason', $9,"
 				"   'revived', $10, 'public_key', $11, 'previous_public_key', $12)))",

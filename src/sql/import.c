@@ -301,6 +301,13 @@ wg_import_config(PG_FUNCTION_ARGS)
 	memset(&base, 0, sizeof(base));
 	months_arg(fcinfo, 2, &base);
 
+	SPI_connect();
+	ifname = wgpeer_resolve_interface(ifname_arg ? PG_GETARG_TEXT_PP(0) : NULL);
+
+	/*
+	 * The parse is malloc'd (core/import.c knows no memory contexts): from
+	 * here to PG_TRY nothing may raise an error, or it would leak.
+	 */
 	memset(&parsed, 0, sizeof(parsed));
 	why = wg_import_parse(config, &parsed, &line);
 	if (why)
@@ -312,9 +319,6 @@ wg_import_config(PG_FUNCTION_ARGS)
 				 errhint("Pass the server's config as `wg showconf <interface>` "
 						 "prints it.")));
 	}
-
-	SPI_connect();
-	ifname = wgpeer_resolve_interface(ifname_arg ? PG_GETARG_TEXT_PP(0) : NULL);
 	PG_TRY();
 	{
 		for (size_t i = 0; i < parsed.n_peers; i++)

@@ -513,6 +513,10 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	SPI_execute("LOCK TABLE wgpeer.interface IN SHARE ROW EXCLUSIVE MODE",
 				false, 0);
 	check_overlap(name, first, last, address6);
+	/* peers have routes since 0.2, when the node argument came too */
+	if (has_node)
+		wgpeer_check_prefix_unrouted(name, PG_GETARG_DATUM(ARG_ADDRESS),
+									 address6);
 	if (node)
 		check_node(node);
 	if (has_node)

@@ -90,6 +90,55 @@ check_duration(Interval *iv)
 				 errhint("For a peer that never expires, pass duration_months => NULL.")));
 }
 
+/* The latest expiry a plan may have: ten years from now. */
+static TimestampTz
+plan_limit(void)
+{
+	return GetCurrentTransactionStartTimestamp() +
+		(TimestampTz) PLAN_MAX_DAYS * USECS_PER_DAY;
+}
+
+/*
+ * Refuse what a renewal would make of peer_id's plan when it ends more
+ * than ten years from now (expires_at, or NULL) or, for a plan waiting
+ * for its first handshake, is longer than ten years (plan_pending, or
+ * NULL): renewing again and again cannot sell more than a plan may be.
+ */
+static void
+check_renewed_plan(Datum peer_id, Datum expires_at, bool expires_null,
+				   Datum plan_pending, bool pending_null)
+{
+	if (!expires_null && DatumGetTimestampTz(expires_at) > plan_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("peer %s would then expire at %s, more than 10 years "
+						"from now",
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)),
+						DatumGetCString(DirectFunctionCall1(timestamptz_out,
+															expires_at))),
+				 errdetail("A plan ends at most 10 years from now, however "
+						   "often it is renewed."),
+				 errhint("Renew it later, closer to its expiry, or by less.")));
+	if (!pending_null)
+	{
+		Interval   *iv = DatumGetIntervalP(plan_pending);
+
+		if (iv->month * 30.0 + iv->day + (double) iv->time / USECS_PER_DAY >
+			PLAN_MAX_DAYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the plan of peer %s would then be %s long, more "
+							"than 10 years",
+							DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)),
+							DatumGetCString(DirectFunctionCall1(interval_out,
+																plan_pending))),
+					 errdetail("The plan starts at the peer's first handshake; "
+							   "however often it is renewed before, it lasts "
+							   "at most 10 years."),
+					 errhint("Renew it by less, or once it has started.")));
+	}
+}
+
 /*
  * The lifetime arguments of a call: months (argument months_arg, may be
  * NULL), then, when the function is declared as in 0.2 (PG_NARGS() >
@@ -127,6 +176,15 @@ lifetime_args(FunctionCallInfo fcinfo, int months_arg, int duration_arg,
 				 errmsg("until must be in the future, not %s",
 						DatumGetCString(DirectFunctionCall1(timestamptz_out, lt->at))),
 				 errhint("Pass a later time, or a duration.")));
+	if (lt->has_at && DatumGetTimestampTz(lt->at) > plan_limit())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("until must be at most 10 years from now, not %s",
+						DatumGetCString(DirectFunctionCall1(timestamptz_out, lt->at))),
+				 creating ?
+				 errhint("For a peer that never expires, pass "
+						 "duration_months => NULL.") :
+				 errhint("Pass an earlier time.")));
 	if (lt->on_handshake && lt->has_at)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -462,6 +520,11 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 		char		nulls[4] = {' ', lt.has_months ? ' ' : 'n',
 			lt.has_duration ? ' ' : 'n', lt.has_at ? ' ' : 'n'};
 
+		bool		expires_null;
+		bool		pending_null = true;
+		Datum		expires_at;
+		Datum		plan_pending = (Datum) 0;
+
 		if (v2)
 			wgpeer_exec(&extend_plan,
 						"UPDATE wgpeer.peer SET"
@@ -471,15 +534,28 @@ wg_renew_peer(PG_FUNCTION_ARGS)
 						"     + coalesce($3, make_interval(months => $2)) END,"
 						" plan_pending = CASE WHEN $4 IS NOT NULL THEN NULL"
 						"   ELSE plan_pending + coalesce($3, make_interval(months => $2)) END"
-						" WHERE peer_id = $1",
+						" WHERE peer_id = $1"
+						" RETURNING expires_at, plan_pending",
 						4, types, values, nulls);
 		else if (!no_expiry)
 			wgpeer_exec(&extend_plan_0_1,
 						"UPDATE wgpeer.peer SET expires_at ="
 						" greatest(now(), expires_at)"
 						"  + make_interval(months => $2)"
-						" WHERE peer_id = $1",
+						" WHERE peer_id = $1"
+						" RETURNING expires_at",
 						2, types, values, nulls);
+		if (v2 || !no_expiry)
+		{
+			expires_at = SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &expires_null);
+			if (v2)
+				plan_pending = SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 2,
+											 &pending_null);
+			check_renewed_plan(peer_id, expires_at, expires_null,
+							   plan_pending, pending_null);
+		}
 	}
 	else
 	{

@@ -22,9 +22,9 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(wg_next_ip);
 
@@ -203,24 +203,84 @@ lowest_free(const char *ifname, Datum preferred)
  * high-water mark it has reached since: later allocations in the same
  * transaction continue from there without writing the row again, since
  * every write would add a row version that each following lock has to
- * walk past (quadratic for a bulk creation in one transaction).  The
- * stored mark may lag behind; the next allocator skips held addresses.
+ * walk past (quadratic for a bulk creation in one transaction).  The mark
+ * reached is written once more just before the transaction commits, so
+ * the next transaction starts from it: without that final write, the
+ * first allocation after a bulk creation of 20,000 peers probed each of
+ * them (33-63 ms instead of 0.7).  Subtransactions: the record follows a
+ * committed subtransaction to its parent and is dropped with an aborted
+ * one (whose row write is undone with it); the end of the transaction
+ * drops it in any case.
  */
 static struct
 {
-	LocalTransactionId lxid;
+	bool		valid;
 	SubTransactionId subxid;
 	char		ifname[NAMEDATALEN];
-	uint32		next;
+	uint32		stored;			/* the mark the row holds */
+	uint32		next;			/* the mark reached since */
 }			written;
 
 /* Has this (sub)transaction written ifname's pool row already? */
 static bool
 pool_written(const char *ifname)
 {
-	return written.lxid == wgpeer_my_lxid() &&
+	return written.valid &&
 		written.subxid == GetCurrentSubTransactionId() &&
 		strcmp(written.ifname, ifname) == 0;
+}
+
+/*
+ * Store the mark the committing transaction reached, when it is past the
+ * one its row holds.  Runs at pre-commit, when the transaction can still
+ * fail and run statements; the pool row is locked by this transaction.
+ */
+static void
+store_final_mark(void)
+{
+	static SPIPlanPtr plan;
+	Oid			types[2] = {TEXTOID, INETOID};
+	Datum		values[2];
+
+	if (!written.valid || written.subxid != TopSubTransactionId ||
+		written.next <= written.stored)
+		return;
+	values[0] = CStringGetTextDatum(written.ifname);
+	values[1] = wgpeer_inet4_datum(written.next, 32);
+	/* portals are closed by now: the statement needs a snapshot of its own */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	wgpeer_exec(&plan,
+				"UPDATE wgpeer.pool SET next_address = $2"
+				" WHERE interface = $1 AND next_address OPERATOR(pg_catalog.<) $2",
+				2, types, values, NULL);
+	SPI_finish();
+	PopActiveSnapshot();
+	written.valid = false;
+}
+
+/* The end of a transaction: store the final mark first when it commits. */
+static void
+pool_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
+		store_final_mark();
+	else
+		written.valid = false;
+}
+
+/* The end of a subtransaction: hand the record to its parent, or drop it. */
+static void
+pool_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (!written.valid || written.subxid != mySubid)
+		return;
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+		written.subxid = parentSubid;
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+		written.valid = false;
 }
 
 /*
@@ -233,6 +293,7 @@ static void
 update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 {
 	static SPIPlanPtr plan;
+	static bool callbacks_registered = false;
 	Oid			types[2] = {TEXTOID, INETOID};
 	Datum		values[2];
 
@@ -243,14 +304,21 @@ update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 	}
 	if (!consume && next == stored)
 		return;
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(pool_xact_callback, NULL);
+		RegisterSubXactCallback(pool_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
 	values[0] = CStringGetTextDatum(ifname);
 	values[1] = wgpeer_inet4_datum(next, 32);
 	wgpeer_exec(&plan,
 				"UPDATE wgpeer.pool SET next_address = $2 WHERE interface = $1",
 				2, types, values, NULL);
-	written.lxid = wgpeer_my_lxid();
+	written.valid = true;
 	written.subxid = GetCurrentSubTransactionId();
 	strlcpy(written.ifname, ifname, NAMEDATALEN);
+	written.stored = next;
 	written.next = next;
 }
 

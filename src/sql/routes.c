@@ -13,11 +13,25 @@
  * WireGuard gives an allowed IP to one peer only, so the routes of the
  * peers of an interface that are not revoked (a suspended or expired peer
  * keeps its routes, for when it comes back) never overlap, nor do they
- * overlap the interface's tunnel prefixes, where the pool and the peers'
- * addresses are.  Setters of one interface serialize on its row (FOR NO
- * KEY UPDATE, which neither the worker's nor foreign keys' KEY SHARE locks
- * wait for) and check with the latest snapshot, so that under REPEATABLE
- * READ too two sessions cannot claim overlapping routes.
+ * overlap the tunnel prefixes of any interface (where the pools and the
+ * peers' addresses are: a peer routed another interface's prefix could
+ * send packets from its addresses), nor the ranges no pool may touch
+ * (loopback, link-local, multicast...: core/validate.c).  Setters of one
+ * interface serialize on its row (FOR NO KEY UPDATE, which neither the
+ * worker's nor foreign keys' KEY SHARE locks wait for) and check with the
+ * latest snapshot, so that under REPEATABLE READ too two sessions cannot
+ * claim overlapping routes.  Against a registration of an interface,
+ * which locks the interface table in SHARE ROW EXCLUSIVE mode, a setter
+ * holds it in ROW EXCLUSIVE mode: one waits for the other, and the second
+ * sees the first's prefix or routes (wgpeer_check_prefix_unrouted()).
+ *
+ * A wide route (shorter than /8 in IPv4 or /32 in IPv6, a default route
+ * above all) lets its peer send from nearly any address and takes what no
+ * other peer routes: only wg_set_peer_wide_routes(), which the
+ * administrator keeps, sets one.  It is left out of the overlap checks
+ * with tunnel prefixes and addresses, which it necessarily covers, and
+ * with routes of another length, since WireGuard sends a packet to the
+ * peer with the longest matching prefix.
  */
 #include "sql/sql.h"
 
@@ -30,6 +44,13 @@
 
 PG_FUNCTION_INFO_V1(wg_set_peer_allowed_ips);
 PG_FUNCTION_INFO_V1(wg_set_peer_routes);
+PG_FUNCTION_INFO_V1(wg_set_peer_wide_routes);
+
+/* SQL: whether cidr r is narrow enough for any caller (not a wide route). */
+#define NARROW(r) \
+	"(masklen(" r ") >= CASE family(" r ") WHEN 4 THEN " \
+	CppAsString2(WG_ROUTE_MIN_BITS_V4) " ELSE " \
+	CppAsString2(WG_ROUTE_MIN_BITS_V6) " END)"
 
 /* A list of prefixes given as a cidr[] argument. */
 typedef struct PrefixList
@@ -150,6 +171,11 @@ lock_peer(Datum peer_id, bool routes, const char *what)
 		Oid			iface_types[1] = {TEXTOID};
 		Datum		iface_values[1];
 
+		/* no interface registers while this checks every one's prefixes */
+		if (SPI_execute("LOCK TABLE wgpeer.interface IN ROW EXCLUSIVE MODE",
+						false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "wgpeer: could not lock wgpeer.interface");
+
 		/* a peer never changes interface: read it, then lock that first */
 		wgpeer_exec(&find_plan,
 					"SELECT interface FROM wgpeer.peer WHERE peer_id = $1",
@@ -215,9 +241,50 @@ found(int c)
 }
 
 /*
+ * Refuse a route in a range no peer may use (22023), and, unless wide_ok,
+ * a wide route (22023, naming the function that sets one).
+ */
+static void
+check_route_ranges(const PrefixList *list, bool wide_ok)
+{
+	for (int i = 0; i < list->n; i++)
+	{
+		inet	   *ip = DatumGetInetPP(list->items[i]);
+		bool		v4 = ip_family(ip) == PGSQL_AF_INET;
+		int			min_bits = v4 ? WG_ROUTE_MIN_BITS_V4 : WG_ROUTE_MIN_BITS_V6;
+		bool		wide = ip_bits(ip) < min_bits;
+		const char *why;
+
+		if (wide && !wide_ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("route %s is wider than /%d",
+							cidr_text(list->items[i]), min_bits),
+					 errdetail("A route that wide (a default route above all) "
+							   "lets the peer send from nearly any address "
+							   "and takes what no other peer routes."),
+					 errhint("Route the subnets behind the peer, e.g. "
+							 "'{192.168.77.0/24}'; an administrator gives a "
+							 "peer a wider route with "
+							 "wgpeer.wg_set_peer_wide_routes().")));
+		why = wg_check_route_prefix(v4 ? AF_INET : AF_INET6, ip_addr(ip),
+									ip_bits(ip), wide);
+		if (why)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("route %s is in a reserved range",
+							cidr_text(list->items[i])),
+					 errdetail("%s.", why),
+					 errhint("Route the subnets behind the peer, e.g. "
+							 "'{192.168.77.0/24}'.")));
+	}
+}
+
+/*
  * Refuse routes that overlap, on ifname, the address of another peer that
- * holds one, the tunnel prefixes (the pool), or the routes of another peer
- * that is not revoked: SQLSTATE 23P01, naming both sides.
+ * holds one, the routes of another peer that is not revoked, or, on any
+ * interface, the tunnel prefixes (the pools): SQLSTATE 23P01, naming both
+ * sides.  Wide routes are left out as the file's comment says.
  */
 static void
 check_routes_free(const char *ifname, Datum peer_id, Datum routes)
@@ -233,6 +300,7 @@ check_routes_free(const char *ifname, Datum peer_id, Datum routes)
 				 "      THEN host(p.address) ELSE host(p.address6) END"
 				 " FROM wgpeer.peer p, unnest($3) r"
 				 " WHERE p.interface = $1 AND p.released_at IS NULL"
+				 "   AND " NARROW("r")
 				 "   AND (set_masklen(p.address, 32) <<= r"
 				 "        OR set_masklen(p.address6, 128) <<= r)"
 				 " ORDER BY p.address LIMIT 1",
@@ -247,17 +315,17 @@ check_routes_free(const char *ifname, Datum peer_id, Datum routes)
 				 errhint("Route the subnets behind the peer, e.g. "
 						 "'{192.168.77.0/24}'.")));
 
+	/* the peer's own interface first, for the more telling message */
 	check_latest(&prefix_plan,
-				 "SELECT r::text, network(i.address)::text"
-				 " FROM wgpeer.interface i, unnest($3) r"
-				 " WHERE i.name = $1 AND r && network(i.address)"
-				 " UNION ALL"
-				 " SELECT r::text, network(i.address6)::text"
-				 " FROM wgpeer.interface i, unnest($3) r"
-				 " WHERE i.name = $1 AND r && network(i.address6)"
-				 " LIMIT 1",
+				 "SELECT r::text, n::text, i.name, i.name = $1"
+				 " FROM wgpeer.interface i,"
+				 "  LATERAL (VALUES (network(i.address)),"
+				 "                  (network(i.address6))) v(n),"
+				 "  unnest($3) r"
+				 " WHERE n IS NOT NULL AND r && n AND " NARROW("r")
+				 " ORDER BY i.name = $1 DESC, i.name, n, r LIMIT 1",
 				 values);
-	if (SPI_processed > 0)
+	if (SPI_processed > 0 && strcmp(found(4), "t") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_EXCLUSION_VIOLATION),
 				 errmsg("route %s overlaps the tunnel prefix %s of interface "
@@ -267,6 +335,17 @@ check_routes_free(const char *ifname, Datum peer_id, Datum routes)
 						   "itself; a route is a subnet behind one peer."),
 				 errhint("Route a subnet outside %s, or narrow the route.",
 						 found(2))));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXCLUSION_VIOLATION),
+				 errmsg("route %s overlaps the tunnel prefix %s of interface "
+						"\"%s\"", found(1), found(2), found(3)),
+				 errdetail("Interface \"%s\" hands out addresses there: a "
+						   "peer of interface \"%s\" routed them could send "
+						   "packets from its peers' addresses.",
+						   found(3), ifname),
+				 errhint("Route a subnet outside %s, or narrow the route.",
+						 found(2))));
 
 	check_latest(&route_plan,
 				 "SELECT r::text, o::text, p.peer_id::text, p.status"
@@ -274,6 +353,8 @@ check_routes_free(const char *ifname, Datum peer_id, Datum routes)
 				 " WHERE p.interface = $1 AND p.routes IS NOT NULL"
 				 "   AND p.status <> 'revoked' AND p.peer_id <> $2"
 				 "   AND o && r"
+				 "   AND (masklen(o) = masklen(r)"
+				 "        OR (" NARROW("o") " AND " NARROW("r") "))"
 				 " ORDER BY p.peer_id, o, r LIMIT 1",
 				 values);
 	if (SPI_processed > 0)
@@ -287,6 +368,58 @@ check_routes_free(const char *ifname, Datum peer_id, Datum routes)
 				 errhint("Take the route from peer %s with "
 						 "wgpeer.wg_set_peer_routes() first, or route "
 						 "another subnet.", found(3))));
+}
+
+/*
+ * Refuse to register an interface whose tunnel prefixes (address,
+ * address6: inet datums, address6 may be 0) overlap a route of a peer of
+ * another interface that is not revoked: 23P01, naming the route and its
+ * peer.  The caller holds the interface table in SHARE ROW EXCLUSIVE
+ * mode, so no route setter is between its check and its commit; the
+ * latest snapshot sees the routes of one that committed while this
+ * transaction's snapshot was older.  Inside SPI_connect().
+ */
+void
+wgpeer_check_prefix_unrouted(const char *ifname, Datum address, Datum address6)
+{
+	static SPIPlanPtr plan;
+	Oid			types[3] = {TEXTOID, INETOID, INETOID};
+	Datum		values[3] = {CStringGetTextDatum(ifname), address, address6};
+	char		nulls[3] = {' ', ' ', address6 ? ' ' : 'n'};
+	int			rc;
+
+	if (plan == NULL)
+	{
+		const char *sql =
+			"SELECT network(n)::text, o::text, p.peer_id::text, p.interface"
+			" FROM (VALUES ($2), ($3)) v(n), wgpeer.peer p, unnest(p.routes) o"
+			" WHERE n IS NOT NULL AND p.routes IS NOT NULL"
+			"   AND p.status <> 'revoked' AND p.interface <> $1"
+			"   AND o && network(n) AND " NARROW("o")
+			" ORDER BY p.interface, p.peer_id, o LIMIT 1";
+		SPIPlanPtr	p = SPI_prepare(sql, 3, types);
+
+		if (p == NULL)
+			elog(ERROR, "wgpeer: could not prepare \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		plan = p;
+	}
+	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, 1);
+	if (rc < 0)
+		elog(ERROR, "wgpeer: could not check the routes of other interfaces: %s",
+			 SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXCLUSION_VIOLATION),
+				 errmsg("tunnel prefix %s of interface \"%s\" overlaps route "
+						"%s of peer %s on interface \"%s\"",
+						found(1), ifname, found(2), found(3), found(4)),
+				 errdetail("That peer could send packets from the addresses "
+						   "this interface would hand out."),
+				 errhint("Choose another prefix, or take the route from the "
+						 "peer with wgpeer.wg_set_peer_routes() first.")));
 }
 
 /*
@@ -338,13 +471,11 @@ wg_set_peer_allowed_ips(PG_FUNCTION_ARGS)
 }
 
 /*
- * wg_set_peer_routes(peer_id uuid, routes cidr[]) returns cidr[]: the
- * subnets behind the peer, which its interface sends to it (allowed IPs
- * besides its tunnel addresses); NULL or an empty array removes them.
- * Returns the routes as stored (sorted), or NULL.
+ * Set the routes of the peer in argument 0 to the cidr[] in argument 1;
+ * with wide_ok, wide routes too.  Returns the routes as stored, or NULL.
  */
-Datum
-wg_set_peer_routes(PG_FUNCTION_ARGS)
+static Datum
+set_routes(FunctionCallInfo fcinfo, bool wide_ok)
 {
 	static SPIPlanPtr plan;
 	PrefixList	list;
@@ -355,9 +486,9 @@ wg_set_peer_routes(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	char		nulls[2] = {' ', 'n'};
 
-	wgpeer_require_primary("wg_set_peer_routes");
 	peer_id = wgpeer_peer_id_arg(fcinfo, 0);
 	list = prefix_list_arg(fcinfo, 1, "routes", "'{192.168.77.0/24}'", true);
+	check_route_ranges(&list, wide_ok);
 	if (list.n > 0)
 	{
 		qsort(list.items, list.n, sizeof(Datum), cidr_cmp);
@@ -375,6 +506,40 @@ wg_set_peer_routes(PG_FUNCTION_ARGS)
 				"UPDATE wgpeer.peer SET routes = $2 WHERE peer_id = $1",
 				2, types, values, nulls);
 	SPI_finish();
+	return routes;
+}
+
+/*
+ * wg_set_peer_routes(peer_id uuid, routes cidr[]) returns cidr[]: the
+ * subnets behind the peer, which its interface sends to it (allowed IPs
+ * besides its tunnel addresses); NULL or an empty array removes them.
+ * Returns the routes as stored (sorted), or NULL.  No wide route.
+ */
+Datum
+wg_set_peer_routes(PG_FUNCTION_ARGS)
+{
+	Datum		routes;
+
+	wgpeer_require_primary("wg_set_peer_routes");
+	routes = set_routes(fcinfo, false);
+	if (!routes)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(routes);
+}
+
+/*
+ * wg_set_peer_wide_routes(peer_id uuid, routes cidr[]) returns cidr[]:
+ * wg_set_peer_routes() for an administrator, who may also give the peer
+ * wide routes, a default route (0.0.0.0/0, ::/0) included.  Not granted
+ * to anyone by default.
+ */
+Datum
+wg_set_peer_wide_routes(PG_FUNCTION_ARGS)
+{
+	Datum		routes;
+
+	wgpeer_require_primary("wg_set_peer_wide_routes");
+	routes = set_routes(fcinfo, true);
 	if (!routes)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(routes);

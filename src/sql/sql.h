@@ -10,8 +10,8 @@
  * peer.c		wg_create_peer(), wg_renew_peer(), wg_expire_peers(),
  *				wg_peer_config()
  * lifecycle.c	wg_suspend_peer(), wg_resume_peer(), wg_rotate_peer_key()
- * routes.c		wg_set_peer_allowed_ips(), wg_set_peer_routes(): per-peer
- *				routing
+ * routes.c		wg_set_peer_allowed_ips(), wg_set_peer_routes(),
+ *				wg_set_peer_wide_routes(): per-peer routing
  * device_limit.c	the most live peers one user may have
  * import.c		wg_import_peer(), wg_import_config(): adopting existing peers
  * qr.c			wg_qr_png(), wg_qr_svg(), wg_qr_text()
@@ -72,6 +72,10 @@ extern void wgpeer_require_primary(const char *function);
 
 /* qr.c */
 extern bytea *wgpeer_qr_png(text *config, int32 scale, int32 margin);
+
+/* routes.c */
+extern void wgpeer_check_prefix_unrouted(const char *ifname, Datum address,
+										 Datum address6);
 
 /* pool.c */
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);

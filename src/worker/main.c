@@ -24,6 +24,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
+#include "core/capability.h"
+
 PGDLLEXPORT void wgpeer_worker_main(Datum arg);
 
 /* One thing the worker does, with the contract of worker.h. */
@@ -178,16 +180,42 @@ wgpeer_worker_register(void)
 }
 
 /*
+ * Pin the worker's search_path to pg_catalog, pg_temp for its whole life,
+ * as PostgreSQL's logical replication workers do.  The worker is a
+ * superuser session; an unqualified function or operator in its
+ * statements, in the triggers they fire or in any SQL function they call
+ * is resolved over the whole path, and an exact-type overload anywhere on
+ * it beats pg_catalog's variadic or coercing one (json_build_object,
+ * 2 ^ n, numeric * 1000...).  Under the database's default path
+ * ("$user", public) anyone who may create in public (a database owner;
+ * PUBLIC itself in a cluster upgraded from 14 or older) could make the
+ * worker run their function, and a cached plan re-analysed after an
+ * invalidation would pick it up without a restart.  The setting is made
+ * after connecting, outside any transaction, at PGC_S_OVERRIDE: it
+ * survives every task's transaction and outranks ALTER DATABASE / ALTER
+ * ROLE ... SET search_path and postgresql.conf (reloads included).
+ */
+static void
+pin_search_path(void)
+{
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
+					PGC_S_OVERRIDE);
+}
+
+/*
  * The worker: connect, publish the latch, then run the tasks on every
  * pass and sleep until the earliest is due again.
  */
 void
 wgpeer_worker_main(Datum arg)
 {
+	/* the postmaster kept CAP_NET_ADMIN dormant for this process alone */
+	(void) wg_raise_net_admin();
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(wgpeer_database, NULL, 0);
+	pin_search_path();
 
 	wgpeer_publish_worker_latch(MyLatch);
 	ereport(LOG,

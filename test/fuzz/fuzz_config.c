@@ -24,16 +24,7 @@
 #include <string.h>
 
 #include "core/config.h"
-
-/* Abort with a message, so libFuzzer records the input. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_config: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
+#include "fuzz.h"
 
 #define MAX_FIELDS 32
 #define MAX_LINES 64

@@ -33,16 +33,7 @@
 
 #include "device/diff.h"
 #include "device_equal.h"
-
-/* Abort with a message, so libFuzzer records the input. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_diff: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
+#include "fuzz.h"
 
 /* Addresses are drawn from 16 prefixes: sets of them fit in 16 bits. */
 #define N_ATOMS 16

@@ -25,20 +25,11 @@
 #include "device/netlink.h"
 #include "device_equal.h"
 #include "netlink_dump.h"
+#include "fuzz.h"
 
 #define SEQ 77
 #define PORTID 42
 #define FAMILY_ID 0x1b
-
-/* Abort with a message, so libFuzzer records the input. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_netlink: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 /* Is r a result a caller can handle: 1, 0 or -1 .. -4095? */
 static int

@@ -17,16 +17,7 @@
 
 #include "core/qr.h"
 #include "qr_modules.h"
-
-/* Abort with a message, so libFuzzer records the input. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_qr: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
+#include "fuzz.h"
 
 /* The level the core promises for a text of len bytes. */
 static char

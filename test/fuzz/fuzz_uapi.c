@@ -24,16 +24,7 @@
 #include "device/uapi.h"
 #include "device_equal.h"
 #include "uapi_text.h"
-
-/* Abort with a message, so libFuzzer records the input. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_uapi: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
+#include "fuzz.h"
 
 /* Is r, with the reply it leaves, a result the callers handle? */
 static void

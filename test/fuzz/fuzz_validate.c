@@ -33,16 +33,7 @@
 #include "core/keys.h"
 #include "core/validate.h"
 #include "device/uapi.h"
-
-/* Abort with a message, so libFuzzer records the input. */
-#define REQUIRE(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "fuzz_validate: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
+#include "fuzz.h"
 
 /* Longest text checked: its normalized DNS list fits in 8 KiB. */
 #define TEXT_MAX 4000

@@ -93,12 +93,19 @@ test_sizing(void)
 	CHECK(strncmp(small, full, sizeof(small) - 1) == 0);
 }
 
-/* No field may carry a newline or control character into the output. */
+/*
+ * No field may carry a newline, a control character or anything outside
+ * ASCII (U+2028 and U+0085 break lines for some readers) into the output.
+ */
 static void
 test_injection(void)
 {
 	const char *evil[] = {
 		"x\n[Peer]", "x\rPostUp = id", "x\tDNS", "x\x1b", "",
+		/* U+2028, U+2029 and U+0085 (line breaks to some readers), U+00A0 */
+		"x\xe2\x80\xa8PostUp = id", "x\xe2\x80\xa9[Peer]",
+		"x\xc2\x85PostUp = id", "vpn\xc2\xa0.example.com:51820",
+		"x\x80", "x\xff",
 	};
 
 	for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++)
@@ -120,6 +127,19 @@ test_injection(void)
 		CHECK(wg_config_render(&cfg, buf, sizeof(buf)) == -EINVAL);
 		cfg = full_config();
 		cfg.address6 = evil[i];
+		CHECK(wg_config_render(&cfg, buf, sizeof(buf)) == -EINVAL);
+		cfg = full_config();
+		cfg.address = evil[i];
+		CHECK(wg_config_render(&cfg, buf, sizeof(buf)) == -EINVAL);
+		cfg = full_config();
+		cfg.server_public_key = evil[i];
+		CHECK(wg_config_render(&cfg, buf, sizeof(buf)) == -EINVAL);
+		cfg = full_config();
+		cfg.preshared_key = evil[i];
+		CHECK(wg_config_render(&cfg, buf, sizeof(buf)) == -EINVAL);
+		cfg = full_config();
+		cfg.private_key = NULL;
+		cfg.public_key = evil[i];
 		CHECK(wg_config_render(&cfg, buf, sizeof(buf)) == -EINVAL);
 	}
 	{
@@ -213,6 +233,14 @@ test_server_refused(void)
 	peers[0].routes = "192.168.77.0/24\n[Peer]";
 	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
 	peers[0].routes = "";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	peers[0].routes = "192.168.77.0/24\xe2\x80\xa8[Peer]";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	memcpy(peers, server_peers, sizeof(peers));
+	peers[1].public_key = "key\xc2\x85[Peer]";
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+	memcpy(peers, server_peers, sizeof(peers));
+	peers[1].address = "10.10.0.3/32\xe2\x80\xa9";
 	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
 	memcpy(peers, server_peers, sizeof(peers));
 	peers[0].persistent_keepalive = -1;

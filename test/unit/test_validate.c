@@ -164,6 +164,78 @@ test_no_control(void)
 	BAD(wg_check_no_control("a\x1b[31m"));
 }
 
+/* Printable ASCII passes; control characters and other bytes do not. */
+static void
+test_ascii(void)
+{
+	OK(wg_check_ascii("vpn.example.com:51820"));
+	OK(wg_check_ascii(" !~ 0.0.0.0/0, ::/0 [x] = y"));
+	CHECK_STR(wg_check_ascii("a\nb"),
+			  "Control characters (such as newlines or tabs) are not allowed");
+	CHECK_STR(wg_check_ascii("a\xe2\x80\xa8" "b"),
+			  "Only printable ASCII characters are allowed");
+	BAD(wg_check_ascii("a\xe2\x80\xa9"));
+	BAD(wg_check_ascii("a\xc2\x85"));
+	BAD(wg_check_ascii("\x80"));
+	BAD(wg_check_ascii("\xff"));
+	BAD(wg_check_ascii("a\x7f"));
+}
+
+/* The reason wg_check_route_prefix gives for text address/bits. */
+static const char *
+route(const char *text, int bits, int wide)
+{
+	uint8_t		addr[16];
+
+	memset(addr, 0, sizeof(addr));
+	if (inet_pton(AF_INET, text, addr) == 1)
+		return wg_check_route_prefix(AF_INET, addr, bits, wide);
+	if (inet_pton(AF_INET6, text, addr) == 1)
+		return wg_check_route_prefix(AF_INET6, addr, bits, wide);
+	return "test error: not an address";
+}
+
+static void
+test_route_prefix(void)
+{
+	OK(route("192.168.77.0", 24, 0));
+	OK(route("10.0.0.0", 8, 0));
+	OK(route("fd77::", 64, 0));
+	/* inside, equal to, or around a reserved range */
+	CHECK_STR(route("127.0.0.0", 8, 0),
+			  "The prefix includes loopback addresses (127.0.0.0/8), which "
+			  "never leave a host");
+	BAD(route("127.0.0.1", 32, 0));
+	BAD(route("169.254.1.0", 24, 0));
+	BAD(route("169.0.0.0", 8, 0));
+	BAD(route("224.0.0.0", 8, 0));
+	BAD(route("255.255.255.255", 32, 0));
+	BAD(route("0.0.0.0", 0, 0));
+	BAD(route("::", 0, 0));
+	BAD(route("::ffff:10.0.0.0", 104, 0));
+	BAD(route("fe80::", 64, 0));
+	BAD(route("ff02::1", 128, 0));
+	/* a wide route may contain them, never lie inside one */
+	OK(route("0.0.0.0", 0, 1));
+	OK(route("::", 0, 1));
+	OK(route("0.0.0.0", 1, 1));
+	OK(route("128.0.0.0", 1, 1));
+	OK(route("169.0.0.0", 8, 1));
+	BAD(route("224.0.0.0", 5, 1));
+	BAD(route("224.0.0.0", 4, 1));
+	BAD(route("127.0.0.0", 8, 1));
+	BAD(route("ff00::", 9, 1));
+	BAD(route("::1", 128, 1));
+	/* nonsense arguments */
+	BAD(route("10.0.0.0", 33, 0));
+	BAD(route("10.0.0.0", -1, 1));
+	{
+		static const uint8_t ten[16] = {10};
+
+		BAD(wg_check_route_prefix(12345, ten, 8, 0));
+	}
+}
+
 /* The reason wg_check_pool_prefix gives for text address/bits. */
 static const char *
 prefix(const char *text, int bits)
@@ -298,6 +370,8 @@ main(void)
 	test_endpoint();
 	test_dns();
 	test_no_control();
+	test_ascii();
+	test_route_prefix();
 	test_pool_prefix();
 	return UNIT_DONE("test_validate");
 }
