@@ -220,7 +220,7 @@ PKG=${PKGS[0]}
 DEB=$WORK/${PKG}_${DEBVERSION}_$ARCH.deb
 X=$WORK/unpacked
 dpkg-deb -x "$DEB" "$X"
-UNIT=lib/systemd/system/wgpeer-wireguard-go@.service
+UNIT=usr/lib/systemd/system/wgpeer-wireguard-go@.service
 DROPIN=usr/share/doc/$PKG/examples/postgresql-cap-net-admin.conf
 check "the package ships the wireguard-go template unit" test -f "$X/$UNIT"
 check "the package ships the CAP_NET_ADMIN drop-in as an example" test -f "$X/$DROPIN"
@@ -291,7 +291,7 @@ same "$PKG is gone" "not-installed" \
 none "nothing of wgpeer left in the PostgreSQL directories" \
 	find "$PKGLIBDIR" "$EXTDIR" -name '*wgpeer*'
 none "nothing of wgpeer left in the systemd units" \
-	find /lib/systemd/system -name '*wgpeer*'
+	find /usr/lib/systemd/system -name '*wgpeer*'
 check "/usr/share/doc/$PKG removed" test ! -e "/usr/share/doc/$PKG"
 
 # --- this checkout's build back -----------------------------------------

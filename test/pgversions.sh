@@ -15,7 +15,7 @@
 # the pure C layers run once, in the first chroot (they do not use
 # PostgreSQL; a newer compiler and libsodium is what they add).
 # With WGPEER_PGVERSIONS_WORKER=1 the worker's behavioural suite over
-# wireguard-go (test/worker_test.sh --backend uapi, 500 peers) runs too.
+# wireguard-go (test/worker_test.sh --backend uapi) runs too.
 #
 # Each chroot (debootstrap, then PostgreSQL and the build dependencies) is
 # kept under $WGPEER_CHROOT_CACHE (default /var/cache/wgpeer-chroots), keyed
@@ -119,7 +119,8 @@ make_chroot() {
 	retry 3 bash -c 'rm -rf "$1" && debootstrap --variant=minbase \
 		--include=ca-certificates "$2" "$1" "$3" >"$1.debootstrap.log" 2>&1 ||
 		{ tail -n 20 "$1.debootstrap.log"; [ -f "$1/debootstrap/debootstrap.log" ] &&
-		  tail -n 20 "$1/debootstrap/debootstrap.log"; exit 1; }' _ "$dir" "$suite" "$MIRROR"
+		  tail -n 20 "$1/debootstrap/debootstrap.log"; exit 1; }' _ "$dir" "$suite" "$MIRROR" ||
+		return 1
 	rm -f "$dir.debootstrap.log"
 	# apt: retries, no recommends, no expiry check (sid's dated index);
 	# no service started by a package, no cluster created by postgresql-MAJOR
@@ -245,7 +246,7 @@ version() {
 	step build "$B make -s -j$(nproc) WERROR=-Werror" &&
 		step install "$B make -s install && chown -R $TEST_USER /build/wgpeer" || status=1
 	if [ $status -eq 0 ] && [ "$unit" = 1 ]; then
-		step unittest "$B make -s WERROR=-Werror unittest" \
+		step unittest "$B make -s -j$(nproc) WERROR=-Werror unittest" \
 			"awk '/ passed, / { p += \$(NF - 3); f += \$(NF - 1) } END { print p \" passed, \" f \" failed\" }' \$OUT/unittest.log" || status=1
 	fi
 	if [ $status -eq 0 ]; then
@@ -264,7 +265,7 @@ version() {
 		step upgrade "$B bash test/upgrade.sh" \
 			"tail -n 1 \$OUT/upgrade.log" || status=1
 		if [ "${WGPEER_PGVERSIONS_WORKER:-0}" = 1 ]; then
-			step worker_test "$B WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi 500" \
+			step worker_test "$B WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi" \
 				"tail -n 1 \$OUT/worker_test.log" || status=1
 		fi
 	fi
