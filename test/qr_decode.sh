@@ -171,8 +171,17 @@ check "a redeemed link's config is the peer's config" \
 check "a redeemed link's QR code is a well-formed PNG" png_ok "$WORK/redeemed.png"
 check "a redeemed link's QR code decodes to its config" \
 	decodes_to "$WORK/redeemed.png" "$WORK/redeemed.conf"
-strip_ok() { wg-quick strip "$WORK/redeemed.conf" | grep -q '^PrivateKey = '; }
+# (through files, so that a failure shows what wg-quick said and printed)
+strip_ok() {
+	wg-quick strip "$WORK/redeemed.conf" >"$WORK/stripped.conf" 2>"$WORK/strip.err" &&
+		grep -q '^PrivateKey = ' "$WORK/stripped.conf"
+}
 check "wg-quick strip accepts a redeemed config" strip_ok
+strip_ok || {
+	echo "# wg-quick strip of the redeemed config: exit and stderr, then stdout:"
+	sed 's/^/#   /' "$WORK/strip.err" "$WORK/stripped.conf"
+	sed 's/PrivateKey = .*/PrivateKey = (hidden)/; s/^/#   in: /' "$WORK/redeemed.conf"
+}
 
 # Other database encodings.  The code always carries UTF-8 (what the apps
 # read): in a LATIN1 database an e-acute (one byte there) becomes two.  A
