@@ -55,7 +55,12 @@ take(fields *f, bool absent)
 	return absent ? NULL : s;
 }
 
-/* May a field be rendered: absent when optional, else a clean line? */
+/*
+ * May a field be rendered: absent when optional, else a non-empty line of
+ * printable ASCII (every field of a config is ASCII by construction; the
+ * renderer refuses control characters and anything past 0x7e, U+2028 and
+ * U+0085 among them)?
+ */
 static bool
 clean(const char *s, bool required)
 {
@@ -64,7 +69,7 @@ clean(const char *s, bool required)
 	if (s[0] == '\0')
 		return false;
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
+		if (*p < 0x20 || *p > 0x7e)
 			return false;
 	return true;
 }
