@@ -185,7 +185,7 @@ notice_unserved(void)
 void
 wgpeer_note_change(WorkerChange kind)
 {
-	if (kind == CHANGE_QUEUE && !changed_in_xact[kind] && !IsBackgroundWorker)
+	if (kind == CHANGE_QUEUE && !changed_in_xact[kind] && !wgpeer_am_bgworker())
 		notice_unserved();
 	changed_in_xact[kind] = true;
 }

@@ -36,6 +36,16 @@
 #endif
 
 /*
+ * Is this process a background worker: 17 replaced the IsBackgroundWorker
+ * flag by the process's backend type.
+ */
+#if PG_VERSION_NUM >= 170000
+#define wgpeer_am_bgworker() AmBackgroundWorkerProcess()
+#else
+#define wgpeer_am_bgworker() IsBackgroundWorker
+#endif
+
+/*
  * index_beginscan() without instrumentation: 18 added an
  * IndexScanInstrumentation argument (NULL: none).
  */
