@@ -439,23 +439,8 @@ BEGIN
 END
 $$;
 
--- The readers take the rows of the node serving each interface.
-CREATE OR REPLACE VIEW interface_status AS
-	SELECT i.name AS interface,
-		   count(q.change_id) AS backlog,
-		   min(q.queued_at) AS oldest_pending,
-		   max(q.attempts) AS attempts,
-		   s.last_success_at, s.last_error, s.last_error_at, s.retry_at,
-		   count(q.change_id) FILTER (WHERE q.quarantined_until IS NOT NULL)
-			   AS quarantined,
-		   (array_agg(q.last_error ORDER BY q.change_id DESC)
-				FILTER (WHERE q.quarantined_until IS NOT NULL))[1]
-			   AS quarantine_error,
-		   s.settings_error, s.settings_error_at
-	FROM interface i
-	LEFT JOIN queue q ON q.interface = i.name
-	LEFT JOIN worker_state s ON s.interface = i.name AND s.node = i.node
-	GROUP BY i.name, s.interface, s.node;
+-- The readers take the rows of the node serving each interface
+-- (interface_status: see its last definition, under "Smaller fixes").
 
 CREATE OR REPLACE VIEW peer_status AS
 	SELECT p.peer_id, p.user_id, p.interface, p.address, p.address6,
