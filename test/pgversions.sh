@@ -17,14 +17,8 @@
 # With WGPEER_PGVERSIONS_WORKER=1 the worker's behavioural suite over
 # wireguard-go (test/worker_test.sh --backend uapi) runs too.
 #
-# Each chroot (debootstrap, then PostgreSQL and the build dependencies) is
-# kept under $WGPEER_CHROOT_CACHE (default /var/cache/wgpeer-chroots), keyed
-# by suite, mirror, package list and day, so that later stages of one CI run
-# reuse it; a run on another day, or with another mirror, makes a new one
-# and removes the old.  Nothing is written into the cached chroot once it
-# is ready: each run works in an overlay on top of it, thrown away at the
-# end.  The mirror is the host's (its first non-security Debian source),
-# or $WGPEER_DEBIAN_MIRROR.
+# The chroots come from test/chroot.sh (cached for the day); each run works
+# in an overlay on top of one, thrown away at the end.
 #
 # Prints each version's log, with a line per step and its time, and the
 # regression diffs or server log of a failing step; exits non-zero when any
@@ -38,142 +32,12 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 2
 fi
 
-CACHE=${WGPEER_CHROOT_CACHE:-/var/cache/wgpeer-chroots}
-declare -A SUITE=([17]=trixie [18]=sid)
+. test/chroot.sh
 MAJORS=("$@")
 [ ${#MAJORS[@]} -gt 0 ] || MAJORS=(17 18)
 for m in "${MAJORS[@]}"; do
 	[ -n "${SUITE[$m]:-}" ] || { echo "pgversions: no Debian suite known for PostgreSQL $m" >&2; exit 2; }
 done
-
-# What each chroot gets besides PostgreSQL MAJOR and its server headers:
-# the build dependencies of test/install-deps.sh, and what the test
-# scripts run (runuser and setpriv, ip, wireguard-go and wg, ping).
-PACKAGES="build-essential pkgconf libkrb5-dev libsodium-dev libmnl-dev
-	libqrencode-dev libpng-dev util-linux iproute2 procps bc perl
-	wireguard-tools wireguard-go iputils-ping"
-# Changes whenever the recipe below changes, so that no cached chroot of
-# an older recipe is used.
-RECIPE=2
-TEST_USER=wgpeer_test
-
-# debian_mirror: the Debian mirror this host uses, or $WGPEER_DEBIAN_MIRROR
-debian_mirror() {
-	local m=${WGPEER_DEBIAN_MIRROR:-}
-	[ -n "$m" ] || m=$(awk 'tolower($1) == "uris:" && $2 !~ /security/ { print $2; exit }' \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-	[ -n "$m" ] || m=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/) break;
-			if ($i !~ /security/) { print $i; exit } }' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-	echo "${m:-http://deb.debian.org/debian}"
-}
-MIRROR=$(debian_mirror)
-
-# retry N COMMAND...: COMMAND, tried up to N times, 10 s apart
-retry() {
-	local n=$1 i
-	shift
-	for ((i = 1; ; i++)); do
-		"$@" && return 0
-		[ "$i" -lt "$n" ] || return 1
-		echo "   (failed, try $((i + 1)) of $n in 10 s: $*)"
-		sleep 10
-	done
-}
-
-# in_root ROOT COMMAND: COMMAND (a bash script) run in chroot ROOT as root,
-# with a clean environment
-in_root() {
-	chroot "$1" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		DEBIAN_FRONTEND=noninteractive bash -c "$2"
-}
-
-# mount_api ROOT: /proc, /sys, /dev (with /dev/shm, /dev/pts, /dev/net/tun)
-# and a fresh /run and /tmp in ROOT, none of them propagating back
-mount_api() {
-	mount -t proc proc "$1/proc"
-	mount --rbind /sys "$1/sys"
-	mount --make-rslave "$1/sys"
-	mount --rbind /dev "$1/dev"
-	mount --make-rslave "$1/dev"
-	mount -t tmpfs -o mode=755 tmpfs "$1/run"
-	mount -t tmpfs -o mode=1777 tmpfs "$1/tmp"
-}
-
-# release_root ROOT: end every process still running in ROOT (a server a
-# failed test left), then unmount ROOT and everything below it
-release_root() {
-	local root=$1 pid
-	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
-		[ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$root" ] &&
-			kill -9 "$pid" 2>/dev/null || true
-	done
-	umount -R "$root" 2>/dev/null || umount -R -l "$root" 2>/dev/null || true
-}
-
-# make_chroot DIR SUITE MAJOR: a ready chroot of SUITE in DIR, with
-# PostgreSQL MAJOR and $PACKAGES installed (DIR must not exist)
-make_chroot() {
-	local dir=$1 suite=$2 major=$3
-	retry 3 bash -c 'rm -rf "$1" && debootstrap --variant=minbase \
-		--include=ca-certificates "$2" "$1" "$3" >"$1.debootstrap.log" 2>&1 ||
-		{ tail -n 20 "$1.debootstrap.log"; [ -f "$1/debootstrap/debootstrap.log" ] &&
-		  tail -n 20 "$1/debootstrap/debootstrap.log"; exit 1; }' _ "$dir" "$suite" "$MIRROR" ||
-		return 1
-	rm -f "$dir.debootstrap.log"
-	# apt: retries, no recommends, no expiry check (sid's dated index);
-	# no service started by a package, no cluster created by postgresql-MAJOR
-	cat >"$dir/etc/apt/apt.conf.d/90wgpeer" <<-'EOF'
-		Acquire::Retries "5";
-		Acquire::Check-Valid-Until "false";
-		APT::Install-Recommends "false";
-	EOF
-	printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
-	chmod +x "$dir/usr/sbin/policy-rc.d"
-	mkdir -p "$dir/etc/postgresql-common"
-	echo "create_main_cluster = false" >"$dir/etc/postgresql-common/createcluster.conf"
-	mount -t proc proc "$dir/proc"
-	local status=0
-	retry 3 in_root "$dir" "apt-get update -qq && apt-get install -y -qq \
-		postgresql-$major postgresql-server-dev-$major $(echo $PACKAGES) >/tmp/apt.log 2>&1 ||
-		{ tail -n 30 /tmp/apt.log; exit 1; }" || status=$?
-	umount "$dir/proc"
-	[ $status -eq 0 ] || return $status
-	in_root "$dir" "useradd --system --create-home $TEST_USER && apt-get clean && rm -f /tmp/apt.log"
-}
-
-# cached_chroot SUITE MAJOR: set CHROOT to the cached chroot of SUITE for
-# MAJOR, made first if today's is not there; its lock (fd 8) is then held
-# shared, so that no other run removes it while this one uses it
-cached_chroot() {
-	local suite=$1 major=$2 key dir old t=$SECONDS
-	key=$(printf '%s\n' "$RECIPE" "$MIRROR" "$major" $PACKAGES | sha1sum | cut -c1-10)
-	dir=$CACHE/$suite-$(date -u +%Y%m%d)-$key
-	mkdir -p "$CACHE"
-	exec 8>"$CACHE/$suite.lock"
-	flock 8
-	if [ -e "$dir/.wgpeer-ready" ]; then
-		echo "   reusing the $suite chroot $dir"
-	else
-		rm -rf "$dir.new"
-		if ! make_chroot "$dir.new" "$suite" "$major"; then
-			echo "   FAIL making the $suite chroot (debootstrap from $MIRROR, then postgresql-$major)"
-			umount -R "$dir.new" 2>/dev/null || true
-			rm -rf "$dir.new"
-			return 1
-		fi
-		touch "$dir.new/.wgpeer-ready"
-		mv "$dir.new" "$dir"
-		echo "   ok   made the $suite chroot from $MIRROR with postgresql-$major ($((SECONDS - t)) s)"
-		# older days' or mirrors' chroots of this suite go (2 GB each)
-		for old in "$CACHE/$suite"-*; do
-			[ -d "$old" ] && [ "$old" != "$dir" ] && rm -rf "$old"
-		done
-	fi
-	flock -s 8
-	CHROOT=$dir
-}
 
 # step NAME COMMAND: run COMMAND (a script for in_root in $MERGED), its
 # output in $OUT/NAME.log; print a line with its time and result, and the
@@ -222,13 +86,10 @@ version() {
 	lower=$CHROOT
 	work=$(mktemp -d "$CACHE/run-$suite.XXXXXX")
 	OUT=$work/out
-	MERGED=$work/root
-	mkdir -p "$work/upper" "$work/work" "$OUT" "$MERGED"
-	mount -t overlay overlay \
-		-o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/work" "$MERGED"
+	mkdir -p "$OUT"
+	overlay_root "$lower" "$work"
 	# shellcheck disable=SC2064
 	trap "release_root '$MERGED'; rm -rf '$work'" EXIT
-	mount_api "$MERGED"
 
 	# the tree as git sees it (tracked and new files, nothing ignored:
 	# no object of the host's build)

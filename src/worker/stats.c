@@ -36,9 +36,11 @@ format_ip(int family, const void *addr, char *buf, size_t size)
  * each peer's row in wgpeer.device_peer is updated in place when something
  * changed, rows of peers gone from the device are deleted, and each
  * peer's traffic is added to wgpeer.peer_traffic as the growth of the
- * kernel counters since the last sample (a counter that went backwards,
- * after the interface was recreated, starts a new base), so totals
- * survive resets.  Unchanged peers cause no write at all, not even a row
+ * kernel counters since the last sample, so totals survive resets: when
+ * either counter went backwards (the interface was recreated, or the peer
+ * removed and added again) both restarted from zero, and each is counted
+ * whole.  Judging each direction alone lost bytes: a peer that had sent
+ * little before the reset had its new small counter taken for growth.  Unchanged peers cause no write at all, not even a row
  * lock: what a sample writes (and its WAL) grows with the peers whose
  * traffic, handshake or endpoint changed, not with the device.
  */
@@ -133,7 +135,10 @@ store_device(const char *ifname, const wg_device *dev)
 					 " changed AS ("
 					 "  SELECT s.*, o.public_key IS NULL AS new_row,"
 					 "    o.rx_bytes AS old_rx, o.tx_bytes AS old_tx,"
-					 "    o.latest_handshake AS old_handshake, o.endpoint AS old_endpoint"
+					 "    o.latest_handshake AS old_handshake, o.endpoint AS old_endpoint,"
+					 /* either counter went back: both restarted from zero */
+					 "    (o.public_key IS NULL OR s.rx_bytes < o.rx_bytes"
+					 "     OR s.tx_bytes < o.tx_bytes) AS new_base"
 					 "  FROM s LEFT JOIN wgpeer.device_peer o"
 					 "    ON o.interface = $1 AND o.public_key = s.public_key"
 					 "  WHERE o.public_key IS NULL"
@@ -163,10 +168,10 @@ store_device(const char *ifname, const wg_device *dev)
 					 " INSERT INTO wgpeer.peer_traffic AS t (peer_id, rx_bytes,"
 					 "   tx_bytes, latest_handshake, endpoint, sampled_at)"
 					 " SELECT p.peer_id,"
-					 "   CASE WHEN c.old_rx IS NULL OR c.rx_bytes < c.old_rx"
-					 "        THEN c.rx_bytes ELSE c.rx_bytes - c.old_rx END,"
-					 "   CASE WHEN c.old_tx IS NULL OR c.tx_bytes < c.old_tx"
-					 "        THEN c.tx_bytes ELSE c.tx_bytes - c.old_tx END,"
+					 "   CASE WHEN c.new_base THEN c.rx_bytes"
+					 "        ELSE c.rx_bytes - c.old_rx END,"
+					 "   CASE WHEN c.new_base THEN c.tx_bytes"
+					 "        ELSE c.tx_bytes - c.old_tx END,"
 					 "   c.latest_handshake, c.endpoint, now()"
 					 " FROM changed c"
 					 " JOIN wgpeer.peer p ON p.public_key = c.public_key"
