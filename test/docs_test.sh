@@ -18,7 +18,11 @@
 # 4. Every other SQL block of docs/*.md, each in a transaction rolled
 #    back, and every shell block as postgres, against the same database.
 # Blocks marked <!-- doc-test: skip (reason) --> are listed with their
-# reason.  Run as root after `make install`:  bash test/docs_test.sh
+# reason.  Steps with a kernel and a userspace way (<!-- doc-test: only
+# kernel|userspace -->) run the userspace one (wireguard-go), or with
+# --kernel the kernel one (in the test VM: bash test/vm/run.sh
+# test/docs_test.sh --kernel), the client then on the kernel too.
+# Run as root after `make install`:  bash test/docs_test.sh [--kernel]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -37,7 +41,12 @@ SERVER_IP=192.168.248.1
 TMP=$(mktemp -d /tmp/wgpeer-docs.XXXXXX)
 chmod 755 "$TMP"
 RUN_DIR_WAS=$(stat -c '%a %U %G' /var/run/wireguard 2>/dev/null || true)
+VARIANT=userspace
 WGPEER_BACKEND=uapi
+if [ "${1:-}" = --kernel ]; then
+	VARIANT=kernel
+	WGPEER_BACKEND=netlink
+fi
 WG_DEV_LOGS=$TMP
 . test/cluster.sh
 . test/wireguard.sh
@@ -94,9 +103,9 @@ veth_pair "$NS_S" doc-s "$SERVER_IP/24" "$NS_C" doc-c 192.168.248.2/24
 pg_createcluster "$MAJOR" "$CL" >/dev/null
 ip netns exec "$NS_S" pg_ctlcluster "$MAJOR" "$CL" start
 
-echo "== 1. README.md: Quick start"
+echo "== 1. README.md: Quick start ($VARIANT)"
 mkdir "$TMP/quickstart"
-perl test/doc_blocks.pl README.md "$TMP/quickstart" quickstart >/dev/null
+perl test/doc_blocks.pl README.md "$TMP/quickstart" quickstart "$VARIANT" >/dev/null
 check "the quick start has shell and SQL blocks" \
 	test "$(ls "$TMP/quickstart" | wc -l)" -ge 4
 check "the quick start runs as written" run_blocks "$TMP/quickstart"
@@ -120,11 +129,17 @@ check "wg_show('$DEV') shows the handshake" wait_until 30 handshake_seen
 
 echo "== 2. README.md: the API tour"
 mkdir "$TMP/tour"
-perl test/doc_blocks.pl README.md "$TMP/tour" tour >/dev/null
+perl test/doc_blocks.pl README.md "$TMP/tour" tour "$VARIANT" >/dev/null
 check "the tour has a block" test "$(ls "$TMP/tour" | wc -l)" -ge 1
 check "the tour runs as written" run_blocks "$TMP/tour"
 check "bob was revoked at the end of it" \
 	test "$(q_doc "SELECT status FROM wgpeer.peer WHERE user_id = 'bob@example.com'")" = revoked
+
+# the rest does not depend on how the interface was made
+if [ "$VARIANT" = kernel ]; then
+	tap_summary "docs (kernel)"
+	exit 0
+fi
 
 echo "== 3. documented signatures against pg_proc"
 perl test/doc_signatures.pl README.md docs/*.md >"$TMP/signatures"

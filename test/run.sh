@@ -49,7 +49,7 @@ demo() {
 # The kernel lane: a real WireGuard kernel (this one, or Debian's under
 # qemu): the netlink backend, then the apply worker end to end with
 # PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
-# one disk), then the demo.  It is the slowest part (software emulation)
+# one disk), then the demo and the README's quick start on the kernel.  It is the slowest part (software emulation)
 # and uses the installed build only, so it runs in the background while
 # the native suites below run; its log is printed when it ends.  Nothing
 # below installs over the system's build until it has ended (the
@@ -62,6 +62,8 @@ kernel_lane() {
 	# the README's demo command on kernel WireGuard (in the VM, where this
 	# kernel has none and the native run takes the wireguard-go path)
 	suite "demo on the kernel (VM)" bash test/vm/run.sh demo.sh
+	# the README's quick start, its kernel way, to a working tunnel
+	suite "docs as written, kernel (VM)" bash test/vm/run.sh test/docs_test.sh --kernel
 	tier_end
 }
 kernel_lane >"$LANES/kernel.log" 2>&1 &
