@@ -139,7 +139,8 @@ CREATE FUNCTION wg_create_peer(
 COMMENT ON FUNCTION wg_create_peer IS
 	'Create a peer: keys, address, row, queued kernel change and client config';
 
--- The client config of a stored peer (src/sql/peer.c), and its QR codes.
+-- The client config of a stored peer (src/sql/peer.c), and its QR codes
+-- (SQL wrappers of 01-keys-and-qr.sql's functions).
 CREATE FUNCTION wg_peer_config(peer_id uuid) RETURNS text
 	AS 'MODULE_PATHNAME', 'wg_peer_config'
 	LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp;

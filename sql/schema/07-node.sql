@@ -77,8 +77,8 @@ CREATE TRIGGER interface_changed_by_primary
 ALTER TABLE interface ENABLE REPLICA TRIGGER interface_changed_by_primary;
 
 -- Nor do cascades: on a node, what an interface or a peer removed on the
--- primary leaves behind is cleaned up here (the interface's managed keys
--- too: see managed_key, 02-interfaces.sql).
+-- primary leaves behind is cleaned up here.  An interface: its queued
+-- changes, worker state, device rows and outcomes.
 CREATE FUNCTION wg_interface_forgotten() RETURNS trigger
 LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
 AS $$
@@ -95,6 +95,7 @@ CREATE TRIGGER interface_forgotten AFTER DELETE ON interface
 	FOR EACH ROW EXECUTE FUNCTION wg_interface_forgotten();
 ALTER TABLE interface ENABLE REPLICA TRIGGER interface_forgotten;
 
+-- A peer: its queued changes, traffic and outcome.
 CREATE FUNCTION wg_peer_forgotten() RETURNS trigger
 LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
 AS $$
@@ -109,6 +110,8 @@ CREATE TRIGGER peer_forgotten AFTER DELETE ON peer
 	FOR EACH ROW EXECUTE FUNCTION wg_peer_forgotten();
 ALTER TABLE peer ENABLE REPLICA TRIGGER peer_forgotten;
 
+-- On a node, an interface removed on the primary takes its managed keys
+-- (managed_key, 02-interfaces.sql) with it.
 CREATE FUNCTION wg_interface_keys_forgotten() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -142,7 +145,12 @@ COMMENT ON TABLE peer_outcome IS
 	'What each node did with its peers: applied, removed, refused or expired';
 COMMENT ON COLUMN peer_outcome.node IS 'The node that wrote the row; empty for this server itself';
 
--- An outcome counts for the peer of its node and interface only.
+-- An outcome arrived on the primary: 'applied' makes a peer still
+-- 'creating' active, with the same NOTIFY wgpeer as a local apply;
+-- 'expired' expires a peer the node expired on time without the primary;
+-- a node's first refusal of a peer is an apply_failed event (its retries
+-- are not news).  An outcome counts for the peer of its node and interface
+-- only.
 CREATE FUNCTION wg_outcome_arrived() RETURNS trigger
 LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
 AS $$

@@ -42,6 +42,8 @@ RETURNS record
 COMMENT ON FUNCTION wg_redeem_config_link IS
 	'The config and QR code of a one-time link, once; optionally forget the private key';
 
+-- A new public key (a key rotation) clears private_key_forgotten_at,
+-- which is about the key a link handed out.
 CREATE FUNCTION wg_new_key_held() RETURNS trigger
 LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
 AS $$
