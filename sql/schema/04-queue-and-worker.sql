@@ -1,8 +1,9 @@
 ------------------------------------------------------------------------------
 -- The change queue and what the apply worker records
 --
--- The queue holds desired device changes, written in the caller's
--- transaction by one writer, the peer_queue trigger (src/sql/queue.c), and
+-- The queue holds desired device changes, written by the writers
+-- test/check_layers.pl names (the peer_queue trigger, src/sql/queue.c, in
+-- the caller's transaction; a node's expiry, src/worker/expiry.c), and
 -- consumed by the apply worker after commit (src/worker/apply.c).  The
 -- worker writes the rest of this file's tables: how each interface's
 -- applies went (worker_state), the device as last read and reconciled
@@ -40,7 +41,7 @@ CREATE INDEX queue_quarantined ON queue (interface, public_key, change_id)
 CREATE TRIGGER queue_wake AFTER INSERT ON queue
 	FOR EACH STATEMENT EXECUTE FUNCTION wg_tell_worker('queue');
 
--- The queue's one writer: each transition of a peer that changes what
+-- The queue's main writer: each transition of a peer that changes what
 -- belongs on an interface this cluster serves queues its change.  Enabled
 -- ALWAYS, so that it also fires where logical replication applies the
 -- primary's rows on a node.
