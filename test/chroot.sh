@@ -158,3 +158,29 @@ overlay_root() {
 		-o "lowerdir=$lower,upperdir=$work/upper,workdir=$work/work" "$MERGED"
 	mount_api "$MERGED"
 }
+
+# wgpeer_root MAJOR WORK: an overlay (overlay_root, in WORK) of today's
+# chroot of PostgreSQL MAJOR with this tree built and installed in it (the
+# tree as git sees it, copied to /build/wgpeer there, as test/pgversions.sh
+# does), for the suites that run a server of another major beside the
+# host's; sets MERGED.  The build's output is in WORK/build.log.
+wgpeer_root() {
+	local major=$1 work=$2 src
+	src=$(git rev-parse --show-toplevel)
+	cached_chroot "${SUITE[$major]}" "$major" >/dev/null || return 1
+	overlay_root "$CHROOT" "$work"
+	mkdir -p "$MERGED/build/wgpeer"
+	git -C "$src" ls-files -z -co --exclude-standard |
+		tar -C "$src" --null -T - -cf - | tar -C "$MERGED/build/wgpeer" -xf -
+	in_root "$MERGED" "cd /build/wgpeer && make -s -j$(nproc) && make -s install" \
+		>"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; return 1; }
+}
+
+# share_wireguard_run ROOT: the host's WireGuard UAPI socket directory
+# (/var/run/wireguard, where test/wireguard.sh's wireguard-go daemons put
+# their sockets) seen at the same path in chroot ROOT, whose /run is its
+# own (mount_api), so that a worker there reaches the host's daemons
+share_wireguard_run() {
+	mkdir -p /run/wireguard "$1/run/wireguard"
+	mount --bind /run/wireguard "$1/run/wireguard"
+}
