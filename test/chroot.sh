@@ -184,3 +184,36 @@ share_wireguard_run() {
 	mkdir -p /run/wireguard "$1/run/wireguard"
 	mount --bind /run/wireguard "$1/run/wireguard"
 }
+
+# host_pg_into ROOT: the host's PostgreSQL (the installation of the
+# pg_config first in PATH, wgpeer included) copied into chroot ROOT at the
+# same paths, so that pg_upgrade there finds both majors' binaries; the
+# shared libraries they need that ROOT lacks (another Debian's sonames:
+# ICU, LLVM...) are copied from the host into HOST_PG_LIBS (set here, a
+# directory below ROOT as seen from inside it), for LD_LIBRARY_PATH
+host_pg_into() {
+	local root=$1 bindir pkgdir sharedir missing so from i
+	bindir=$(pg_config --bindir)
+	pkgdir=$(dirname "$bindir")
+	sharedir=$(pg_config --sharedir)
+	HOST_PG_LIBS=$pkgdir/hostlib
+	for d in "$pkgdir" "$sharedir"; do
+		mkdir -p "$root$(dirname "$d")"
+		[ -d "$root$d" ] || cp -a "$d" "$root$d"
+	done
+	mkdir -p "$root$HOST_PG_LIBS"
+	for i in 1 2 3 4 5; do
+		missing=$(in_root "$root" "export LD_LIBRARY_PATH=$HOST_PG_LIBS
+			for f in $bindir/* $(pg_config --pkglibdir)/*.so; do
+				ldd \"\$f\" 2>/dev/null
+			done | awk '/not found/ { print \$1 }' | sort -u")
+		[ -n "$missing" ] || return 0
+		for so in $missing; do
+			from=$(ldconfig -p | awk -v s="$so" '$1 == s { print $NF; exit }')
+			[ -n "$from" ] || { echo "host_pg_into: $so is not on the host either" >&2; return 1; }
+			cp -L "$from" "$root$HOST_PG_LIBS/$so"
+		done
+	done
+	echo "host_pg_into: libraries still missing in $root: $missing" >&2
+	return 1
+}

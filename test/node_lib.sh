@@ -7,7 +7,9 @@
 #   on NAME FUNCTION...      a test/cluster.sh function (q, sql_true,
 #                            cluster_psql, wanted_peers...) against NAME
 #   pg_start NAME [conf...]  a new cluster NAME on a free port, ready for
-#                            logical replication both ways, started; with
+#                            logical replication both ways, started (pg_init:
+#                            the same, not started; PG_DIR[NAME] set first
+#                            puts it there); with
 #                            PG_ROOT[NAME] set to a chroot (test/chroot.sh's
 #                            wgpeer_root) beforehand, it runs there, with
 #                            the PostgreSQL of that root's major
@@ -63,10 +65,12 @@ in_cluster_root() {
 # the cluster's directory as its server sees it (inside its chroot)
 pg_inner_dir() { echo "${PG_DIR[$1]#"${PG_ROOT[$1]:-}"}"; }
 
-# pg_start NAME [conf lines...]: a new cluster listening on 127.0.0.1 (the
+# pg_init NAME [conf lines...]: a new cluster listening on 127.0.0.1 (the
 # default pg_hba.conf of initdb -A trust lets local and replication
-# connections from there in), ready for logical replication both ways
-pg_start() {
+# connections from there in), ready for logical replication both ways, in
+# PG_DIR[NAME] when set (for a chroot's cluster: below the root), else
+# in $TMP/NAME (in the chroot: /srv/wgpeer-NAME); not started
+pg_init() {
 	local name=$1 conf
 	shift
 	PG_PORT[$name]=$(free_port)
@@ -78,12 +82,12 @@ pg_start() {
 		"log_line_prefix = '%m [%p] %b '"
 		"wgpeer.database = 'postgres'" "$@")
 	if [ -z "${PG_ROOT[$name]:-}" ]; then
-		PG_DIR[$name]=$TMP/$name
+		PG_DIR[$name]=${PG_DIR[$name]:-$TMP/$name}
 		on "$name" cluster_init "${PG_DIR[$name]}" "${conf[@]}"
 	else
 		# as cluster_init does, in the chroot (its socket directory is
 		# reached from here through the root)
-		PG_DIR[$name]=${PG_ROOT[$name]}/srv/wgpeer-$name
+		PG_DIR[$name]=${PG_DIR[$name]:-${PG_ROOT[$name]}/srv/wgpeer-$name}
 		local d
 		d=$(pg_inner_dir "$name")
 		in_root "${PG_ROOT[$name]}" "rm -rf $d && mkdir -p $d && chown $WGPEER_USER $d"
@@ -92,7 +96,11 @@ pg_start() {
 			"shared_preload_libraries = 'wgpeer'" "fsync = off" "${conf[@]}" \
 			>>"${PG_DIR[$name]}/data/postgresql.conf"
 	fi
-	pg_run "$name"
+}
+# pg_start NAME [conf lines...]: pg_init, then started
+pg_start() {
+	pg_init "$@"
+	pg_run "$1"
 }
 pg_run() {
 	if [ -z "${PG_ROOT[$1]:-}" ]; then

@@ -1,0 +1,265 @@
+#!/bin/bash
+# The major-version upgrade path (issue 20): a PostgreSQL 15 cluster with
+# wgpeer serving live peers on a wireguard-go interface, a client pinging
+# through it, events and quotas, upgraded to 17 both ways Debian's
+# pg_upgradecluster offers, one after the other from the same cluster:
+#	1. the 15 cluster (the host's PostgreSQL, first in PATH) serves wgmu0:
+#	   peers in every state (active with quotas, routes, suspended,
+#	   revoked), traffic, usage and events; samples then stop, so that its
+#	   rows stay as they are;
+#	2. dump/restore: pg_dump of 17 (in today's trixie chroot, test/chroot.sh,
+#	   with this tree installed) dumps the running 15 cluster, pg_restore
+#	   restores it into a 17 cluster whose worker serves another database
+#	   (as docs/backups-and-ha.md says); every registered table and the
+#	   event sequence equal 15's; then 15 stops and 17's wgpeer.database
+#	   names the restored database;
+#	3. pg_upgrade: the 15 cluster (stopped) upgraded with 17's pg_upgrade in
+#	   the chroot, 15's binaries and the libraries the chroot lacks copied
+#	   into it (host_pg_into); every table equal 15's, then its worker
+#	   started the same way.
+# After each: the 17 worker resumes (reconciles, its first reconcile
+# changes nothing, a new peer reaches wgmu0 with an event id past 15's),
+# and wgmu0 equals the database without re-adding any peer: the same
+# server key, each peer's handshake and counters kept (a peer removed and
+# added again would start from zero), the client pinging throughout.
+# WGPEER_ROOT_17=DIR uses DIR, a root that test/chroot.sh's wgpeer_root 17
+# made already, instead of building one (about 1 to 4 minutes).  Run as
+# root after `make install`:  bash test/major_upgrade_test.sh
+# Polls with bounds, never fixed sleeps.  Prints "N passed, N failed" and
+# exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/cluster.sh
+. test/chroot.sh
+# both majors' clusters with the same locale: pg_upgrade requires it
+export LC_ALL=C.UTF-8
+
+E2E_NAME=mu
+DEV=wgmu0						# wgpeer's interface, run by wireguard-go
+CDEV=wgmuc0						# the client's interface
+E2E_NET=192.168.246
+. test/e2e.sh
+. test/node_lib.sh
+NEW=17
+CLUSTER_DB=vpn
+WORK=
+PINGER=
+# the registered tables, in the order their digests are printed
+TABLES="interface pool free_address node peer quota config_link peer_watch
+	peer_traffic device_peer peer_usage event"
+
+e2e_cleanup_extra() {
+	[ -z "$PINGER" ] || kill "$PINGER" 2>/dev/null || true
+	pg_stop_all
+	if [ -n "$WORK" ]; then
+		release_root "$MERGED"
+		rm -rf "$WORK"
+	elif [ -n "${MERGED:-}" ]; then
+		umount "$MERGED/run/wireguard" 2>/dev/null || true
+		rm -rf "$MERGED/srv/wgpeer-mu-$$"
+	fi
+}
+
+# digest NAME: per registered table of its database vpn the row count and
+# the md5 of its rows in a stable order, then the event sequence's state
+digest() {
+	local t
+	{
+		for t in $TABLES; do
+			echo "SELECT '$t', count(*), md5(coalesce(string_agg(x::text, '|'
+				ORDER BY x::text), '')) FROM wgpeer.$t x;"
+		done
+		echo "SELECT 'event_id_seq', last_value, is_called FROM wgpeer.event_id_seq;"
+	} | on "$1" q
+}
+# the peers as wgmu0 has them: key, latest handshake, rx, tx
+dev_state() { srv wg show "$DEV" dump | tail -n +2 | awk -F'\t' -v OFS='\t' '{ print $1, $5, $6, $7 }' | sort; }
+# kept SNAPSHOT: every peer of SNAPSHOT (dev_state) is on wgmu0 with the
+# same handshake (or a later one) and counters no lower: none was removed
+# and added again
+kept() {
+	dev_state | awk -F'\t' 'NR == FNR { hs[$1] = $2; rx[$1] = $3; tx[$1] = $4; next }
+		($1 in hs) { seen[$1] = 1
+			if ($2 < hs[$1] || (hs[$1] > 0 && $2 == 0) || $3 < rx[$1] || $4 < tx[$1]) {
+				print "   reset: " $0 " (was " hs[$1] " " rx[$1] " " tx[$1] ")"; bad = 1 } }
+		END { for (k in hs) if (!(k in seen)) { print "   gone: " k; bad = 1 }; exit bad }' "$1" -
+}
+ping_server() { cli ping -c 1 -W 1 10.96.0.1 >/dev/null 2>&1; }
+
+# serve NAME WHAT: 17's cluster NAME, its rows checked, takes wgmu0 over
+# from the stopped 15 cluster: its worker is pointed at vpn and started;
+# the checks of a finished upgrade
+serve() {
+	local name=$1 what=$2 snap=$TMP/dev.$1
+	dev_state >"$snap"
+	pg_ctl_on "$name" -m fast -w stop >/dev/null
+	printf '%s\n' "wgpeer.database = 'vpn'" "wgpeer.stats_interval = 1s" \
+		>>"${PG_DIR[$name]}/data/postgresql.conf"
+	pg_run "$name"
+	check "$what: 17's worker reconciles $DEV" wait_until 30 on "$name" sql_true \
+		"SELECT reconciled_at IS NOT NULL FROM wgpeer.device WHERE interface = '$DEV'"
+	same "$what: its first reconcile changed nothing on $DEV (added, corrected, removed, error)" \
+		"0 0 0 " "$(on "$name" q -c "SELECT added || ' ' || corrected || ' ' || removed || ' '
+			|| coalesce(reconcile_error, '') FROM wgpeer.device WHERE interface = '$DEV'")"
+	same "$what: $DEV keeps the server key" "$SERVER_KEY" "$(srv wg show "$DEV" public-key)"
+	same "$what: $DEV has the peers the upgraded database wants" \
+		"$(on "$name" wanted_peers "$DEV")" "$(kernel_peers "$DEV")"
+	check "$what: no peer of $DEV was removed and added again (handshakes, counters kept)" \
+		kept "$snap"
+	check "$what: the client still pings" wait_until 10 ping_server
+	check "$what: 17's samples go on counting alice's traffic" wait_until 20 on "$name" sql_true \
+		"SELECT rx_bytes >= $ALICE_RX AND sampled_at > now() - interval '5 seconds'
+		 FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE'"
+	local new new_key
+	IFS=$'\t' read -r new new_key < <(on "$name" q -c "SELECT peer_id, public_key
+		FROM wgpeer.wg_create_peer('new_$name', interface => '$DEV')")
+	check "$what: a new peer reaches $DEV" wait_until 20 on_server "$new_key"
+	check "$what: ... goes active, its event ids after 15's last ($MAX_EVENT)" \
+		wait_until 20 on "$name" sql_true "SELECT status = 'active'
+			AND (SELECT min(event_id) > $MAX_EVENT FROM wgpeer.event WHERE peer_id = '$new')
+			FROM wgpeer.peer WHERE peer_id = '$new'"
+	on "$name" q -c "SELECT wgpeer.wg_revoke_peer('$new')" >/dev/null
+	check "$what: ... and leaves when revoked" wait_until 20 not_on_server "$new_key"
+	check "$what: the client still pings" wait_until 10 ping_server
+	pg_stop "$name"
+}
+
+e2e_start
+ip -n "$NS_S" addr add 10.96.0.1/24 dev "$DEV"
+ip -n "$NS_S" link set "$DEV" up
+
+echo "== [${SECONDS}s] PostgreSQL $NEW: a trixie overlay with this tree installed"
+if [ -n "${WGPEER_ROOT_17:-}" ]; then
+	MERGED=$WGPEER_ROOT_17
+	echo "   using $MERGED"
+else
+	WORK=$(mktemp -d "$CACHE/run-upgrade.XXXXXX")
+	chmod 755 "$WORK"			# the clusters' user reaches their sockets in it
+	wgpeer_root "$NEW" "$WORK"
+	echo "   built and installed in $MERGED"
+fi
+mountpoint -q "$MERGED/run/wireguard" || share_wireguard_run "$MERGED"
+host_pg_into "$MERGED"
+OLD_BIN=$(pg_config --bindir)
+echo "   PostgreSQL $("$PG_BIN/pg_config" --version | cut -d' ' -f2) copied into it" \
+	"(libraries it lacks: $(ls "$MERGED$HOST_PG_LIBS" | paste -sd ' '))"
+# every cluster's directory below the root, so that 17's programs there
+# reach 15's too
+SRV=$MERGED/srv/wgpeer-mu-$$
+mkdir -p "$SRV"
+chmod 755 "$SRV"
+
+echo "== [${SECONDS}s] 1. PostgreSQL 15 serves $DEV"
+PG_DIR[old]=$SRV/old
+pg_start old "wgpeer.database = 'vpn'" "wgpeer.stats_interval = 1s"
+CLUSTER_DB=postgres on old q -c "CREATE DATABASE vpn"
+OLD_IN=${PG_DIR[old]#"$MERGED"}	# its directory as the chroot sees it
+on old q >/dev/null <<SQL
+CREATE EXTENSION wgpeer;
+SELECT name FROM wgpeer.wg_add_interface('$DEV', '$E2E_NET.1:51820',
+	'10.96.0.1/24', allowed_ips => '10.96.0.0/24', backend => 'uapi');
+SQL
+new_peer() { on old q -c "SELECT peer_id FROM wgpeer.wg_create_peer('$1', interface => '$DEV')"; }
+ALICE=$(new_peer alice)
+for u in bob carol dave erin; do new_peer $u >/dev/null; done
+on old q >/dev/null <<SQL
+SELECT wgpeer.wg_set_peer_quota('$ALICE', 1000000000, 'month');
+SELECT wgpeer.wg_set_peer_routes(peer_id, '{10.196.2.0/24}') FROM wgpeer.peer
+	WHERE user_id = 'bob';
+SELECT wgpeer.wg_suspend_peer(peer_id, 'unpaid') FROM wgpeer.peer WHERE user_id = 'carol';
+SELECT wgpeer.wg_revoke_peer(peer_id) FROM wgpeer.peer WHERE user_id = 'dave';
+SELECT wgpeer.wg_set_peer_quota(peer_id, 5000000, 'day') FROM wgpeer.peer
+	WHERE user_id = 'erin';
+SQL
+ALICE_KEY=$(on old q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$ALICE'")
+(umask 077 && on old q -c "SELECT wgpeer.wg_peer_config('$ALICE')" >"$TMP/client.conf")
+check "alice reaches $DEV" wait_until 30 on_server "$ALICE_KEY"
+wg_client_up "$CDEV" "$NS_C" "$TMP/client.conf" 10.96.0.0/24
+check "the client pings 10.96.0.1 through the tunnel" wait_until 30 ping_server
+cli ping -q -c 300 -i 0.01 -s 1000 -W 1 10.96.0.1 >/dev/null 2>&1 || true
+check "its traffic, usage and connection are recorded" wait_until 20 on old sql_true \
+	"SELECT (SELECT rx_bytes > 250000 FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE')
+	    AND (SELECT sum(rx_bytes) > 250000 FROM wgpeer.peer_usage WHERE peer_id = '$ALICE')
+	    AND EXISTS (SELECT FROM wgpeer.event WHERE peer_id = '$ALICE' AND kind = 'connected')"
+PEERS='alice:active bob:active carol:suspended dave:revoked erin:active'
+check "every peer applied" wait_until 20 on old sql_true \
+	"SELECT string_agg(user_id || ':' || status, ' ' ORDER BY user_id) = '$PEERS'
+	 FROM wgpeer.peer"
+# the client pings all along, until the end; what it lost is printed
+ip netns exec "$NS_C" ping -i 0.2 -W 1 10.96.0.1 >"$TMP/ping.log" 2>&1 &
+PINGER=$!
+# no more samples: 15's rows stay as they are while it is dumped
+on old q -c "ALTER SYSTEM SET wgpeer.stats_interval = 0" -c "SELECT pg_reload_conf()" >/dev/null
+wait_until 10 on old sql_true "SELECT current_setting('wgpeer.stats_interval') = '0'"
+SERVER_KEY=$(on old q -c "SELECT public_key FROM wgpeer.interface WHERE name = '$DEV'")
+same "$DEV has 15's server key" "$SERVER_KEY" "$(srv wg show "$DEV" public-key)"
+DIGEST=$(digest old)
+MAX_EVENT=$(on old q -c "SELECT max(event_id) FROM wgpeer.event")
+VERSION=$(on old q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")
+ALICE_RX=$(on old q -c "SELECT rx_bytes FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE'")
+echo "   $(on old q -c "SELECT count(*) FROM wgpeer.peer") peers, $(on old q -c "SELECT count(*)
+	FROM wgpeer.quota") quotas, $(on old q -c "SELECT count(*) FROM wgpeer.event") events"
+
+echo "== [${SECONDS}s] 2. dump/restore: 17's pg_dump of the running 15, restored into 17"
+# 17's worker serves the database postgres (without wgpeer) meanwhile
+PG_ROOT[dump]=$MERGED
+PG_ROOT_MAJOR[dump]=$NEW
+PG_DIR[dump]=$SRV/dump
+pg_start dump
+mkdir -p "$SRV/dumps"
+chown "$WGPEER_USER" "$SRV/dumps"
+dumped=0
+in_root "$MERGED" "umask 077 && cd $(pg_inner_dir dump)/.. &&
+	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/pg_dump -Fc \
+		-h 127.0.0.1 -p ${PG_PORT[old]} -U postgres -d vpn -f dumps/vpn.dump &&
+	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/createdb \
+		-h $(pg_inner_dir dump) -p ${PG_PORT[dump]} -U postgres vpn &&
+	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/pg_restore --exit-on-error \
+		-h $(pg_inner_dir dump) -p ${PG_PORT[dump]} -U postgres -d vpn dumps/vpn.dump" \
+	>"$TMP/dump.log" 2>&1 || dumped=$?
+check "17's pg_dump of 15, pg_restore into 17" test "$dumped" = 0
+[ "$dumped" = 0 ] || tail -n 30 "$TMP/dump.log"
+same "dump/restore: every table's rows and the event sequence as 15 has them" \
+	"$DIGEST" "$(digest dump)"
+same "dump/restore: the extension's version" "$VERSION" \
+	"$(on dump q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
+same "dump/restore: the peers and their states" "$PEERS" \
+	"$(on dump q -c "SELECT string_agg(user_id || ':' || status, ' ' ORDER BY user_id) FROM wgpeer.peer")"
+pg_stop old
+serve dump "dump/restore"
+
+echo "== [${SECONDS}s] 3. pg_upgrade of the 15 cluster to 17"
+PG_ROOT[up]=$MERGED
+PG_ROOT_MAJOR[up]=$NEW
+PG_DIR[up]=$SRV/up
+pg_init up
+mkdir -p "$SRV/upgrade"
+chown "$WGPEER_USER" "$SRV/upgrade"
+upgraded=0
+t=$SECONDS
+in_root "$MERGED" "cd $(pg_inner_dir up)/../upgrade && LD_LIBRARY_PATH=$HOST_PG_LIBS \
+	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/pg_upgrade \
+		-b $OLD_BIN -B /usr/lib/postgresql/$NEW/bin \
+		-d $OLD_IN/data -D $(pg_inner_dir up)/data \
+		-U postgres -p $((50000 + $$ % 1000)) -P $((51000 + $$ % 1000))" \
+	>"$TMP/upgrade.log" 2>&1 || upgraded=$?
+check "17's pg_upgrade of the 15 cluster ($((SECONDS - t)) s)" test "$upgraded" = 0
+[ "$upgraded" = 0 ] || tail -n 30 "$TMP/upgrade.log" "${PG_DIR[up]}"/data/pg_upgrade_output.d/*/log/*
+# its worker serves the database postgres (without wgpeer) at first
+pg_run up
+same "pg_upgrade: every table's rows and the event sequence as 15 had them" \
+	"$DIGEST" "$(digest up)"
+same "pg_upgrade: the extension's version" "$VERSION" \
+	"$(on up q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
+serve up "pg_upgrade"
+
+kill -INT "$PINGER" 2>/dev/null || true
+wait "$PINGER" 2>/dev/null || true
+PINGER=
+read -r sent got < <(awk '/packets transmitted/ { print $1, $4 }' "$TMP/ping.log")
+echo "   the client's ping across both upgrades: $got of $sent received"
+check "the client lost at most 2% of its pings across both upgrades" \
+	test "$((got * 100))" -ge "$((sent * 98))"
+
+echo "== [${SECONDS}s] done"
+tap_summary major_upgrade_test
