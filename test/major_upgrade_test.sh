@@ -31,6 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
 . test/chroot.sh
+own_wireguard_run "test/$(basename "$0")" "$@"
 # both majors' clusters with the same locale: pg_upgrade requires it
 export LC_ALL=C.UTF-8
 
@@ -42,35 +43,28 @@ E2E_NET=192.168.246
 . test/node_lib.sh
 NEW=17
 CLUSTER_DB=vpn
-WORK=
 PINGER=
-# the registered tables, in the order their digests are printed
-TABLES="interface pool free_address node peer quota config_link peer_watch
-	peer_traffic device_peer peer_usage event"
+SRV=
 
 e2e_cleanup_extra() {
 	[ -z "$PINGER" ] || kill "$PINGER" 2>/dev/null || true
 	pg_stop_all
-	if [ -n "$WORK" ]; then
-		release_root "$MERGED"
-		rm -rf "$WORK"
-	elif [ -n "${MERGED:-}" ]; then
-		umount "$MERGED/run/wireguard" 2>/dev/null || true
-		rm -rf "$MERGED/srv/wgpeer-mu-$$"
-	fi
+	[ -z "$SRV" ] || rm -rf "$SRV"
+	suite_root_release
 }
 
-# digest NAME: per registered table of its database vpn the row count and
-# the md5 of its rows in a stable order, then the event sequence's state
-digest() {
-	local t
-	{
-		for t in $TABLES; do
-			echo "SELECT '$t', count(*), md5(coalesce(string_agg(x::text, '|'
-				ORDER BY x::text), '')) FROM wgpeer.$t x;"
-		done
-		echo "SELECT 'event_id_seq', last_value, is_called FROM wgpeer.event_id_seq;"
-	} | on "$1" q
+# new_pg PROGRAM ARGS: PROGRAM of PostgreSQL $NEW with ARGS (a shell line)
+# in the chroot, as the clusters' user, in the directory of the clusters
+new_pg() {
+	in_root "$MERGED" "cd $SRV_IN && runuser -u $WGPEER_USER -- \
+		/usr/lib/postgresql/$NEW/bin/$1 $2"
+}
+# rows NAME: the rows of wgpeer's tables and its sequences' values in
+# cluster NAME's database vpn, as $NEW's pg_dump writes them (the
+# extension's tables are registered with pg_extension_config_dump)
+rows() {
+	new_pg pg_dump "-h 127.0.0.1 -p ${PG_PORT[$1]} -U postgres -d vpn --data-only -n wgpeer" |
+		grep -v -e '^--' -e '^$' -e '^SET ' -e 'set_config'
 }
 # the peers as wgmu0 has them: key, latest handshake, rx, tx
 dev_state() { srv wg show "$DEV" dump | tail -n +2 | awk -F'\t' -v OFS='\t' '{ print $1, $5, $6, $7 }' | sort; }
@@ -129,25 +123,17 @@ ip -n "$NS_S" addr add 10.96.0.1/24 dev "$DEV"
 ip -n "$NS_S" link set "$DEV" up
 
 echo "== [${SECONDS}s] PostgreSQL $NEW: a trixie overlay with this tree installed"
-if [ -n "${WGPEER_ROOT_17:-}" ]; then
-	MERGED=$WGPEER_ROOT_17
-	echo "   using $MERGED"
-else
-	WORK=$(mktemp -d "$CACHE/run-upgrade.XXXXXX")
-	chmod 755 "$WORK"			# the clusters' user reaches their sockets in it
-	wgpeer_root "$NEW" "$WORK"
-	echo "   built and installed in $MERGED"
-fi
-mountpoint -q "$MERGED/run/wireguard" || share_wireguard_run "$MERGED"
+suite_root "$NEW" upgrade
 host_pg_into "$MERGED"
 OLD_BIN=$(pg_config --bindir)
 echo "   PostgreSQL $("$PG_BIN/pg_config" --version | cut -d' ' -f2) copied into it" \
-	"(libraries it lacks: $(ls "$MERGED$HOST_PG_LIBS" | paste -sd ' '))"
-# every cluster's directory below the root, so that 17's programs there
+	"(libraries the chroot lacks, copied too: $HOST_PG_LIBS)"
+# every cluster's directory below the root, so that $NEW's programs there
 # reach 15's too
-SRV=$MERGED/srv/wgpeer-mu-$$
+SRV_IN=/srv/wgpeer-mu-$$
+SRV=$MERGED$SRV_IN
 mkdir -p "$SRV"
-chmod 755 "$SRV"
+chown "$WGPEER_USER" "$SRV"
 
 echo "== [${SECONDS}s] 1. PostgreSQL 15 serves $DEV"
 PG_DIR[old]=$SRV/old
@@ -193,12 +179,16 @@ on old q -c "ALTER SYSTEM SET wgpeer.stats_interval = 0" -c "SELECT pg_reload_co
 wait_until 10 on old sql_true "SELECT current_setting('wgpeer.stats_interval') = '0'"
 SERVER_KEY=$(on old q -c "SELECT public_key FROM wgpeer.interface WHERE name = '$DEV'")
 same "$DEV has 15's server key" "$SERVER_KEY" "$(srv wg show "$DEV" public-key)"
-DIGEST=$(digest old)
+ROWS=$(rows old)
 MAX_EVENT=$(on old q -c "SELECT max(event_id) FROM wgpeer.event")
 VERSION=$(on old q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")
 ALICE_RX=$(on old q -c "SELECT rx_bytes FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE'")
 echo "   $(on old q -c "SELECT count(*) FROM wgpeer.peer") peers, $(on old q -c "SELECT count(*)
-	FROM wgpeer.quota") quotas, $(on old q -c "SELECT count(*) FROM wgpeer.event") events"
+	FROM wgpeer.quota") quotas, $(on old q -c "SELECT count(*) FROM wgpeer.event") events;" \
+	"pg_dump: $(grep -c '^COPY wgpeer\.' <<<"$ROWS") tables, $(wc -l <<<"$ROWS") lines"
+check "pg_dump of 15 holds wgpeer's rows (peer, quota, event, the event sequence)" \
+	bash -c 'grep -q "^COPY wgpeer.peer " && grep -q "^COPY wgpeer.quota " &&
+		grep -q "^COPY wgpeer.event " && grep -q "setval(.wgpeer.event_id_seq." ' <<<"$ROWS"
 
 echo "== [${SECONDS}s] 2. dump/restore: 17's pg_dump of the running 15, restored into 17"
 # 17's worker serves the database postgres (without wgpeer) meanwhile
@@ -206,21 +196,15 @@ PG_ROOT[dump]=$MERGED
 PG_ROOT_MAJOR[dump]=$NEW
 PG_DIR[dump]=$SRV/dump
 pg_start dump
-mkdir -p "$SRV/dumps"
-chown "$WGPEER_USER" "$SRV/dumps"
 dumped=0
-in_root "$MERGED" "umask 077 && cd $(pg_inner_dir dump)/.. &&
-	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/pg_dump -Fc \
-		-h 127.0.0.1 -p ${PG_PORT[old]} -U postgres -d vpn -f dumps/vpn.dump &&
-	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/createdb \
-		-h $(pg_inner_dir dump) -p ${PG_PORT[dump]} -U postgres vpn &&
-	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/pg_restore --exit-on-error \
-		-h $(pg_inner_dir dump) -p ${PG_PORT[dump]} -U postgres -d vpn dumps/vpn.dump" \
-	>"$TMP/dump.log" 2>&1 || dumped=$?
+{ new_pg pg_dump "-Fc -h 127.0.0.1 -p ${PG_PORT[old]} -U postgres -d vpn -f vpn.dump" &&
+	new_pg createdb "-h 127.0.0.1 -p ${PG_PORT[dump]} -U postgres vpn" &&
+	new_pg pg_restore "--exit-on-error -h 127.0.0.1 -p ${PG_PORT[dump]} -U postgres \
+		-d vpn vpn.dump"; } >"$TMP/dump.log" 2>&1 || dumped=$?
 check "17's pg_dump of 15, pg_restore into 17" test "$dumped" = 0
 [ "$dumped" = 0 ] || tail -n 30 "$TMP/dump.log"
-same "dump/restore: every table's rows and the event sequence as 15 has them" \
-	"$DIGEST" "$(digest dump)"
+check "dump/restore: every row of wgpeer and its sequences as 15 has them" \
+	same_files <(echo "$ROWS") <(rows dump)
 same "dump/restore: the extension's version" "$VERSION" \
 	"$(on dump q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
 same "dump/restore: the peers and their states" "$PEERS" \
@@ -233,22 +217,18 @@ PG_ROOT[up]=$MERGED
 PG_ROOT_MAJOR[up]=$NEW
 PG_DIR[up]=$SRV/up
 pg_init up
-mkdir -p "$SRV/upgrade"
-chown "$WGPEER_USER" "$SRV/upgrade"
 upgraded=0
 t=$SECONDS
-in_root "$MERGED" "cd $(pg_inner_dir up)/../upgrade && LD_LIBRARY_PATH=$HOST_PG_LIBS \
-	runuser -u $WGPEER_USER -- /usr/lib/postgresql/$NEW/bin/pg_upgrade \
-		-b $OLD_BIN -B /usr/lib/postgresql/$NEW/bin \
-		-d $OLD_IN/data -D $(pg_inner_dir up)/data \
-		-U postgres -p $((50000 + $$ % 1000)) -P $((51000 + $$ % 1000))" \
-	>"$TMP/upgrade.log" 2>&1 || upgraded=$?
+new_pg pg_upgrade "-b $OLD_BIN -B /usr/lib/postgresql/$NEW/bin \
+	-d $OLD_IN/data -D $(pg_inner_dir up)/data -U postgres \
+	-p $((50000 + $$ % 1000)) -P $((51000 + $$ % 1000))" >"$TMP/upgrade.log" 2>&1 ||
+	upgraded=$?
 check "17's pg_upgrade of the 15 cluster ($((SECONDS - t)) s)" test "$upgraded" = 0
 [ "$upgraded" = 0 ] || tail -n 30 "$TMP/upgrade.log" "${PG_DIR[up]}"/data/pg_upgrade_output.d/*/log/*
 # its worker serves the database postgres (without wgpeer) at first
 pg_run up
-same "pg_upgrade: every table's rows and the event sequence as 15 had them" \
-	"$DIGEST" "$(digest up)"
+check "pg_upgrade: every row of wgpeer and its sequences as 15 had them" \
+	same_files <(echo "$ROWS") <(rows up)
 same "pg_upgrade: the extension's version" "$VERSION" \
 	"$(on up q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
 serve up "pg_upgrade"

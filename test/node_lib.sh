@@ -17,6 +17,9 @@
 #                            here through its socket all the same
 #   pg_run NAME, pg_stop NAME  start it again, stop it (fast)
 #   pg_ctl_on NAME ARGS...   pg_ctl ARGS on it, as the clusters' user
+#   report_unexpected_errors STATUS
+#                            for a cleanup: the ERRORs of each log when the
+#                            suite stopped half way
 #   pg_stop_all              drop every running cluster's subscriptions (and
 #                            so their slots), stop every cluster
 #   conninfo NAME [ROLE]     a libpq connection string to it
@@ -152,6 +155,19 @@ pg_stop_all() {
 		PG_UP[$name]=0
 	done
 	return 0
+}
+
+# report_unexpected_errors STATUS: when a suite stopped half way (STATUS,
+# its exit status, not 0, and $SUMMARY, set once every check has run,
+# empty), what each cluster's server said that no check shows
+report_unexpected_errors() {
+	local name
+	[ "$1" -ne 0 ] && [ -z "${SUMMARY:-}" ] || return 0
+	for name in "${CLUSTERS[@]}"; do
+		[ -f "${PG_DIR[$name]}/server.log" ] || continue
+		echo "--- $name: unexpected errors in its log (first 30 lines)"
+		unexpected_errors "$name" | head -n 30
+	done
 }
 
 # node_link PRIMARY NODE: the roles each side connects as, with the grants

@@ -42,6 +42,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 . test/chroot.sh
+own_wireguard_run "test/$(basename "$0")" "$@"
 S=$(($$ % 100000))
 OLD=$("$PG_BIN/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 NEW=17
@@ -52,43 +53,23 @@ WG_DEV_LOGS=$TMP
 . test/wireguard.sh
 . test/tap.sh
 . test/node_lib.sh
-WORK=
 NETNS=()
 SUMMARY=						# set once every check has run
 
 cleanup() {
 	local status=$? name
 	set +e
-	for name in "${CLUSTERS[@]}"; do
-		if [ "$status" -ne 0 ] && [ -z "$SUMMARY" ] && [ -f "${PG_DIR[$name]}/server.log" ]; then
-			echo "--- $name: unexpected errors in its log (first 30 lines)"
-			unexpected_errors "$name" | head -n 30
-		fi
-	done
+	report_unexpected_errors "$status"
 	pg_stop_all
 	wg_dev_cleanup
 	for name in "${NETNS[@]}"; do ip netns del "$name" 2>/dev/null; done
-	if [ -n "$WORK" ]; then
-		release_root "$MERGED"
-		rm -rf "$WORK"
-	elif [ -n "${MERGED:-}" ]; then
-		umount "$MERGED/run/wireguard" 2>/dev/null
-	fi
+	suite_root_release
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 echo "== [${SECONDS}s] PostgreSQL $NEW: a trixie overlay with this tree installed"
-if [ -n "${WGPEER_ROOT_17:-}" ]; then
-	MERGED=$WGPEER_ROOT_17
-	echo "   using $MERGED"
-else
-	WORK=$(mktemp -d "$CACHE/run-mixed.XXXXXX")
-	chmod 755 "$WORK"				# the clusters' user reaches their sockets in it
-	wgpeer_root "$NEW" "$WORK"
-	echo "   built and installed in $MERGED"
-fi
-mountpoint -q "$MERGED/run/wireguard" || share_wireguard_run "$MERGED"
+suite_root "$NEW" mixed
 
 # quiet COMMAND...: COMMAND, its output dropped
 quiet() { "$@" >/dev/null 2>&1; }

@@ -88,15 +88,10 @@ WG_DEV_LOGS=$TMP
 SUMMARY=						# set once every check has run
 
 cleanup() {
-	local status=$? name
+	local status=$?
 	set +e
-	for name in "${CLUSTERS[@]}"; do
-		# stopped half way: what the servers said (the checks show it otherwise)
-		if [ "$status" -ne 0 ] && [ -z "$SUMMARY" ] && [ -f "${PG_DIR[$name]}/server.log" ]; then
-			echo "--- $name: unexpected errors in its log (first 30 lines)"
-			unexpected_errors "$name" | head -n 30
-		fi
-	done
+	# stopped half way: what the servers said (the checks show it otherwise)
+	report_unexpected_errors "$status"
 	pg_stop_all
 	wg_dev_cleanup
 	ip netns del "$NS_A" 2>/dev/null
