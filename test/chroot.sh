@@ -233,6 +233,7 @@ suite_root() {
 		MERGED=${!given}
 		echo "   using $MERGED"
 	else
+		mkdir -p "$CACHE"
 		SUITE_WORK=$(mktemp -d "$CACHE/run-$2.XXXXXX")
 		chmod 755 "$SUITE_WORK"		# the clusters' user reaches their sockets in it
 		wgpeer_root "$major" "$SUITE_WORK" || return 1
