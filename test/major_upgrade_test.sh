@@ -10,12 +10,12 @@
 #	2. dump/restore: pg_dump of 17 (in today's trixie chroot, test/chroot.sh,
 #	   with this tree installed) dumps the running 15 cluster, pg_restore
 #	   restores it into a 17 cluster whose worker serves another database
-#	   (as docs/backups-and-ha.md says); every registered table and the
-#	   event sequence equal 15's; then 15 stops and 17's wgpeer.database
-#	   names the restored database;
+#	   (as docs/backups-and-ha.md says); every row of wgpeer's tables and
+#	   its sequences' values, as 17's pg_dump writes them, equal 15's; then
+#	   15 stops and 17's wgpeer.database names the restored database;
 #	3. pg_upgrade: the 15 cluster (stopped) upgraded with 17's pg_upgrade in
 #	   the chroot, 15's binaries and the libraries the chroot lacks copied
-#	   into it (host_pg_into); every table equal 15's, then its worker
+#	   into it (host_pg_into); every row equal 15's, then its worker
 #	   started the same way.
 # After each: the 17 worker resumes (reconciles, its first reconcile
 # changes nothing, a new peer reaches wgmu0 with an event id past 15's),
@@ -61,10 +61,15 @@ new_pg() {
 }
 # rows NAME: the rows of wgpeer's tables and its sequences' values in
 # cluster NAME's database vpn, as $NEW's pg_dump writes them (the
-# extension's tables are registered with pg_extension_config_dump)
+# extension's tables are registered with pg_extension_config_dump), each
+# table's rows sorted (a restore or a copy may keep them in another
+# physical order); no comment, setting or \restrict key (new each time)
 rows() {
 	new_pg pg_dump "-h 127.0.0.1 -p ${PG_PORT[$1]} -U postgres -d vpn --data-only -n wgpeer" |
-		grep -v -e '^--' -e '^$' -e '^SET ' -e 'set_config'
+		grep -v -e '^--' -e '^$' -e '^SET ' -e 'set_config' -e '^\\\(un\)\?restrict ' |
+		perl -ne 'if (/^COPY /) { print; @rows = (); $in = 1 }
+			elsif ($in && /^\\\.$/) { print sort(@rows), $_; $in = 0 }
+			elsif ($in) { push @rows, $_ } else { print }'
 }
 # the peers as wgmu0 has them: key, latest handshake, rx, tx
 dev_state() { srv wg show "$DEV" dump | tail -n +2 | awk -F'\t' -v OFS='\t' '{ print $1, $5, $6, $7 }' | sort; }
@@ -112,6 +117,8 @@ serve() {
 		wait_until 20 on "$name" sql_true "SELECT status = 'active'
 			AND (SELECT min(event_id) > $MAX_EVENT FROM wgpeer.event WHERE peer_id = '$new')
 			FROM wgpeer.peer WHERE peer_id = '$new'"
+	echo "   (its first event id: $(on "$name" q -c "SELECT min(event_id) FROM wgpeer.event
+		WHERE peer_id = '$new'"); 15's last: $MAX_EVENT)"
 	on "$name" q -c "SELECT wgpeer.wg_revoke_peer('$new')" >/dev/null
 	check "$what: ... and leaves when revoked" wait_until 20 not_on_server "$new_key"
 	check "$what: the client still pings" wait_until 10 ping_server
@@ -179,16 +186,17 @@ on old q -c "ALTER SYSTEM SET wgpeer.stats_interval = 0" -c "SELECT pg_reload_co
 wait_until 10 on old sql_true "SELECT current_setting('wgpeer.stats_interval') = '0'"
 SERVER_KEY=$(on old q -c "SELECT public_key FROM wgpeer.interface WHERE name = '$DEV'")
 same "$DEV has 15's server key" "$SERVER_KEY" "$(srv wg show "$DEV" public-key)"
-ROWS=$(rows old)
+rows old >"$TMP/rows.old"
 MAX_EVENT=$(on old q -c "SELECT max(event_id) FROM wgpeer.event")
 VERSION=$(on old q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")
 ALICE_RX=$(on old q -c "SELECT rx_bytes FROM wgpeer.peer_traffic WHERE peer_id = '$ALICE'")
 echo "   $(on old q -c "SELECT count(*) FROM wgpeer.peer") peers, $(on old q -c "SELECT count(*)
 	FROM wgpeer.quota") quotas, $(on old q -c "SELECT count(*) FROM wgpeer.event") events;" \
-	"pg_dump: $(grep -c '^COPY wgpeer\.' <<<"$ROWS") tables, $(wc -l <<<"$ROWS") lines"
+	"pg_dump: $(grep -c '^COPY wgpeer\.' "$TMP/rows.old") tables, $(wc -l <"$TMP/rows.old") lines"
 check "pg_dump of 15 holds wgpeer's rows (peer, quota, event, the event sequence)" \
-	bash -c 'grep -q "^COPY wgpeer.peer " && grep -q "^COPY wgpeer.quota " &&
-		grep -q "^COPY wgpeer.event " && grep -q "setval(.wgpeer.event_id_seq." ' <<<"$ROWS"
+	bash -c 'grep -q "^COPY wgpeer.peer " "$1" && grep -q "^COPY wgpeer.quota " "$1" &&
+		grep -q "^COPY wgpeer.event " "$1" && grep -q "setval(.wgpeer.event_id_seq." "$1"' _ \
+	"$TMP/rows.old"
 
 echo "== [${SECONDS}s] 2. dump/restore: 17's pg_dump of the running 15, restored into 17"
 # 17's worker serves the database postgres (without wgpeer) meanwhile
@@ -204,7 +212,7 @@ dumped=0
 check "17's pg_dump of 15, pg_restore into 17" test "$dumped" = 0
 [ "$dumped" = 0 ] || tail -n 30 "$TMP/dump.log"
 check "dump/restore: every row of wgpeer and its sequences as 15 has them" \
-	same_files <(echo "$ROWS") <(rows dump)
+	same_files "$TMP/rows.old" <(rows dump)
 same "dump/restore: the extension's version" "$VERSION" \
 	"$(on dump q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
 same "dump/restore: the peers and their states" "$PEERS" \
@@ -228,7 +236,7 @@ check "17's pg_upgrade of the 15 cluster ($((SECONDS - t)) s)" test "$upgraded" 
 # its worker serves the database postgres (without wgpeer) at first
 pg_run up
 check "pg_upgrade: every row of wgpeer and its sequences as 15 had them" \
-	same_files <(echo "$ROWS") <(rows up)
+	same_files "$TMP/rows.old" <(rows up)
 same "pg_upgrade: the extension's version" "$VERSION" \
 	"$(on up q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
 serve up "pg_upgrade"
