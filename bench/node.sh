@@ -60,14 +60,10 @@ IFPS=wgbq$S						# standalone: the probe under load
 IFLS=wgbm$S						# standalone: the load
 TMP=$(mktemp -d /tmp/wgpeer-node-bench.XXXXXX)
 chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
 
 # Several clusters at once (test/node_lib.sh, as test/node_test.sh has
-# them): `on NAME FUNCTION...` runs a test/cluster.sh function against
-# cluster NAME.
+# them, with the wireguard-go interfaces and test/tap.sh's polls): `on
+# NAME FUNCTION...` runs a test/cluster.sh function against cluster NAME.
 . test/node_lib.sh
 SAMPLER=
 LOADER=

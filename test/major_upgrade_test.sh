@@ -53,6 +53,13 @@ e2e_cleanup_extra() {
 	suite_root_release
 }
 
+# in_new NAME: cluster NAME (test/node_lib.sh) will be one of $NEW in the
+# chroot, in the directory of the clusters
+in_new() {
+	PG_ROOT[$1]=$MERGED
+	PG_ROOT_MAJOR[$1]=$NEW
+	PG_DIR[$1]=$SRV/$1
+}
 # new_pg PROGRAM ARGS: PROGRAM of PostgreSQL $NEW with ARGS (a shell line)
 # in the chroot, as the clusters' user, in the directory of the clusters
 new_pg() {
@@ -152,19 +159,20 @@ CREATE EXTENSION wgpeer;
 SELECT name FROM wgpeer.wg_add_interface('$DEV', '$E2E_NET.1:51820',
 	'10.96.0.1/24', allowed_ips => '10.96.0.0/24', backend => 'uapi');
 SQL
-new_peer() { on old q -c "SELECT peer_id FROM wgpeer.wg_create_peer('$1', interface => '$DEV')"; }
-ALICE=$(new_peer alice)
-for u in bob carol dave erin; do new_peer $u >/dev/null; done
+# alice (a monthly quota) and erin (a daily one) stay active, bob gets a
+# route, carol is suspended, dave revoked
 on old q >/dev/null <<SQL
-SELECT wgpeer.wg_set_peer_quota('$ALICE', 1000000000, 'month');
-SELECT wgpeer.wg_set_peer_routes(peer_id, '{10.196.2.0/24}') FROM wgpeer.peer
-	WHERE user_id = 'bob';
+SELECT count(*) FROM unnest('{alice,bob,carol,dave,erin}'::text[]) u,
+	LATERAL wgpeer.wg_create_peer(u, interface => '$DEV');
+SELECT wgpeer.wg_set_peer_quota(p.peer_id, q.bytes, q.period)
+	FROM (VALUES ('alice', 1000000000, 'month'), ('erin', 5000000, 'day')) q (who, bytes, period)
+	JOIN wgpeer.peer p ON p.user_id = q.who;
+SELECT wgpeer.wg_set_peer_routes(peer_id, '{10.196.2.0/24}') FROM wgpeer.peer WHERE user_id = 'bob';
 SELECT wgpeer.wg_suspend_peer(peer_id, 'unpaid') FROM wgpeer.peer WHERE user_id = 'carol';
 SELECT wgpeer.wg_revoke_peer(peer_id) FROM wgpeer.peer WHERE user_id = 'dave';
-SELECT wgpeer.wg_set_peer_quota(peer_id, 5000000, 'day') FROM wgpeer.peer
-	WHERE user_id = 'erin';
 SQL
-ALICE_KEY=$(on old q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$ALICE'")
+IFS=$'\t' read -r ALICE ALICE_KEY < <(on old q -c "SELECT peer_id, public_key FROM wgpeer.peer
+	WHERE user_id = 'alice'")
 (umask 077 && on old q -c "SELECT wgpeer.wg_peer_config('$ALICE')" >"$TMP/client.conf")
 check "alice reaches $DEV" wait_until 30 on_server "$ALICE_KEY"
 wg_client_up "$CDEV" "$NS_C" "$TMP/client.conf" 10.96.0.0/24
@@ -200,9 +208,7 @@ check "pg_dump of 15 holds wgpeer's rows (peer, quota, event, the event sequence
 
 echo "== [${SECONDS}s] 2. dump/restore: 17's pg_dump of the running 15, restored into 17"
 # 17's worker serves the database postgres (without wgpeer) meanwhile
-PG_ROOT[dump]=$MERGED
-PG_ROOT_MAJOR[dump]=$NEW
-PG_DIR[dump]=$SRV/dump
+in_new dump
 pg_start dump
 dumped=0
 { new_pg pg_dump "-Fc -h 127.0.0.1 -p ${PG_PORT[old]} -U postgres -d vpn -f vpn.dump" &&
@@ -221,9 +227,7 @@ pg_stop old
 serve dump "dump/restore"
 
 echo "== [${SECONDS}s] 3. pg_upgrade of the 15 cluster to 17"
-PG_ROOT[up]=$MERGED
-PG_ROOT_MAJOR[up]=$NEW
-PG_DIR[up]=$SRV/up
+in_new up
 pg_init up
 upgraded=0
 t=$SECONDS

@@ -1,9 +1,10 @@
 # Node mode's clusters for the shell tests and benchmarks (test/node_test.sh,
 # test/node_mixed_test.sh, bench/node.sh): several clusters at once, each
 # with a name, a directory and a TCP port on 127.0.0.1, linked as the
-# README's node mode section says.  Source it after test/cluster.sh,
-# test/wireguard.sh and test/tap.sh, with $TMP set (the clusters' parent
-# directory, mode 755); test/chroot.sh too for a cluster in a chroot.
+# README's node mode section says, their interfaces wireguard-go daemons
+# (test/wireguard.sh, its logs in $TMP), the checks test/tap.sh's.  Source
+# it after test/cluster.sh, with $TMP set (the clusters' parent directory,
+# mode 755); test/chroot.sh too for a cluster in a chroot.
 #   on NAME FUNCTION...      a test/cluster.sh function (q, sql_true,
 #                            cluster_psql, wanted_peers...) against NAME
 #   pg_start NAME [conf...]  a new cluster NAME on a free port, ready for
@@ -33,6 +34,11 @@
 # and the conditions the node tests poll: on_dev, off_dev, dev_count,
 # test_eq, dev_converged, status_is, caught_up, streaming, and
 # unexpected_errors NAME (the ERRORs of its log that no test causes).
+
+WGPEER_BACKEND=uapi
+WG_DEV_LOGS=$TMP
+. test/wireguard.sh
+. test/tap.sh
 
 declare -A PG_DIR=() PG_PORT=() PG_UP=() PG_ROOT=() PG_ROOT_MAJOR=()
 CLUSTERS=()

@@ -48,10 +48,6 @@ OLD=$("$PG_BIN/pg_config" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
 NEW=17
 TMP=$(mktemp -d /tmp/wgpeer-node-mixed.XXXXXX)
 chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
 . test/node_lib.sh
 NETNS=()
 SUMMARY=						# set once every check has run

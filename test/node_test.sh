@@ -76,14 +76,11 @@ IFP=wgnp$S						# served by the primary itself
 BULK=5000
 TMP=$(mktemp -d /tmp/wgpeer-node.XXXXXX)
 chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
 
-# Several clusters at once (test/node_lib.sh): each cluster here has a
-# name (p, a, b), a directory and a TCP port, and `on NAME FUNCTION...`
-# runs a test/cluster.sh function against it.
+# Several clusters at once (test/node_lib.sh, with the wireguard-go
+# interfaces and the checks): each cluster here has a name (p, a, b), a
+# directory and a TCP port, and `on NAME FUNCTION...` runs a
+# test/cluster.sh function against it.
 . test/node_lib.sh
 SUMMARY=						# set once every check has run
 
