@@ -75,6 +75,13 @@ KERNEL_PID=$!
 versions_lane() {
 	tier versions
 	suite "PostgreSQL 17 and 18 (chroots)" bash test/pgversions.sh
+	# Node mode across majors (a primary on 15 drives a node on 17 and the
+	# reverse), then 15 upgraded to 17 by dump/restore and by pg_upgrade with
+	# live peers: each in a mount namespace of its own, beside the host's
+	# suites, building the tree in a trixie overlay (after pgversions.sh:
+	# the trixie chroot's lock lets one user make it, the others wait).
+	suite "node mode across 15 and 17" bash test/node_mixed_test.sh
+	suite "15 upgraded to 17 (dump/restore, pg_upgrade)" bash test/major_upgrade_test.sh
 	tier_end
 }
 versions_lane >"$LANES/versions.log" 2>&1 &
