@@ -107,7 +107,10 @@ for r in $(seq "$ROUNDS"); do
 done
 first=$(awk '{ print $1 }' "$TMP/after_bulk" | median)
 second=$(awk '{ print $2 }' "$TMP/after_bulk" | median)
+ratio_bulk=$(ratio "$first" "$second")
 printf '%-36s %10.1f us %10.1f us %8.2fx\n' "after $BULK in one transaction" \
-	"$first" "$second" "$(ratio "$first" "$second")"
+	"$first" "$second" "$ratio_bulk"
 echo "(CPU of the first wg_next_ip() after the bulk, of the next one, ratio;"
 echo " medians of $ROUNDS rounds; load average $(load))"
+bench_record "first \`wg_next_ip()\` after $BULK peers in one transaction, CPU (alloc.sh)" \
+	"$first µs" "$second µs (the next one)" "${ratio_bulk}x"

@@ -23,3 +23,21 @@ cpu_us() {
 }
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# bench_record MEASURE FIGURE BASELINE RATIO: write the row of MEASURE in
+# the generated table of bench/README.md (between its two "bench-table"
+# markers) with today's date and this machine, replacing the row a
+# previous run wrote; the other rows stay.  Only the scripts write there,
+# so the table says what they last measured.  BENCH_RECORD=0 skips it.
+bench_record() {
+	[ "${BENCH_RECORD:-1}" = 1 ] || return 0
+	local readme machine
+	readme="$(dirname "${BASH_SOURCE[0]}")/README.md"
+	machine="$(nproc) CPUs $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1 |
+		sed 's/  */ /g'), load $(cut -d' ' -f1 /proc/loadavg)"
+	grep -q '^<!-- bench-table begin' "$readme" || return 0
+	awk -v m="$1" -v row="| $1 | $2 | $3 | $4 | $(date -u +%F) | $machine |" '
+		/^<!-- bench-table end/ { if (!done) print row; done = 1 }
+		index($0, "| " m " |") == 1 { if (!done) print row; done = 1; next }
+		{ print }' "$readme" >"$readme.tmp" && mv "$readme.tmp" "$readme"
+}

@@ -42,6 +42,11 @@ for scale in 4 8; do
 		size=$(awk -v s="$scale" -v l="$level" '$1 == s && $2 == l { print $4 }' "$TMP/results" | median)
 		printf '%-26s %11.1f us %8.0f B %8sx %8sx\n' "scale $scale, memLevel $level" \
 			"$us" "$size" "$(ratio "$us" "$base_us")" "$(ratio "$size" "$base_size")"
+		[ "$level" != "$shipped" ] || bench_record \
+			"PNG QR code, scale $scale, zlib memLevel $level: CPU / size (qr_zlib.sh)" \
+			"$(printf '%.0f µs / %.0f B' "$us" "$size")" \
+			"$(printf '%.0f µs / %.0f B' "$base_us" "$base_size") (memLevel 8, zlib's default)" \
+			"$(ratio "$us" "$base_us")x / $(ratio "$size" "$base_size")x"
 	done
 done
 echo "(ratios against memLevel 8, zlib's default; medians of $ROUNDS interleaved rounds of"
