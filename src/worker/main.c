@@ -23,6 +23,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "core/capability.h"
 
@@ -211,6 +212,8 @@ pin_search_path(void)
 void
 wgpeer_worker_main(Datum arg)
 {
+	uint32		wait_event;
+
 	/* the postmaster kept CAP_NET_ADMIN dormant for this process alone */
 	(void) wg_raise_net_admin();
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -219,6 +222,8 @@ wgpeer_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(wgpeer_database, NULL, 0);
 	pin_search_path();
 
+	/* pg_stat_activity's wait_event while it sleeps (17+) */
+	wait_event = wgpeer_wait_event("WgpeerWorkerMain");
 	wgpeer_publish_worker_latch(MyLatch);
 	ereport(LOG,
 			(errmsg("wgpeer apply worker started for database \"%s\"",
@@ -248,6 +253,6 @@ wgpeer_worker_main(Datum arg)
 		if (wait_ms <= 0)
 			continue;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
+						 wait_ms, wait_event);
 	}
 }
