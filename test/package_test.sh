@@ -101,6 +101,14 @@ if [ "${1:-}" = --systemd-checks ]; then
 	exit
 fi
 
+# logged COMMAND...: run it quietly (its output in
+# $WORK/command.log); its output is shown when it fails
+logged() {
+	"$@" >"$WORK/command.log" 2>&1 && return 0
+	tail -n 30 "$WORK/command.log" | sed 's/^/   /'
+	return 1
+}
+
 # build_package SRC: build the binary packages from the tree SRC (in
 # place) with dpkg-buildpackage, one postgresql-NN-wgpeer for each major of
 # debian/pgversions installed here, and lintian them (no error); sets
@@ -163,6 +171,20 @@ installed_checks() {
 		"$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$EXTDIR/wgpeer.control")"
 }
 
+# purge_checks PKG: purge the installed package PKG; nothing of wgpeer
+# is left (PKGLIBDIR, EXTDIR and WORK set)
+purge_checks() {
+	local pkg=$1
+	check "apt-get purge $pkg" logged apt-get purge -y "$pkg"
+	same "$pkg is gone" "not-installed" \
+		"$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || echo not-installed)"
+	none "nothing of wgpeer left in the PostgreSQL directories" \
+		find "$PKGLIBDIR" "$EXTDIR" -name '*wgpeer*'
+	none "nothing of wgpeer left in the systemd units" \
+		find /usr/lib/systemd/system -name '*wgpeer*'
+	check "/usr/share/doc/$pkg removed" test ! -e "/usr/share/doc/$pkg"
+}
+
 # --- in a chroot of test/pgversions.sh ------------------------------------
 #
 # --chroot: test/pgversions.sh runs this in the chroot of another major (17,
@@ -181,6 +203,8 @@ if [ "${1:-}" = --chroot ] || [ "${1:-}" = --chroot-purge ]; then
 	EXTVERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" wgpeer.control)
 	major=$(pg_config --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
 	PKG=postgresql-$major-wgpeer
+	WORK=$(mktemp -d /tmp/wgpeer-package.XXXXXX)
+	trap 'rm -rf "$WORK"' EXIT
 fi
 if [ "${1:-}" = --chroot ]; then
 	export WERROR=-Werror
@@ -195,18 +219,15 @@ if [ "${1:-}" = --chroot ]; then
 	none "the package has no maintainer scripts" \
 		bash -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -t | grep -E '(pre|post)(inst|rm)$'"
 	check "apt-get install ./$(basename "$DEB")" \
-		bash -c "apt-get install -y -qq --no-install-recommends '$DEB' >/tmp/apt.log 2>&1 ||
-			{ tail -n 30 /tmp/apt.log; exit 1; }"
+		logged apt-get install -y --no-install-recommends "$DEB"
 	installed_checks "$PKG"
 
 	# a cluster as a user makes one, the package's library preloaded; its
 	# port is the major's, since the chroots of one run share the network
 	port=$((5400 + major))
 	check "pg_createcluster $major pkgtest with shared_preload_libraries = wgpeer" \
-		bash -c "pg_createcluster -p $port -o shared_preload_libraries=wgpeer \
-			$major pkgtest >/tmp/cluster.log 2>&1 &&
-			pg_ctlcluster $major pkgtest start >>/tmp/cluster.log 2>&1 ||
-			{ tail -n 20 /tmp/cluster.log; exit 1; }"
+		logged pg_createcluster --start -p "$port" -o shared_preload_libraries=wgpeer \
+			"$major" pkgtest
 	q() { runuser -u postgres -- psql -p "$port" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 	same "CREATE EXTENSION wgpeer from the package" "$EXTVERSION" \
 		"$(q 'CREATE EXTENSION wgpeer' && q "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
@@ -229,18 +250,12 @@ if [ "${1:-}" = --chroot ]; then
 		grep -E 'ERROR|FATAL|PANIC|could not find function' \
 			"/var/log/postgresql/postgresql-$major-pkgtest.log"
 	check "pg_dropcluster --stop $major pkgtest" \
-		bash -c "pg_dropcluster --stop $major pkgtest >/tmp/cluster.log 2>&1 ||
-			{ cat /tmp/cluster.log; exit 1; }"
+		logged pg_dropcluster --stop "$major" pkgtest
 	tap_summary package_test
 	exit
 fi
 if [ "${1:-}" = --chroot-purge ]; then
-	check "apt-get purge $PKG" bash -c "apt-get purge -y -qq '$PKG' >/dev/null 2>&1"
-	none "nothing of wgpeer left in the PostgreSQL directories" \
-		find "$PKGLIBDIR" "$EXTDIR" -name '*wgpeer*'
-	none "nothing of wgpeer left in the systemd units" \
-		find /usr/lib/systemd/system -name '*wgpeer*'
-	check "/usr/share/doc/$PKG removed" test ! -e "/usr/share/doc/$PKG"
+	purge_checks "$PKG"
 	tap_summary package_purge
 	exit
 fi
@@ -267,13 +282,6 @@ SRC=$WORK/wgpeer
 PKGS=()          # the binary packages built, installed while the test runs
 REMOVED=0        # the `make install` files were taken away
 RESTORED=0
-
-# logged COMMAND...: run it quietly; its output is shown when it fails
-logged() {
-	"$@" >"$WORK/command.log" 2>&1 && return 0
-	tail -n 30 "$WORK/command.log" | sed 's/^/   /'
-	return 1
-}
 
 # purge what this test installed and put this checkout's build back
 restore() {
@@ -394,14 +402,7 @@ check "make installcheck against the package (debian/tests/installcheck)" \
 
 # --- purged: nothing left -----------------------------------------------
 
-check "apt-get purge $PKG" logged apt-get purge -y "$PKG"
-same "$PKG is gone" "not-installed" \
-	"$(dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null || echo not-installed)"
-none "nothing of wgpeer left in the PostgreSQL directories" \
-	find "$PKGLIBDIR" "$EXTDIR" -name '*wgpeer*'
-none "nothing of wgpeer left in the systemd units" \
-	find /usr/lib/systemd/system -name '*wgpeer*'
-check "/usr/share/doc/$PKG removed" test ! -e "/usr/share/doc/$PKG"
+purge_checks "$PKG"
 
 # --- this checkout's build back -----------------------------------------
 
