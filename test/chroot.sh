@@ -128,7 +128,10 @@ cached_chroot() {
 	dir=$CACHE/$suite-$(date -u +%Y%m%d)-$key
 	mkdir -p "$CACHE"
 	exec 8>"$CACHE/$suite.lock"
-	flock 8
+	# reusing a ready chroot needs the shared lock only; making one (and
+	# removing older days') takes it exclusive, once no run uses one
+	flock -s 8
+	[ -e "$dir/.wgpeer-ready" ] || flock 8
 	if [ -e "$dir/.wgpeer-ready" ]; then
 		echo "   reusing the $suite chroot $dir"
 	else
