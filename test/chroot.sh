@@ -9,23 +9,28 @@
 # Each chroot (debootstrap, then PostgreSQL and the build dependencies) is
 # kept under $WGPEER_CHROOT_CACHE (default /var/cache/wgpeer-chroots), keyed
 # by suite, mirror, package list and day, so that later stages of one CI run
-# reuse it; a run on another day, or with another mirror, makes a new one
-# and removes the old.  Nothing should be written into a cached chroot once
-# it is ready: work in an overlay on top of it (overlay_root).  The mirror
-# is the host's (its first non-security Debian source), or
-# $WGPEER_DEBIAN_MIRROR.
+# reuse it; a run on another day, or with another mirror or recipe, makes a
+# new one (and removes those of older days).  Nothing should be written
+# into a cached chroot once it is ready: work in an overlay on top of it
+# (overlay_root).  The mirror is the host's (its first non-security Debian
+# source), or $WGPEER_DEBIAN_MIRROR.
 
 CACHE=${WGPEER_CHROOT_CACHE:-/var/cache/wgpeer-chroots}
 declare -A SUITE=([17]=trixie [18]=sid)
 # What each chroot gets besides PostgreSQL MAJOR and its server headers:
-# the build dependencies of test/install-deps.sh, and what the test
-# scripts run (runuser and setpriv, ip, wireguard-go and wg, ping).
+# the build dependencies of test/install-deps.sh, what the test scripts
+# run (runuser and setpriv, ip, wireguard-go and wg, ping), and what
+# building the Debian package and checking it needs (dpkg-buildpackage,
+# debhelper, lintian; postgresql-server-dev-all brings pg_buildext, which
+# sid's postgresql-server-dev-18 no longer pulls in).  No fakeroot: the
+# package says Rules-Requires-Root: no, and the build runs as root.
 PACKAGES="build-essential pkgconf libkrb5-dev libsodium-dev libmnl-dev
 	libqrencode-dev libpng-dev util-linux iproute2 procps bc perl
-	wireguard-tools wireguard-go iputils-ping"
+	wireguard-tools wireguard-go iputils-ping
+	dpkg-dev debhelper lintian postgresql-server-dev-all"
 # Changes whenever the recipe below changes, so that no cached chroot of
 # an older recipe is used.
-RECIPE=2
+RECIPE=3
 TEST_USER=wgpeer_test
 
 # debian_mirror: the Debian mirror this host uses, or $WGPEER_DEBIAN_MIRROR
@@ -123,7 +128,10 @@ cached_chroot() {
 	dir=$CACHE/$suite-$(date -u +%Y%m%d)-$key
 	mkdir -p "$CACHE"
 	exec 8>"$CACHE/$suite.lock"
-	flock 8
+	# reusing a ready chroot needs the shared lock only; making one (and
+	# removing older days') takes it exclusive, once no run uses one
+	flock -s 8
+	[ -e "$dir/.wgpeer-ready" ] || flock 8
 	if [ -e "$dir/.wgpeer-ready" ]; then
 		echo "   reusing the $suite chroot $dir"
 	else
@@ -137,9 +145,12 @@ cached_chroot() {
 		touch "$dir.new/.wgpeer-ready"
 		mv "$dir.new" "$dir"
 		echo "   ok   made the $suite chroot from $MIRROR with postgresql-$major ($((SECONDS - t)) s)"
-		# older days' or mirrors' chroots of this suite go (2 GB each)
+		# older days' chroots of this suite go (2 GB each); today's of
+		# another recipe or mirror stay, so that runs of two branches on
+		# one machine do not remove each other's
 		for old in "$CACHE/$suite"-*; do
-			[ -d "$old" ] && [ "$old" != "$dir" ] && rm -rf "$old"
+			[ -d "$old" ] && [[ $old != "$CACHE/$suite-$(date -u +%Y%m%d)-"* ]] &&
+				rm -rf "$old"
 		done
 	fi
 	flock -s 8

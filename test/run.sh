@@ -69,9 +69,11 @@ kernel_lane() {
 kernel_lane >"$LANES/kernel.log" 2>&1 &
 KERNEL_PID=$!
 # The versions lane: PostgreSQL 17 (Debian 13) and 18 (sid), each in a
-# chroot made with debootstrap that builds, installs and tests its own copy
-# of the tree (installcheck, the upgrade test, the unit tests once); it
-# changes nothing on the host, so it runs beside the other two.
+# chroot made with debootstrap that builds its own copy of the tree as the
+# Debian package (unit tests, lintian), installs it and tests it there
+# (a cluster, installcheck, the upgrade test, the worker's suite over
+# wireguard-go, the purge); it changes nothing on the host, so it runs
+# beside the other two.
 versions_lane() {
 	tier versions
 	suite "PostgreSQL 17 and 18 (chroots)" bash test/pgversions.sh

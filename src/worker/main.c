@@ -24,6 +24,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "core/capability.h"
 
@@ -307,6 +308,7 @@ void
 wgpeer_worker_main(Datum arg)
 {
 	MemoryContext pass_context;
+	uint32		wait_event;
 
 	/* the postmaster kept CAP_NET_ADMIN dormant for this process alone */
 	(void) wg_raise_net_admin();
@@ -316,6 +318,8 @@ wgpeer_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(wgpeer_database, NULL, 0);
 	pin_search_path();
 
+	/* pg_stat_activity's wait_event while it sleeps (17+) */
+	wait_event = wgpeer_wait_event("WgpeerWorkerMain");
 	wgpeer_publish_worker_latch(MyLatch);
 	ereport(LOG,
 			(errmsg("wgpeer apply worker started for database \"%s\"",
@@ -358,6 +362,6 @@ wgpeer_worker_main(Datum arg)
 		if (wait_ms <= 0)
 			continue;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
+						 wait_ms, wait_event);
 	}
 }
