@@ -82,6 +82,12 @@ outcome_commits(void)
 }
 
 static uint64
+rate_commits(void)
+{
+	return wgpeer_commits_changing(CHANGE_RATES);
+}
+
+static uint64
 reconcile_requests(void)
 {
 	uint64		ticket;
@@ -158,6 +164,7 @@ static const WorkerTask tasks[] = {
 	{"applying the queue", wgpeer_apply_due, queue_commits},
 	{"exporting config files", wgpeer_export_due, every_pass},
 	{"marking what nodes applied", wgpeer_outcomes_due, outcome_commits},
+	{"applying speed limits", wgpeer_rates_due, rate_commits},
 };
 
 static TaskState task_state[lengthof(tasks)];
