@@ -15,8 +15,8 @@ LANGUAGE sql AS $$
 	WHERE interface = iface ORDER BY user_id
 $$;
 
-SELECT name FROM wg_add_interface('wgrate', '198.51.100.9:51820', '10.218.0.1/24');
-SELECT name FROM wg_add_interface('wgrate2', '198.51.100.10:51820', '10.219.0.1/24');
+SELECT name FROM wg_add_interface('wgrate', '198.51.100.9:51820', '10.150.0.1/24');
+SELECT name FROM wg_add_interface('wgrate2', '198.51.100.10:51820', '10.151.0.1/24');
 SELECT count(*) FROM wg_create_peer('r-ann', 1, interface => 'wgrate');
 SELECT count(*) FROM wg_create_peer('r-bob', 1, interface => 'wgrate');
 SELECT count(*) FROM wg_create_peer('r-cat', 1, interface => 'wgrate');
