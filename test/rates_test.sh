@@ -117,9 +117,12 @@ check "free uploads faster than 10,000 kbit/s" above "$(measure "$NS_B" 5202)" 1
 echo "== 3. a changed limit holds within 1 s of its commit"
 start=$(date +%s%N)
 q -c "SELECT wgpeer.wg_set_peer_rate('$LIM', 4000, 2000)" >/dev/null
-wait_until 5 class_is 1 4Mbit && wait_until 5 police_is 2Mbit || true
+wait_until 5 class_is 1 4Mbit || true
+ms_class=$((($(date +%s%N) - start) / 1000000))
+wait_until 5 police_is 2Mbit || true
 ms=$((($(date +%s%N) - start) / 1000000))
-echo "   on the interface after $ms ms"
+echo "   class after $ms_class ms, policer after $ms ms"
+[ "$ms" -le 1000 ] || { tc class show dev "$DEV"; tc filter show dev "$DEV" ingress; }
 check "the new limits are on $DEV within 1,000 ms" test "$ms" -le 1000
 check "download within 10% of 4,000 kbit/s" within "$(measure "$NS_A" 5201 -R)" 4000
 check "upload within 10% of 2,000 kbit/s" within "$(measure "$NS_A" 5201)" 2000
@@ -137,6 +140,7 @@ check "its class is gone" wait_until 5 no_class
 check "its policers are gone" wait_until 5 no_ingress_filters
 check "lim downloads faster than 10,000 kbit/s" above "$(measure "$NS_A" 5201 -R)" 10000
 check "the worker logged no warning" test \
-	"$(grep -c 'could not apply the speed limits' "$TMP/pg/server.log" || true)" -eq 0
+	"$(grep -c 'WARNING' "$TMP/pg/server.log" || true)" -eq 0
+grep 'WARNING' "$TMP/pg/server.log" | head -n 20 | sed 's/^/   /' || true
 
 tap_summary rates_test

@@ -82,6 +82,11 @@ test_rates(void)
 	CHECK(wgtc_ticks(250000, 250000) == 15625000);
 	CHECK(wgtc_ticks(1, 0) == UINT32_MAX);
 	CHECK(wgtc_ticks(UINT32_MAX, 1) == UINT32_MAX);
+	/* bursts: 100 ms of the rate (policers 500 ms), at least 64 KiB and a packet */
+	CHECK(wgtc_burst(250000, false) == 65536 + 1600);
+	CHECK(wgtc_burst(250000, true) == 125000);
+	CHECK(wgtc_burst(1250000000u, false) == 125000000);
+	CHECK(wgtc_burst(1250000000u, true) == 625000000);
 }
 
 static void
@@ -172,8 +177,8 @@ test_class(void)
 	opt = mnl_attr_get_payload(nested(top_attr(TCA_OPTIONS), TCA_HTB_PARMS));
 	CHECK(opt->rate.rate == 250000 && opt->ceil.rate == 250000);
 	CHECK(opt->rate.linklayer == TC_LINKLAYER_ETHERNET);
-	/* 10 ms plus a packet: 4100 bytes at 250000 B/s = 16.4 ms */
-	CHECK(opt->buffer == wgtc_ticks(4100, 250000) && opt->cbuffer == opt->buffer);
+	/* at least a 64 KiB packet and a full one: 67136 bytes at 250000 B/s */
+	CHECK(opt->buffer == wgtc_ticks(67136, 250000) && opt->cbuffer == opt->buffer);
 	CHECK(opt->quantum == 25000);
 
 	CHECK(wgtc_parse(buf, n, IFX, f) == 0);
@@ -265,6 +270,7 @@ test_filters(void)
 	CHECK(police->action == TC_ACT_SHOT);
 	/* the burst holds a 64 KiB GRO packet */
 	CHECK(police->burst >= wgtc_ticks(65536, 125000));
+	CHECK(police->burst == wgtc_ticks(65536 + 1600, 125000));
 	CHECK(mnl_attr_get_payload_len(nested(nested(act, TCA_ACT_OPTIONS), TCA_POLICE_RATE)) == TC_RTAB_SIZE);
 	CHECK(wgtc_parse(buf, n, IFX, f) == 0);
 	CHECK(f->filters[42] == (WGTC_F_DOWN4 | WGTC_F_DOWN6 | WGTC_F_UP4));
