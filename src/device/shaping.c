@@ -14,11 +14,10 @@
  *   table for HTB (the kernel computes its own); police needs a rate table
  *   attribute (TCA_POLICE_RATE, 256 u32) but reads only the ratespec when
  *   its linklayer is set, so the table is sent zeroed.
- * - Bursts are a tenth of a second of the rate (a policer's half a
- *   second: wgtc_burst), and at least a 64 KiB packet and a full-size one:
- *   WireGuard's receive path coalesces packets with GRO and its transmit
- *   path takes GSO packets, and a policer whose burst is smaller than one
- *   packet drops them all.  A short HTB burst also lost rate whenever the
+ * - Bursts are a tenth of a second of the rate (wgtc_burst), and at
+ *   least a 64 KiB packet and a full-size one: WireGuard's receive path
+ *   coalesces packets with GRO and its transmit path takes GSO packets,
+ *   and a policer whose burst is smaller than one packet drops them all.  A short HTB burst also lost rate whenever the
  *   qdisc's timer fired late (measured 17% under the limit in the VM with
  *   10 ms), since tokens beyond the burst are not kept.
  * - Durations (HTB buffer, police burst) are in psched ticks of 64 ns.
@@ -72,17 +71,13 @@ wgtc_ticks(uint32_t bytes, uint32_t rate_bytes)
 }
 
 /*
- * The burst of a class (policer: true) of rate_bytes: 100 ms of the rate
- * (a policer's 500 ms: TCP through a policer reaches the rate only when
- * the burst holds what it sends in a round trip or more), at least
- * WGTC_BURST_MIN.
+ * The burst of a class or policer of rate_bytes: 100 ms of the rate, at
+ * least WGTC_BURST_MIN.
  */
 uint32_t
-wgtc_burst(uint32_t rate_bytes, bool policer)
+wgtc_burst(uint32_t rate_bytes)
 {
-	uint32_t	b = policer ? rate_bytes / 2 : rate_bytes / 10;
-
-	return b > WGTC_BURST_MIN ? b : WGTC_BURST_MIN;
+	return rate_bytes / 10 > WGTC_BURST_MIN ? rate_bytes / 10 : WGTC_BURST_MIN;
 }
 
 /* A rate spec of kbit/s as the kernel reads it without a rate table. */
@@ -200,7 +195,7 @@ wgtc_build_class(void *buf, size_t size, uint32_t seq, int ifindex,
 	if (nlh == NULL)
 		return -EMSGSIZE;
 	rate = wgtc_rate_bytes(kbit);
-	burst = wgtc_burst(rate, false);
+	burst = wgtc_burst(rate);
 	quantum = rate / 10;
 	if (quantum < 1000)
 		quantum = 1000;
@@ -252,7 +247,7 @@ put_police(struct nlmsghdr *nlh, uint32_t kbit)
 	struct nlattr *opts;
 	struct tc_police police;
 	uint32_t	rate = wgtc_rate_bytes(kbit);
-	uint32_t	burst = wgtc_burst(rate, false);
+	uint32_t	burst = wgtc_burst(rate);
 	static const uint32_t rtab[TC_RTAB_SIZE / sizeof(uint32_t)];
 
 	memset(&police, 0, sizeof(police));

@@ -100,7 +100,7 @@ extern int	wgtc_parse(const void *msg, size_t len, int ifindex,
 /* rate conversions (exposed for the tests) */
 extern uint32_t wgtc_rate_bytes(uint32_t kbit);
 extern uint32_t wgtc_ticks(uint32_t bytes, uint32_t rate_bytes);
-extern uint32_t wgtc_burst(uint32_t rate_bytes, bool policer);
+extern uint32_t wgtc_burst(uint32_t rate_bytes);
 
 /* Socket I/O: 0 or -errno. */
 typedef struct wgtc_ctx wgtc_ctx;

@@ -82,18 +82,19 @@ outcome_commits(void)
 }
 
 static uint64
-rate_commits(void)
-{
-	return wgpeer_commits_changing(CHANGE_RATES);
-}
-
-static uint64
 reconcile_requests(void)
 {
 	uint64		ticket;
 
 	(void) wgpeer_request_pending(REQUEST_RECONCILE, &ticket);
 	return ticket;
+}
+
+/* speed limits: commits that changed one, and wg_reconcile() (drift) */
+static uint64
+rate_wakes(void)
+{
+	return wgpeer_commits_changing(CHANGE_RATES) + reconcile_requests();
 }
 
 static uint64
@@ -164,7 +165,7 @@ static const WorkerTask tasks[] = {
 	{"applying the queue", wgpeer_apply_due, queue_commits},
 	{"exporting config files", wgpeer_export_due, every_pass},
 	{"marking what nodes applied", wgpeer_outcomes_due, outcome_commits},
-	{"applying speed limits", wgpeer_rates_due, rate_commits},
+	{"applying speed limits", wgpeer_rates_due, rate_wakes},
 };
 
 static TaskState task_state[lengthof(tasks)];

@@ -11,8 +11,8 @@
  * peer's objects, and the objects of a slot no peer holds any more go.
  * Someone else's root qdisc is never replaced: the interface is then not
  * shaped, with a warning.  The same pass serves a commit that changed a
- * limit (it wakes the worker) and the periodic repair of drift, every
- * wgpeer.reconcile_interval.
+ * limit (it wakes the worker) and the repair of drift, every
+ * wgpeer.reconcile_interval and after each wg_reconcile().
  *
  * The interface rows are key-share locked while their objects are set, as
  * reconcile does; every netlink call is bounded by a timeout.
@@ -160,7 +160,7 @@ shape_all(wgtc_ctx *ctx, SPITupleTable *names, uint64 n_names)
 /*
  * The task: shape every interface this worker serves that exists here.
  * Due every wgpeer.reconcile_interval (the repair of drift), and woken by
- * every commit that changed a limit.
+ * every commit that changed a limit and by wg_reconcile().
  */
 long
 wgpeer_rates_due(bool woken)
