@@ -115,13 +115,14 @@ check "free downloads faster than 10,000 kbit/s" above "$(measure "$NS_B" 5202 -
 check "free uploads faster than 10,000 kbit/s" above "$(measure "$NS_B" 5202)" 10000
 
 echo "== 3. a changed limit holds within 1 s of its commit"
-start=$(date +%s%N)
-q -c "SELECT wgpeer.wg_set_peer_rate('$LIM', 4000, 2000)" >/dev/null
-wait_until 5 class_is 1 4Mbit || true
-ms_class=$((($(date +%s%N) - start) / 1000000))
-wait_until 5 police_is 2Mbit || true
-ms=$((($(date +%s%N) - start) / 1000000))
-echo "   class after $ms_class ms, policer after $ms ms"
+# the commit's time from the server's clock (the statement after it), so
+# that starting psql (slow under emulation) is not counted
+committed=$(q -c "SELECT wgpeer.wg_set_peer_rate('$LIM', 4000, 2000)" \
+	-c "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint" | tail -n 1)
+new_limits() { class_is 1 4Mbit && police_is 2Mbit; }
+wait_until 5 new_limits || true
+ms=$(($(date +%s%3N) - committed))
+echo "   on the interface $ms ms after the commit"
 [ "$ms" -le 1000 ] || { tc class show dev "$DEV"; tc filter show dev "$DEV" ingress; }
 check "the new limits are on $DEV within 1,000 ms" test "$ms" -le 1000
 check "download within 10% of 4,000 kbit/s" within "$(measure "$NS_A" 5201 -R)" 4000
