@@ -1,9 +1,10 @@
 #!/bin/bash
 # Per-peer speed limits on kernel WireGuard, measured with iperf3 through
 # the tunnel (docs/speed-limits.md).  Run in the VM (kernel lane):
-#   bash test/vm/run.sh test/rates_test.sh [--pg-bin DIR]
+#   bash test/vm/run.sh test/rates_test.sh [--pg-bin DIR] [--backend uapi]
 # (--pg-bin: a PostgreSQL other than the one pg_config names, whose
-# installed wgpeer to test.)  The server is this namespace (wgpeer's
+# installed wgpeer to test; --backend uapi: the interfaces are wireguard-go
+# TUN devices instead of kernel WireGuard.)  The server is this namespace (wgpeer's
 # interface and the cluster, holding CAP_NET_ADMIN), with two clients in
 # namespaces of their own: "lim" gets the limits, "free" never does.
 #
@@ -19,10 +20,14 @@
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" = --pg-bin ]; then
-	export PG_BIN=$2 PATH=$2:$PATH
+while [ $# -gt 0 ]; do
+	case $1 in
+		--pg-bin) export PG_BIN=$2 PATH=$2:$PATH ;;
+		--backend) WGPEER_BACKEND=$2 ;;
+		*) echo "usage: $0 [--pg-bin DIR] [--backend netlink|uapi]" >&2; exit 2 ;;
+	esac
 	shift 2
-fi
+done
 . test/cluster.sh
 . test/wireguard.sh
 . test/tap.sh
@@ -39,6 +44,7 @@ cleanup() {
 	for p in "${IPERF_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	ip netns del "$NS_A" 2>/dev/null || true
 	ip netns del "$NS_B" 2>/dev/null || true
+	wg_dev_cleanup
 	ip link del "$DEV" 2>/dev/null || true
 	cluster_stop
 	rm -rf "$TMP"
@@ -71,7 +77,7 @@ no_ingress_filters() { ! tc filter show dev "$DEV" ingress | grep -q "pref 3057[
 ping_a() { ip netns exec "$NS_A" ping -c 1 -W 1 10.95.0.1 >/dev/null 2>&1; }
 ping_b() { ip netns exec "$NS_B" ping -c 1 -W 1 10.95.0.1 >/dev/null 2>&1; }
 
-echo "== setting up: $DEV here, clients lim and free in namespaces of their own"
+echo "== backend $WGPEER_BACKEND; setting up: $DEV here, clients lim and free in namespaces of their own"
 ip netns add "$NS_A"
 ip netns add "$NS_B"
 veth_pair "" rt-a 192.168.241.1/24 "$NS_A" rt-a-c 192.168.241.2/24
