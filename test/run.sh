@@ -58,6 +58,8 @@ kernel_lane() {
 	tier "kernel (VM)"
 	suite "netlink backend (VM)" bash test/vm/run.sh test/vm/netlink_smoke.sh
 	suite "worker suite on the kernel (VM)" bash test/vm/run.sh test/worker_test.sh
+	# per-peer speed limits on the kernel, measured with iperf3 through the tunnel
+	suite "speed limits (VM)" bash test/vm/run.sh test/rates_test.sh
 	suite "reboot (VM)" bash test/reboot_test.sh
 	# the README's demo command on kernel WireGuard (in the VM, where this
 	# kernel has none and the native run takes the wireguard-go path)

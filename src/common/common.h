@@ -91,6 +91,7 @@ typedef enum WorkerChange
 	CHANGE_EXPIRY,				/* a peer's expiry or status */
 	CHANGE_INTERFACES,			/* interfaces registered, altered or removed */
 	CHANGE_OUTCOMES,			/* a node's outcomes arrived (on the primary) */
+	CHANGE_RATES,				/* speed limits to apply: also wakes the worker */
 	NUM_WORKER_CHANGES
 } WorkerChange;
 

@@ -108,7 +108,7 @@ wake_worker(void)
 /*
  * Transaction callback, registered once per process: when a transaction
  * commits, count the changes it noted and wake the worker if it queued
- * some; forget them on abort.
+ * some or changed a speed limit; forget them on abort.
  */
 static void
 wake_on_commit(XactEvent event, void *arg)
@@ -125,7 +125,7 @@ wake_on_commit(XactEvent event, void *arg)
 					mailbox->changes[k]++;
 					SpinLockRelease(&mailbox->mutex);
 				}
-			if (changed_in_xact[CHANGE_QUEUE])
+			if (changed_in_xact[CHANGE_QUEUE] || changed_in_xact[CHANGE_RATES])
 				wake_worker();
 			memset(changed_in_xact, 0, sizeof(changed_in_xact));
 			break;

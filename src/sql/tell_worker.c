@@ -45,6 +45,8 @@ wgpeer_refuse_on_standby(const char *function)
  * interface at once instead of at its interval.  'outcomes' (a row trigger
  * on wgpeer.peer_outcome, enabled for replication): a node's outcomes
  * arrived, so the primary's worker looks for peers to mark active.
+ * 'rates' (AFTER UPDATE OF down_kbit, up_kbit, rate_slot, address,
+ * address6 ON wgpeer.peer): a speed limit to apply, which wakes the worker.
  */
 Datum
 wg_tell_worker(PG_FUNCTION_ARGS)
@@ -56,8 +58,8 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() must be called as a trigger with "
-						"one argument, 'queue', 'expiry', 'interfaces' or "
-						"'outcomes'")));
+						"one argument, 'queue', 'expiry', 'interfaces', "
+						"'outcomes' or 'rates'")));
 	what = trigdata->tg_trigger->tgargs[0];
 	if (strcmp(what, "queue") == 0)
 		wgpeer_note_change(CHANGE_QUEUE);
@@ -67,10 +69,12 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 		wgpeer_note_change(CHANGE_INTERFACES);
 	else if (strcmp(what, "outcomes") == 0)
 		wgpeer_note_change(CHANGE_OUTCOMES);
+	else if (strcmp(what, "rates") == 0)
+		wgpeer_note_change(CHANGE_RATES);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() does not know \"%s\"", what),
-				 errhint("Pass 'queue', 'expiry', 'interfaces' or 'outcomes'.")));
+				 errhint("Pass 'queue', 'expiry', 'interfaces', 'outcomes' or 'rates'.")));
 	return PointerGetDatum(NULL);
 }

@@ -91,6 +91,13 @@ reconcile_requests(void)
 	return ticket;
 }
 
+/* speed limits: commits that changed one, and wg_reconcile() (drift) */
+static uint64
+rate_wakes(void)
+{
+	return wgpeer_commits_changing(CHANGE_RATES) + reconcile_requests();
+}
+
 static uint64
 show_requests(void)
 {
@@ -159,6 +166,7 @@ static const WorkerTask tasks[] = {
 	{"applying the queue", wgpeer_apply_due, queue_commits},
 	{"exporting config files", wgpeer_export_due, every_pass},
 	{"marking what nodes applied", wgpeer_outcomes_due, outcome_commits},
+	{"applying speed limits", wgpeer_rates_due, rate_wakes},
 };
 
 static TaskState task_state[lengthof(tasks)];

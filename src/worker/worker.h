@@ -17,6 +17,7 @@
  *				suspensions, retention
  * export.c		config files on disk
  * outcomes.c	on the primary, peers its nodes applied
+ * rates.c		per-peer speed limits on the interfaces (traffic control)
  *
  * Every task has one contract: main.c's task table decides when it is
  * due and what wakes it before its time (commits of one kind of change, a
@@ -129,6 +130,7 @@ extern uint64 wgpeer_samples_taken(void);
 extern long wgpeer_watch_due(bool woken);
 extern long wgpeer_export_due(bool woken);
 extern long wgpeer_outcomes_due(bool woken);
+extern long wgpeer_rates_due(bool woken);
 extern long wgpeer_daemons_due(bool woken);
 extern uint64 wgpeer_daemons_noted(void);
 

@@ -42,9 +42,11 @@ CACHE=${WGPEER_VM_CACHE:-/var/cache/wgpeer-vm}
 TIMEOUT=${WGPEER_VM_TIMEOUT:-1800}
 MEM=${WGPEER_VM_MEM:-2048}
 # modules the VM loads (with their dependencies): WireGuard, the 9p root,
-# overlayfs, veth for tests that join network namespaces, and ext4 for a
-# disk that outlives a boot
-MODULES="virtio_pci 9pnet_virtio 9p overlay wireguard veth virtio_blk ext4"
+# overlayfs, veth for tests that join network namespaces, ext4 for a
+# disk that outlives a boot, the traffic control of speed limits, and tun
+# for wireguard-go
+MODULES="virtio_pci 9pnet_virtio 9p overlay wireguard veth virtio_blk ext4
+	sch_htb sch_ingress cls_flower act_police tun"
 
 # Does this kernel create WireGuard interfaces?  Tried in a scratch netns.
 host_has_wireguard() {
