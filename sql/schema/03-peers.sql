@@ -48,6 +48,9 @@ CREATE TABLE peer (
 		CHECK (cardinality(routes) BETWEEN 1 AND 64
 			   AND array_ndims(routes) = 1
 			   AND array_position(routes, NULL) IS NULL),
+	down_kbit integer CHECK (down_kbit BETWEEN 8 AND 10000000),	-- 10-speed-limits.sql
+	up_kbit integer CHECK (up_kbit BETWEEN 8 AND 10000000),
+	rate_slot integer CHECK (rate_slot BETWEEN 1 AND 65534),
 	CHECK ((status = 'revoked') = (revoked_at IS NOT NULL)),
 	CHECK (status <> 'revoked' OR released_at IS NOT NULL),
 	CHECK (status NOT IN ('creating', 'active') OR released_at IS NULL),

@@ -174,7 +174,7 @@ CREATE VIEW peer_status AS
 		   coalesce(t.tx_bytes, 0) AS tx_bytes,
 		   coalesce(t.latest_handshake > now() - interval '3 minutes', false)
 			   AS online,
-		   t.sampled_at
+		   t.sampled_at, p.down_kbit, p.up_kbit
 	FROM peer p
 	LEFT JOIN peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node;
 COMMENT ON VIEW peer_status IS 'Peers with cumulative traffic and online flag';
