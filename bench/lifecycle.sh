@@ -59,21 +59,8 @@ if ! [[ $PEERS =~ ^[0-9]+$ && $ROUNDS =~ ^[0-9]+$ ]] ||
 	exit 2
 fi
 KEYSAMPLE=$((PEERS < 50 ? PEERS : 50))
-NS=bn-lifecycle-$$
-TMP=$(mktemp -d /tmp/wgpeer-bn.XXXXXX)
-chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
-
-cleanup() {
-	cluster_stop
-	wg_dev_cleanup
-	ip netns del "$NS" 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+STAGE=bn-lifecycle
+. test/userspace.sh
 trap 'exit 130' INT TERM HUP
 
 # wait_until (test/tap.sh) polls every 10 ms here: its polls are the timings

@@ -31,21 +31,8 @@ fi
 RUNS=${1:-5}
 WGSET=${2:-500}
 BULK=5000
-NS=wgpeer-ub-$$
-TMP=$(mktemp -d /tmp/wgpeer-ub.XXXXXX)
-chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
-
-cleanup() {
-	cluster_stop
-	wg_dev_cleanup
-	ip netns del "$NS" 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+STAGE=ub
+. test/userspace.sh
 
 # wait_until (test/tap.sh) polls every 10 ms here: its polls are the timings
 WAIT_UNTIL_STEP=0.01
