@@ -23,7 +23,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
-REGRESS = keys interface pool peer config qr privileges lifecycle import events \
+REGRESS = keys interface pool peer config qr privileges lifecycle import events awg \
 	quota config_link routes node_rows restore
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
