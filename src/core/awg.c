@@ -172,7 +172,7 @@ wg_awg_check_tags(const char *spec)
 	long long	size = 0;
 
 	if (strlen(spec) > WG_AWG_I_MAX)
-		return "A signature packet's description is at most 2048 characters";
+		return "A signature packet's description is at most 1024 characters";
 	if (*p == '\0')
 		return "A signature packet's description is a sequence of tags, "
 			"such as <b 0xc0ff><r 16>";
@@ -340,4 +340,44 @@ wg_awg_random(wg_awg *awg)
 				clash |= awg->h[m].lo == value;
 		} while (clash);
 	}
+}
+
+/*
+ * The message type range H<index + 1> a device uses: the set's, or
+ * WireGuard's own type (index + 1) when the set leaves H unset.
+ */
+wg_awg_range
+wg_awg_header(const wg_awg *awg, int index)
+{
+	wg_awg_range r = awg->h[index];
+
+	if (r.hi == 0)
+		r.lo = r.hi = (uint32_t) index + 1;
+	return r;
+}
+
+/*
+ * Whether two sets make a device behave the same: unset H equals
+ * WireGuard's own type, an unset signature packet an empty one.
+ */
+int
+wg_awg_equal(const wg_awg *a, const wg_awg *b)
+{
+	if (a->jc != b->jc || a->jmin != b->jmin || a->jmax != b->jmax)
+		return 0;
+	for (int k = 0; k < WG_AWG_S_COUNT; k++)
+		if (a->s[k] != b->s[k])
+			return 0;
+	for (int k = 0; k < WG_AWG_H_COUNT; k++)
+	{
+		wg_awg_range x = wg_awg_header(a, k);
+		wg_awg_range y = wg_awg_header(b, k);
+
+		if (x.lo != y.lo || x.hi != y.hi)
+			return 0;
+	}
+	for (int k = 0; k < WG_AWG_I_COUNT; k++)
+		if (strcmp(a->i[k] ? a->i[k] : "", b->i[k] ? b->i[k] : "") != 0)
+			return 0;
+	return 1;
 }

@@ -26,8 +26,11 @@
 #define WG_AWG_JC_MAX 128
 #define WG_AWG_JMAX_MAX 1280
 
-/* Longest signature-packet description, in characters. */
-#define WG_AWG_I_MAX 2048
+/*
+ * Longest signature-packet description, in characters: all five fit in
+ * the first netlink message of a set (8 KiB) with room to spare.
+ */
+#define WG_AWG_I_MAX 1024
 
 /* Largest packet a signature-packet description may describe (UDP). */
 #define WG_AWG_I_PACKET_MAX 65507
@@ -59,5 +62,7 @@ extern const char *wg_awg_check_tags(const char *spec);
 extern const char *wg_awg_check_s(int index, int value);
 extern const char *wg_awg_check(const wg_awg *awg, const char **field);
 extern void wg_awg_random(wg_awg *awg);
+extern wg_awg_range wg_awg_header(const wg_awg *awg, int index);
+extern int	wg_awg_equal(const wg_awg *a, const wg_awg *b);
 
 #endif							/* WGPEER_AWG_H */
