@@ -723,9 +723,13 @@ parse_peer(wg_device *device, const struct nlattr *nest)
 					return r;
 				break;
 			case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
-				if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
+				/* amneziawg 3 sends a u32 range, lo in the lower half */
+				if (mnl_attr_get_payload_len(attr) == sizeof(uint32_t))
+					peer->keepalive = (uint16_t) mnl_attr_get_u32(attr);
+				else if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
 					return -EBADMSG;
-				peer->keepalive = mnl_attr_get_u16(attr);
+				else
+					peer->keepalive = mnl_attr_get_u16(attr);
 				break;
 			case WGPEER_A_LAST_HANDSHAKE_TIME:
 				{

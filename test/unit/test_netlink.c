@@ -1328,7 +1328,7 @@ test_awg_set(void)
 /*
  * An AmneziaWG dump: the device's parameters in each version's encoding
  * come back as the set they encode (wg_awg_equal), signature packets in
- * awg_i.
+ * awg_i, and a peer's keepalive whether a u16 or (version 3) a u32 range.
  */
 static void
 test_awg_dump(void)
@@ -1373,6 +1373,24 @@ test_awg_dump(void)
 		}
 		mnl_attr_put_strz(nlh, T_I1, "");
 		mnl_attr_put_strz(nlh, T_I2, "<t>");
+		{
+			/* a peer; version 3 dumps its keepalive as a u32 range */
+			struct nlattr *peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
+			struct nlattr *peer = mnl_attr_nest_start(nlh, 0);
+			uint8_t		key[32];
+
+			fill_random(key, 32);
+			mnl_attr_put_u32(nlh, WGPEER_A_FLAGS, 8);
+			mnl_attr_put(nlh, WGPEER_A_PUBLIC_KEY, 32, key);
+			if (version == 3)
+				mnl_attr_put_u32(nlh, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+								 25u << 16 | 25u);
+			else
+				mnl_attr_put_u16(nlh, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, 25);
+			mnl_attr_put_u32(nlh, WGPEER_A_PROTOCOL_VERSION, 1);
+			mnl_attr_nest_end(nlh, peer);
+			mnl_attr_nest_end(nlh, peers);
+		}
 		dump_end(&off, nlh);
 		dump_done(buf, &off, 60, 0);
 		memset(&d, 0, sizeof(d));
@@ -1380,6 +1398,7 @@ test_awg_dump(void)
 		d.portid = 42;
 		CHECK(wgnl_dump_feed(&d, buf, off) == 1);
 		CHECK(d.device.has_awg);
+		CHECK(d.device.n_peers == 1 && d.device.peers[0].keepalive == 25);
 		wg_device_awg(&d.device, &got);
 		if (version == 1)
 		{
