@@ -30,7 +30,7 @@ bash test/check_layers_test.sh
 # The kernel lane: a real WireGuard kernel (this one, or Debian's under
 # qemu): the netlink backend, then the apply worker end to end with
 # PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
-# one disk), then the demo.  It is the slowest part (software emulation)
+# one disk), then AmneziaWG, then the demo.  It is the slowest part (software emulation)
 # and uses the installed build only, so it runs in the background while
 # the native suites below run; its log is printed when it ends.  Nothing
 # below installs over the system's build until it has ended (the
@@ -44,6 +44,9 @@ kernel_lane() {
 	bash test/vm/run.sh test/vm/netlink_smoke.sh
 	bash test/vm/run.sh test/worker_test.sh
 	bash test/reboot_test.sh
+	# AmneziaWG: its module and tools built from ../shared/thirdparty, the
+	# configs checked here, then the worker and a client on the wire in the VM
+	bash test/awg_test.sh
 
 	# The README's demo command on kernel WireGuard (in the VM, where this
 	# kernel has none and the run above took the wireguard-go path).
