@@ -506,7 +506,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 			dc.listen_port = listen_port;
 		}
 	}
-	if (awg != NULL)
+	/* a userspace daemon is not told them yet (docs/amneziawg.md) */
+	if (awg != NULL && !wgpeer_uses_uapi(ifname, backend))
 	{
 		wg_awg		now;
 
