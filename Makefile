@@ -3,7 +3,6 @@
 
 EXTENSION = wgpeer
 MODULE_big = wgpeer
-DATA = $(wildcard sql/wgpeer--*.sql)
 
 # The layers of src/, each a folder; dependencies point one way (see
 # "make check-layers"): core <- device <- worker, core <- common <- sql,
@@ -19,6 +18,16 @@ OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
 DEPS_PKGS = libsodium libmnl libqrencode libpng
 # The version lives in one place, the control file's default_version.
 EXTVERSION := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
+
+# The schema: the install script of the current version is built from its
+# source, one file per area in sql/schema/ (concatenated in name order; see
+# CONTRIBUTING.md), so CREATE EXTENSION runs one script.  The released
+# install script (0.1) and the upgrade scripts sql/wgpeer--A--B.sql are
+# installed as they are; ALTER EXTENSION UPDATE runs those, and
+# test/upgrade.sh proves both ways give the same schema.
+SCHEMA_SRCS = $(sort $(wildcard sql/schema/*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-config --cflags $(DEPS_PKGS)) \
 	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
@@ -37,6 +46,15 @@ EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS) test/vm/wgnl_driver
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The install script: a header, then each area file under its name.
+$(DATA_built): $(SCHEMA_SRCS) $(EXTENSION).control
+	{ printf '%s\n' \
+		'-- wgpeer $(EXTVERSION): the install script, built by make from sql/schema/*.sql.' \
+		'-- Do not edit: change the area file (and the upgrade script) instead.' \
+		'\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  for f in $(SCHEMA_SRCS); do printf '\n-- %s\n\n' "$$f"; cat "$$f"; done; } >$@.tmp
+	mv $@.tmp $@
 
 # The library checks the schema's version against the control file's.
 src/worker/xact.o: $(EXTENSION).control

@@ -60,60 +60,11 @@ IFPS=wgbq$S						# standalone: the probe under load
 IFLS=wgbm$S						# standalone: the load
 TMP=$(mktemp -d /tmp/wgpeer-node-bench.XXXXXX)
 chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
 
-# ---------------------------------------------------------------------------
-# Several clusters at once (as in test/node_test.sh): `on NAME FUNCTION...`
-# runs a test/cluster.sh function against cluster NAME.
-# ---------------------------------------------------------------------------
-declare -A PG_DIR=() PG_PORT=() PG_UP=()
-CLUSTERS=()
-on() {
-	local CLUSTER_DIR=${PG_DIR[$1]}
-	local -x PGPORT=${PG_PORT[$1]}
-	shift
-	"$@"
-}
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Hltn "sport = :$p")" ]; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "free_port: no free port found" >&2
-	return 1
-}
-pg_start() {
-	local name=$1
-	shift
-	PG_DIR[$name]=$TMP/$name
-	PG_PORT[$name]=$(free_port)
-	CLUSTERS+=("$name")
-	on "$name" cluster_init "${PG_DIR[$name]}" \
-		"listen_addresses = '127.0.0.1'" "port = ${PG_PORT[$name]}" \
-		"wal_level = logical" "max_replication_slots = 10" \
-		"max_wal_senders = 10" "max_worker_processes = 16" \
-		"max_logical_replication_workers = 8" \
-		"wgpeer.database = 'postgres'" "$@"
-	on "$name" cluster_run
-	PG_UP[$name]=1
-}
-conninfo() { echo "host=127.0.0.1 port=${PG_PORT[$1]} dbname=postgres user=postgres"; }
-drop_subscriptions() {
-	local sub
-	for sub in $(q -c "SELECT subname FROM pg_subscription" 2>/dev/null); do
-		q -c "DROP SUBSCRIPTION $sub" >/dev/null 2>&1 && continue
-		q -c "ALTER SUBSCRIPTION $sub DISABLE" >/dev/null 2>&1 || true
-		q -c "ALTER SUBSCRIPTION $sub SET (slot_name = NONE)" >/dev/null 2>&1 || true
-		q -c "DROP SUBSCRIPTION $sub" >/dev/null 2>&1 || true
-	done
-}
+# Several clusters at once (test/node_lib.sh, as test/node_test.sh has
+# them, with the wireguard-go interfaces and test/tap.sh's polls): `on
+# NAME FUNCTION...` runs a test/cluster.sh function against cluster NAME.
+. test/node_lib.sh
 SAMPLER=
 LOADER=
 cleanup() {
@@ -124,15 +75,12 @@ cleanup() {
 		wait "$pid" 2>/dev/null
 	done
 	for name in "${CLUSTERS[@]}"; do
-		[ "${PG_UP[$name]:-0}" = 1 ] && on "$name" drop_subscriptions
-	done
-	for name in "${CLUSTERS[@]}"; do
 		if [ "$status" -ne 0 ] && [ -f "${PG_DIR[$name]}/server.log" ]; then
 			echo "--- $name: server log errors (first 20)"
 			grep -E 'ERROR|FATAL|PANIC' "${PG_DIR[$name]}/server.log" | head -n 20
 		fi
-		on "$name" cluster_ctl -m fast -w stop >/dev/null 2>&1
 	done
+	pg_stop_all
 	wg_dev_cleanup
 	ip netns del "$NS_N" 2>/dev/null
 	ip netns del "$NS_S" 2>/dev/null
@@ -411,14 +359,7 @@ add_if p "$IFL" 10.73.0.1/16 51803 a
 add_if s "$IFS_" 10.74.0.1/16 51804
 add_if s "$IFPS" 10.75.0.1/16 51805
 add_if s "$IFLS" 10.76.0.1/16 51806
-on a cluster_psql <<SQL
-SET client_min_messages = warning;
-SELECT wgpeer.wg_node_subscribe_sql('$(conninfo p)') \gexec
-SQL
-on p cluster_psql <<SQL
-SET client_min_messages = warning;
-SELECT wgpeer.wg_node_collect_sql('a', '$(conninfo a)') \gexec
-SQL
+node_link p a
 for x in "$IFN 51801" "$IFP 51802" "$IFL 51803" "$IFS_ 51804" "$IFPS 51805" "$IFLS 51806"; do
 	# shellcheck disable=SC2086
 	served $x

@@ -16,7 +16,9 @@
 #	   expiry notices, quotas) with a quota on every peer.
 #
 # Run as root after `make install`:  bash bench/usage.sh
-# (PG_BIN=dir to use another installation; PEERS, SAMPLE, ROUNDS to size).
+# (PG_BIN=dir to use another installation; PEERS, SAMPLE, ROUNDS to size;
+# EVENTS_ONLY=1 for part 1 alone).  Part 1 is measured in the backend's
+# CPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -79,16 +81,23 @@ timed() {
 		sed -n 's/.*ms=//p'
 }
 
-echo "== 1. the event log's cost on wg_create_peer ($PEERS peers, $ROUNDS rounds)"
+# CPU ms of one statement in the backend (log_statement_stats): what the
+# other jobs on a loaded machine do not change
+cpu_ms() {
+	PGOPTIONS='-c log_statement_stats=on -c client_min_messages=log' \
+		q -c "$1" 2>&1 >/dev/null | cpu_us | tail -n 1 | awk '{ print $1 / 1000 }'
+}
+
+echo "== 1. the event log's cost on wg_create_peer ($PEERS peers, $ROUNDS rounds, CPU)"
 for r in $(seq "$ROUNDS"); do
 	k=0
 	for mode in off on; do
 		events "$mode"
 		new_interface "wgbb$r$mode" "10.$((100 + 4 * r + k)).0.1/16"
-		timed "PERFORM count(*) FROM generate_series(1, $PEERS) g,
-		       wgpeer.wg_create_peer('bulk-' || g, interface => 'wgbb$r$mode')" >>"$TMP/bulk.$mode"
+		cpu_ms "SELECT count(*) FROM generate_series(1, $PEERS) g,
+		        wgpeer.wg_create_peer('bulk-' || g, interface => 'wgbb$r$mode')" >>"$TMP/bulk.$mode"
 		new_interface "wgbo$r$mode" "10.$((101 + 4 * r + k)).0.1/16"
-		q -c "CALL create_one_by_one(1000, 'wgbo$r$mode')" >>"$TMP/one.$mode"
+		cpu_ms "CALL create_one_by_one(1000, 'wgbo$r$mode')" >>"$TMP/one.$mode"
 		k=$((k + 2))
 	done
 done
@@ -106,6 +115,28 @@ one_on=$(median <"$TMP/one.on")
 pair_ratio() { paste "$TMP/$1.off" "$TMP/$1.on" | awk '{ print $2 / $1 }' | median; }
 bulk_pairs=$(pair_ratio bulk)
 one_pairs=$(pair_ratio one)
+
+# the figures of part 1 (CPU ms, medians), and with EVENTS_ONLY=1 nothing else
+events_table() {
+	printf '%-58s %12s %12s %7s\n' "CPU, medians of $ROUNDS rounds" "events off" "events on" "ratio"
+	printf '%-58s %9.0f ms %9.0f ms %7s\n' "wg_create_peer x $PEERS, one statement" \
+		"$bulk_off" "$bulk_on" "$(ratio "$bulk_on" "$bulk_off")"
+	printf '%-58s %9.0f ms %9.0f ms %7s\n' "wg_create_peer x 1000, one transaction each" \
+		"$one_off" "$one_on" "$(ratio "$one_on" "$one_off")"
+	printf '%-58s %30s %7.2f\n' "  median of the rounds' own ratios: one statement" "" "$bulk_pairs"
+	printf '%-58s %30s %7.2f\n' "  median of the rounds' own ratios: one transaction each" "" "$one_pairs"
+	echo "(load average $(load))"
+	bench_record "\`wg_create_peer\` x $PEERS, one statement, event log on / off, CPU (usage.sh)" \
+		"$bulk_on ms" "$bulk_off ms (event triggers disabled)" \
+		"$(ratio "$bulk_on" "$bulk_off")x (rounds' own: ${bulk_pairs}x)"
+	bench_record "\`wg_create_peer\` x 1000, a transaction each, event log on / off, CPU (usage.sh)" \
+		"$one_on ms" "$one_off ms (event triggers disabled)" \
+		"$(ratio "$one_on" "$one_off")x (rounds' own: ${one_pairs}x)"
+}
+if [ "${EVENTS_ONLY:-0}" = 1 ]; then
+	events_table
+	exit 0
+fi
 
 echo "== 2. one traffic sample of $SAMPLE peers ($ROUNDS rounds)"
 q >/dev/null <<EOF
@@ -160,13 +191,7 @@ watch_ms=$(median <"$TMP/watch")
 
 echo
 echo "== medians of $ROUNDS rounds"
-printf '%-58s %12s %12s %7s\n' "" "events off" "events on" "ratio"
-printf '%-58s %9.0f ms %9.0f ms %7s\n' "wg_create_peer x $PEERS, one statement" \
-	"$bulk_off" "$bulk_on" "$(ratio "$bulk_on" "$bulk_off")"
-printf '%-58s %9.0f ms %9.0f ms %7s\n' "wg_create_peer x 1000, one transaction each" \
-	"$one_off" "$one_on" "$(ratio "$one_on" "$one_off")"
-printf '%-58s %30s %7.2f\n' "  median of the rounds' own ratios: one statement" "" "$bulk_pairs"
-printf '%-58s %30s %7.2f\n' "  median of the rounds' own ratios: one transaction each" "" "$one_pairs"
+events_table
 printf '%-58s %12s %12s %12s %7s\n' "one traffic sample of $SAMPLE peers" \
 	"0.1" "this version" "+ usage" "ratio"
 for share in 100 1; do

@@ -31,6 +31,11 @@ SELECT count(*) FROM wg_renew_peer((SELECT peer_id FROM eve), 2);
 SELECT (detail->>'previous_expires_at')::timestamptz = (SELECT expires_at FROM eve) AS previous,
        (detail->>'expires_at')::timestamptz = (SELECT expires_at FROM peer WHERE user_id = 'evt-eve') AS new
 FROM wg_events(0, 10000) WHERE user_id = 'evt-eve' AND kind = 'renewed';
+-- the detail is what jsonb_build_object() makes of the columns, to the
+-- letter (wg_peer_event() builds it in C)
+SELECT detail = jsonb_build_object('expires_at', (SELECT expires_at FROM peer WHERE user_id = 'evt-eve'),
+                                   'previous_expires_at', (SELECT expires_at FROM eve)) AS same_detail
+FROM wg_events(0, 10000) WHERE user_id = 'evt-eve' AND kind = 'renewed';
 -- key rotated: the new and the previous key
 SELECT length(wg_rotate_peer_key((SELECT peer_id FROM eve))) > 0 AS rotated;
 SELECT detail->>'previous_public_key' = (SELECT public_key FROM eve) AS previous,
@@ -91,5 +96,7 @@ SELECT count(*) > 0 AS reads FROM wgpeer.wg_events(0, 100);
 SELECT pg_temp.try($$INSERT INTO wgpeer.event (kind) VALUES ('revoked')$$);
 SELECT pg_temp.try($$SELECT wgpeer.wg_event_id()$$);
 RESET ROLE;
+-- only the known kinds are events (the domain event_kind checks them)
+SELECT pg_temp.try($$INSERT INTO wgpeer.event (kind) VALUES ('nosuch')$$);
 DROP OWNED BY wgpeer_events_reader;
 DROP ROLE wgpeer_events_reader;

@@ -15,8 +15,14 @@
 # 3. Every function signature in README.md and docs/*.md against pg_proc:
 #    a documented function must exist with exactly the documented argument
 #    names, in order.
+# 4. Every other SQL block of docs/*.md, each in a transaction rolled
+#    back, and every shell block as postgres, against the same database.
 # Blocks marked <!-- doc-test: skip (reason) --> are listed with their
-# reason.  Run as root after `make install`:  bash test/docs_test.sh
+# reason.  Steps with a kernel and a userspace way (<!-- doc-test: only
+# kernel|userspace -->) run the userspace one (wireguard-go), or with
+# --kernel the kernel one (in the test VM: bash test/vm/run.sh
+# test/docs_test.sh --kernel), the client then on the kernel too.
+# Run as root after `make install`:  bash test/docs_test.sh [--kernel]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,7 +41,12 @@ SERVER_IP=192.168.248.1
 TMP=$(mktemp -d /tmp/wgpeer-docs.XXXXXX)
 chmod 755 "$TMP"
 RUN_DIR_WAS=$(stat -c '%a %U %G' /var/run/wireguard 2>/dev/null || true)
+VARIANT=userspace
 WGPEER_BACKEND=uapi
+if [ "${1:-}" = --kernel ]; then
+	VARIANT=kernel
+	WGPEER_BACKEND=netlink
+fi
 WG_DEV_LOGS=$TMP
 . test/cluster.sh
 . test/wireguard.sh
@@ -59,7 +70,7 @@ localize() {
 		-e "s|/etc/postgresql/$MAJOR/main|/etc/postgresql/$MAJOR/$CL|g" \
 		-e "s/postgresql@$MAJOR-main/postgresql@$MAJOR-$CL/g" \
 		-e "s/\\bwg0\\b/$DEV/g" \
-		-e "s/vpn\\.example\\.com/$SERVER_IP/g" "$@"
+		-e "s/\\([^.a-z0-9-]\\|^\\)vpn\\.example\\.com/\\1$SERVER_IP/g" "$@"
 }
 
 # run_blocks DIR: every block in DIR, in order, in the server's namespace:
@@ -92,9 +103,9 @@ veth_pair "$NS_S" doc-s "$SERVER_IP/24" "$NS_C" doc-c 192.168.248.2/24
 pg_createcluster "$MAJOR" "$CL" >/dev/null
 ip netns exec "$NS_S" pg_ctlcluster "$MAJOR" "$CL" start
 
-echo "== 1. README.md: Quick start"
+echo "== 1. README.md: Quick start ($VARIANT)"
 mkdir "$TMP/quickstart"
-perl test/doc_blocks.pl README.md "$TMP/quickstart" quickstart >/dev/null
+perl test/doc_blocks.pl README.md "$TMP/quickstart" quickstart "$VARIANT" >/dev/null
 check "the quick start has shell and SQL blocks" \
 	test "$(ls "$TMP/quickstart" | wc -l)" -ge 4
 check "the quick start runs as written" run_blocks "$TMP/quickstart"
@@ -118,11 +129,17 @@ check "wg_show('$DEV') shows the handshake" wait_until 30 handshake_seen
 
 echo "== 2. README.md: the API tour"
 mkdir "$TMP/tour"
-perl test/doc_blocks.pl README.md "$TMP/tour" tour >/dev/null
+perl test/doc_blocks.pl README.md "$TMP/tour" tour "$VARIANT" >/dev/null
 check "the tour has a block" test "$(ls "$TMP/tour" | wc -l)" -ge 1
 check "the tour runs as written" run_blocks "$TMP/tour"
 check "bob was revoked at the end of it" \
 	test "$(q_doc "SELECT status FROM wgpeer.peer WHERE user_id = 'bob@example.com'")" = revoked
+
+# the rest does not depend on how the interface was made
+if [ "$VARIANT" = kernel ]; then
+	tap_summary "docs (kernel)"
+	exit 0
+fi
 
 echo "== 3. documented signatures against pg_proc"
 perl test/doc_signatures.pl README.md docs/*.md >"$TMP/signatures"
@@ -137,5 +154,50 @@ while IFS=$'\t' read -r name args; do
 			             WITH ORDINALITY AS a(n, m, i)
 			        WHERE m IN ('i', 'b', 'v')), ','), '') = '$args'")" = 1
 done <"$TMP/signatures"
+
+echo "== 4. docs/*.md: every example, each in a transaction rolled back"
+# what the examples take as given: the role they grant to, a second
+# interface (removed by one), the users whose peers they change
+q_doc "CREATE ROLE app" >/dev/null
+q_doc "SELECT wgpeer.wg_add_interface('wg1', '$SERVER_IP:51999', '10.99.0.1/24',
+	listen_port => 51999)" >/dev/null
+q_doc "SELECT count(*) FROM unnest(ARRAY['branch-office', 'exit-node']) u,
+	wgpeer.wg_create_peer(u, interface => '$DEV')" >/dev/null
+# is_signature FILE: a block of signatures (checked in part 3), not SQL
+is_signature() {
+	grep -v '^\s*\(--.*\)\?$' "$1" | head -n 1 | grep -q '^wg_[a-z0-9_]*('
+}
+# run_example FILE: the block in one transaction, rolled back, as the
+# server's postgres with the README's psql
+run_example() {
+	{
+		echo "BEGIN;"
+		localize "$1"
+		printf '\nROLLBACK;\n'
+	} >"$1.run"
+	(cd "$TMP" && ip netns exec "$NS_S" runuser -u postgres -- \
+		env PGCLUSTER="$MAJOR/$CL" psql -X -q -v ON_ERROR_STOP=1 -v last_seen=0 vpn \
+		-f "$1.run" >"$1.out" 2>&1) || { cat "$1.run" "$1.out"; return 1; }
+}
+examples=0
+for doc in docs/*.md; do
+	dir=$TMP/docs-$(basename "$doc" .md)
+	mkdir "$dir"
+	perl test/doc_blocks.pl "$doc" "$dir" 2>&1 >/dev/null | sed 's/^/   /'
+	for block in "$dir"/*.sql; do
+		[ -e "$block" ] && ! is_signature "$block" || continue
+		examples=$((examples + 1))
+		check "$doc, block $(basename "$block" .sql), runs" run_example "$block"
+	done
+	for block in "$dir"/*.sh; do
+		[ -e "$block" ] || continue
+		examples=$((examples + 1))
+		localize "$block" >"$block.run"
+		check "$doc, block $(basename "$block" .sh), runs as postgres" \
+			ip netns exec "$NS_S" runuser -u postgres -- \
+			env PGCLUSTER="$MAJOR/$CL" bash -euo pipefail "$block.run"
+	done
+done
+check "docs/ has examples ($examples run)" test "$examples" -ge 10
 
 tap_summary docs

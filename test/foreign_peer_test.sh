@@ -23,28 +23,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "test/foreign_peer_test.sh makes network namespaces: run it as root" >&2
-	exit 1
-fi
-
-NS=wgpeer-fp-$$					# the device's network namespace
+STAGE=fp
 DEV=wgfp$$						# unique per run: parallel runs do not clash
 DEV=${DEV:0:15}
-TMP=$(mktemp -d /tmp/wgpeer-fp.XXXXXX)
-chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
-
-cleanup() {
-	wg_dev_cleanup
-	ip netns del "$NS" 2>/dev/null || true
-	cluster_stop
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+. test/userspace.sh
 
 # the device's line for a key: public key, preshared key, allowed IPs, keepalive
 device_line() { kernel_peers "$DEV" | grep "^$1"$'\t' || true; }

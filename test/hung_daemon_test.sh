@@ -20,18 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/cluster.sh
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "test/hung_daemon_test.sh makes network namespaces: run it as root" >&2
-	exit 1
-fi
-
-NS=wgpeer-hung-$$				# the devices' network namespace
-TMP=$(mktemp -d /tmp/wgpeer-hung.XXXXXX)
-chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
+STAGE=hung
+. test/userspace.sh
 
 SAMPLES=${HUNG_SAMPLES:-15}		# commit -> device figures per phase
 HUNG_SAMPLES=${HUNG_SAMPLES_DURING:-11}
@@ -39,15 +29,10 @@ SAMPLE_MAX_S=30					# one figure taking longer counts as this
 GOOD=wghok
 BAD=wghbad
 
-cleanup() {
-	# a stopped daemon would not die of SIGTERM
+# a stopped daemon would not die of SIGTERM
+stage_cleanup_extra() {
 	[ -z "${WG_DEV_PID[$BAD]:-}" ] || kill -CONT "${WG_DEV_PID[$BAD]}" 2>/dev/null || true
-	wg_dev_cleanup
-	ip netns del "$NS" 2>/dev/null || true
-	cluster_stop
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
 
 dev_wg() { ip netns exec "$NS" wg "$@"; }
 # wg(8) finds a userspace daemon by its socket, from any namespace

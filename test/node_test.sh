@@ -76,97 +76,20 @@ IFP=wgnp$S						# served by the primary itself
 BULK=5000
 TMP=$(mktemp -d /tmp/wgpeer-node.XXXXXX)
 chmod 755 "$TMP"
-WGPEER_BACKEND=uapi
-WG_DEV_LOGS=$TMP
-. test/wireguard.sh
-. test/tap.sh
 
-# ---------------------------------------------------------------------------
-# Several clusters at once.  test/cluster.sh keeps one $CLUSTER_DIR; each
-# cluster here has a name (p, a, b), a directory and a TCP port, and
-# `on NAME FUNCTION...` runs a test/cluster.sh function (q, sql_true,
-# cluster_ctl, wanted_peers...) against it.
-# ---------------------------------------------------------------------------
-declare -A PG_DIR=() PG_PORT=() PG_UP=()
-CLUSTERS=()
+# Several clusters at once (test/node_lib.sh, with the wireguard-go
+# interfaces and the checks): each cluster here has a name (p, a, b), a
+# directory and a TCP port, and `on NAME FUNCTION...` runs a
+# test/cluster.sh function against it.
+. test/node_lib.sh
 SUMMARY=						# set once every check has run
 
-on() {
-	local CLUSTER_DIR=${PG_DIR[$1]}
-	local -x PGPORT=${PG_PORT[$1]}
-	shift
-	"$@"
-}
-
-# a TCP port on 127.0.0.1 nobody listens on
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Hltn "sport = :$p")" ]; then
-			echo "$p"
-			return
-		fi
-	done
-	echo "free_port: no free port found" >&2
-	return 1
-}
-
-# pg_start NAME [conf lines...]: a new cluster listening on 127.0.0.1 (the
-# default pg_hba.conf of initdb -A trust lets local and replication
-# connections from there in), ready for logical replication both ways
-pg_start() {
-	local name=$1
-	shift
-	PG_DIR[$name]=$TMP/$name
-	PG_PORT[$name]=$(free_port)
-	CLUSTERS+=("$name")
-	on "$name" cluster_init "${PG_DIR[$name]}" \
-		"listen_addresses = '127.0.0.1'" "port = ${PG_PORT[$name]}" \
-		"wal_level = logical" "max_replication_slots = 10" \
-		"max_wal_senders = 10" "max_worker_processes = 16" \
-		"max_logical_replication_workers = 8" \
-		"log_line_prefix = '%m [%p] %b '" \
-		"wgpeer.database = 'postgres'" "$@"
-	pg_run "$name"
-}
-pg_run() {
-	on "$1" cluster_run
-	PG_UP[$1]=1
-}
-pg_stop() {
-	PG_UP[$1]=0
-	on "$1" cluster_ctl -m fast -w stop >/dev/null
-}
-# conninfo CLUSTER ROLE
-conninfo() { echo "host=127.0.0.1 port=${PG_PORT[$1]} dbname=postgres user=$2"; }
-
-# Drop the subscriptions of the cluster `on` points at; when the publisher
-# is unreachable, forget its slot (the publisher goes too).
-drop_subscriptions() {
-	local sub
-	for sub in $(q -c "SELECT subname FROM pg_subscription" 2>/dev/null); do
-		q -c "DROP SUBSCRIPTION $sub" >/dev/null 2>&1 && continue
-		q -c "ALTER SUBSCRIPTION $sub DISABLE" >/dev/null 2>&1 || true
-		q -c "ALTER SUBSCRIPTION $sub SET (slot_name = NONE)" >/dev/null 2>&1 || true
-		q -c "DROP SUBSCRIPTION $sub" >/dev/null 2>&1 || true
-	done
-}
-
 cleanup() {
-	local status=$? name
+	local status=$?
 	set +e
-	for name in "${CLUSTERS[@]}"; do
-		[ "${PG_UP[$name]:-0}" = 1 ] && on "$name" drop_subscriptions
-	done
-	for name in "${CLUSTERS[@]}"; do
-		# stopped half way: what the servers said (the checks show it otherwise)
-		if [ "$status" -ne 0 ] && [ -z "$SUMMARY" ] && [ -f "${PG_DIR[$name]}/server.log" ]; then
-			echo "--- $name: unexpected errors in its log (first 30 lines)"
-			unexpected_errors "$name" | head -n 30
-		fi
-		on "$name" cluster_ctl -m fast -w stop >/dev/null 2>&1
-	done
+	# stopped half way: what the servers said (the checks show it otherwise)
+	report_unexpected_errors "$status"
+	pg_stop_all
 	wg_dev_cleanup
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
@@ -181,50 +104,10 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------------------
-# Conditions
+# Conditions (and test/node_lib.sh's)
 # ---------------------------------------------------------------------------
-# on_dev IF KEY: the interface has the peer (over its UAPI socket)
-on_dev() { wg show "$1" peers | grep -qxF "$2"; }
-off_dev() { ! on_dev "$@"; }
-dev_count() { wg show "$1" peers | wc -l; }
-# test_eq EXPECTED COMMAND...: COMMAND prints EXPECTED
-test_eq() { [ "$("${@:2}" 2>/dev/null)" = "$1" ]; }
-# the interface holds exactly the live peers the primary wants for it
-dev_converged() { [ "$(kernel_peers "$1")" = "$(on p wanted_peers "$1")" ]; }
 ping_a() { ip netns exec "$NS_C" ping -c 1 -W 1 10.61.0.1 >/dev/null 2>&1; }
 no_ping() { ! ip netns exec "$NS_C" ping -c 3 -i 0.3 -W 1 10.61.0.1 >/dev/null 2>&1; }
-# status_is CLUSTER PEER STATUS
-status_is() { on "$1" sql_true "SELECT status = '$3' FROM wgpeer.peer WHERE peer_id = '$2'"; }
-# the cluster's subscriptions have each applied what their publisher has
-# written so far (publisher's LSN taken first)
-caught_up() {
-	local pub=$1 lsn
-	lsn=$(on "$pub" q -c "SELECT pg_current_wal_lsn()")
-	on "$pub" sql_true "SELECT count(*) > 0 AND bool_and(replay_lsn >= '$lsn')
-		FROM pg_stat_replication WHERE application_name LIKE 'wgpeer_%'"
-}
-# every subscription of the cluster has an apply worker running
-streaming() {
-	on "$1" sql_true "SELECT count(*) > 0 AND bool_and(st.pid IS NOT NULL)
-		FROM pg_subscription s
-		LEFT JOIN pg_stat_subscription st ON st.subid = s.oid AND st.relid IS NULL"
-}
-# ERRORs in the cluster's log other than those this test causes on
-# purpose: a publisher stopped or restarted (its subscribers' workers lose
-# it and retry; a new worker may start before the old one let go of its
-# replication origin), peer changes called on a node (25006); each with
-# the lines of the same process after it (DETAIL, HINT, CONTEXT)
-unexpected_errors() {
-	cut -c 1-300 "${PG_DIR[$1]}/server.log" | awk '
-		/(ERROR|PANIC):/ {
-			show = $0 !~ /could not send end-of-streaming message|could not connect to the publisher|could not receive data from WAL stream|replication origin with ID [0-9]+ is already active|cannot run on node|permission denied for table peer/
-			pid = $4
-			if (show) print
-			next
-		}
-		/^\t/ { if (show) print; next }
-		{ if (show && $4 == pid && $0 ~ /(DETAIL|HINT|CONTEXT|STATEMENT):/) print; else show = 0 }'
-}
 
 # ---------------------------------------------------------------------------
 echo "== network: node a's and node b's namespaces, a client's joined to node a's"
@@ -328,37 +211,9 @@ SELECT name FROM wgpeer.wg_add_interface('$IFB', '192.168.252.1:51821', '10.62.0
 	allowed_ips => '10.62.0.0/16', listen_port => 51821, backend => 'uapi',
 	node => 'b');
 SQL
-# The roles each side connects as, with the grants the README lists: on
-# the primary one per node, which may read interfaces and every column of
-# peer but private_key; on each node one for the primary, which may read
-# the tables the node publishes back.
-for n in a b; do
-	on p cluster_psql <<SQL
-CREATE ROLE wgpeer_node_$n LOGIN REPLICATION;
-GRANT USAGE ON SCHEMA wgpeer TO wgpeer_node_$n;
-GRANT SELECT ON wgpeer.interface TO wgpeer_node_$n;
-SELECT format('GRANT SELECT (%s) ON wgpeer.peer TO wgpeer_node_$n',
-	string_agg(quote_ident(attname), ', ' ORDER BY attnum))
-FROM pg_attribute WHERE attrelid = 'wgpeer.peer'::regclass AND attnum > 0
-	AND NOT attisdropped AND attname <> 'private_key' \gexec
-SQL
-	on "$n" cluster_psql <<SQL
-CREATE ROLE wgpeer_primary LOGIN REPLICATION;
-GRANT USAGE ON SCHEMA wgpeer TO wgpeer_primary;
-GRANT SELECT ON wgpeer.device, wgpeer.device_peer, wgpeer.worker_state,
-	wgpeer.peer_traffic, wgpeer.peer_outcome TO wgpeer_primary;
-SQL
-done
-for n in a b; do
-	on "$n" cluster_psql <<SQL
-SET client_min_messages = warning;
-SELECT wgpeer.wg_node_subscribe_sql('$(conninfo p "wgpeer_node_$n")') \gexec
-SQL
-	on p cluster_psql <<SQL
-SET client_min_messages = warning;
-SELECT wgpeer.wg_node_collect_sql('$n', '$(conninfo "$n" wgpeer_primary)') \gexec
-SQL
-done
+# The roles each side connects as, with the grants the README lists, and
+# the subscriptions both ways (test/node_lib.sh)
+for n in a b; do node_link p "$n"; done
 err=$(on p cluster_psql -c "SET ROLE wgpeer_node_a; SELECT private_key FROM wgpeer.peer" 2>&1 || true)
 check "node a's role on the primary may not read peer.private_key" \
 	grep -q 'permission denied for table peer' <<<"$err"

@@ -101,6 +101,165 @@ if [ "${1:-}" = --systemd-checks ]; then
 	exit
 fi
 
+# logged COMMAND...: run it quietly (its output in
+# $WORK/command.log); its output is shown when it fails
+logged() {
+	"$@" >"$WORK/command.log" 2>&1 && return 0
+	tail -n 30 "$WORK/command.log" | sed 's/^/   /'
+	return 1
+}
+
+# build_package SRC: build the binary packages from the tree SRC (in
+# place) with dpkg-buildpackage, one postgresql-NN-wgpeer for each major of
+# debian/pgversions installed here, and lintian them (no error); sets
+# PKGS, DEBVERSION, ARCH and CHANGES (the .deb files are next to SRC).
+# False when nothing was built.
+build_package() {
+	local src=$1 p lint lint_status
+	cd "$src"
+	mapfile -t PKGS < <(pg_buildext supported-versions | sed 's/.*/postgresql-&-wgpeer/')
+	check "debian/pgversions names a PostgreSQL version installed here" test ${#PKGS[@]} -gt 0
+	DEBVERSION=$(dpkg-parsechangelog -S Version)
+	dpkg-checkbuilddeps >/dev/null 2>&1 || apt-get build-dep -y -qq "$src" >/dev/null
+	if dpkg-buildpackage -us -uc -b >"$src/../build.log" 2>&1; then
+		ok "dpkg-buildpackage -us -uc -b"
+	else
+		not_ok "dpkg-buildpackage -us -uc -b"
+		tail -n 40 "$src/../build.log" | sed 's/^/   /'
+		return 1
+	fi
+	check "the build ran the unit tests (make unittest)" \
+		grep -q '^test_keys: [0-9]* passed, 0 failed' "$src/../build.log"
+	ARCH=$(dpkg --print-architecture)
+	CHANGES=$src/../wgpeer_${DEBVERSION}_$ARCH.changes
+	for p in "${PKGS[@]}"; do
+		check "built ${p}_${DEBVERSION}_$ARCH.deb" \
+			test -f "$src/../${p}_${DEBVERSION}_$ARCH.deb"
+	done
+	# lintian: no error; what it says is shown
+	lint=$(lintian --fail-on error --pedantic -I "$CHANGES" 2>&1) && lint_status=0 ||
+		lint_status=$?
+	printf '%s\n' "$lint" | grep -v 'running with root privileges' | sed 's/^/   lintian: /'
+	check "lintian reports no error" test "$lint_status" -eq 0
+}
+
+# the template unit the packages ship
+UNIT=usr/lib/systemd/system/wgpeer-wireguard-go@.service
+
+# installed_checks PKG: the installed package PKG's files are in place
+# (run from the source tree; PKGLIBDIR, EXTDIR, BITCODEDIR and EXTVERSION
+# set)
+installed_checks() {
+	local pkg=$1 f
+	none "dpkg --verify $pkg (installed files are the package's)" dpkg --verify "$pkg"
+	check "wgpeer.so installed" test -f "$PKGLIBDIR/wgpeer.so"
+	check "wgpeer.control installed" test -f "$EXTDIR/wgpeer.control"
+	for f in sql/wgpeer--*.sql; do
+		check "$(basename "$f") installed" cmp -s "$f" "$EXTDIR/$(basename "$f")"
+	done
+	check "JIT bitcode installed" test -f "$BITCODEDIR/wgpeer.index.bc"
+	check "the template unit installed" test -f "/$UNIT"
+	check "the drop-in example installed" \
+		test -f "/usr/share/doc/$pkg/examples/postgresql-cap-net-admin.conf"
+	for f in $(sed 's,.*/,,; s,\.md$,,' debian/docs); do
+		check "the documentation's $f installed" \
+			bash -c "ls /usr/share/doc/$pkg/$f.md* >/dev/null 2>&1"
+	done
+	none "wgpeer.so finds every library it links" \
+		bash -c "ldd '$PKGLIBDIR/wgpeer.so' | grep 'not found'"
+	same "the installed control file is this version" "$EXTVERSION" \
+		"$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$EXTDIR/wgpeer.control")"
+}
+
+# purge_checks PKG: purge the installed package PKG; nothing of wgpeer
+# is left (PKGLIBDIR, EXTDIR and WORK set)
+purge_checks() {
+	local pkg=$1
+	check "apt-get purge $pkg" logged apt-get purge -y "$pkg"
+	same "$pkg is gone" "not-installed" \
+		"$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || echo not-installed)"
+	none "nothing of wgpeer left in the PostgreSQL directories" \
+		find "$PKGLIBDIR" "$EXTDIR" -name '*wgpeer*'
+	none "nothing of wgpeer left in the systemd units" \
+		find /usr/lib/systemd/system -name '*wgpeer*'
+	check "/usr/share/doc/$pkg removed" test ! -e "/usr/share/doc/$pkg"
+}
+
+# --- in a chroot of test/pgversions.sh ------------------------------------
+#
+# --chroot: test/pgversions.sh runs this in the chroot of another major (17,
+# 18), as root, in its throwaway copy of the tree (built in place): the
+# package built there with -Werror (the one build of that chroot: its later
+# suites use it), lintian, installed, its files checked, then a cluster
+# made the Debian way with wgpeer preloaded: CREATE EXTENSION and the apply
+# worker running.  The package stays installed for pgversions' suites
+# (installcheck, the upgrade test, the worker's suite run against it);
+# --chroot-purge removes it at the end.  The systemd checks stay on the
+# host (no systemd in the chroot; the units are the same files).
+if [ "${1:-}" = --chroot ] || [ "${1:-}" = --chroot-purge ]; then
+	PKGLIBDIR=$(pg_config --pkglibdir)
+	EXTDIR=$(pg_config --sharedir)/extension
+	BITCODEDIR=$PKGLIBDIR/bitcode
+	EXTVERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" wgpeer.control)
+	major=$(pg_config --version | sed 's/^PostgreSQL \([0-9]*\).*/\1/')
+	PKG=postgresql-$major-wgpeer
+	WORK=$(mktemp -d /tmp/wgpeer-package.XXXXXX)
+	trap 'rm -rf "$WORK"' EXIT
+fi
+if [ "${1:-}" = --chroot ]; then
+	export WERROR=-Werror
+	build_package "$PWD" || {
+		tap_summary package_test
+		exit 1
+	}
+	same "the package built is $PKG" "$PKG" "${PKGS[*]}"
+	same "debian/control was made for this system's major" "Package: $PKG" \
+		"$(grep '^Package:' debian/control)"
+	DEB=$PWD/../${PKG}_${DEBVERSION}_$ARCH.deb
+	none "the package has no maintainer scripts" \
+		bash -c "dpkg-deb --ctrl-tarfile '$DEB' | tar -t | grep -E '(pre|post)(inst|rm)$'"
+	check "apt-get install ./$(basename "$DEB")" \
+		logged apt-get install -y --no-install-recommends "$DEB"
+	installed_checks "$PKG"
+
+	# a cluster as a user makes one, the package's library preloaded; its
+	# port is the major's, since the chroots of one run share the network
+	port=$((5400 + major))
+	check "pg_createcluster $major pkgtest with shared_preload_libraries = wgpeer" \
+		logged pg_createcluster --start -p "$port" -o shared_preload_libraries=wgpeer \
+			"$major" pkgtest
+	q() { runuser -u postgres -- psql -p "$port" -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
+	same "CREATE EXTENSION wgpeer from the package" "$EXTVERSION" \
+		"$(q 'CREATE EXTENSION wgpeer' && q "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
+	same "its functions work (wg_pubkey of wg_genkey is a key)" 44 \
+		"$(q 'SELECT length(wgpeer.wg_pubkey(wgpeer.wg_genkey()))')"
+	worker_running() {
+		[ "$(q "SELECT count(*) FROM pg_stat_activity
+			WHERE backend_type = 'wgpeer apply worker'")" = 1 ]
+	}
+	check "the apply worker runs" wait_until 30 worker_running
+	# 17+: its own wait event while it sleeps (pg_compat.h), not "Extension"
+	worker_waits() {
+		[ "$(q "SELECT wait_event FROM pg_stat_activity
+			WHERE backend_type = 'wgpeer apply worker'")" = WgpeerWorkerMain ]
+	}
+	check "the worker sleeps in wait event WgpeerWorkerMain" wait_until 30 worker_waits
+	check "the server log says it started (its entry point found)" \
+		grep -q 'wgpeer apply worker started' "/var/log/postgresql/postgresql-$major-pkgtest.log"
+	none "the server log has no error" \
+		grep -E 'ERROR|FATAL|PANIC|could not find function' \
+			"/var/log/postgresql/postgresql-$major-pkgtest.log"
+	check "pg_dropcluster --stop $major pkgtest" \
+		logged pg_dropcluster --stop "$major" pkgtest
+	tap_summary package_test
+	exit
+fi
+if [ "${1:-}" = --chroot-purge ]; then
+	purge_checks "$PKG"
+	tap_summary package_purge
+	exit
+fi
+
 if [ "$(id -u)" -ne 0 ]; then
 	echo "test/package_test.sh installs packages: run it as root" >&2
 	exit 1
@@ -123,13 +282,6 @@ SRC=$WORK/wgpeer
 PKGS=()          # the binary packages built, installed while the test runs
 REMOVED=0        # the `make install` files were taken away
 RESTORED=0
-
-# logged COMMAND...: run it quietly; its output is shown when it fails
-logged() {
-	"$@" >"$WORK/command.log" 2>&1 && return 0
-	tail -n 30 "$WORK/command.log" | sed 's/^/   /'
-	return 1
-}
 
 # purge what this test installed and put this checkout's build back
 restore() {
@@ -187,32 +339,10 @@ check "META.json's provided file exists" test -f "$(jq -r .provides.wgpeer.file 
 check "debian/control is what pg_buildext makes of debian/control.in" \
 	pg_buildext checkcontrol
 
-mapfile -t PKGS < <(pg_buildext supported-versions | sed 's/.*/postgresql-&-wgpeer/')
-check "debian/pgversions names a PostgreSQL version installed here" test ${#PKGS[@]} -gt 0
-
-# --- build ----------------------------------------------------------------
-
-dpkg-checkbuilddeps >/dev/null 2>&1 || apt-get build-dep -y -qq "$SRC" >/dev/null
-if dpkg-buildpackage -us -uc -b >"$WORK/build.log" 2>&1; then
-	ok "dpkg-buildpackage -us -uc -b"
-else
-	not_ok "dpkg-buildpackage -us -uc -b"
-	tail -n 40 "$WORK/build.log" | sed 's/^/   /'
+build_package "$SRC" || {
 	tap_summary package_test
 	exit 1
-fi
-check "the build ran the unit tests (make unittest)" \
-	grep -q '^test_keys: [0-9]* passed, 0 failed' "$WORK/build.log"
-ARCH=$(dpkg --print-architecture)
-CHANGES=$WORK/wgpeer_${DEBVERSION}_$ARCH.changes
-for p in "${PKGS[@]}"; do
-	check "built ${p}_${DEBVERSION}_$ARCH.deb" test -f "$WORK/${p}_${DEBVERSION}_$ARCH.deb"
-done
-
-# lintian: no error; what it says is shown
-lint=$(lintian --fail-on error --pedantic -I "$CHANGES" 2>&1) && lint_status=0 || lint_status=$?
-printf '%s\n' "$lint" | grep -v 'running with root privileges' | sed 's/^/   lintian: /'
-check "lintian reports no error" test "$lint_status" -eq 0
+}
 
 # --- the shipped systemd pieces ---------------------------------------------
 
@@ -220,7 +350,6 @@ PKG=${PKGS[0]}
 DEB=$WORK/${PKG}_${DEBVERSION}_$ARCH.deb
 X=$WORK/unpacked
 dpkg-deb -x "$DEB" "$X"
-UNIT=usr/lib/systemd/system/wgpeer-wireguard-go@.service
 DROPIN=usr/share/doc/$PKG/examples/postgresql-cap-net-admin.conf
 check "the package ships the wireguard-go template unit" test -f "$X/$UNIT"
 check "the package ships the CAP_NET_ADMIN drop-in as an example" test -f "$X/$DROPIN"
@@ -265,19 +394,7 @@ rm -rf "$PKGLIBDIR/wgpeer.so" "$EXTDIR"/wgpeer.control "$EXTDIR"/wgpeer--*.sql \
 	"$BITCODEDIR/wgpeer" "$BITCODEDIR/wgpeer.index.bc"
 check "apt-get install ./$(basename "$DEB")" \
 	logged apt-get install -y --no-install-recommends "$DEB"
-none "dpkg --verify $PKG (installed files are the package's)" dpkg --verify "$PKG"
-check "wgpeer.so installed" test -f "$PKGLIBDIR/wgpeer.so"
-check "wgpeer.control installed" test -f "$EXTDIR/wgpeer.control"
-for f in sql/wgpeer--*.sql; do
-	check "$(basename "$f") installed" cmp -s "$f" "$EXTDIR/$(basename "$f")"
-done
-check "JIT bitcode installed" test -f "$BITCODEDIR/wgpeer.index.bc"
-check "the template unit installed" test -f "/$UNIT"
-check "the drop-in example installed" test -f "/$DROPIN"
-none "wgpeer.so finds every library it links" \
-	bash -c "ldd '$PKGLIBDIR/wgpeer.so' | grep 'not found'"
-same "the installed control file is this version" "$EXTVERSION" \
-	"$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$EXTDIR/wgpeer.control")"
+installed_checks "$PKG"
 
 # the regression and isolation suites against the packaged files
 check "make installcheck against the package (debian/tests/installcheck)" \
@@ -285,14 +402,7 @@ check "make installcheck against the package (debian/tests/installcheck)" \
 
 # --- purged: nothing left -----------------------------------------------
 
-check "apt-get purge $PKG" logged apt-get purge -y "$PKG"
-same "$PKG is gone" "not-installed" \
-	"$(dpkg-query -W -f='${db:Status-Status}' "$PKG" 2>/dev/null || echo not-installed)"
-none "nothing of wgpeer left in the PostgreSQL directories" \
-	find "$PKGLIBDIR" "$EXTDIR" -name '*wgpeer*'
-none "nothing of wgpeer left in the systemd units" \
-	find /usr/lib/systemd/system -name '*wgpeer*'
-check "/usr/share/doc/$PKG removed" test ! -e "/usr/share/doc/$PKG"
+purge_checks "$PKG"
 
 # --- this checkout's build back -----------------------------------------
 

@@ -7,15 +7,17 @@
 # (default: both, in parallel).  Run as root on a Debian 12 machine (the
 # host's own PostgreSQL 15 is tested by test/run.sh itself).
 #
-# In each chroot, as the host's CI does: the tree builds with -Werror,
-# installs, and passes `make installcheck` (regress + isolation, as an
-# ordinary user) with the apply worker started (its entry point found: the
-# server log is checked), then test/upgrade.sh (every released version
-# updated to the current one equals a fresh install).  The unit tests of
-# the pure C layers run once, in the first chroot (they do not use
-# PostgreSQL; a newer compiler and libsodium is what they add).
-# With WGPEER_PGVERSIONS_WORKER=1 the worker's behavioural suite over
-# wireguard-go (test/worker_test.sh --backend uapi) runs too.
+# In each chroot: the Debian package postgresql-MAJOR-wgpeer is built from
+# the tree with dpkg-buildpackage (-Werror; the build runs the unit tests
+# of the pure C layers, with that suite's compiler and libsodium), passes
+# lintian, is installed in place of `make install` and works in a cluster
+# made the Debian way (test/package_test.sh --chroot).  Against that one
+# build: `make installcheck` (regress + isolation, as an ordinary user)
+# with the apply worker started (its entry point found: the server log is
+# checked), test/upgrade.sh (every released version updated to the current
+# one equals a fresh install), the worker's behavioural suite over
+# wireguard-go (test/worker_test.sh --backend uapi; WGPEER_PGVERSIONS_WORKER=0
+# leaves it out), and last the package's purge.
 #
 # The chroots come from test/chroot.sh (cached for the day); each run works
 # in an overlay on top of one, thrown away at the end.
@@ -76,10 +78,11 @@ worker_started() {
 	grep -q 'wgpeer apply worker started' "${logs[@]}"
 }
 
-# version MAJOR UNIT: the whole test of PostgreSQL MAJOR in its chroot
-# (the unit tests too when UNIT is 1); its log on stdout
+# version MAJOR: the whole test of PostgreSQL MAJOR in its chroot; its log
+# on stdout
 version() {
-	local major=$1 unit=$2 suite=${SUITE[$1]} lower work status=0
+	local major=$1 suite=${SUITE[$1]} lower work status=0
+	local pkg=postgresql-$1-wgpeer
 	local t0=$SECONDS
 	echo "== PostgreSQL $major (Debian $suite)"
 	cached_chroot "$suite" "$major" || return 1
@@ -104,15 +107,18 @@ version() {
 	echo "   $(in_root "$MERGED" "pg_config --version; gcc --version | head -n 1" | paste -sd ',' | sed 's/,/, /')"
 
 	local B="cd /build/wgpeer &&"
-	step build "$B make -s -j$(nproc) WERROR=-Werror" &&
-		step install "$B make -s install && chown -R $TEST_USER /build/wgpeer" || status=1
-	if [ $status -eq 0 ] && [ "$unit" = 1 ]; then
-		step unittest "$B make -s -j$(nproc) WERROR=-Werror unittest" \
-			"awk '/ passed, / { p += \$(NF - 3); f += \$(NF - 1) } END { print p \" passed, \" f \" failed\" }' \$OUT/unittest.log" || status=1
-	fi
-	if [ $status -eq 0 ]; then
+	# the one build: the Debian package, built with -Werror (its build
+	# runs the unit tests), lintian-clean, installed in place of `make
+	# install` and checked in a cluster (test/package_test.sh --chroot);
+	# the suites below run against it
+	step package "$B bash test/package_test.sh --chroot" \
+		"awk '/^test_[a-z_]*: [0-9]+ passed, / { p += \$2; f += \$4 }
+			END { printf \"unit tests %d passed, %d failed; \", p, f }' \$MERGED/build/build.log
+		 tail -n 1 \$OUT/package.log" || status=1
+	if [ "$(in_root "$MERGED" "dpkg-query -W -f='\${db:Status-Status}' $pkg 2>/dev/null")" = installed ]; then
+		in_root "$MERGED" "chown -R $TEST_USER /build/wgpeer"
 		if step installcheck "$B runuser -u $TEST_USER -- make -s installcheck" \
-			"grep -oE 'All [0-9]+ tests passed' \$OUT/installcheck.log | awk '{ print \$2 }' | paste -sd + | sed 's/$/ (regress+isolation) tests passed/'"; then
+			"grep -oE 'All [0-9]+ tests passed' \$OUT/installcheck.log | awk '{ print \$2 }' | paste -sd + | sed 's/$/ (regress+isolation) tests passed, against the package/'"; then
 			if worker_started; then
 				echo "   ok   the apply worker started in the test instances"
 			else
@@ -125,10 +131,14 @@ version() {
 		fi
 		step upgrade "$B bash test/upgrade.sh" \
 			"tail -n 1 \$OUT/upgrade.log" || status=1
-		if [ "${WGPEER_PGVERSIONS_WORKER:-0}" = 1 ]; then
+		if [ "${WGPEER_PGVERSIONS_WORKER:-1}" = 1 ]; then
 			step worker_test "$B WGPEER_VM=never bash test/vm/run.sh test/worker_test.sh --backend uapi" \
 				"tail -n 1 \$OUT/worker_test.log" || status=1
 		fi
+		step purge "$B bash test/package_test.sh --chroot-purge" \
+			"tail -n 1 \$OUT/purge.log" || status=1
+	else
+		status=1
 	fi
 	if [ $status -eq 0 ]; then
 		echo "== PostgreSQL $major: passed in $((SECONDS - t0)) s"
@@ -146,11 +156,9 @@ SECONDS=0
 LOGS=$(mktemp -d /tmp/wgpeer-pgversions.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait; rm -rf "$LOGS"' EXIT
-unit=1
 for m in "${MAJORS[@]}"; do
-	(version "$m" "$unit") >"$LOGS/$m.log" 2>&1 &
+	(version "$m") >"$LOGS/$m.log" 2>&1 &
 	PIDS+=($!)
-	unit=0
 done
 failed=()
 for i in "${!MAJORS[@]}"; do

@@ -2,6 +2,11 @@
 # The upgrade test.  A released install script (sql/wgpeer--0.1.sql) is
 # never edited: each schema change is an upgrade script
 # sql/wgpeer--<from>--<to>.sql and default_version in wgpeer.control moves.
+# The current version also has an install script of its own,
+# sql/wgpeer--<default>.sql, which make builds from the schema's source
+# by area (sql/schema/*.sql): CREATE EXTENSION runs it, ALTER EXTENSION
+# UPDATE runs the upgrade scripts, so every schema change is written twice
+# and this test is what proves the two agree.
 # This test holds every such change to two promises:
 #   - an installation of any earlier version, full of data written through
 #     that version's own API, survives `ALTER EXTENSION wgpeer UPDATE`: it
@@ -14,13 +19,18 @@
 #     next address, removal, a new peer with the next queue id, its
 #     config);
 #   - the updated database has exactly the schema a fresh
-#     `CREATE EXTENSION wgpeer` gives: the same extension members, the same
+#     `CREATE EXTENSION wgpeer` gives, that is the schema of the built
+#     install script (checked to be what ran: the fresh database has no
+#     trace of an ALTER TABLE, which the update chain leaves): the same
+#     extension members, the same
 #     pg_extension_config_dump registrations, no objects left outside the
 #     extension, and the same `pg_dump --schema-only`, both plain and with
 #     --binary-upgrade (the plain dump shows only CREATE EXTENSION, since
 #     pg_dump leaves extension members out; the binary-upgrade one lists
 #     every table, column, constraint, index, trigger, view, function and
-#     privilege).  A difference is printed as a diff.
+#     privilege).  A difference is printed as a diff.  Every version
+#     before the default (0.1, and 0.2 created through its update chain)
+#     is updated and compared with the built script's install.
 #
 # The versions come from what is installed (this tests the installation,
 # so run `make install` first), never from a list in here: every version
@@ -92,9 +102,13 @@ dump() {
 # (data, not schema: upgrade_from compares them with their values before
 # the update), and dropped columns: a table an upgrade dropped a column
 # from keeps it, invisible to SQL, as "........pg.dropped.N........",
-# which a fresh table never had (compare_schema names those it finds).
-# Nothing else is touched, so every object, column, constraint and
-# privilege stays.
+# which a fresh table never had (compare_schema names those it finds),
+# and the "missing values" of columns an upgrade added with a default:
+# the value the rows older than the column read
+# (binary_upgrade_set_missing_value), storage history a fresh table never
+# has either (compare_schema names those too; the column's default itself
+# is compared).  Nothing else is touched, so every object, column,
+# constraint and privilege stays.
 normalise() {
 	sed -E \
 		-e 's/^\\(un)?restrict [A-Za-z0-9]+$/\\\1restrict KEY/' \
@@ -109,6 +123,7 @@ normalise() {
 			s/,\n {4}"\.{8}pg\.dropped\.\d+\.{8}" [^\n]*?\/\* dummy \*\///g;
 			s/\(\n {4}"\.{8}pg\.dropped\.\d+\.{8}" [^\n]*?\/\* dummy \*\/,\n/(\n/g;
 			s/^-- For binary upgrade, recreate dropped column\.\n.*?\n\n//msg;
+			s/\n-- set missing value\.\nSELECT pg_catalog\.binary_upgrade_set_missing_value\([^\n]*\);\n\n//g;
 		'
 }
 
@@ -544,10 +559,23 @@ loose_objects() {
 	SQL
 }
 
+# altered_columns DB CONDITION: the columns (table.column, comma-separated)
+# in schema wgpeer whose pg_attribute row a meets CONDITION: a.attisdropped
+# (a column an ALTER TABLE dropped) or a.atthasmissing (one it added with a
+# default, which older rows read), what only a history of ALTER TABLE
+# leaves; fails when the query does
+altered_columns() {
+	in_db "$1" q -v ON_ERROR_STOP=1 -c "SELECT string_agg(c.relname || '.' || a.attname, ', '
+			ORDER BY c.relname, a.attnum)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'wgpeer' AND a.attnum > 0 AND ($2)"
+}
+
 # compare_schema TITLE DB: DB, just updated, against database fresh (the
 # files compared are written to $TMP/DB/)
 compare_schema() {
-	local t=$1 db=$2 d=$TMP/$2 f dropped
+	local t=$1 db=$2 d=$TMP/$2 f dropped missing
 	for f in fresh "$db"; do
 		members "$f" >"$d/members.$f"
 		dump "$f" --schema-only | normalise >"$d/dump.$f"
@@ -560,6 +588,11 @@ compare_schema() {
 	if [ -n "$dropped" ]; then
 		note "$t: dropped columns (kept, invisible to SQL) in: $dropped;" \
 			"the binary-upgrade dump comparison leaves them out"
+	fi
+	missing=$(altered_columns "$db" a.atthasmissing)
+	if [ -n "$missing" ]; then
+		note "$t: columns added with a default, whose value older rows read:" \
+			"$missing; the binary-upgrade dump comparison leaves the values out"
 	fi
 	same "$t: the same pg_extension_config_dump registrations as a fresh install" \
 		"$(config_dump fresh)" "$(config_dump "$db")"
@@ -633,6 +666,18 @@ if ! in_db fresh q -c "CREATE EXTENSION wgpeer"; then
 fi
 same "CREATE EXTENSION wgpeer in a fresh database gives the default version" "$DEFAULT" \
 	"$(in_db fresh q -c "SELECT extversion FROM pg_extension WHERE extname = 'wgpeer'")"
+# PostgreSQL runs the target version's own install script when there is
+# one, the update chain only when there is none: the built script must be
+# there, and what ran must have been it (an install through the chain has
+# the columns its ALTER TABLEs added with a default, or dropped).
+check "the default version $DEFAULT has its own install script (built from sql/schema/)" \
+	test -f "$EXTDIR/wgpeer--$DEFAULT.sql"
+if history=$(altered_columns fresh "a.attisdropped OR a.atthasmissing"); then
+	same "the fresh install ran that script, not the update chain (no column dropped, or added with a default, by ALTER TABLE)" \
+		"" "$history"
+else
+	not_ok "the fresh install ran that script, not the update chain (the query of pg_attribute failed)"
+fi
 if [ "$(config_dump fresh)" = "(none)" ]; then
 	note "no table is registered with pg_extension_config_dump: pg_dump saves no wgpeer rows"
 fi

@@ -27,6 +27,7 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 /* How long a session waits for the worker to answer a request. */
 #define WORKER_ANSWER_TIMEOUT_MS 10000
@@ -43,6 +44,9 @@ typedef struct Mailbox
 } Mailbox;
 
 static Mailbox *mailbox = NULL;
+
+/* What a session waiting for the worker's answer shows (17+), made once */
+static uint32 answer_wait_event = 0;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -248,6 +252,8 @@ wgpeer_ask_worker(WorkerRequest kind)
 						 "after an error.")));
 	SetLatch(latch);
 
+	if (answer_wait_event == 0)
+		answer_wait_event = wgpeer_wait_event("WgpeerWorkerAnswer");
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   WORKER_ANSWER_TIMEOUT_MS);
 	ConditionVariablePrepareToSleep(&mailbox->answered);
@@ -272,7 +278,7 @@ wgpeer_ask_worker(WorkerRequest kind)
 					 errhint("The worker may be busy applying a large batch; try again.")));
 		}
 		(void) ConditionVariableTimedSleep(&mailbox->answered, left,
-										   PG_WAIT_EXTENSION);
+										   answer_wait_event);
 	}
 	ConditionVariableCancelSleep();
 }

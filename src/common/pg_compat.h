@@ -10,7 +10,7 @@
  * (core, device) use no PostgreSQL header and need none of it.  The
  * macros name PostgreSQL's functions and fields only when expanded: a file
  * that uses one includes their header itself (storage/proc.h,
- * access/genam.h).
+ * access/genam.h, utils/wait_event.h).
  */
 #ifndef WGPEER_PG_COMPAT_H
 #define WGPEER_PG_COMPAT_H
@@ -55,6 +55,20 @@
 #else
 #define wgpeer_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
 	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
+/*
+ * A wait event of wgpeer's own, by name, for WaitLatch() and the
+ * condition-variable sleeps: on 17+ (custom wait events) pg_stat_activity
+ * then shows the name in wait_event, where older majors show "Extension"
+ * for every extension's wait.  The name is registered in shared memory on
+ * first use in the cluster (a lock and a hash lookup): call it once per
+ * process, after attaching to shared memory, and keep the id.
+ */
+#if PG_VERSION_NUM >= 170000
+#define wgpeer_wait_event(name) WaitEventExtensionNew(name)
+#else
+#define wgpeer_wait_event(name) PG_WAIT_EXTENSION
 #endif
 
 #endif							/* WGPEER_PG_COMPAT_H */

@@ -48,6 +48,49 @@ wg_has_net_admin(void)
 			CAP_TO_MASK(CAP_NET_ADMIN)) != 0;
 }
 
+/* The sets lower_net_admin() takes CAP_NET_ADMIN out of. */
+#define IN_EFFECTIVE	1
+#define IN_PERMITTED	2
+#define IN_INHERITABLE	4
+
+/*
+ * Take CAP_NET_ADMIN out of the ambient set and of the sets named by sets
+ * (IN_*).  Lowering an ambient capability is always allowed (old kernels
+ * have no ambient set).  Idempotent: 0 when done or when there was
+ * nothing to take, -errno on failure.
+ */
+static int
+lower_net_admin(int sets)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	unsigned int i = CAP_TO_INDEX(CAP_NET_ADMIN);
+	unsigned int mask = CAP_TO_MASK(CAP_NET_ADMIN);
+	unsigned int held = 0;
+	int			rc;
+
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0) < 0 &&
+		errno != EINVAL)
+		return -errno;
+	if ((rc = cap_read(&hdr, data)) < 0)
+		return rc;
+	if (sets & IN_EFFECTIVE)
+		held |= data[i].effective;
+	if (sets & IN_PERMITTED)
+		held |= data[i].permitted;
+	if (sets & IN_INHERITABLE)
+		held |= data[i].inheritable;
+	if ((held & mask) == 0)
+		return 0;
+	if (sets & IN_EFFECTIVE)
+		data[i].effective &= ~mask;
+	if (sets & IN_PERMITTED)
+		data[i].permitted &= ~mask;
+	if (sets & IN_INHERITABLE)
+		data[i].inheritable &= ~mask;
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
 /*
  * Keep CAP_NET_ADMIN only in the permitted set of this process: lower it
  * from the ambient, inheritable and effective sets.  What this process
@@ -57,22 +100,7 @@ wg_has_net_admin(void)
 int
 wg_dormant_net_admin(void)
 {
-	struct __user_cap_header_struct hdr;
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	unsigned int i = CAP_TO_INDEX(CAP_NET_ADMIN);
-	unsigned int mask = CAP_TO_MASK(CAP_NET_ADMIN);
-	int			rc;
-
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0) < 0 &&
-		errno != EINVAL)
-		return -errno;
-	if ((rc = cap_read(&hdr, data)) < 0)
-		return rc;
-	if (((data[i].effective | data[i].inheritable) & mask) == 0)
-		return 0;
-	data[i].effective &= ~mask;
-	data[i].inheritable &= ~mask;
-	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+	return lower_net_admin(IN_EFFECTIVE | IN_INHERITABLE);
 }
 
 /*
@@ -105,22 +133,5 @@ wg_raise_net_admin(void)
 int
 wg_drop_net_admin(void)
 {
-	struct __user_cap_header_struct hdr;
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
-	unsigned int i = CAP_TO_INDEX(CAP_NET_ADMIN);
-	unsigned int mask = CAP_TO_MASK(CAP_NET_ADMIN);
-	int			rc;
-
-	/* lowering an ambient capability is always allowed; old kernels lack it */
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_ADMIN, 0, 0) < 0 &&
-		errno != EINVAL)
-		return -errno;
-	if ((rc = cap_read(&hdr, data)) < 0)
-		return rc;
-	if (((data[i].effective | data[i].permitted | data[i].inheritable) & mask) == 0)
-		return 0;
-	data[i].effective &= ~mask;
-	data[i].permitted &= ~mask;
-	data[i].inheritable &= ~mask;
-	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+	return lower_net_admin(IN_EFFECTIVE | IN_PERMITTED | IN_INHERITABLE);
 }

@@ -16,7 +16,11 @@
 #include "commands/trigger.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
 #define EVENTS_MAX_BATCH 10000
@@ -25,20 +29,45 @@ PG_FUNCTION_INFO_V1(wg_event_id);
 PG_FUNCTION_INFO_V1(wg_events);
 PG_FUNCTION_INFO_V1(wg_peer_event);
 
+/* the OID of wgpeer.event_id_seq, once looked up; see event_sequence() */
+static Oid	event_seq_oid = InvalidOid;
+
 /*
- * The sequence event ids come from.
+ * Relcache invalidation: forget the sequence's OID when it (or every
+ * relation) is invalidated, as a DROP EXTENSION or a restore does.
+ */
+static void
+event_sequence_invalidate(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == event_seq_oid)
+		event_seq_oid = InvalidOid;
+}
+
+/*
+ * The sequence event ids come from.  Its OID is kept for the session, as
+ * every event takes an id (two catalog lookups by name per event were a
+ * measurable part of the event log's cost), and forgotten on invalidation.
  */
 static Oid
 event_sequence(void)
 {
-	Oid			schema = get_namespace_oid("wgpeer", false);
-	Oid			seq = get_relname_relid("event_id_seq", schema);
+	static bool callback_registered = false;
+	Oid			seq;
 
+	if (OidIsValid(event_seq_oid))
+		return event_seq_oid;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(event_sequence_invalidate, (Datum) 0);
+		callback_registered = true;
+	}
+	seq = get_relname_relid("event_id_seq", get_namespace_oid("wgpeer", false));
 	if (!OidIsValid(seq))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("sequence wgpeer.event_id_seq does not exist"),
 				 errhint("Update the extension: ALTER EXTENSION wgpeer UPDATE.")));
+	event_seq_oid = seq;
 	return seq;
 }
 
@@ -220,6 +249,92 @@ typedef struct EventDetail
 	bool		isnull[8];
 } EventDetail;
 
+/* Add key and a text value to the object being built in *state. */
+static void
+push_text(JsonbParseState **state, const char *key, Datum value)
+{
+	JsonbValue	k;
+	JsonbValue	v;
+	text	   *t = DatumGetTextPP(value);
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = VARDATA_ANY(t);
+	v.val.string.len = VARSIZE_ANY_EXHDR(t);
+	pushJsonbValue(state, WJB_VALUE, &v);
+}
+
+/* Add key and a timestamptz value, in to_jsonb()'s format. */
+static void
+push_timestamptz(JsonbParseState **state, const char *key, Datum value)
+{
+	char		buf[MAXDATELEN + 1];
+
+	JsonEncodeDateTime(buf, value, TIMESTAMPTZOID, NULL);
+	push_text(state, key, CStringGetTextDatum(buf));
+}
+
+/* Add key and a non-string scalar (a number or a boolean). */
+static void
+push_scalar(JsonbParseState **state, const char *key, JsonbValue *v)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	pushJsonbValue(state, WJB_KEY, &k);
+	pushJsonbValue(state, WJB_VALUE, v);
+}
+
+/*
+ * The event's detail: an object of the fields it carries (none for a null
+ * one), as jsonb_strip_nulls(jsonb_build_object(...)) of them would give.
+ * Built here rather than by the INSERT: evaluating eight arguments, and
+ * setting up their evaluation for each event's statement, cost about as
+ * much as inserting the row.
+ */
+static Datum
+event_detail(EventDetail *d)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+	JsonbValue	v;
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	if (!d->isnull[0])
+		push_text(&state, "address", d->address);
+	if (!d->isnull[1])
+		push_timestamptz(&state, "expires_at", d->expires_at);
+	if (!d->isnull[2])
+		push_timestamptz(&state, "previous_expires_at", d->previous_expires_at);
+	if (!d->isnull[3])
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = DatumGetNumeric(DirectFunctionCall2(extract_interval,
+															CStringGetTextDatum("epoch"),
+															d->plan_pending));
+		push_scalar(&state, "plan_seconds", &v);
+	}
+	if (!d->isnull[4])
+		push_text(&state, "reason", d->reason);
+	if (!d->isnull[5])
+	{
+		v.type = jbvBool;
+		v.val.boolean = DatumGetBool(d->revived);
+		push_scalar(&state, "revived", &v);
+	}
+	if (!d->isnull[6])
+		push_text(&state, "public_key", d->public_key);
+	if (!d->isnull[7])
+		push_text(&state, "previous_public_key", d->previous_public_key);
+	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(result));
+}
+
 /*
  * Write one event of the peer in row tuple.
  */
@@ -227,41 +342,19 @@ static void
 write_event(const char *kind, HeapTuple tuple, TupleDesc desc, EventDetail *d)
 {
 	static SPIPlanPtr plan;
-	Oid			types[12] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, TEXTOID, BOOLOID, TEXTOID,
-	TEXTOID};
-	Datum		values[12];
-	char		nulls[12];
+	Oid			types[5] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID, JSONBOID};
+	Datum		values[5];
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = peer_column(tuple, desc, "peer_id", &isnull);
 	values[2] = peer_column(tuple, desc, "user_id", &isnull);
 	values[3] = peer_column(tuple, desc, "interface", &isnull);
-	memset(nulls, ' ', sizeof(nulls));
-	values[4] = d->address;
-	values[5] = d->expires_at;
-	values[6] = d->previous_expires_at;
-	values[7] = d->plan_pending;
-	values[8] = d->reason;
-	values[9] = d->revived;
-	values[10] = d->public_key;
-	values[11] = d->previous_public_key;
-	for (int i = 0; i < 8; i++)
-		nulls[4 + i] = d->isnull[i] ? 'n' : ' ';
-	/*
-	 * Functions qualified: a trigger runs in whatever session fired it (a
-	 * superuser's, the apply worker's, a replication apply worker's), under
-	 * that session's search_path, where an exact-type overload planted in
-	 * another schema would beat pg_catalog's variadic jsonb_build_object.
-	 */
+	values[4] = event_detail(d);
 	wgpeer_exec(&plan,
 				"INSERT INTO wgpeer.event (kind, peer_id, user_id, interface, detail)"
-				" VALUES ($1, $2, $3, $4, pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-				"   'address', $5, 'expires_at', $6, 'previous_expires_at', $7,"
-				"   'plan_seconds', extract(epoch FROM $8), 'reason', $9,"
-				"   'revived', $10, 'public_key', $11, 'previous_public_key', $12)))",
-				12, types, values, nulls);
+				" VALUES ($1, $2, $3, $4, $5)",
+				5, types, values, NULL);
 }
 
 /*

@@ -34,6 +34,10 @@ PG_FUNCTION_INFO_V1(wg_next_ip);
  * worker's expiry releases for every interface while allocators release
  * for theirs: each locks the rows in peer_id order and skips those another
  * transaction holds (that one releases them), so two never deadlock.
+ * An allocator first asks the index of expired peers (peer_grace) whether
+ * the interface has any at all, the usual case: planning the release
+ * statement, which a session does afresh for its first few calls, cost the
+ * first allocation after a bulk creation several times a normal one.
  */
 int
 wgpeer_release_expired(const char *ifname)
@@ -46,7 +50,11 @@ wgpeer_release_expired(const char *ifname)
 	values[1] = Int32GetDatum(wgpeer_expired_grace);
 	if (ifname)
 	{
+		Oid			eq_procs[1] = {F_TEXTEQ};
+
 		values[0] = CStringGetTextDatum(ifname);
+		if (!wgpeer_index_holds("peer_grace", 1, eq_procs, values))
+			return 0;
 		wgpeer_exec(&one_plan,
 					"WITH due AS (SELECT peer_id FROM wgpeer.peer"
 					"  WHERE interface = $1 AND status = 'expired'"

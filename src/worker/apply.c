@@ -722,10 +722,8 @@ interface_held(const char *ifname)
 static long
 apply_pass(void)
 {
-	MemoryContext pass_ctx = AllocSetContextCreate(TopMemoryContext,
-												   "wgpeer apply pass",
-												   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(pass_ctx);
+	/* the worker's pass context (main.c), reset after the pass */
+	MemoryContext pass_ctx = CurrentMemoryContext;
 	Change	   *changes = NULL;
 	Iface	   *ifaces = NULL;
 	int			n_ifaces = 0;
@@ -746,11 +744,7 @@ apply_pass(void)
 	}
 	wgpeer_end_work();
 	if (!installed || n == 0)
-	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(pass_ctx);
 		return result;
-	}
 
 	/* the devices, with no transaction open */
 	outcomes = palloc0(sizeof(Outcome) * n_ifaces);
@@ -810,9 +804,6 @@ apply_pass(void)
 	}
 	result = n >= wgpeer_batch_size ? 0 : next_retry_ms();
 	wgpeer_end_work();
-
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(pass_ctx);
 	return result;
 }
 
@@ -824,28 +815,11 @@ apply_pass(void)
  * was down.
  */
 long
-wgpeer_apply_due(void)
+wgpeer_apply_due(bool woken)
 {
-	static TimestampTz apply_at = 0;
-	static uint64 seen_queued = 0;
-	uint64		queued = wgpeer_commits_changing(CHANGE_QUEUE);
-	TimestampTz now = GetCurrentTimestamp();
-	long		ms;
+	long		ms = apply_pass();
 
-	if (queued == seen_queued && now < apply_at)
-		return Max(1, (long) ((apply_at - now) / 1000));
-
-	/* read before the pass: a commit during it is seen next time */
-	seen_queued = queued;
-	ms = apply_pass();
-	if (ms == 0)
-	{
-		apply_at = 0;			/* a full batch: more is waiting */
-		return 0;
-	}
 	if (ms < 0 || ms > wgpeer_poll_interval)
-		ms = wgpeer_poll_interval;
-	/* from the end of the pass: the retry times were set there */
-	apply_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+		return wgpeer_poll_interval;
 	return ms;
 }

@@ -88,6 +88,7 @@ typedef struct Unresponsive
 static Unresponsive *daemons = NULL;
 static int	n_daemons = 0;
 static int	cap_daemons = 0;
+static uint64 daemons_noted = 0;	/* times one was found unresponsive */
 
 /*
  * The worker's netlink socket, opened on first use.  NULL with *rc set
@@ -259,6 +260,7 @@ note_unresponsive(const char *ifname)
 	d->since = GetCurrentTimestamp();
 	d->answering = false;
 	d->recorded = false;
+	daemons_noted++;
 	ereport(WARNING,
 			(errmsg("the userspace WireGuard daemon of \"%s\" stopped answering: "
 					"nothing moved on %s/%s.sock for %d ms",
@@ -349,15 +351,24 @@ record_daemon(const Unresponsive *d)
 	}
 }
 
+/* How many times a daemon was found unresponsive: wakes the task below. */
+uint64
+wgpeer_daemons_noted(void)
+{
+	return daemons_noted;
+}
+
 /*
  * The task that watches unresponsive userspace daemons: look at their
  * probes, record each change of state in wgpeer.worker_state, and forget
  * the daemons that answer again once that is recorded.  On its first run
  * it clears what a previous worker recorded (this one starts by trusting
  * every daemon).  Returns UAPI_PROBE_MS while a daemon does not answer.
+ * The task table wakes it when a daemon is found unresponsive
+ * (wgpeer_daemons_noted).
  */
 long
-wgpeer_daemons_due(void)
+wgpeer_daemons_due(bool woken)
 {
 	static bool started = false;
 	bool		unrecorded = false;

@@ -45,31 +45,18 @@ static long node_expire_or_wait(void);
  * milliseconds until the next look (never more than the poll interval).
  */
 long
-wgpeer_expiry_due(void)
+wgpeer_expiry_due(bool woken)
 {
-	static TimestampTz next_look = 0;
-	static uint64 seen_changes = 0;
-	TimestampTz now = GetCurrentTimestamp();
-	uint64		changes = wgpeer_commits_changing(CHANGE_EXPIRY);
 	long		ms = -1;
 
-	if (changes == seen_changes && now < next_look)
-		return Max(1, (long) ((next_look - now) / 1000));
-
-	/* read before the query: a commit after this is seen next time */
-	seen_changes = changes;
 	wgpeer_begin_work("wgpeer: expiring peers");
 	if (wgpeer_installed())
 		ms = wgpeer_served_node()[0] != '\0' ? node_expire_or_wait() :
 			expire_or_wait();
 	wgpeer_end_work();
-	if (ms == 0)
-		return 0;
 	if (ms < 0 || ms > wgpeer_poll_interval)
-		next_look = TimestampTzPlusMilliseconds(now, wgpeer_poll_interval);
-	else
-		next_look = TimestampTzPlusMilliseconds(now, ms);
-	return Max(1, (long) ((next_look - now) / 1000));
+		return wgpeer_poll_interval;
+	return ms;
 }
 
 /*

@@ -97,7 +97,6 @@ static char *files_dir = NULL;	/* the export_dir they are in */
 static bool files_clients = false;	/* export_client_configs then */
 static bool scan_pending = true;	/* collect what is on disk first */
 static int64 last_fingerprint = -1;
-static TimestampTz next_pass = 0;
 
 /* A failure in the current pass: the next one comes after a delay. */
 static bool pass_failed = false;
@@ -165,7 +164,6 @@ forget_files(void)
 	files_dir = NULL;
 	scan_pending = true;
 	last_fingerprint = -1;
-	next_pass = 0;
 }
 
 /*
@@ -848,16 +846,18 @@ fingerprint(void)
 }
 
 /*
- * Called by the worker after each apply pass: bring the exported files
- * up to date when something may have changed (see the file comment).
- * Costs one short transaction and no file I/O when nothing did.  Returns
- * 0 when this pass's writes were spent and more files wait, otherwise the
+ * The export task, woken on every pass after the queue's: bring the
+ * exported files up to date when something may have changed (see the
+ * file comment), and rewrite them all when due.  Costs one short
+ * transaction and no file I/O when nothing changed.  Returns 0 when this
+ * pass's writes were spent and more files wait, TASK_IDLE when woken with
+ * nothing changed (the pass already due stands), otherwise the
  * milliseconds until the next pass that needs no change to start it.
  */
 long
-wgpeer_export_due(void)
+wgpeer_export_due(bool woken)
 {
-	TimestampTz now;
+	long		ms = wgpeer_poll_interval;
 
 	if (wgpeer_export_dir == NULL || wgpeer_export_dir[0] == '\0')
 	{
@@ -868,26 +868,24 @@ wgpeer_export_due(void)
 		files_clients != wgpeer_export_client_configs)
 		start_over();
 
-	now = GetCurrentTimestamp();
 	more_pending = false;
 	wgpeer_begin_work("wgpeer: exporting config files");
 	if (wgpeer_installed())
 	{
 		int64		fp = fingerprint();
 
-		if (now >= next_pass || fp != last_fingerprint)
+		/* woken with nothing changed: the pass already due stands */
+		ms = TASK_IDLE;
+		if (!woken || fp != last_fingerprint)
 		{
 			bool		ok = export_guarded();
 
 			last_fingerprint = fp;
 			more_pending = more_pending && ok;
-			next_pass = more_pending ? now :
-				TimestampTzPlusMilliseconds(now, ok ? wgpeer_reconcile_interval :
-											EXPORT_RETRY_MS);
+			ms = more_pending ? 0 :
+				ok ? wgpeer_reconcile_interval : EXPORT_RETRY_MS;
 		}
 	}
 	wgpeer_end_work();
-	if (more_pending)
-		return 0;
-	return Max(1, (long) ((next_pass - GetCurrentTimestamp()) / 1000));
+	return ms;
 }

@@ -80,29 +80,14 @@ forget_moved(void)
 
 /*
  * The task: on the primary only (a node's peers are the primary's to
- * mark).
+ * mark), when outcomes arrive (the task table wakes it) and at
+ * wgpeer.poll_interval.
  */
 long
-wgpeer_outcomes_due(void)
+wgpeer_outcomes_due(bool woken)
 {
-	static TimestampTz next_sweep = 0;
-	static uint64 seen_changes = 0;
-	TimestampTz now = GetCurrentTimestamp();
-	uint64		changes;
-
 	if (wgpeer_served_node()[0] != '\0')
 		return TASK_IDLE;
-	changes = wgpeer_commits_changing(CHANGE_OUTCOMES);
-	if (changes != seen_changes)
-	{
-		/* now, and again in a second for what was not visible yet */
-		seen_changes = changes;
-		next_sweep = TimestampTzPlusMilliseconds(now, 1000);
-	}
-	else if (now < next_sweep)
-		return Max(1, (long) ((next_sweep - now) / 1000));
-	else
-		next_sweep = TimestampTzPlusMilliseconds(now, wgpeer_poll_interval);
 
 	wgpeer_begin_work("wgpeer: marking what nodes applied");
 	if (wgpeer_installed())
@@ -111,5 +96,6 @@ wgpeer_outcomes_due(void)
 		forget_moved();
 	}
 	wgpeer_end_work();
-	return Max(1, (long) ((next_sweep - now) / 1000));
+	/* woken by outcomes: again in a second, for what was not visible yet */
+	return woken ? 1000 : wgpeer_poll_interval;
 }

@@ -68,7 +68,6 @@ typedef struct SeenIface
 
 static SeenIface *seen = NULL;
 static int	n_seen = 0;
-static TimestampTz next_full = 0;
 static bool history_checked = false;
 
 /*
@@ -613,32 +612,17 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 }
 
 /*
- * Reconcile what is due: every interface when the interval has passed,
- * on the first call, or when a committed transaction registered, altered
- * or removed an interface; otherwise those whose ifindex changed since the
- * last look.  Checking the ifindexes costs a few system calls and no
- * transaction, so the worker does it every second.  Interfaces are
- * locked as wgpeer_sample_devices() locks them.  Returns the milliseconds
- * until it should be called again.
+ * Reconcile every interface (full), or only those whose ifindex changed
+ * since the last look.  Interfaces are locked as wgpeer_sample_devices()
+ * locks them.  Before the first reconcile the server's history is checked
+ * (history.c).
  */
-long
-wgpeer_reconcile_due(void)
+static void
+reconcile_pass(bool full)
 {
-	static uint64 seen_changes = 0;
-	uint64		changes = wgpeer_commits_changing(CHANGE_INTERFACES);
-	TimestampTz now = GetCurrentTimestamp();
-	bool		full = now >= next_full || changes != seen_changes;
-	bool		changed = false;
 	bool		checked_now = false;
 	bool		installed;
 
-	for (int i = 0; i < n_seen && !full && !changed; i++)
-		changed = wgpeer_device_id(seen[i].name, seen[i].backend) != seen[i].ifindex;
-	if (!full && !changed)
-		return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
-
-	/* read before the query: a commit after this is seen next time */
-	seen_changes = changes;
 	wgpeer_begin_work("wgpeer: reconciling");
 	installed = wgpeer_installed();
 	/* before the first reconcile; in effect once this transaction commits */
@@ -693,9 +677,36 @@ wgpeer_reconcile_due(void)
 	}
 	wgpeer_end_work();
 	history_checked |= checked_now;
-	if (full)
-		next_full = TimestampTzPlusMilliseconds(now, wgpeer_reconcile_interval);
-	return Min(1000, Max(1, (long) ((next_full - now) / 1000)));
+}
+
+/*
+ * The reconcile task: every interface, every wgpeer.reconcile_interval,
+ * on the first pass, and when a committed transaction registered, altered
+ * or removed an interface (the task table wakes it).
+ */
+long
+wgpeer_reconcile_due(bool woken)
+{
+	reconcile_pass(true);
+	return wgpeer_reconcile_interval;
+}
+
+/*
+ * The recreated-interface task: each second, the interfaces whose identity
+ * changed since the last look (recreated after a reboot or by hand, or a
+ * daemon restarted) are reconciled at once.  Looking costs a few system
+ * calls and no transaction.
+ */
+long
+wgpeer_recreated_due(bool woken)
+{
+	bool		changed = false;
+
+	for (int i = 0; i < n_seen && !changed; i++)
+		changed = wgpeer_device_id(seen[i].name, seen[i].backend) != seen[i].ifindex;
+	if (changed)
+		reconcile_pass(false);
+	return 1000;
 }
 
 /*
@@ -704,6 +715,5 @@ wgpeer_reconcile_due(void)
 void
 wgpeer_reconcile_now(void)
 {
-	next_full = 0;
-	(void) wgpeer_reconcile_due();
+	reconcile_pass(true);
 }

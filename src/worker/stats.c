@@ -272,17 +272,10 @@ wgpeer_samples_taken(void)
  * next sample is due.
  */
 long
-wgpeer_stats_due(void)
+wgpeer_stats_due(bool woken)
 {
-	static TimestampTz next_sample = 0;
-	TimestampTz now = GetCurrentTimestamp();
-
 	if (wgpeer_stats_interval <= 0)
 		return TASK_IDLE;
-	if (now >= next_sample)
-	{
-		wgpeer_sample_devices();
-		next_sample = TimestampTzPlusMilliseconds(now, wgpeer_stats_interval);
-	}
-	return Max(1, (long) ((next_sample - now) / 1000));
+	wgpeer_sample_devices();
+	return wgpeer_stats_interval;
 }

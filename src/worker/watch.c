@@ -18,14 +18,10 @@
  * Watch the peers when a sample was taken since the last look.
  */
 long
-wgpeer_watch_due(void)
+wgpeer_watch_due(bool woken)
 {
-	static uint64 seen = 0;
-	uint64		taken = wgpeer_samples_taken();
-
-	if (taken == seen || wgpeer_served_node()[0] != '\0')
+	if (!woken || wgpeer_served_node()[0] != '\0')
 		return TASK_IDLE;
-	seen = taken;
 	wgpeer_begin_work("wgpeer: watching peers");
 	if (wgpeer_installed())
 		SPI_execute("SELECT wgpeer.wg_watch_peers()", false, 0);

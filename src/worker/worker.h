@@ -18,11 +18,26 @@
  * export.c		config files on disk
  * outcomes.c	on the primary, peers its nodes applied
  *
- * Every task has one contract: called on every pass of the loop, it does
- * what is due and returns the milliseconds until it is due again (0: at
- * once, more work is waiting; TASK_IDLE: only when something wakes the
- * worker).  The loop sleeps until the earliest, at most
+ * Every task has one contract: main.c's task table decides when it is
+ * due and what wakes it before its time (commits of one kind of change, a
+ * session's request...); called then, the task does its work and returns
+ * the milliseconds until it is due again (0: at once, more work is
+ * waiting; TASK_IDLE: only when something wakes it).  woken says it runs
+ * early because something woke it.  Tasks keep no timers of their own.
+ * The loop sleeps until the earliest task is due, at most
  * wgpeer.poll_interval.
+ *
+ * Device calls and transactions, the rule: applying the queue talks to
+ * the devices with no transaction open (apply.c reads the batch in one
+ * transaction and records the outcome in another: a batch of thousands
+ * of peers must not hold a snapshot and its queue rows' locks while the
+ * devices work, and a crash between the two re-applies, which is
+ * idempotent).  Reconciling and sampling read a device inside the
+ * transaction that stores what it saw, with the interface's row locked
+ * FOR KEY SHARE (reconcile.c, stats.c): unregistering it waits for the
+ * read, so nothing is stored for an interface that is gone.  Every device
+ * call is bounded by a timeout (device.c), so no transaction waits on a
+ * device longer than that.
  *
  * The worker depends on the common plumbing, the device backends and the
  * core, never on the SQL side.
@@ -102,17 +117,19 @@ extern void wgpeer_record_managed(const char *ifname,
 								  size_t n_changes, const int *peer_rc);
 
 /* the tasks */
-extern long wgpeer_apply_due(void);
-extern long wgpeer_reconcile_due(void);
+extern long wgpeer_apply_due(bool woken);
+extern long wgpeer_reconcile_due(bool woken);
+extern long wgpeer_recreated_due(bool woken);
 extern void wgpeer_reconcile_now(void);
 extern void wgpeer_check_history(void);
-extern long wgpeer_expiry_due(void);
-extern long wgpeer_stats_due(void);
+extern long wgpeer_expiry_due(bool woken);
+extern long wgpeer_stats_due(bool woken);
 extern void wgpeer_sample_devices(void);
 extern uint64 wgpeer_samples_taken(void);
-extern long wgpeer_watch_due(void);
-extern long wgpeer_export_due(void);
-extern long wgpeer_outcomes_due(void);
-extern long wgpeer_daemons_due(void);
+extern long wgpeer_watch_due(bool woken);
+extern long wgpeer_export_due(bool woken);
+extern long wgpeer_outcomes_due(bool woken);
+extern long wgpeer_daemons_due(bool woken);
+extern uint64 wgpeer_daemons_noted(void);
 
 #endif							/* WGPEER_WORKER_H */

@@ -55,10 +55,19 @@ wgpeer_installed(void)
 	return false;
 }
 
-/* Start a worker transaction with a snapshot and SPI, as worker_spi does. */
+/* The memory context a worker transaction was begun in. */
+static MemoryContext outer_context = NULL;
+
+/*
+ * Start a worker transaction with a snapshot and SPI, as worker_spi does.
+ * What the caller allocates after wgpeer_end_work() goes back into the
+ * context it was in here (committing leaves TopMemoryContext current,
+ * where every pass would leak it).
+ */
 void
 wgpeer_begin_work(const char *what)
 {
+	outer_context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -73,6 +82,7 @@ wgpeer_end_work(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(outer_context);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
