@@ -32,7 +32,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 	-Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers $(WERROR)
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
-REGRESS = keys interface pool peer config qr privileges lifecycle import events \
+REGRESS = keys interface pool peer config qr privileges lifecycle import events awg \
 	quota config_link routes node_rows restore rates
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
@@ -71,7 +71,7 @@ check-layers: all
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 TEST_HDRS = $(wildcard test/*.h)
-UNIT_TESTS = test_keys test_validate test_config test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping
+UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping
 UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

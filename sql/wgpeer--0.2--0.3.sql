@@ -939,3 +939,107 @@ CREATE OR REPLACE VIEW peer_status AS
 		   t.sampled_at, p.down_kbit, p.up_kbit
 	FROM peer p
 	LEFT JOIN peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node;
+
+------------------------------------------------------------------------------
+-- AmneziaWG
+------------------------------------------------------------------------------
+
+-- An interface is plain WireGuard or AmneziaWG (its kernel device is the
+-- amneziawg module's, its clients import the AWG lines).  awg holds the
+-- interface's parameters, normalised by wgpeer (every key jc, jmin, jmax,
+-- s1..s4, h1..h4, and the i1..i5 that are set); peer.awg a client's own
+-- junk profile (jc, jmin, jmax together, and i1..i5), laid over the
+-- interface's in its config.
+ALTER TABLE interface
+	ADD COLUMN flavor text NOT NULL DEFAULT 'wireguard'
+		CHECK (flavor IN ('wireguard', 'amneziawg')),
+	ADD COLUMN awg jsonb,
+	ADD CONSTRAINT interface_awg_flavor
+		CHECK ((flavor = 'amneziawg') = (awg IS NOT NULL));
+COMMENT ON COLUMN interface.flavor IS
+	'wireguard, or amneziawg (obfuscated WireGuard: see awg)';
+COMMENT ON COLUMN interface.awg IS
+	'AmneziaWG parameters (jc, jmin, jmax, s1..s4, h1..h4, i1..i5); NULL for WireGuard';
+ALTER TABLE peer ADD COLUMN awg jsonb;
+COMMENT ON COLUMN peer.awg IS
+	'This client''s own AmneziaWG junk profile (jc, jmin, jmax, i1..i5), NULL for the interface''s';
+
+-- A change of S or H on an interface invalidates every client's config.
+ALTER DOMAIN event_kind DROP CONSTRAINT event_kind_check;
+ALTER DOMAIN event_kind ADD CONSTRAINT event_kind_check CHECK (VALUE IN (
+	'created', 'activated', 'apply_failed', 'suspended', 'resumed',
+	'renewed', 'plan_started', 'expiring_soon', 'expired', 'revoked',
+	'key_rotated', 'quota_warning', 'quota_reached', 'connected',
+	'disconnected', 'node_rejected', 'rate_changed', 'interface_params_changed'));
+
+-- wg_add_interface() learns flavor => ... and awg => ...
+DO $do$
+DECLARE
+	old regprocedure := 'wgpeer.wg_add_interface(text, text, inet, inet, text,
+		integer, integer, integer, text, text, text, inet, inet, boolean,
+		boolean, text, text)';
+	grantees regrole[];
+	grantable boolean[];
+BEGIN
+	SELECT array_agg(a.grantee::regrole), array_agg(a.is_grantable)
+		INTO grantees, grantable
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	CREATE FUNCTION wgpeer.wg_add_interface(
+		name text,
+		endpoint text,
+		address inet,
+		address6 inet DEFAULT NULL,
+		dns text DEFAULT NULL,
+		listen_port integer DEFAULT 51820,
+		mtu integer DEFAULT NULL,
+		persistent_keepalive integer DEFAULT NULL,
+		allowed_ips text DEFAULT '0.0.0.0/0, ::/0',
+		private_key text DEFAULT NULL,
+		public_key text DEFAULT NULL,
+		pool_start inet DEFAULT NULL,
+		pool_end inet DEFAULT NULL,
+		preshared_keys boolean DEFAULT true,
+		exclusive boolean DEFAULT false,
+		backend text DEFAULT 'auto',
+		node text DEFAULT NULL,
+		flavor text DEFAULT 'wireguard',
+		awg jsonb DEFAULT NULL)
+	RETURNS wgpeer.interface
+		AS 'MODULE_PATHNAME', 'wg_add_interface'
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+	REVOKE ALL ON FUNCTION wgpeer.wg_add_interface FROM PUBLIC;
+	FOR i IN 1 .. coalesce(array_length(grantees, 1), 0)
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION wgpeer.wg_add_interface TO %I%s',
+					   grantees[i],
+					   CASE WHEN grantable[i] THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$do$;
+COMMENT ON FUNCTION wg_add_interface IS
+	'Register a WireGuard or AmneziaWG interface and its address pool (served by a node with node => ...)';
+
+CREATE FUNCTION wg_awg_params() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'wg_awg_params'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION wg_awg_params() IS
+	'A fresh random, valid set of AmneziaWG parameters';
+
+CREATE FUNCTION wg_set_interface_awg(name text, awg jsonb)
+RETURNS interface
+	AS 'MODULE_PATHNAME', 'wg_set_interface_awg'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_interface_awg(text, jsonb) IS
+	'Change an AmneziaWG interface''s parameters (a change of S or H invalidates every client''s config)';
+
+CREATE FUNCTION wg_set_peer_awg(peer_id uuid, awg jsonb)
+RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'wg_set_peer_awg'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
+	'Give a client its own AmneziaWG junk profile (jc, jmin, jmax, i1..i5); NULL: the interface''s';
+
+REVOKE ALL ON FUNCTION wg_awg_params(), wg_set_interface_awg(text, jsonb),
+	wg_set_peer_awg(uuid, jsonb) FROM PUBLIC;

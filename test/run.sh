@@ -49,7 +49,7 @@ demo() {
 # The kernel lane: a real WireGuard kernel (this one, or Debian's under
 # qemu): the netlink backend, then the apply worker end to end with
 # PostgreSQL holding CAP_NET_ADMIN, then a reboot (two boots of the VM on
-# one disk), then the demo and the README's quick start on the kernel.  It is the slowest part (software emulation)
+# one disk), then AmneziaWG, the demo and the README's quick start on the kernel.  It is the slowest part (software emulation)
 # and uses the installed build only, so it runs in the background while
 # the native suites below run; its log is printed when it ends.  Nothing
 # below installs over the system's build until it has ended (the
@@ -61,6 +61,9 @@ kernel_lane() {
 	# per-peer speed limits on the kernel, measured with iperf3 through the tunnel
 	suite "speed limits (VM)" bash test/vm/run.sh test/rates_test.sh
 	suite "reboot (VM)" bash test/reboot_test.sh
+	# AmneziaWG: its module and tools built from ../shared/thirdparty, the
+	# configs checked here, then the worker and a client on the wire in the VM
+	suite "AmneziaWG (VM)" bash test/awg_test.sh
 	# the README's demo command on kernel WireGuard (in the VM, where this
 	# kernel has none and the native run takes the wireguard-go path)
 	suite "demo on the kernel (VM)" bash test/vm/run.sh demo.sh

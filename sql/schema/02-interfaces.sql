@@ -35,6 +35,13 @@ CREATE TABLE interface (
 	-- The device limit of the interface (05-lifecycle.sql).
 	max_peers_per_user integer
 		CHECK (max_peers_per_user > 0),
+	-- wireguard, or amneziawg: the amneziawg module's device, whose
+	-- parameters awg holds in wgpeer's normal form (src/common/awg.c)
+	flavor text NOT NULL DEFAULT 'wireguard'
+		CHECK (flavor IN ('wireguard', 'amneziawg')),
+	awg jsonb,
+	CONSTRAINT interface_awg_flavor
+		CHECK ((flavor = 'amneziawg') = (awg IS NOT NULL)),
 	CHECK (family(address) = 4 AND masklen(address) <= 30),
 	CHECK (address6 IS NULL OR family(address6) = 6),
 	CHECK (pool_start <= pool_end),
@@ -43,6 +50,10 @@ CREATE TABLE interface (
 COMMENT ON TABLE interface IS 'WireGuard interfaces managed by wgpeer';
 COMMENT ON COLUMN interface.node IS
 	'The node serving the interface; empty for this server itself';
+COMMENT ON COLUMN interface.flavor IS
+	'wireguard, or amneziawg (obfuscated WireGuard: see awg)';
+COMMENT ON COLUMN interface.awg IS
+	'AmneziaWG parameters (jc, jmin, jmax, s1..s4, h1..h4, i1..i5); NULL for WireGuard';
 COMMENT ON COLUMN interface.max_peers_per_user IS
 	'Most live peers one user may have on this interface; NULL: wgpeer.max_peers_per_user';
 
@@ -113,12 +124,30 @@ CREATE FUNCTION wg_add_interface(
 	preshared_keys boolean DEFAULT true,
 	exclusive boolean DEFAULT false,
 	backend text DEFAULT 'auto',
-	node text DEFAULT NULL)
+	node text DEFAULT NULL,
+	flavor text DEFAULT 'wireguard',
+	awg jsonb DEFAULT NULL)
 RETURNS interface
 	AS 'MODULE_PATHNAME', 'wg_add_interface'
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
 COMMENT ON FUNCTION wg_add_interface IS
-	'Register a WireGuard interface and its address pool (served by a node with node => ...)';
+	'Register a WireGuard or AmneziaWG interface and its address pool (served by a node with node => ...)';
+
+-- AmneziaWG (src/sql/awg.c): a fresh random set of parameters, and a
+-- change of an interface's (a change of S or H invalidates every client's
+-- config: a WARNING and an interface_params_changed event say so).
+CREATE FUNCTION wg_awg_params() RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'wg_awg_params'
+	LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION wg_awg_params() IS
+	'A fresh random, valid set of AmneziaWG parameters';
+
+CREATE FUNCTION wg_set_interface_awg(name text, awg jsonb)
+RETURNS interface
+	AS 'MODULE_PATHNAME', 'wg_set_interface_awg'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_interface_awg(text, jsonb) IS
+	'Change an AmneziaWG interface''s parameters (a change of S or H invalidates every client''s config)';
 
 -- Unregister an interface: its peers (live, revoked and expired), pool,
 -- queue and worker state go.  The WireGuard interface itself is not

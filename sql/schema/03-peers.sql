@@ -51,6 +51,7 @@ CREATE TABLE peer (
 	down_kbit integer CHECK (down_kbit BETWEEN 8 AND 10000000),	-- 10-speed-limits.sql
 	up_kbit integer CHECK (up_kbit BETWEEN 8 AND 10000000),
 	rate_slot integer CHECK (rate_slot BETWEEN 1 AND 65534),
+	awg jsonb,						-- the client's own AmneziaWG junk profile
 	CHECK ((status = 'revoked') = (revoked_at IS NOT NULL)),
 	CHECK (status <> 'revoked' OR released_at IS NOT NULL),
 	CHECK (status NOT IN ('creating', 'active') OR released_at IS NULL),
@@ -63,6 +64,8 @@ CREATE TABLE peer (
 );
 COMMENT ON TABLE peer IS 'WireGuard peers: desired state of every interface';
 COMMENT ON COLUMN peer.node IS 'Its interface''s node, for row filters';
+COMMENT ON COLUMN peer.awg IS
+	'This client''s own AmneziaWG junk profile (jc, jmin, jmax, i1..i5), NULL for the interface''s';
 COMMENT ON COLUMN peer.plan_pending IS
 	'A plan bought but not started: its length, until the first handshake sets expires_at';
 COMMENT ON COLUMN peer.suspended_reason IS
@@ -199,6 +202,15 @@ RETURNS cidr[]
 	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
 COMMENT ON FUNCTION wg_set_peer_routes IS
 	'Subnets behind a peer, routed to it by its interface (NULL or empty: none)';
+
+-- A client's own AmneziaWG junk profile (src/sql/awg.c), laid over its
+-- interface's parameters in its config.
+CREATE FUNCTION wg_set_peer_awg(peer_id uuid, awg jsonb)
+RETURNS jsonb
+	AS 'MODULE_PATHNAME', 'wg_set_peer_awg'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
+	'Give a client its own AmneziaWG junk profile (jc, jmin, jmax, i1..i5); NULL: the interface''s';
 
 CREATE FUNCTION wg_set_peer_wide_routes(peer_id uuid, routes cidr[])
 RETURNS cidr[]

@@ -9,6 +9,7 @@
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
+#include "core/awg.h"
 #include "core/config.h"
 
 /*
@@ -16,7 +17,9 @@
  * interface's.  Raises an error for an unknown or revoked peer, and for
  * one whose private key a config link handed out and the server forgot
  * (config_link.c); a peer that brought its own key gets a placeholder
- * line instead of its PrivateKey.  Must be called inside SPI_connect();
+ * line instead of its PrivateKey; the client of an AmneziaWG interface
+ * gets its parameters, with the client's own junk profile laid over them.
+ * Must be called inside SPI_connect();
  * the result lives in the SPI context.
  */
 char *
@@ -28,6 +31,11 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	wg_client_config cfg;
+	wg_awg		awg;
+	Datum		interface_awg;
+	Datum		peer_awg;
+	bool		isnull;
+	bool		peer_awg_null;
 	char	   *status;
 	char	   *mtu;
 	char	   *keepalive;
@@ -51,7 +59,10 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 				" coalesce((to_jsonb(p) ->> 'persistent_keepalive')::int,"
 				"          i.persistent_keepalive),"
 				/* when a config link handed the private key out (0.2) */
-				" (to_jsonb(p) ->> 'private_key_forgotten_at')::timestamptz::text"
+				" (to_jsonb(p) ->> 'private_key_forgotten_at')::timestamptz::text,"
+				/* AmneziaWG: the interface's set and the client's own (0.3) */
+				" nullif(to_jsonb(i) -> 'awg', 'null'),"
+				" nullif(to_jsonb(p) -> 'awg', 'null')"
 				" FROM wgpeer.peer p JOIN wgpeer.interface i"
 				"   ON i.name = p.interface"
 				" WHERE p.peer_id = $1",
@@ -94,6 +105,15 @@ wgpeer_render_peer_config(pg_uuid_t *peer_id)
 	cfg.allowed_ips = SPI_getvalue(tup, desc, 11);
 	keepalive = SPI_getvalue(tup, desc, 12);
 	cfg.persistent_keepalive = keepalive ? atoi(keepalive) : 0;
+	interface_awg = SPI_getbinval(tup, desc, 14, &isnull);
+	peer_awg = SPI_getbinval(tup, desc, 15, &peer_awg_null);
+	if (!isnull)
+	{
+		wgpeer_awg_effective(DatumGetJsonbP(interface_awg),
+							 peer_awg_null ? NULL : DatumGetJsonbP(peer_awg),
+							 &awg);
+		cfg.awg = &awg;
+	}
 
 	len = wg_config_render(&cfg, NULL, 0);
 	if (len < 0)

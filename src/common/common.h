@@ -10,6 +10,7 @@
  * catalog.c	lookups of interfaces and peers, with one error each for
  *				"not registered" and "does not exist"
  * client_config.c	a peer's client config, rendered from its rows
+ * awg.c		AmneziaWG parameters as jsonb, checked and normalised
  * mailbox.c	how sessions and the worker reach each other: the worker's
  *				latch and requests in shared memory, wake-on-commit, and
  *				counters of commits that changed what the worker watches
@@ -29,6 +30,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/latch.h"
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 #include "core/keys.h"
@@ -72,6 +74,17 @@ extern void wgpeer_peer_not_found(Datum peer_id) pg_attribute_noreturn();
 
 /* client_config.c */
 extern char *wgpeer_render_peer_config(pg_uuid_t *peer_id);
+
+/* awg.c */
+struct wg_awg;
+extern Jsonb *wgpeer_awg_interface(Jsonb *jb, const char *what,
+								   struct wg_awg *out);
+extern Jsonb *wgpeer_awg_peer(Jsonb *jb, Jsonb *interface_awg,
+							  const char *what);
+extern void wgpeer_awg_effective(Jsonb *interface_awg, Jsonb *peer_awg,
+								 struct wg_awg *out);
+extern Jsonb *wgpeer_awg_random(void);
+extern char *wgpeer_awg_shared_changes(Jsonb *before, Jsonb *after);
 
 /* mailbox.c: what a session can ask the apply worker to do */
 typedef enum WorkerRequest

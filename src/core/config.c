@@ -59,10 +59,41 @@ field_ok(const char *value, int required)
 }
 
 /*
+ * The AmneziaWG lines of a client's [Interface], in the order and spelling
+ * AmneziaWG clients write and import them: Jc, Jmin, Jmax, S1, S2, then
+ * S3 and S4 only when set (clients before AWG 1.5 refuse those keys),
+ * H1..H4 when set, and the signature packets I1..I5 that are set.
+ */
+static void
+render_awg(out_buf *out, const wg_awg *awg)
+{
+	out_printf(out, "Jc = %d\nJmin = %d\nJmax = %d\n",
+			   awg->jc, awg->jmin, awg->jmax);
+	out_printf(out, "S1 = %d\nS2 = %d\n", awg->s[0], awg->s[1]);
+	for (int k = 2; k < WG_AWG_S_COUNT; k++)
+		if (awg->s[k] != 0)
+			out_printf(out, "S%d = %d\n", k + 1, awg->s[k]);
+	for (int k = 0; k < WG_AWG_H_COUNT; k++)
+	{
+		char		range[32];
+
+		if (awg->h[k].hi == 0)
+			continue;
+		wg_awg_format_range(awg->h[k], range, sizeof(range));
+		out_printf(out, "H%d = %s\n", k + 1, range);
+	}
+	for (int k = 0; k < WG_AWG_I_COUNT; k++)
+		if (awg->i[k] != NULL)
+			out_printf(out, "I%d = %s\n", k + 1, awg->i[k]);
+}
+
+/*
  * Render cfg into buf.  Returns the length of the whole config (which may
  * exceed size, like snprintf; the caller retries with a larger buffer), or
  * -EINVAL when a field is missing, could not stay on its own line or is
- * not ASCII.
+ * not ASCII, or when the AmneziaWG parameters are not a valid set
+ * (wg_awg_check(); a valid set's signature packets are tags only, which
+ * can hold no '#' and no line break).
  */
 int
 wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
@@ -77,6 +108,13 @@ wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
 		(cfg->private_key == NULL && !field_ok(cfg->public_key, 1)) ||
 		cfg->mtu < 0 || cfg->persistent_keepalive < 0)
 		return -EINVAL;
+	if (cfg->awg != NULL)
+	{
+		const char *field;
+
+		if (wg_awg_check(cfg->awg, &field) != NULL)
+			return -EINVAL;
+	}
 
 	out_printf(&out, "[Interface]\n");
 	if (cfg->private_key)
@@ -92,6 +130,8 @@ wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
 		out_printf(&out, "DNS = %s\n", cfg->dns);
 	if (cfg->mtu > 0)
 		out_printf(&out, "MTU = %d\n", cfg->mtu);
+	if (cfg->awg != NULL)
+		render_awg(&out, cfg->awg);
 	out_printf(&out, "\n[Peer]\n");
 	out_printf(&out, "PublicKey = %s\n", cfg->server_public_key);
 	if (cfg->preshared_key)

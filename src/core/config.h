@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "core/awg.h"
+
 /*
  * Everything that goes into one client config.  Strings are NUL-terminated;
  * optional ones are NULL when absent, optional numbers 0.
@@ -28,6 +30,8 @@ typedef struct wg_client_config
 	const char *endpoint;		/* "host:port" */
 	const char *allowed_ips;	/* "0.0.0.0/0, ::/0" */
 	int			persistent_keepalive;
+	const wg_awg *awg;			/* AmneziaWG parameters, NULL for plain
+								 * WireGuard */
 } wg_client_config;
 
 extern int	wg_config_render(const wg_client_config *cfg, char *buf, size_t size);

@@ -32,7 +32,8 @@ wg_allowedip_valid(const wg_allowedip *a)
 
 /*
  * Check a batch before anything is sent, so that a bad entry in the middle
- * cannot leave the interface half-updated.  Returns 0 or -EINVAL.
+ * cannot leave the interface half-updated (AmneziaWG parameters included,
+ * as wg_awg_check() accepts them).  Returns 0 or -EINVAL.
  */
 int
 wg_device_change_validate(const wg_device_change *change)
@@ -50,6 +51,13 @@ wg_device_change_validate(const wg_device_change *change)
 		return -EINVAL;
 	if (change->n_peers > 0 && change->peers == NULL)
 		return -EINVAL;
+	if (change->awg != NULL)
+	{
+		const char *field;
+
+		if (wg_awg_check(change->awg, &field) != NULL)
+			return -EINVAL;
+	}
 	for (i = 0; i < change->n_peers; i++)
 	{
 		const wg_peer_change *p = &change->peers[i];
@@ -102,3 +110,15 @@ wg_device_free(wg_device *device)
 	explicit_bzero(device, sizeof(*device));
 }
 
+
+/*
+ * The AmneziaWG parameters a device reported, with its signature packets
+ * pointing into device (valid while it is).
+ */
+void
+wg_device_awg(const wg_device *device, wg_awg *out)
+{
+	*out = device->awg;
+	for (int k = 0; k < WG_AWG_I_COUNT; k++)
+		out->i[k] = device->awg_i[k][0] ? device->awg_i[k] : NULL;
+}

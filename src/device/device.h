@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "core/awg.h"
 #include "core/keys.h"
 #include "core/validate.h"
 
@@ -66,6 +67,9 @@ typedef struct wg_device_change
 	bool		has_private_key;
 	uint8_t		private_key[WG_KEY_LEN];
 	int			listen_port;	/* 0..65535, -1 = leave unchanged */
+	const wg_awg *awg;			/* AmneziaWG parameters to set (a device
+								 * setting, sent with the key and port), NULL:
+								 * leave them */
 	const wg_peer_change *peers;
 	size_t		n_peers;
 } wg_device_change;
@@ -102,6 +106,10 @@ typedef struct wg_device
 	uint8_t		public_key[WG_KEY_LEN];
 	uint16_t	listen_port;
 	uint32_t	fwmark;
+	bool		has_awg;		/* an AmneziaWG device: awg (whose i[] are
+								 * NULL) and awg_i hold its parameters */
+	wg_awg		awg;
+	char		awg_i[WG_AWG_I_COUNT][WG_AWG_I_MAX + 1];	/* "" when unset */
 	wg_peer_info *peers;
 	size_t		n_peers;
 	size_t		cap_peers;
@@ -123,7 +131,8 @@ typedef struct wg_apply_outcome
 {
 	int			device_rc;		/* -errno: the device failed as a whole */
 	bool		at_open;		/* ... and could not even be reached */
-	int			settings_rc;	/* -errno: private key or listen port refused */
+	int			settings_rc;	/* -errno: private key, listen port or AWG
+								 * parameters refused */
 	size_t		refused;		/* peers refused (their peer_rc < 0) */
 	unsigned int sets;			/* sets sent */
 } wg_apply_outcome;
@@ -134,6 +143,7 @@ extern bool wg_allowedip_valid(const wg_allowedip *a);
 extern int	wg_device_change_validate(const wg_device_change *change);
 extern int	wg_device_grow(void **items, size_t n, size_t *cap, size_t elem);
 extern void wg_device_free(wg_device *device);
+extern void wg_device_awg(const wg_device *device, wg_awg *out);
 
 /* isolate.c */
 extern int	wg_device_apply_isolated(const wg_device_change *change,

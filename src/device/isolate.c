@@ -204,7 +204,8 @@ wg_device_apply_isolated(const wg_device_change *change, wg_device_setter set,
 	apply_part(&iso, additions, n_additions);
 
 	if (out->device_rc == 0 &&
-		(change->has_private_key || change->listen_port >= 0))
+		(change->has_private_key || change->listen_port >= 0 ||
+		 change->awg != NULL))
 	{
 		wg_device_change settings;
 		bool		at_open = false;
@@ -214,6 +215,7 @@ wg_device_apply_isolated(const wg_device_change *change, wg_device_setter set,
 		settings.has_private_key = change->has_private_key;
 		memcpy(settings.private_key, change->private_key, WG_KEY_LEN);
 		settings.listen_port = change->listen_port;
+		settings.awg = change->awg;
 		out->settings_rc = set(arg, &settings, &at_open);
 		out->sets++;
 		if (out->settings_rc > 0)

@@ -14,6 +14,17 @@
  * WG_CMD_GET_DEVICE is a dump: a peer may be cut across two messages (the
  * second part repeats its public key), and NLM_F_DUMP_INTR means the device
  * changed under the dump, which is then started again.
+ *
+ * AmneziaWG devices belong to the amneziawg module's family "amneziawg",
+ * which speaks WireGuard's commands and attributes plus its own device
+ * attributes (Jc .. I5, amneziawg-linux-kernel-module src/uapi/wireguard.h),
+ * encoded as the family's version expects: H1..H4 as a u32 (version 1,
+ * single values only), as a "lo-hi" string (version 2) or as a u64 with hi
+ * in its upper half (version 3); S3, S4 and I1..I5 since version 2; a
+ * peer's keepalive as a u32 range since version 3.  Both families are
+ * resolved when the socket opens, either may be missing.  A device is
+ * spoken to in the family it answers: a set or dump refused with
+ * EOPNOTSUPP (not this family's device) is sent again in the other one.
  */
 #include "device/netlink.h"
 
@@ -30,6 +41,31 @@
 #include <linux/netlink.h>
 #include <linux/time_types.h>
 #include <linux/wireguard.h>
+
+/* The amneziawg module's generic netlink family. */
+#define AWG_GENL_NAME "amneziawg"
+
+/* Its device attributes past WireGuard's. */
+enum
+{
+	AWGDEVICE_A_JC = WGDEVICE_A_PEERS + 1,
+	AWGDEVICE_A_JMIN,
+	AWGDEVICE_A_JMAX,
+	AWGDEVICE_A_S1,
+	AWGDEVICE_A_S2,
+	AWGDEVICE_A_H1,
+	AWGDEVICE_A_H2,
+	AWGDEVICE_A_H3,
+	AWGDEVICE_A_H4,
+	AWGDEVICE_A_PEER,
+	AWGDEVICE_A_S3,
+	AWGDEVICE_A_S4,
+	AWGDEVICE_A_I1,
+	AWGDEVICE_A_I2,
+	AWGDEVICE_A_I3,
+	AWGDEVICE_A_I4,
+	AWGDEVICE_A_I5
+};
 
 /* Receive buffer: large enough for any dump datagram the kernel sends. */
 #define WGNL_RECV_SIZE 65536
@@ -50,7 +86,10 @@ struct wgnl_ctx
 	struct mnl_socket *nl;
 	uint32_t	portid;
 	uint32_t	seq;
-	uint16_t	family_id;
+	uint16_t	family_id;		/* "wireguard", 0 when missing */
+	uint16_t	awg_family_id;	/* "amneziawg", 0 when missing */
+	uint32_t	awg_version;	/* its version */
+	char		awg_ifname[WG_IFNAME_SIZE];	/* the last device found AWG */
 	alignas(struct nlmsghdr) char sendbuf[WGNL_SET_MSG_MAX];
 	alignas(struct nlmsghdr) char recvbuf[WGNL_RECV_SIZE];
 };
@@ -125,7 +164,7 @@ put_allowedip(struct nlmsghdr *nlh, size_t size, const wg_allowedip *a)
  */
 static peer_fit
 put_peer(struct nlmsghdr *nlh, size_t size, const wg_peer_change *p,
-		 wgnl_set_cursor *cursor, bool alone)
+		 wgnl_set_cursor *cursor, bool alone, uint32_t awg_version)
 {
 	struct nlattr *nest;
 	uint32_t	flags;
@@ -152,7 +191,14 @@ put_peer(struct nlmsghdr *nlh, size_t size, const wg_peer_change *p,
 			!mnl_attr_put_check(nlh, size, WGPEER_A_PRESHARED_KEY,
 								WG_KEY_LEN, p->preshared_key))
 			goto none;
-		if (p->keepalive >= 0 &&
+		/* AWG 3 takes a range lo..hi (hi in the upper half) */
+		if (p->keepalive >= 0 && awg_version >= 3 &&
+			!mnl_attr_put_u32_check(nlh, size,
+									WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+									(uint32_t) p->keepalive << 16 |
+									(uint32_t) p->keepalive))
+			goto none;
+		if (p->keepalive >= 0 && awg_version < 3 &&
 			!mnl_attr_put_u16_check(nlh, size,
 									WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
 									(uint16_t) p->keepalive))
@@ -202,17 +248,95 @@ none:
 }
 
 /*
- * Build the next WG_CMD_SET_DEVICE message of a batch into buf (at most
- * size bytes), starting at *cursor and advancing it.  The first message
- * also carries the device's private key and listen port, and is built even
- * when there are no peers.  Returns the message length, 0 when the batch
- * is complete, -EMSGSIZE when size cannot hold the next piece, or -EINVAL
- * (also for a buf not aligned for struct nlmsghdr).  The caller validates
- * the batch once with wg_device_change_validate.
+ * Put the AmneziaWG device attributes of awg as family version awg_version
+ * expects them.  Unset H1..H4 are sent as WireGuard's own types and unset
+ * signature packets as empty ones, so that a set restores a device a hand
+ * changed.  Returns 0, -EMSGSIZE, or -EPROTONOSUPPORT for a parameter the
+ * version cannot carry (S3, S4, I1..I5 or an H range before version 2).
+ */
+static int
+put_awg(struct nlmsghdr *nlh, size_t size, const wg_awg *awg,
+		uint32_t awg_version)
+{
+	if (awg_version < 2)
+	{
+		if (awg->s[2] != 0 || awg->s[3] != 0)
+			return -EPROTONOSUPPORT;
+		for (int k = 0; k < WG_AWG_I_COUNT; k++)
+			if (awg->i[k] != NULL)
+				return -EPROTONOSUPPORT;
+		for (int k = 0; k < WG_AWG_H_COUNT; k++)
+			if (awg->h[k].lo != awg->h[k].hi)
+				return -EPROTONOSUPPORT;
+	}
+	if (!mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_JC, (uint16_t) awg->jc) ||
+		!mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_JMIN, (uint16_t) awg->jmin) ||
+		!mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_JMAX, (uint16_t) awg->jmax) ||
+		!mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_S1, (uint16_t) awg->s[0]) ||
+		!mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_S2, (uint16_t) awg->s[1]))
+		return -EMSGSIZE;
+	if (awg_version >= 2 &&
+		(!mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_S3, (uint16_t) awg->s[2]) ||
+		 !mnl_attr_put_u16_check(nlh, size, AWGDEVICE_A_S4, (uint16_t) awg->s[3])))
+		return -EMSGSIZE;
+	for (int k = 0; k < WG_AWG_H_COUNT; k++)
+	{
+		wg_awg_range r = wg_awg_header(awg, k);
+		uint16_t	type = (uint16_t) (AWGDEVICE_A_H1 + k);
+		char		text[32];
+		bool		ok;
+
+		if (awg_version < 2)
+			ok = mnl_attr_put_u32_check(nlh, size, type, r.lo);
+		else if (awg_version < 3)
+		{
+			wg_awg_format_range(r, text, sizeof(text));
+			ok = mnl_attr_put_strz_check(nlh, size, type, text);
+		}
+		else
+			ok = mnl_attr_put_u64_check(nlh, size, type,
+										(uint64_t) r.hi << 32 | r.lo);
+		if (!ok)
+			return -EMSGSIZE;
+	}
+	if (awg_version >= 2)
+		for (int k = 0; k < WG_AWG_I_COUNT; k++)
+			if (!mnl_attr_put_strz_check(nlh, size,
+										 (uint16_t) (AWGDEVICE_A_I1 + k),
+										 awg->i[k] ? awg->i[k] : ""))
+				return -EMSGSIZE;
+	return 0;
+}
+
+/*
+ * wgnl_build_set_awg for kernel WireGuard's family: a change with AWG
+ * parameters has no place in it (-EINVAL).
  */
 int
 wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 			   const wg_device_change *change, wgnl_set_cursor *cursor)
+{
+	if (change != NULL && change->awg != NULL)
+		return -EINVAL;
+	return wgnl_build_set_awg(buf, size, family_id, 0, seq, change, cursor);
+}
+
+/*
+ * Build the next WG_CMD_SET_DEVICE message of a batch into buf (at most
+ * size bytes), starting at *cursor and advancing it, for the family
+ * family_id: kernel WireGuard's (awg_version 0) or the amneziawg module's
+ * of that version.  The first message also carries the device's private
+ * key, listen port and AmneziaWG parameters, and is built even when there
+ * are no peers.  Returns the message length, 0 when the batch
+ * is complete, -EMSGSIZE when size cannot hold the next piece, or -EINVAL
+ * (also for a buf not aligned for struct nlmsghdr), -EPROTONOSUPPORT for
+ * AmneziaWG parameters the version cannot carry.  The caller validates
+ * the batch once with wg_device_change_validate.
+ */
+int
+wgnl_build_set_awg(void *buf, size_t size, uint16_t family_id,
+				   uint32_t awg_version, uint32_t seq,
+				   const wg_device_change *change, wgnl_set_cursor *cursor)
 {
 	struct nlmsghdr *nlh;
 	struct nlattr *peers = NULL;
@@ -225,7 +349,8 @@ wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 		return 0;
 
 	nlh = put_genl_header(buf, size, family_id, NLM_F_REQUEST | NLM_F_ACK, seq,
-						  WG_CMD_SET_DEVICE, WG_GENL_VERSION);
+						  WG_CMD_SET_DEVICE,
+						  awg_version ? (uint8_t) awg_version : WG_GENL_VERSION);
 	if (nlh == NULL ||
 		!mnl_attr_put_strz_check(nlh, size, WGDEVICE_A_IFNAME, change->ifname))
 		return -EMSGSIZE;
@@ -239,6 +364,15 @@ wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 			!mnl_attr_put_u16_check(nlh, size, WGDEVICE_A_LISTEN_PORT,
 									(uint16_t) change->listen_port))
 			return -EMSGSIZE;
+		if (change->awg != NULL)
+		{
+			int			r;
+
+			if (awg_version == 0)
+				return -EINVAL;
+			if ((r = put_awg(nlh, size, change->awg, awg_version)) < 0)
+				return r;
+		}
 	}
 
 	while (cursor->peer < change->n_peers)
@@ -252,7 +386,7 @@ wgnl_build_set(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 				break;
 		}
 		fit = put_peer(nlh, size, &change->peers[cursor->peer], cursor,
-					   !progress);
+					   !progress, awg_version);
 		if (fit == PEER_NONE)
 			break;
 		progress = true;
@@ -296,11 +430,13 @@ wgnl_build_get(void *buf, size_t size, uint16_t family_id, uint32_t seq,
 }
 
 /*
- * Build the CTRL_CMD_GETFAMILY request that resolves the "wireguard"
- * family's id.  Returns the message length or -EMSGSIZE / -EINVAL.
+ * Build the CTRL_CMD_GETFAMILY request that resolves the generic netlink
+ * family name ("wireguard" or "amneziawg").  Returns the message length or
+ * -EMSGSIZE / -EINVAL.
  */
 int
-wgnl_build_resolve(void *buf, size_t size, uint32_t seq)
+wgnl_build_resolve_name(void *buf, size_t size, uint32_t seq,
+						const char *name)
 {
 	struct nlmsghdr *nlh;
 
@@ -309,9 +445,16 @@ wgnl_build_resolve(void *buf, size_t size, uint32_t seq)
 	nlh = put_genl_header(buf, size, GENL_ID_CTRL, NLM_F_REQUEST, seq,
 						  CTRL_CMD_GETFAMILY, 1);
 	if (nlh == NULL ||
-		!mnl_attr_put_strz_check(nlh, size, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME))
+		!mnl_attr_put_strz_check(nlh, size, CTRL_ATTR_FAMILY_NAME, name))
 		return -EMSGSIZE;
 	return (int) nlh->nlmsg_len;
+}
+
+/* wgnl_build_resolve_name for the "wireguard" family. */
+int
+wgnl_build_resolve(void *buf, size_t size, uint32_t seq)
+{
+	return wgnl_build_resolve_name(buf, size, seq, WG_GENL_NAME);
 }
 
 /*
@@ -383,6 +526,21 @@ int
 wgnl_parse_resolve(const void *buf, size_t len, uint32_t seq, uint32_t portid,
 				   uint16_t *family_id)
 {
+	uint32_t	version;
+
+	return wgnl_parse_resolve_version(buf, len, seq, portid, family_id,
+									  &version);
+}
+
+/*
+ * wgnl_parse_resolve that also gives the family's version (0 when the
+ * answer has none).
+ */
+int
+wgnl_parse_resolve_version(const void *buf, size_t len, uint32_t seq,
+						   uint32_t portid, uint16_t *family_id,
+						   uint32_t *version)
+{
 	const struct nlmsghdr *nlh = buf;
 	int			left = (int) len;
 
@@ -402,6 +560,13 @@ wgnl_parse_resolve(const void *buf, size_t len, uint32_t seq, uint32_t portid,
 		}
 		if (nlh->nlmsg_type != GENL_ID_CTRL || check_genl(nlh) < 0)
 			return -EBADMSG;
+		*version = 0;
+		mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr))
+		{
+			if (mnl_attr_get_type(attr) == CTRL_ATTR_VERSION &&
+				mnl_attr_validate(attr, MNL_TYPE_U32) == 0)
+				*version = mnl_attr_get_u32(attr);
+		}
 		mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr))
 		{
 			if (mnl_attr_get_type(attr) == CTRL_ATTR_FAMILY_ID &&
@@ -558,9 +723,13 @@ parse_peer(wg_device *device, const struct nlattr *nest)
 					return r;
 				break;
 			case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
-				if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
+				/* amneziawg 3 sends a u32 range, lo in the lower half */
+				if (mnl_attr_get_payload_len(attr) == sizeof(uint32_t))
+					peer->keepalive = (uint16_t) mnl_attr_get_u32(attr);
+				else if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
 					return -EBADMSG;
-				peer->keepalive = mnl_attr_get_u16(attr);
+				else
+					peer->keepalive = mnl_attr_get_u16(attr);
 				break;
 			case WGPEER_A_LAST_HANDSHAKE_TIME:
 				{
@@ -591,6 +760,67 @@ parse_peer(wg_device *device, const struct nlattr *nest)
 				}
 				break;
 		}
+	}
+	return 0;
+}
+
+/*
+ * One AmneziaWG device attribute of a dump (any other attribute is
+ * skipped).  H1..H4 are told apart by their length: a u32 (version 1), a
+ * u64 (version 3), else a "lo-hi" string (version 2).
+ */
+static int
+parse_awg_attr(wg_device *device, const struct nlattr *attr)
+{
+	int			type = mnl_attr_get_type(attr);
+	uint16_t	len = mnl_attr_get_payload_len(attr);
+
+	if (type >= AWGDEVICE_A_JC && type <= AWGDEVICE_A_S4 &&
+		type != AWGDEVICE_A_PEER &&
+		(type < AWGDEVICE_A_H1 || type > AWGDEVICE_A_H4))
+	{
+		uint16_t	v;
+
+		if (mnl_attr_validate(attr, MNL_TYPE_U16) < 0)
+			return -EBADMSG;
+		v = mnl_attr_get_u16(attr);
+		device->has_awg = true;
+		if (type == AWGDEVICE_A_JC)
+			device->awg.jc = v;
+		else if (type == AWGDEVICE_A_JMIN)
+			device->awg.jmin = v;
+		else if (type == AWGDEVICE_A_JMAX)
+			device->awg.jmax = v;
+		else if (type == AWGDEVICE_A_S1 || type == AWGDEVICE_A_S2)
+			device->awg.s[type - AWGDEVICE_A_S1] = v;
+		else
+			device->awg.s[2 + type - AWGDEVICE_A_S3] = v;
+	}
+	else if (type >= AWGDEVICE_A_H1 && type <= AWGDEVICE_A_H4)
+	{
+		wg_awg_range *r = &device->awg.h[type - AWGDEVICE_A_H1];
+
+		device->has_awg = true;
+		if (len == sizeof(uint32_t))
+			r->lo = r->hi = mnl_attr_get_u32(attr);
+		else if (len == sizeof(uint64_t))
+		{
+			uint64_t	v = mnl_attr_get_u64(attr);
+
+			r->lo = (uint32_t) v;
+			r->hi = (uint32_t) (v >> 32);
+		}
+		else if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0 ||
+				 wg_awg_parse_range(mnl_attr_get_str(attr), r) != NULL)
+			return -EBADMSG;
+	}
+	else if (type >= AWGDEVICE_A_I1 && type <= AWGDEVICE_A_I5)
+	{
+		if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0 ||
+			strlen(mnl_attr_get_str(attr)) > WG_AWG_I_MAX)
+			return -EBADMSG;
+		device->has_awg = true;
+		strcpy(device->awg_i[type - AWGDEVICE_A_I1], mnl_attr_get_str(attr));
 	}
 	return 0;
 }
@@ -651,6 +881,10 @@ parse_device_msg(wg_device *device, const struct nlmsghdr *nlh)
 					if ((r = parse_peer(device, peer)) < 0)
 						return r;
 				}
+				break;
+			default:
+				if ((r = parse_awg_attr(device, attr)) < 0)
+					return r;
 				break;
 		}
 	}
@@ -743,14 +977,18 @@ recv_msg(wgnl_ctx *ctx)
 	}
 }
 
-/* Resolve the "wireguard" genl family id into ctx->family_id. */
+/*
+ * Resolve the genl family name into *family_id and *version; -ENOENT when
+ * the kernel has no such family.
+ */
 static int
-resolve_family(wgnl_ctx *ctx)
+resolve_family(wgnl_ctx *ctx, const char *name, uint16_t *family_id,
+			   uint32_t *version)
 {
 	uint32_t	seq = ++ctx->seq;
 	int			r;
 
-	r = wgnl_build_resolve(ctx->sendbuf, sizeof(ctx->sendbuf), seq);
+	r = wgnl_build_resolve_name(ctx->sendbuf, sizeof(ctx->sendbuf), seq, name);
 	if (r < 0 || (r = send_msg(ctx, ctx->sendbuf, r)) < 0)
 		return r;
 	do
@@ -759,16 +997,17 @@ resolve_family(wgnl_ctx *ctx)
 
 		if (n < 0)
 			return n;
-		r = wgnl_parse_resolve(ctx->recvbuf, n, seq, ctx->portid,
-							   &ctx->family_id);
+		r = wgnl_parse_resolve_version(ctx->recvbuf, n, seq, ctx->portid,
+									   family_id, version);
 	} while (r == 1);
 	return r;
 }
 
 /*
  * Open a generic netlink socket whose every send and receive gives up
- * after timeout_ms, and resolve the WireGuard family.  Returns 0 with *out
- * set, -ENOENT when the kernel has no WireGuard, or another -errno.
+ * after timeout_ms, and resolve the WireGuard and AmneziaWG families.
+ * Returns 0 with *out set, -ENOENT when the kernel has neither, or another
+ * -errno.
  */
 int
 wgnl_open(wgnl_ctx **out, int timeout_ms)
@@ -807,7 +1046,22 @@ wgnl_open(wgnl_ctx **out, int timeout_ms)
 	ctx->portid = mnl_socket_get_portid(ctx->nl);
 	ctx->seq = (uint32_t) time(NULL);
 
-	if ((r = resolve_family(ctx)) < 0)
+	{
+		uint32_t	version;
+		int			awg;
+
+		r = resolve_family(ctx, WG_GENL_NAME, &ctx->family_id, &version);
+		awg = resolve_family(ctx, AWG_GENL_NAME, &ctx->awg_family_id,
+							 &ctx->awg_version);
+		if (r == -ENOENT && awg == 0)
+			r = 0;
+		else if (r == 0 && awg < 0 && awg != -ENOENT)
+			r = awg;
+		/* a family that predates versions speaks as its first */
+		if (awg == 0 && ctx->awg_version == 0)
+			ctx->awg_version = 1;
+	}
+	if (r < 0)
 	{
 		wgnl_close(ctx);
 		return r;
@@ -829,28 +1083,26 @@ wgnl_close(wgnl_ctx *ctx)
 }
 
 /*
- * Apply a batch: validate it, then send it message by message, waiting for
- * each ACK.  Returns the number of messages sent (at least 1), or -errno
- * from the first failing message: the messages before it were applied,
- * the rest were not sent.  Typical errors: -ENODEV (no such interface),
- * -EPERM (no CAP_NET_ADMIN), -ETIMEDOUT.
+ * Send a validated batch message by message in one family (awg: the
+ * amneziawg module's), waiting for each ACK.  Returns the number of
+ * messages sent or the first -errno.
  */
-int
-wgnl_set_device(wgnl_ctx *ctx, const wg_device_change *change)
+static int
+send_set(wgnl_ctx *ctx, const wg_device_change *change, bool awg)
 {
 	wgnl_set_cursor cursor;
 	int			r;
 
-	if ((r = wg_device_change_validate(change)) < 0)
-		return r;
 	memset(&cursor, 0, sizeof(cursor));
 	for (;;)
 	{
 		uint32_t	seq = ++ctx->seq;
 		int			len;
 
-		len = wgnl_build_set(ctx->sendbuf, sizeof(ctx->sendbuf),
-							 ctx->family_id, seq, change, &cursor);
+		len = wgnl_build_set_awg(ctx->sendbuf, sizeof(ctx->sendbuf),
+								 awg ? ctx->awg_family_id : ctx->family_id,
+								 awg ? ctx->awg_version : 0, seq, change,
+								 &cursor);
 		if (len == 0)
 			break;
 		if (len < 0)
@@ -872,6 +1124,68 @@ wgnl_set_device(wgnl_ctx *ctx, const wg_device_change *change)
 }
 
 /*
+ * Which family to speak to ifname in first: the amneziawg module's when
+ * the change has AWG parameters, when ifname was last found to be an AWG
+ * device, or when the kernel has no WireGuard family.
+ */
+static bool
+awg_first(const wgnl_ctx *ctx, const char *ifname, bool has_awg)
+{
+	return has_awg || ctx->family_id == 0 ||
+		(ctx->awg_family_id != 0 && strcmp(ctx->awg_ifname, ifname) == 0);
+}
+
+/*
+ * Whether a call in one family that failed with r is to be made in the
+ * other: r is EOPNOTSUPP (a device of the other family) and the other
+ * family exists.  Remembers an AWG device by name.
+ */
+static bool
+try_other(wgnl_ctx *ctx, const char *ifname, bool *awg, int r)
+{
+	if (r != -EOPNOTSUPP || (*awg ? ctx->family_id : ctx->awg_family_id) == 0)
+		return false;
+	*awg = !*awg;
+	if (*awg)
+		snprintf(ctx->awg_ifname, sizeof(ctx->awg_ifname), "%s", ifname);
+	else
+		ctx->awg_ifname[0] = '\0';
+	return true;
+}
+
+/*
+ * Apply a batch: validate it, then send it message by message, waiting for
+ * each ACK, in the family of the device (see the file comment).  Returns
+ * the number of messages sent (at least 1), or -errno from the first
+ * failing message: the messages before it were applied, the rest were not
+ * sent.  Typical errors: -ENODEV (no such interface), -EPERM (no
+ * CAP_NET_ADMIN), -ETIMEDOUT, -EOPNOTSUPP (not a device of either family),
+ * -EPFNOSUPPORT (AmneziaWG parameters, and the kernel has no amneziawg
+ * module), -EPROTONOSUPPORT (parameters the module's version cannot
+ * carry).
+ */
+int
+wgnl_set_device(wgnl_ctx *ctx, const wg_device_change *change)
+{
+	bool		awg;
+	int			r;
+
+	if ((r = wg_device_change_validate(change)) < 0)
+		return r;
+	if (change->awg != NULL && ctx->awg_family_id == 0)
+		return -EPFNOSUPPORT;
+	awg = awg_first(ctx, change->ifname, change->awg != NULL);
+	r = send_set(ctx, change, awg);
+	/* nothing of a set is applied when its device is not found */
+	if (change->awg == NULL && try_other(ctx, change->ifname, &awg, r))
+		r = send_set(ctx, change, awg);
+	else if (r >= 0 && awg)
+		snprintf(ctx->awg_ifname, sizeof(ctx->awg_ifname), "%s",
+				 change->ifname);
+	return r;
+}
+
+/*
  * Read ifname's device and peers into *device (free it with
  * wg_device_free).  A dump interrupted by a concurrent change is started
  * again; -EAGAIN if that keeps happening.  On error *device is empty.
@@ -880,6 +1194,8 @@ int
 wgnl_get_device(wgnl_ctx *ctx, const char *ifname, wg_device *device)
 {
 	int			attempt;
+	bool		awg = awg_first(ctx, ifname, false);
+	bool		switched = false;
 
 	memset(device, 0, sizeof(*device));
 	for (attempt = 0; attempt < WGNL_DUMP_ATTEMPTS; attempt++)
@@ -890,7 +1206,8 @@ wgnl_get_device(wgnl_ctx *ctx, const char *ifname, wg_device *device)
 		memset(&dump, 0, sizeof(dump));
 		dump.seq = ++ctx->seq;
 		dump.portid = ctx->portid;
-		r = wgnl_build_get(ctx->sendbuf, sizeof(ctx->sendbuf), ctx->family_id,
+		r = wgnl_build_get(ctx->sendbuf, sizeof(ctx->sendbuf),
+						   awg ? ctx->awg_family_id : ctx->family_id,
 						   dump.seq, ifname);
 		if (r < 0 || (r = send_msg(ctx, ctx->sendbuf, r)) < 0)
 			return r;
@@ -903,6 +1220,11 @@ wgnl_get_device(wgnl_ctx *ctx, const char *ifname, wg_device *device)
 		if (r < 0 || dump.interrupted)
 		{
 			wg_device_free(&dump.device);
+			if (r < 0 && !switched && try_other(ctx, ifname, &awg, r))
+			{
+				switched = true;
+				continue;
+			}
 			if (r < 0)
 				return r;
 			continue;

@@ -63,11 +63,20 @@ typedef struct wgnl_ctx wgnl_ctx;
 extern int	wgnl_build_set(void *buf, size_t size, uint16_t family_id,
 						   uint32_t seq, const wg_device_change *change,
 						   wgnl_set_cursor *cursor);
+extern int	wgnl_build_set_awg(void *buf, size_t size, uint16_t family_id,
+							   uint32_t awg_version, uint32_t seq,
+							   const wg_device_change *change,
+							   wgnl_set_cursor *cursor);
 extern int	wgnl_build_get(void *buf, size_t size, uint16_t family_id,
 						   uint32_t seq, const char *ifname);
 extern int	wgnl_build_resolve(void *buf, size_t size, uint32_t seq);
+extern int	wgnl_build_resolve_name(void *buf, size_t size, uint32_t seq,
+									const char *name);
 extern int	wgnl_parse_resolve(const void *buf, size_t len, uint32_t seq,
 							   uint32_t portid, uint16_t *family_id);
+extern int	wgnl_parse_resolve_version(const void *buf, size_t len,
+									   uint32_t seq, uint32_t portid,
+									   uint16_t *family_id, uint32_t *version);
 extern int	wgnl_parse_ack(const void *buf, size_t len, uint32_t seq,
 						   uint32_t portid);
 extern int	wgnl_dump_feed(wgnl_dump *dump, const void *buf, size_t len);

@@ -1,6 +1,7 @@
 /*
  * interface.c
- *		wg_add_interface(): registering a WireGuard interface and its pool.
+ *		wg_add_interface(): registering a WireGuard or AmneziaWG interface
+ *		and its pool.
  */
 #include "sql/sql.h"
 
@@ -8,6 +9,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
+#include "core/awg.h"
 #include "core/validate.h"
 
 PG_FUNCTION_INFO_V1(wg_add_interface);
@@ -32,6 +34,8 @@ enum
 	ARG_EXCLUSIVE,
 	ARG_BACKEND,
 	ARG_NODE,					/* since 0.2 */
+	ARG_FLAVOR,					/* since 0.3 */
+	ARG_AWG,					/* since 0.3 */
 	NUM_ARGS
 };
 
@@ -293,14 +297,75 @@ check_overlap(const char *name, uint32 first, uint32 last, Datum address6)
 }
 
 /*
+ * The flavor and AmneziaWG parameters of a new interface: NULL for plain
+ * WireGuard; for AmneziaWG the caller's set, checked and normalised, or a
+ * fresh random one when awg is NULL.
+ */
+static Jsonb *
+awg_args(FunctionCallInfo fcinfo, const char **flavor)
+{
+	bool		given = !PG_ARGISNULL(ARG_AWG);
+
+	*flavor = wgpeer_text_arg(fcinfo, ARG_FLAVOR, "flavor", false);
+	if (*flavor == NULL)
+		*flavor = "wireguard";
+	if (strcmp(*flavor, "wireguard") == 0)
+	{
+		if (given)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("AmneziaWG parameters need flavor => 'amneziawg'"),
+					 errdetail("A plain WireGuard interface sends no junk "
+							   "packets and uses WireGuard's message types."),
+					 errhint("Pass flavor => 'amneziawg' with awg, or leave "
+							 "awg null.")));
+		return NULL;
+	}
+	if (strcmp(*flavor, "amneziawg") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid flavor \"%s\"", *flavor),
+				 errhint("Use \"wireguard\" (the default) or \"amneziawg\".")));
+	if (!given)
+		return wgpeer_awg_random();
+	return wgpeer_awg_interface(PG_GETARG_JSONB_P(ARG_AWG), "awg", NULL);
+}
+
+/*
+ * The INSERT of an interface row for the arguments the installed schema
+ * declares: ncols of them (16 in 0.1, node since 0.2, flavor and awg
+ * since 0.3).
+ */
+static char *
+insert_sql(int ncols)
+{
+	static const char *const columns[NUM_ARGS] = {
+		"name", "endpoint", "address", "address6", "dns", "listen_port",
+		"mtu", "persistent_keepalive", "allowed_ips", "private_key",
+		"public_key", "pool_start", "pool_end", "preshared_keys",
+		"exclusive", "backend", "node", "flavor", "awg"
+	};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "INSERT INTO wgpeer.interface (");
+	for (int k = 0; k < ncols; k++)
+		appendStringInfo(&buf, "%s%s", k ? ", " : "", columns[k]);
+	appendStringInfoString(&buf, ") VALUES (");
+	for (int k = 0; k < ncols; k++)
+		appendStringInfo(&buf, "%s$%d", k ? ", " : "", k + 1);
+	appendStringInfoString(&buf, ") RETURNING *");
+	return buf.data;
+}
+
+/*
  * wg_add_interface(name, endpoint, address, ...) returns interface: check
  * every setting, derive the pool and the server keys, and store both.
  */
 Datum
 wg_add_interface(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr insert_plan;
-	static SPIPlanPtr insert_plan_0_1;
+	static SPIPlanPtr insert_plans[3];
 	static SPIPlanPtr pool_plan;
 	char	   *name = wgpeer_text_arg(fcinfo, ARG_NAME, "name", true);
 	char	   *endpoint = wgpeer_text_arg(fcinfo, ARG_ENDPOINT, "endpoint", true);
@@ -312,6 +377,11 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	bool		has_node = PG_NARGS() > ARG_NODE;	/* declared as in 0.2 */
 	char	   *node = has_node ?
 		wgpeer_text_arg(fcinfo, ARG_NODE, "node", false) : NULL;
+	bool		has_awg = PG_NARGS() > ARG_AWG; /* declared as in 0.3 */
+	const char *flavor = "wireguard";
+	Jsonb	   *awg = NULL;
+	int			variant = has_awg ? 2 : has_node ? 1 : 0;
+	int			ncols = has_awg ? NUM_ARGS : has_node ? ARG_FLAVOR : ARG_NODE;
 	char	   *allowed_ips;
 	const char *why;
 	inet	   *address;
@@ -331,7 +401,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 	char		nulls[NUM_ARGS];
 	Oid			types[NUM_ARGS] = {TEXTOID, TEXTOID, INETOID, INETOID, TEXTOID,
 		INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INETOID, INETOID,
-	BOOLOID, BOOLOID, TEXTOID, TEXTOID};
+	BOOLOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		result;
 
 	wgpeer_require_primary("wg_add_interface");
@@ -444,6 +514,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 						 "userspace daemon such as wireguard-go, or \"auto\" "
 						 "(the default) to use the daemon's socket when it exists.")));
 
+	if (has_awg)
+		awg = awg_args(fcinfo, &flavor);
+
 	/* server keys: derive, check, or generate */
 	{
 		uint8_t		priv[WG_KEY_LEN];
@@ -510,6 +583,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 										 PG_GETARG_BOOL(ARG_EXCLUSIVE));
 	values[ARG_BACKEND] = CStringGetTextDatum(backend);
 	values[ARG_NODE] = CStringGetTextDatum(node ? node : "");
+	values[ARG_FLAVOR] = CStringGetTextDatum(flavor);
+	values[ARG_AWG] = awg ? JsonbPGetDatum(awg) : (Datum) 0;
+	nulls[ARG_AWG] = awg ? ' ' : 'n';
 
 	SPI_connect();
 	/* serialize registrations so the overlap check cannot race */
@@ -522,24 +598,8 @@ wg_add_interface(PG_FUNCTION_ARGS)
 									 address6);
 	if (node)
 		check_node(node);
-	if (has_node)
-		wgpeer_exec(&insert_plan,
-					"INSERT INTO wgpeer.interface (name, endpoint, address,"
-					" address6, dns, listen_port, mtu, persistent_keepalive,"
-					" allowed_ips, private_key, public_key, pool_start, pool_end,"
-					" preshared_keys, exclusive, backend, node)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					" $13, $14, $15, $16, $17) RETURNING *",
-					NUM_ARGS, types, values, nulls);
-	else
-		wgpeer_exec(&insert_plan_0_1,
-					"INSERT INTO wgpeer.interface (name, endpoint, address,"
-					" address6, dns, listen_port, mtu, persistent_keepalive,"
-					" allowed_ips, private_key, public_key, pool_start, pool_end,"
-					" preshared_keys, exclusive, backend)"
-					" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-					" $13, $14, $15, $16) RETURNING *",
-					NUM_ARGS - 1, types, values, nulls);
+	wgpeer_exec(&insert_plans[variant], insert_sql(ncols), ncols, types,
+				values, nulls);
 	result = PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc));
 	wgpeer_exec(&pool_plan,

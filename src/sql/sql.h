@@ -6,6 +6,8 @@
  * keys.c		wg_genkey(), wg_pubkey(), wg_genpsk(); key arguments
  * inet.c		address arithmetic
  * interface.c	wg_add_interface()
+ * awg.c		wg_awg_params(), wg_set_interface_awg(), wg_set_peer_awg():
+ *				AmneziaWG parameters
  * pool.c		wg_next_ip() and the address allocator
  * peer.c		wg_create_peer(), wg_renew_peer(), wg_expire_peers(),
  *				wg_peer_config()

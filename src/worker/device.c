@@ -595,6 +595,22 @@ wgpeer_describe_failure(int rc, bool at_open, const char *ifname,
 	else if (rc == -EOPNOTSUPP)
 		*message = psprintf("interface \"%s\" is not a WireGuard interface",
 							ifname);
+	else if (rc == -EPFNOSUPPORT)
+	{
+		*message = psprintf("the kernel has no AmneziaWG support (generic "
+							"netlink family \"amneziawg\" not found)");
+		*hint = "Build and load the amneziawg module, see docs/amneziawg.md; "
+			"its interfaces are created with \"ip link add dev <name> type "
+			"amneziawg\".";
+	}
+	else if (rc == -EPROTONOSUPPORT)
+	{
+		*message = psprintf("the amneziawg module is too old for the "
+							"parameters of \"%s\" (S3, S4, I1..I5 or an H "
+							"range)", ifname);
+		*hint = "Update the module, or leave those parameters out with "
+			"wgpeer.wg_set_interface_awg().";
+	}
 	else
 		*message = psprintf("netlink error on interface \"%s\": %s",
 							ifname, strerror(-rc));

@@ -446,11 +446,12 @@ record_outcome(const char *ifname, const wg_diff_stats *stats, const char *error
 
 /*
  * Make one live interface match the database.  When exclusive, peers
- * nobody registered are removed too.
+ * nobody registered are removed too.  awg: an AmneziaWG interface's
+ * parameters (NULL for WireGuard), set again when the device's differ.
  */
 static void
 reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
-			  int listen_port, bool exclusive)
+			  int listen_port, bool exclusive, const wg_awg *awg)
 {
 	wg_desired_peer *desired;
 	uint8_t		(*known)[WG_KEY_LEN];
@@ -504,11 +505,20 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 			dc.listen_port = listen_port;
 		}
 	}
+	/* a userspace daemon is not told them yet (docs/amneziawg.md) */
+	if (awg != NULL && !wgpeer_uses_uapi(ifname, backend))
+	{
+		wg_awg		now;
+
+		wg_device_awg(&dev, &now);
+		if (!dev.has_awg || !wg_awg_equal(&now, awg))
+			dc.awg = awg;
+	}
 	dc.peers = changes;
 	dc.n_peers = n_changes;
 	wg_device_free(&dev);
 
-	if (n_changes > 0 || dc.has_private_key)
+	if (n_changes > 0 || dc.has_private_key || dc.awg)
 	{
 		int		   *peer_rc = palloc0(sizeof(int) * (n_changes + 1));
 		wg_apply_outcome out;
@@ -518,7 +528,7 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		wgpeer_device_apply(&dc, backend, peer_rc, &out);
 		if (out.device_rc == 0)
 			wgpeer_record_managed(ifname, &screen, changes, n_changes, peer_rc);
-		if (out.device_rc == 0 && dc.has_private_key)
+		if (out.device_rc == 0 && dc.has_private_key && !dc.awg)
 			wgpeer_record_settings(ifname, backend, listen_port, out.settings_rc);
 		if (out.device_rc < 0)
 			wgpeer_describe_failure(out.device_rc, out.at_open, ifname, backend,
@@ -533,6 +543,14 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 									&message, &hint);
 			message = psprintf("the device refused %zu of %zu peer changes: %s",
 							   out.refused, n_changes, message);
+		}
+		else if (out.settings_rc < 0 && dc.awg)
+		{
+			wgpeer_describe_failure(out.settings_rc, false, ifname, backend,
+									&message, &hint);
+			message = psprintf("the device refused its %sAmneziaWG "
+							   "parameters: %s", dc.has_private_key ?
+							   "private key, listen port and " : "", message);
 		}
 		else if (out.settings_rc < 0)
 		{
@@ -552,9 +570,10 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		}
 		ereport(LOG,
 				(errmsg("wgpeer reconciled \"%s\": %zu peers added, %zu corrected, "
-						"%zu removed%s",
+						"%zu removed%s%s",
 						ifname, stats.added, stats.corrected, stats.removed,
-						dc.has_private_key ? ", device key and port set" : "")));
+						dc.has_private_key ? ", device key and port set" : "",
+						dc.awg ? ", AmneziaWG parameters set" : "")));
 	}
 	else
 	{
@@ -613,8 +632,10 @@ reconcile_pass(bool full)
 		checked_now = true;
 	}
 	if (installed &&
-		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend"
-					" FROM wgpeer.interface"
+		SPI_execute("SELECT name, private_key, listen_port, exclusive, backend,"
+		/* AmneziaWG (0.3), read so under older schemas too */
+					" nullif(to_jsonb(i) -> 'awg', 'null')"
+					" FROM wgpeer.interface i"
 					" WHERE node = current_setting('wgpeer.node') ORDER BY name"
 					" FOR KEY SHARE SKIP LOCKED", false, 0) == SPI_OK_SELECT)
 	{
@@ -634,9 +655,16 @@ reconcile_pass(bool full)
 																  ifaces->tupdesc, 5));
 			unsigned int ifindex = wgpeer_device_id(name, backend);
 			unsigned int before = remember_ifindex(name, backend, ifindex);
+			bool		no_awg;
+			Datum		awg_json = SPI_getbinval(ifaces->vals[r],
+												 ifaces->tupdesc, 6, &no_awg);
+			wg_awg		awg;
 
+			if (!no_awg)
+				wgpeer_awg_effective(DatumGetJsonbP(awg_json), NULL, &awg);
 			if (ifindex != 0 && (full || ifindex != before))
-				reconcile_one(name, backend, private_key, port, exclusive);
+				reconcile_one(name, backend, private_key, port, exclusive,
+							  no_awg ? NULL : &awg);
 			else if (ifindex == 0 && full)
 			{
 				wg_diff_stats none = {0};

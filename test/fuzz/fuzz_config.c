@@ -11,6 +11,10 @@
  *	- a rendered config has exactly the lines its fields call for, each
  *	  "Key = value" with the field verbatim, in order: no field can add a
  *	  line or a section (no injection);
+ *	- with AmneziaWG parameters (a fixed valid set and a signature packet
+ *	  I1 from the input), the config is refused also when I1 is not a
+ *	  clean line the tag grammar accepts, and otherwise carries the AWG
+ *	  lines in order with I1 verbatim;
  *	- rendered into a buffer of any size, it is cut like snprintf cuts
  *	  (the same length returned, the prefix that fits, NUL-terminated).
  */
@@ -23,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/awg.h"
 #include "core/config.h"
 #include "fuzz.h"
 
@@ -152,6 +157,8 @@ static void
 fuzz_client(fields *f, unsigned absent, int mtu, int keepalive, size_t cut)
 {
 	wg_client_config c;
+	wg_awg		awg = {.jc = 4,.jmin = 40,.jmax = 70,.s = {20, 30},
+	.h = {{1000, 1000}, {1001, 1001}, {1002, 1010}, {1011, 1011}}};
 	lines		want = {{0}, 0};
 	bool		valid;
 	char	   *out;
@@ -168,13 +175,22 @@ fuzz_client(fields *f, unsigned absent, int mtu, int keepalive, size_t cut)
 	c.allowed_ips = take(f, absent & 256);
 	c.mtu = mtu;
 	c.persistent_keepalive = keepalive;
+	c.awg = NULL;
+	if (absent & 512)
+	{
+		awg.i[0] = take(f, absent & 1024);
+		c.awg = &awg;
+	}
 
 	valid = clean(c.private_key, false) && clean(c.address, true) &&
 		clean(c.address6, false) && clean(c.dns, false) &&
 		clean(c.server_public_key, true) && clean(c.preshared_key, false) &&
 		clean(c.endpoint, true) && clean(c.allowed_ips, true) &&
 		(c.private_key != NULL || clean(c.public_key, true)) &&
-		mtu >= 0 && keepalive >= 0;
+		mtu >= 0 && keepalive >= 0 &&
+		(c.awg == NULL || (clean(awg.i[0], false) &&
+						   (awg.i[0] == NULL ||
+							wg_awg_check_tags(awg.i[0]) == NULL)));
 	len = wg_config_render(&c, NULL, 0);
 	if (!valid)
 	{
@@ -199,6 +215,20 @@ fuzz_client(fields *f, unsigned absent, int mtu, int keepalive, size_t cut)
 		expect(&want, "DNS = %s", c.dns);
 	if (mtu > 0)
 		expect(&want, "MTU = %d", mtu);
+	if (c.awg)
+	{
+		expect(&want, "Jc = 4");
+		expect(&want, "Jmin = 40");
+		expect(&want, "Jmax = 70");
+		expect(&want, "S1 = 20");
+		expect(&want, "S2 = 30");
+		expect(&want, "H1 = 1000");
+		expect(&want, "H2 = 1001");
+		expect(&want, "H3 = 1002-1010");
+		expect(&want, "H4 = 1011");
+		if (awg.i[0])
+			expect(&want, "I1 = %s", awg.i[0]);
+	}
 	expect(&want, "%s", "");
 	expect(&want, "[Peer]");
 	expect(&want, "PublicKey = %s", c.server_public_key);

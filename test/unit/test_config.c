@@ -52,6 +52,46 @@ test_full(void)
 	CHECK(len == (int) strlen(buf));
 }
 
+/*
+ * AmneziaWG lines go at the end of [Interface], in the clients' order:
+ * S3, S4 only when set, ranges as lo-hi, I lines verbatim; an invalid set
+ * is refused.
+ */
+static void
+test_awg(void)
+{
+	wg_client_config cfg = full_config();
+	wg_awg		awg = {.jc = 4,.jmin = 40,.jmax = 70,.s = {20, 30, 0, 16},
+		.h = {{123456, 123456}, {234567, 234567}, {345678, 345700},
+	{456789, 456789}},
+	.i = {"<b 0xc0ff><r 16>", NULL, "<t>"}};
+	char		buf[1024];
+
+	cfg.awg = &awg;
+	cfg.preshared_key = NULL;
+	cfg.dns = NULL;
+	wg_config_render(&cfg, buf, sizeof(buf));
+	CHECK_STR(buf,
+			  "[Interface]\n"
+			  "PrivateKey = dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n"
+			  "Address = 10.10.0.2/32, fd00::2/128\n"
+			  "MTU = 1420\n"
+			  "Jc = 4\nJmin = 40\nJmax = 70\nS1 = 20\nS2 = 30\nS4 = 16\n"
+			  "H1 = 123456\nH2 = 234567\nH3 = 345678-345700\nH4 = 456789\n"
+			  "I1 = <b 0xc0ff><r 16>\nI3 = <t>\n"
+			  "\n"
+			  "[Peer]\n"
+			  "PublicKey = hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n"
+			  "Endpoint = vpn.example.com:51820\n"
+			  "AllowedIPs = 0.0.0.0/0, ::/0\n"
+			  "PersistentKeepalive = 25\n");
+	awg.i[1] = "<r 4>\n[Peer]";
+	CHECK(wg_config_render(&cfg, NULL, 0) == -EINVAL);
+	awg.i[1] = NULL;
+	awg.h[1] = awg.h[0];
+	CHECK(wg_config_render(&cfg, NULL, 0) == -EINVAL);
+}
+
 static void
 test_minimal(void)
 {
@@ -263,6 +303,7 @@ int
 main(void)
 {
 	test_full();
+	test_awg();
 	test_minimal();
 	test_sizing();
 	test_injection();

@@ -1212,6 +1212,207 @@ test_bad_errno(void)
 	CHECK(wgnl_dump_feed(&d, buf, off) == -EPROTO);
 }
 
+/* The amneziawg module's attribute numbers (its src/uapi/wireguard.h). */
+enum
+{
+	T_JC = 9, T_JMIN, T_JMAX, T_S1, T_S2, T_H1, T_H2, T_H3, T_H4, T_PEER,
+	T_S3, T_S4, T_I1, T_I2, T_I3, T_I4, T_I5
+};
+
+/* The attribute of type among the top-level ones of a built set, or NULL. */
+static const struct nlattr *
+find_attr(const struct nlmsghdr *nlh, int type)
+{
+	const struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct genlmsghdr))
+		if (mnl_attr_get_type(attr) == type)
+		return attr;
+	return NULL;
+}
+
+/*
+ * AmneziaWG sets: the device attributes as each family version expects
+ * them (H as u32, "lo-hi" string, u64 with hi above), unset H as
+ * WireGuard's types, unset I as "", a peer's keepalive as a u32 range in
+ * version 3; what a version cannot carry is refused, as is any AWG
+ * parameter in WireGuard's own family.
+ */
+static void
+test_awg_set(void)
+{
+	static uint32_t words[2048];
+	char	   *buf = (char *) words;
+	wg_awg		awg = {.jc = 4,.jmin = 40,.jmax = 70,.s = {20, 30, 0, 16},
+		.h = {{123456, 123456}, {234567, 234567}, {345678, 345700},
+	{456789, 456789}},
+	.i = {"<b 0xc0ff><r 16>"}};
+	wg_awg		plain = {.jc = 3,.jmin = 10,.jmax = 30,.s = {15, 25}};
+	wg_peer_change peer;
+	wg_device_change c;
+	wgnl_set_cursor cursor;
+	const struct nlattr *a;
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *) buf;
+
+	memset(&peer, 0, sizeof(peer));
+	fill_random(peer.public_key, 32);
+	peer.keepalive = 25;
+	memset(&c, 0, sizeof(c));
+	c.ifname = "awg0";
+	c.listen_port = -1;
+	c.awg = &awg;
+	c.peers = &peer;
+	c.n_peers = 1;
+
+	memset(&cursor, 0, sizeof(cursor));
+	CHECK(wgnl_build_set(buf, sizeof(words), FAMILY_ID, 1, &c, &cursor) == -EINVAL);
+
+	/* version 3 */
+	memset(&cursor, 0, sizeof(cursor));
+	CHECK(wgnl_build_set_awg(buf, sizeof(words), FAMILY_ID, 3, 1, &c, &cursor) > 0);
+	CHECK((a = find_attr(nlh, T_JC)) && mnl_attr_get_u16(a) == 4);
+	CHECK((a = find_attr(nlh, T_JMAX)) && mnl_attr_get_u16(a) == 70);
+	CHECK((a = find_attr(nlh, T_S2)) && mnl_attr_get_u16(a) == 30);
+	CHECK((a = find_attr(nlh, T_S4)) && mnl_attr_get_u16(a) == 16);
+	CHECK((a = find_attr(nlh, T_H3)) && mnl_attr_get_payload_len(a) == 8 &&
+		  mnl_attr_get_u64(a) == ((uint64_t) 345700 << 32 | 345678));
+	CHECK((a = find_attr(nlh, T_I1)) &&
+		  strcmp(mnl_attr_get_str(a), "<b 0xc0ff><r 16>") == 0);
+	CHECK((a = find_attr(nlh, T_I5)) && strcmp(mnl_attr_get_str(a), "") == 0);
+	{
+		const struct nlattr *peers = find_attr(nlh, WGDEVICE_A_PEERS);
+		const struct nlattr *p;
+		const struct nlattr *in;
+		int			seen = 0;
+
+		CHECK(peers != NULL);
+		mnl_attr_for_each_nested(p, peers)
+			mnl_attr_for_each_nested(in, p)
+			if (mnl_attr_get_type(in) == WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL)
+		{
+			CHECK(mnl_attr_get_payload_len(in) == 4 &&
+				  mnl_attr_get_u32(in) == (25u << 16 | 25u));
+			seen++;
+		}
+		CHECK(seen == 1);
+	}
+
+	/* version 2: H as strings, keepalive a u16 */
+	memset(&cursor, 0, sizeof(cursor));
+	CHECK(wgnl_build_set_awg(buf, sizeof(words), FAMILY_ID, 2, 1, &c, &cursor) > 0);
+	CHECK((a = find_attr(nlh, T_H1)) &&
+		  strcmp(mnl_attr_get_str(a), "123456") == 0);
+	CHECK((a = find_attr(nlh, T_H3)) &&
+		  strcmp(mnl_attr_get_str(a), "345678-345700") == 0);
+
+	/* version 1: no S3, S4, I, nor H ranges; H as u32 */
+	memset(&cursor, 0, sizeof(cursor));
+	CHECK(wgnl_build_set_awg(buf, sizeof(words), FAMILY_ID, 1, 1, &c, &cursor) ==
+		  -EPROTONOSUPPORT);
+	c.awg = &plain;
+	memset(&cursor, 0, sizeof(cursor));
+	CHECK(wgnl_build_set_awg(buf, sizeof(words), FAMILY_ID, 1, 1, &c, &cursor) > 0);
+	CHECK((a = find_attr(nlh, T_H2)) && mnl_attr_get_payload_len(a) == 4 &&
+		  mnl_attr_get_u32(a) == 2);
+	CHECK(find_attr(nlh, T_S3) == NULL && find_attr(nlh, T_I1) == NULL);
+
+	/* only the first message carries the device's parameters */
+	CHECK(wgnl_build_set_awg(buf, sizeof(words), FAMILY_ID, 1, 2, &c, &cursor) == 0);
+
+	/* an invalid set is refused before anything is built */
+	awg.h[1] = awg.h[0];
+	c.awg = &awg;
+	CHECK(wg_device_change_validate(&c) == -EINVAL);
+}
+
+/*
+ * An AmneziaWG dump: the device's parameters in each version's encoding
+ * come back as the set they encode (wg_awg_equal), signature packets in
+ * awg_i, and a peer's keepalive whether a u16 or (version 3) a u32 range.
+ */
+static void
+test_awg_dump(void)
+{
+	static uint32_t words[1024];
+	char	   *buf = (char *) words;
+	wg_awg		want = {.jc = 4,.jmin = 40,.jmax = 70,.s = {20, 30, 0, 16},
+		.h = {{123456, 123456}, {234567, 234567}, {345678, 345700},
+	{456789, 456789}},
+	.i = {NULL, "<t>"}};
+
+	for (int version = 1; version <= 3; version++)
+	{
+		struct nlmsghdr *nlh;
+		wgnl_dump	d;
+		wg_awg		got;
+		size_t		off = 0;
+
+		nlh = dump_msg(buf, &off, 60, 0);
+		mnl_attr_put_strz(nlh, WGDEVICE_A_IFNAME, "awg0");
+		mnl_attr_put_u16(nlh, T_JC, 4);
+		mnl_attr_put_u16(nlh, T_JMIN, 40);
+		mnl_attr_put_u16(nlh, T_JMAX, 70);
+		mnl_attr_put_u16(nlh, T_S1, 20);
+		mnl_attr_put_u16(nlh, T_S2, 30);
+		mnl_attr_put_u16(nlh, T_S3, 0);
+		mnl_attr_put_u16(nlh, T_S4, 16);
+		for (int k = 0; k < 4; k++)
+		{
+			char		text[32];
+
+			if (version == 1)
+				mnl_attr_put_u32(nlh, T_H1 + k, want.h[k].lo);
+			else if (version == 2)
+			{
+				wg_awg_format_range(want.h[k], text, sizeof(text));
+				mnl_attr_put_strz(nlh, T_H1 + k, text);
+			}
+			else
+				mnl_attr_put_u64(nlh, T_H1 + k,
+								 (uint64_t) want.h[k].hi << 32 | want.h[k].lo);
+		}
+		mnl_attr_put_strz(nlh, T_I1, "");
+		mnl_attr_put_strz(nlh, T_I2, "<t>");
+		{
+			/* a peer; version 3 dumps its keepalive as a u32 range */
+			struct nlattr *peers = mnl_attr_nest_start(nlh, WGDEVICE_A_PEERS);
+			struct nlattr *peer = mnl_attr_nest_start(nlh, 0);
+			uint8_t		key[32];
+
+			fill_random(key, 32);
+			mnl_attr_put_u32(nlh, WGPEER_A_FLAGS, 8);
+			mnl_attr_put(nlh, WGPEER_A_PUBLIC_KEY, 32, key);
+			if (version == 3)
+				mnl_attr_put_u32(nlh, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+								 25u << 16 | 25u);
+			else
+				mnl_attr_put_u16(nlh, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, 25);
+			mnl_attr_put_u32(nlh, WGPEER_A_PROTOCOL_VERSION, 1);
+			mnl_attr_nest_end(nlh, peer);
+			mnl_attr_nest_end(nlh, peers);
+		}
+		dump_end(&off, nlh);
+		dump_done(buf, &off, 60, 0);
+		memset(&d, 0, sizeof(d));
+		d.seq = 60;
+		d.portid = 42;
+		CHECK(wgnl_dump_feed(&d, buf, off) == 1);
+		CHECK(d.device.has_awg);
+		CHECK(d.device.n_peers == 1 && d.device.peers[0].keepalive == 25);
+		wg_device_awg(&d.device, &got);
+		if (version == 1)
+		{
+			/* a version-1 device holds only single values */
+			got.h[2] = want.h[2];
+		}
+		CHECK(wg_awg_equal(&got, &want));
+		CHECK(got.i[0] == NULL && strcmp(got.i[1], "<t>") == 0);
+		got.jc = 5;
+		CHECK(!wg_awg_equal(&got, &want));
+		wg_device_free(&d.device);
+	}
+}
+
 /*
  * Message lengths from outside: one of 2^31 or more (which libmnl's
  * mnl_nlmsg_ok takes for a fit, sending the walk gigabytes past the
@@ -1294,6 +1495,8 @@ main(void)
 	test_misaligned();
 	test_bad_errno();
 	test_bad_lengths();
+	test_awg_set();
+	test_awg_dump();
 	test_socket();
 	return UNIT_DONE("test_netlink");
 }
