@@ -145,6 +145,40 @@ check_prefix(FunctionCallInfo fcinfo, int argno, const char *name)
 }
 
 /*
+ * Warn when another interface of the same server (node) already listens
+ * on port: two devices on one host cannot bind one UDP port, so the
+ * second device refuses it (interface_status.settings_error says so).
+ * Registrations are serialized by the caller's lock on the table.  A
+ * warning, not an error: an interface may be registered before the other
+ * one moves, and both may live in different network namespaces.
+ */
+static void
+warn_shared_port(const char *name, int port, const char *node)
+{
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3] = {Int32GetDatum(port),
+		CStringGetTextDatum(node ? node : ""),
+	CStringGetTextDatum(name)};
+	char	   *others;
+
+	if (SPI_execute_with_args("SELECT string_agg(quote_ident(name), ', ' ORDER BY name)"
+							  " FROM wgpeer.interface"
+							  " WHERE listen_port = $1 AND node = $2 AND name <> $3",
+							  3, types, values, NULL, true, 1) != SPI_OK_SELECT ||
+		(others = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+							   1)) == NULL)
+		return;
+	ereport(WARNING,
+			(errmsg("interface \"%s\" listens on port %d, the port of %s on "
+					"the same server", name, port, others),
+			 errdetail("Two WireGuard devices in one network namespace cannot "
+					   "bind one UDP port: the second device refuses it, and "
+					   "interface_status.settings_error says so."),
+			 errhint("Give one of them another port: UPDATE wgpeer.interface "
+					 "SET listen_port = ... WHERE name = '%s'.", name)));
+}
+
+/*
  * Warn when the pool holds more addresses than the interface's backend
  * holds peers: the device would refuse every peer past its limit.  For
  * 'auto' the userspace figure applies if a daemon serves the interface.
@@ -606,6 +640,7 @@ wg_add_interface(PG_FUNCTION_ARGS)
 				"INSERT INTO wgpeer.pool (interface, next_address)"
 				" VALUES ($1, $12)",
 				NUM_ARGS, types, values, nulls);
+	warn_shared_port(name, listen_port, node);
 	SPI_finish();
 
 	/* registered; say so if the device cannot hold the whole pool */
