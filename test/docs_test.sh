@@ -52,6 +52,8 @@ WG_DEV_LOGS=$TMP
 . test/wireguard.sh
 
 cleanup() {
+	# the README starts wireguard-go itself, not through wg_dev_add
+	pkill -f "^wireguard-go $DEV\$" 2>/dev/null || true
 	wg_dev_cleanup
 	pg_dropcluster --stop "$MAJOR" "$CL" 2>/dev/null || true
 	ip netns del "$NS_S" 2>/dev/null || true
