@@ -161,9 +161,14 @@ warn_shared_port(const char *name, int port, const char *node)
 	CStringGetTextDatum(name)};
 	char	   *others;
 
+	/* at most three names, then how many more */
 	if (SPI_execute_with_args("SELECT string_agg(quote_ident(name), ', ' ORDER BY name)"
-							  " FROM wgpeer.interface"
-							  " WHERE listen_port = $1 AND node = $2 AND name <> $3",
+							  "  FILTER (WHERE n <= 3)"
+							  "  || CASE WHEN count(*) > 3"
+							  "     THEN format(' and %s more', count(*) - 3) ELSE '' END"
+							  " FROM (SELECT name, row_number() OVER (ORDER BY name) n"
+							  "  FROM wgpeer.interface"
+							  "  WHERE listen_port = $1 AND node = $2 AND name <> $3) o",
 							  3, types, values, NULL, true, 1) != SPI_OK_SELECT ||
 		(others = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 							   1)) == NULL)
