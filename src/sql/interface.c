@@ -645,7 +645,9 @@ wg_add_interface(PG_FUNCTION_ARGS)
 				"INSERT INTO wgpeer.pool (interface, next_address)"
 				" VALUES ($1, $12)",
 				NUM_ARGS, types, values, nulls);
-	warn_shared_port(name, listen_port, node);
+	/* interface.node came with 0.2's schema (a 0.1 one awaits its update) */
+	if (has_node)
+		warn_shared_port(name, listen_port, node);
 	SPI_finish();
 
 	/* registered; say so if the device cannot hold the whole pool */
