@@ -191,7 +191,7 @@ wg_set_peer_awg(PG_FUNCTION_ARGS)
 				2, types, values, nulls);
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						   &isnull);
-	result = PointerGetDatum(SPI_datumTransfer(result, false, -1));
+	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
 }
