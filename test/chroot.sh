@@ -25,7 +25,7 @@ declare -A SUITE=([17]=trixie [18]=sid)
 # sid's postgresql-server-dev-18 no longer pulls in).  No fakeroot: the
 # package says Rules-Requires-Root: no, and the build runs as root.
 PACKAGES="build-essential pkgconf libkrb5-dev libsodium-dev libmnl-dev
-	libqrencode-dev libpng-dev util-linux iproute2 procps bc perl
+	libqrencode-dev libpng-dev libcurl4-openssl-dev util-linux iproute2 procps bc perl
 	wireguard-tools wireguard-go iputils-ping
 	dpkg-dev debhelper lintian postgresql-server-dev-all"
 # Changes whenever the recipe below changes, so that no cached chroot of
