@@ -32,6 +32,7 @@ static int	wgpeer_quota_warning = 80;	/* percent */
 static int	wgpeer_expiring_notice = 3 * 86400; /* s */
 static int	wgpeer_event_retention = 30 * 86400;	/* s */
 static int	wgpeer_usage_retention = 400 * 86400;	/* s */
+static bool wgpeer_metrics_per_peer = false;	/* read by wg_metrics() */
 
 /*
  * wgpeer.node must be a node name (as wgpeer.node table names it) or
@@ -183,5 +184,12 @@ wgpeer_define_settings(void)
 							 NULL,
 							 &wgpeer_export_client_configs, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("wgpeer.metrics_per_peer",
+							 "Add one series per live peer to wg_metrics() "
+							 "and wg_metrics_peers().",
+							 "Off, the metrics are per interface and per user: "
+							 "per-peer series multiply Prometheus' cardinality.",
+							 &wgpeer_metrics_per_peer, false,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("wgpeer");
 }
