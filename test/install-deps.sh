@@ -21,6 +21,9 @@ PACKAGES=(
 	qemu-system-x86 busybox-static kmod cpio
 	# the chroots of PostgreSQL 17 and 18 (test/pgversions.sh)
 	debootstrap
+	# the metrics suite: promtool, Prometheus and the SQL exporter
+	# (test/metrics_test.sh)
+	prometheus prometheus-sql-exporter
 )
 
 . "$(dirname "$0")/apt.sh"

@@ -157,6 +157,10 @@ suite "routes with a client" bash test/routes_e2e.sh
 # usage and events with a real client: quotas, the event log read late, in
 # pages, across a worker killed with kill -9
 suite "usage and events" bash test/usage_e2e.sh
+# metrics as operators scrape them: wg_metrics() through promtool, the
+# shipped prometheus-sql-exporter config scraped by Prometheus, and every
+# PromQL expression of the shipped Grafana dashboard returning data
+suite "metrics and dashboard" bash test/metrics_test.sh
 # nobody can make the worker or the triggers run planted functions; only
 # the worker holds CAP_NET_ADMIN
 suite "search_path and privileges" bash test/search_path_test.sh

@@ -161,16 +161,19 @@ $$;
 COMMENT ON FUNCTION wg_metrics_apply_latency() IS
 	'Metrics as rows: the apply latency histogram''s cumulative buckets per interface';
 
--- Per interface served by a node: how far behind its replication is (the
--- primary's WAL not yet confirmed by the node's slot, and the replay lag,
--- 0 when idle).  Nothing on a standby, nor for interfaces this server
--- serves itself (nothing to replicate), nor while the slot is missing.
+-- Per interface: how far behind the replication to the node serving it
+-- is (the primary's WAL its slot has not confirmed, and its replay lag, 0
+-- when idle); 0 for an interface this server serves itself (nothing to
+-- replicate).  An interface whose node has no slot yet (or a standby,
+-- which has no WAL position of its own) has no row.
 CREATE FUNCTION wg_metrics_node_lag()
-RETURNS TABLE (interface text, node text, connected integer,
-			   lag_bytes numeric, lag_seconds float8)
+RETURNS TABLE (interface text, node text, lag_bytes numeric, lag_seconds float8)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
 AS $$
-	SELECT i.name, i.node, s.active::integer,
+	SELECT i.name, i.node, 0, 0
+	FROM wgpeer.interface i WHERE i.node = ''
+	UNION ALL
+	SELECT i.name, i.node,
 		   pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn),
 		   coalesce(extract(epoch FROM r.replay_lag)::float8, 0)
 	FROM wgpeer.interface i
@@ -178,10 +181,10 @@ AS $$
 	LEFT JOIN pg_stat_replication r ON r.application_name = 'wgpeer_node_' || i.node
 	WHERE i.node <> '' AND NOT pg_is_in_recovery()
 	  AND s.confirmed_flush_lsn IS NOT NULL
-	ORDER BY i.name
+	ORDER BY 1
 $$;
 COMMENT ON FUNCTION wg_metrics_node_lag() IS
-	'Metrics as rows: replication lag to the node serving each interface';
+	'Metrics as rows: replication lag to the node serving each interface (0 for this server''s own)';
 
 -- Per user and interface, for the users with a live or suspended peer
 -- there: traffic of all their peers on it (so that the totals only grow),
@@ -297,7 +300,6 @@ AS $$
 		(9, 'wgpeer_last_apply_success_timestamp_seconds', 'gauge', 'When an apply to the interface last succeeded, 0 for never'),
 		(10, 'wgpeer_last_reconcile_timestamp_seconds', 'gauge', 'When the interface was last reconciled, 0 for never'),
 		(11, 'wgpeer_apply_latency_seconds', 'histogram', 'Time from queueing a change to its apply to the interface'),
-		(12, 'wgpeer_node_connected', 'gauge', 'Whether the node serving the interface is connected to its replication slot'),
 		(13, 'wgpeer_node_lag_bytes', 'gauge', 'WAL the node serving the interface has not confirmed'),
 		(14, 'wgpeer_node_lag_seconds', 'gauge', 'Replay lag of the node serving the interface'),
 		(15, 'wgpeer_user_devices', 'gauge', 'A user''s live peers on the interface'),
@@ -342,8 +344,6 @@ AS $$
 			FROM wgpeer.wg_metrics_apply_latency() b
 		UNION ALL SELECT 11, il.interface, 1000000, format('wgpeer_apply_latency_seconds_sum{%s} %s', il.l, il.apply_latency_sum_seconds) FROM il
 		UNION ALL SELECT 11, il.interface, 1000001, format('wgpeer_apply_latency_seconds_count{%s} %s', il.l, il.apply_latency_count) FROM il
-		UNION ALL SELECT 12, n.interface, 0, format('wgpeer_node_connected{interface="%s",node="%s"} %s',
-			wgpeer.wg_metrics_label(n.interface), n.node, n.connected) FROM wgpeer.wg_metrics_node_lag() n
 		UNION ALL SELECT 13, n.interface, 0, format('wgpeer_node_lag_bytes{interface="%s",node="%s"} %s',
 			wgpeer.wg_metrics_label(n.interface), n.node, n.lag_bytes) FROM wgpeer.wg_metrics_node_lag() n
 		UNION ALL SELECT 14, n.interface, 0, format('wgpeer_node_lag_seconds{interface="%s",node="%s"} %s',
