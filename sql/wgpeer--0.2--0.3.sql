@@ -1043,3 +1043,380 @@ COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
 
 REVOKE ALL ON FUNCTION wg_awg_params(), wg_set_interface_awg(text, jsonb),
 	wg_set_peer_awg(uuid, jsonb) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Metrics: wg_metrics() (Prometheus exposition text), the row-shaped
+-- wg_metrics_*() functions for a SQL exporter, and the apply latency
+-- histogram the worker's deletions of applied changes record
+------------------------------------------------------------------------------
+
+-- The upper bounds, in seconds, of the apply latency histogram's buckets
+-- (the last bucket, +Inf, is the count).
+CREATE FUNCTION wg_apply_latency_bounds() RETURNS float8[]
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT '{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60}'::float8[]
+$$;
+COMMENT ON FUNCTION wg_apply_latency_bounds() IS
+	'Upper bounds in seconds of the buckets of wgpeer_apply_latency_seconds';
+
+-- How long changes waited between being queued and reaching the device,
+-- per interface, as a cumulative histogram: bucket_counts[i] counts the
+-- changes applied within wg_apply_latency_bounds()[i] seconds.  Written by
+-- the trigger below when the apply worker deletes the rows it applied
+-- (src/worker/apply.c), in the same transaction; the worker's own records,
+-- like worker_state, so neither dumped nor replicated (a node keeps its
+-- own).
+CREATE TABLE apply_latency (
+	interface text NOT NULL REFERENCES interface ON DELETE CASCADE,
+	node text NOT NULL
+		DEFAULT coalesce(current_setting('wgpeer.node', true), '')
+		CHECK (node = '' OR node ~ '^[a-z0-9_]{1,40}$'),
+	bucket_counts bigint[] NOT NULL,
+	count bigint NOT NULL,
+	sum_seconds float8 NOT NULL,
+	PRIMARY KEY (interface, node)
+);
+COMMENT ON TABLE apply_latency IS
+	'Changes applied per interface and how long they waited, as a histogram';
+
+-- Only the apply worker's deletions are applies: a removed interface or
+-- peer takes its queued changes along unapplied.  One statement per batch
+-- (a statement trigger with the batch's rows), so the worker pays one
+-- insert per interface and pass.  The wait is from queued_at (the start of
+-- the transaction that queued the change) to the worker's commit, less
+-- the few statements left after this one.
+CREATE FUNCTION wg_apply_latency_recorded() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	IF (SELECT a.backend_type
+		FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)
+	   IS DISTINCT FROM 'wgpeer apply worker' THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO wgpeer.apply_latency AS a
+		(interface, bucket_counts, count, sum_seconds)
+	SELECT w.interface,
+		   ARRAY(SELECT count(*) FILTER (WHERE x <= b.bound)
+				 FROM unnest(wgpeer.wg_apply_latency_bounds())
+					  WITH ORDINALITY AS b(bound, i)
+				 CROSS JOIN unnest(w.waits) AS x
+				 GROUP BY b.i ORDER BY b.i),
+		   cardinality(w.waits),
+		   (SELECT sum(x) FROM unnest(w.waits) AS x)
+	FROM (SELECT o.interface,
+				 array_agg(greatest(extract(epoch FROM
+					 pg_catalog.clock_timestamp() - o.queued_at)::float8, 0)) AS waits
+		  FROM applied o
+		  WHERE EXISTS (SELECT FROM wgpeer.interface i WHERE i.name = o.interface)
+		  GROUP BY o.interface) w
+	ON CONFLICT (interface, node) DO UPDATE
+	SET bucket_counts = ARRAY(SELECT x + y
+							  FROM unnest(a.bucket_counts, EXCLUDED.bucket_counts)
+								   WITH ORDINALITY AS u(x, y, i)
+							  ORDER BY u.i),
+		count = a.count + EXCLUDED.count,
+		sum_seconds = a.sum_seconds + EXCLUDED.sum_seconds;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER apply_latency_recorded AFTER DELETE ON queue
+	REFERENCING OLD TABLE AS applied
+	FOR EACH STATEMENT EXECUTE FUNCTION wg_apply_latency_recorded();
+ALTER TABLE queue ENABLE ALWAYS TRIGGER apply_latency_recorded;
+
+-- Per interface (and the node serving it, '' for this server): what
+-- waits, what the device refused, the state of the last apply and
+-- reconcile, the apply latency's count and sum, peers online.  Times are
+-- Unix seconds, 0 for never.
+CREATE FUNCTION wg_metrics_interfaces()
+RETURNS TABLE (interface text, node text, online_peers bigint, backlog bigint,
+			   oldest_pending_seconds float8, quarantined bigint,
+			   apply_failures bigint, last_apply_success_seconds float8,
+			   last_reconcile_seconds float8, apply_latency_count bigint,
+			   apply_latency_sum_seconds float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT i.name, i.node,
+		   (SELECT count(*) FROM wgpeer.peer p
+			JOIN wgpeer.peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node
+			WHERE p.interface = i.name AND p.status IN ('creating', 'active')
+			  AND t.latest_handshake > now() - interval '3 minutes'),
+		   coalesce(q.backlog, 0),
+		   coalesce(extract(epoch FROM now() - q.oldest)::float8, 0),
+		   coalesce(q.quarantined, 0),
+		   coalesce(s.failures, 0),
+		   coalesce(extract(epoch FROM s.last_success_at)::float8, 0),
+		   coalesce(extract(epoch FROM d.reconciled_at)::float8, 0),
+		   coalesce(l.count, 0), coalesce(l.sum_seconds, 0)
+	FROM wgpeer.interface i
+	LEFT JOIN (SELECT q.interface, count(*) AS backlog, min(q.queued_at) AS oldest,
+					  count(*) FILTER (WHERE q.quarantined_until IS NOT NULL)
+						  AS quarantined
+			   FROM wgpeer.queue q GROUP BY q.interface) q ON q.interface = i.name
+	LEFT JOIN wgpeer.worker_state s ON s.interface = i.name AND s.node = i.node
+	LEFT JOIN wgpeer.device d ON d.interface = i.name AND d.node = i.node
+	LEFT JOIN wgpeer.apply_latency l ON l.interface = i.name AND l.node = i.node
+	ORDER BY i.name
+$$;
+COMMENT ON FUNCTION wg_metrics_interfaces() IS
+	'Metrics per interface as rows: backlog, quarantined, last apply and reconcile, apply latency';
+
+-- Per interface and peer status, the number of peers (every status, 0
+-- included, so that a panel never loses a line).
+CREATE FUNCTION wg_metrics_peer_counts()
+RETURNS TABLE (interface text, node text, status text, peers bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT i.name, i.node, s.status, coalesce(c.peers, 0)
+	FROM wgpeer.interface i
+	CROSS JOIN unnest('{creating,active,suspended,revoked,expired}'::text[])
+		WITH ORDINALITY AS s(status, pos)
+	LEFT JOIN (SELECT p.interface, p.status, count(*) AS peers
+			   FROM wgpeer.peer p GROUP BY p.interface, p.status) c
+		ON c.interface = i.name AND c.status = s.status
+	ORDER BY i.name, s.pos
+$$;
+COMMENT ON FUNCTION wg_metrics_peer_counts() IS
+	'Metrics as rows: peers per interface and status';
+
+-- The apply latency histogram's cumulative buckets per interface, the
+-- last one le = '+Inf'.
+CREATE FUNCTION wg_metrics_apply_latency()
+RETURNS TABLE (interface text, node text, le text, count bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT i.name, i.node, b.le, coalesce(b.count, 0)
+	FROM wgpeer.interface i
+	LEFT JOIN wgpeer.apply_latency l ON l.interface = i.name AND l.node = i.node
+	CROSS JOIN LATERAL (
+		SELECT x.bound::text AS le, l.bucket_counts[x.i] AS count, x.i
+		FROM unnest(wgpeer.wg_apply_latency_bounds()) WITH ORDINALITY AS x(bound, i)
+		UNION ALL
+		SELECT '+Inf', l.count, 1000) b
+	ORDER BY i.name, b.i
+$$;
+COMMENT ON FUNCTION wg_metrics_apply_latency() IS
+	'Metrics as rows: the apply latency histogram''s cumulative buckets per interface';
+
+-- Per interface: how far behind the replication to the node serving it
+-- is (the primary's WAL its slot has not confirmed, and its replay lag, 0
+-- when idle); 0 for an interface this server serves itself (nothing to
+-- replicate).  An interface whose node has no slot yet (or a standby,
+-- which has no WAL position of its own) has no row.
+CREATE FUNCTION wg_metrics_node_lag()
+RETURNS TABLE (interface text, node text, lag_bytes numeric, lag_seconds float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT i.name, i.node, 0, 0
+	FROM wgpeer.interface i WHERE i.node = ''
+	UNION ALL
+	SELECT i.name, i.node,
+		   pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn),
+		   coalesce(extract(epoch FROM r.replay_lag)::float8, 0)
+	FROM wgpeer.interface i
+	JOIN pg_replication_slots s ON s.slot_name = 'wgpeer_node_' || i.node
+	LEFT JOIN pg_stat_replication r ON r.application_name = 'wgpeer_node_' || i.node
+	WHERE i.node <> '' AND NOT pg_is_in_recovery()
+	  AND s.confirmed_flush_lsn IS NOT NULL
+	ORDER BY 1
+$$;
+COMMENT ON FUNCTION wg_metrics_node_lag() IS
+	'Metrics as rows: replication lag to the node serving each interface (0 for this server''s own)';
+
+-- Per user and interface, for the users with a live or suspended peer
+-- there: traffic of all their peers on it (so that the totals only grow),
+-- their live peers and how many of those are online.
+CREATE FUNCTION wg_metrics_users()
+RETURNS TABLE (interface text, node text, user_id text, devices bigint,
+			   online_devices bigint, received_bytes numeric, sent_bytes numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT p.interface, min(p.node), p.user_id,
+		   count(*) FILTER (WHERE p.status IN ('creating', 'active')),
+		   count(*) FILTER (WHERE p.status IN ('creating', 'active')
+							AND t.latest_handshake > now() - interval '3 minutes'),
+		   coalesce(sum(t.rx_bytes), 0), coalesce(sum(t.tx_bytes), 0)
+	FROM wgpeer.peer p
+	LEFT JOIN wgpeer.peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node
+	GROUP BY p.interface, p.user_id
+	HAVING count(*) FILTER (WHERE p.status IN ('creating', 'active', 'suspended')) > 0
+	ORDER BY p.interface, p.user_id
+$$;
+COMMENT ON FUNCTION wg_metrics_users() IS
+	'Metrics as rows: per user and interface, traffic, devices and devices online';
+
+-- Per user and interface, for the users whose live or suspended peers
+-- there have a quota: the bytes allowed and used in the current periods,
+-- summed over those peers (as the quota counts them: wg_set_peer_quota).
+CREATE FUNCTION wg_metrics_quotas()
+RETURNS TABLE (interface text, node text, user_id text, quota_bytes numeric,
+			   used_bytes numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT p.interface, min(p.node), p.user_id, sum(q.quota_bytes),
+		   sum(greatest(wgpeer.wg_peer_total_bytes(p.peer_id) - q.base_bytes, 0))
+	FROM wgpeer.peer p
+	JOIN wgpeer.quota q ON q.peer_id = p.peer_id
+	WHERE p.status IN ('creating', 'active', 'suspended')
+	GROUP BY p.interface, p.user_id
+	ORDER BY p.interface, p.user_id
+$$;
+COMMENT ON FUNCTION wg_metrics_quotas() IS
+	'Metrics as rows: per user and interface, quota and usage in the current period';
+
+-- One row per live peer, only when wgpeer.metrics_per_peer is on, with
+-- the labels of prometheus_wireguard_exporter (interface, public_key,
+-- allowed_ips as "a/32,b/128", friendly_name: the config name).  The
+-- handshake is Unix seconds, 0 for none, as that exporter has it.
+CREATE FUNCTION wg_metrics_peers()
+RETURNS TABLE (interface text, node text, user_id text, public_key text,
+			   allowed_ips text, friendly_name text, received_bytes bigint,
+			   sent_bytes bigint, latest_handshake_seconds float8)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT p.interface, p.node, p.user_id, p.public_key,
+		   array_to_string(ARRAY[host(p.address) || '/32',
+								 host(p.address6) || '/128']
+						   || coalesce(p.routes::text[], '{}'), ','),
+		   p.config_name, coalesce(t.rx_bytes, 0), coalesce(t.tx_bytes, 0),
+		   coalesce(extract(epoch FROM t.latest_handshake)::float8, 0)
+	FROM wgpeer.peer p
+	LEFT JOIN wgpeer.peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node
+	WHERE p.status IN ('creating', 'active')
+	  AND coalesce(current_setting('wgpeer.metrics_per_peer', true), 'off')
+		  IN ('on', 'true', 'yes', '1')
+	ORDER BY p.interface, p.public_key
+$$;
+COMMENT ON FUNCTION wg_metrics_peers() IS
+	'Metrics as rows: per live peer traffic and handshake (only with wgpeer.metrics_per_peer on)';
+
+-- The whole database: the apply worker serving it (1 or 0) and the
+-- events logged so far (the last event id: after a promotion or a restore
+-- onto another cluster it jumps a billion on, which a rate() shows once).
+CREATE FUNCTION wg_metrics_server()
+RETURNS TABLE (worker_up integer, events_total bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT (SELECT count(*) FROM pg_stat_activity a
+			WHERE a.backend_type = 'wgpeer apply worker'
+			  AND a.datname = current_database())::integer,
+		   coalesce((SELECT max(e.event_id) FROM wgpeer.event e), 0)
+$$;
+COMMENT ON FUNCTION wg_metrics_server() IS
+	'Metrics as a row: whether the apply worker runs, and the events logged so far';
+
+-- A Prometheus label value, escaped.
+CREATE FUNCTION wg_metrics_label(value text) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT replace(replace(replace(value, E'\\', E'\\\\'), '"', E'\\"'),
+				   E'\n', E'\\n')
+$$;
+COMMENT ON FUNCTION wg_metrics_label(text) IS
+	'A Prometheus label value with backslash, quote and newline escaped';
+
+-- Everything above as Prometheus exposition text (format 0.0.4), one
+-- family after another, each with its HELP and TYPE; a family with no
+-- sample is left out.  The per-peer families use the names and labels of
+-- prometheus_wireguard_exporter, so dashboards made for it work.
+CREATE FUNCTION wg_metrics() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	WITH i AS MATERIALIZED (SELECT * FROM wgpeer.wg_metrics_interfaces()),
+	u AS MATERIALIZED (SELECT * FROM wgpeer.wg_metrics_users()),
+	pr AS MATERIALIZED (SELECT * FROM wgpeer.wg_metrics_peers()),
+	families (pos, name, type, help) AS (VALUES
+		(1, 'wgpeer_up', 'gauge', 'Whether the apply worker serving this database runs'),
+		(2, 'wgpeer_events_total', 'counter', 'Events logged so far (the last event id)'),
+		(3, 'wgpeer_peers', 'gauge', 'Peers per interface and status'),
+		(4, 'wgpeer_online_peers', 'gauge', 'Live peers with a handshake in the last 3 minutes'),
+		(5, 'wgpeer_queue_backlog', 'gauge', 'Changes waiting to reach the interface'),
+		(6, 'wgpeer_queue_oldest_pending_seconds', 'gauge', 'Age of the oldest waiting change, 0 when none waits'),
+		(7, 'wgpeer_queue_quarantined', 'gauge', 'Changes the device refused, retried apart'),
+		(8, 'wgpeer_apply_failures', 'gauge', 'Consecutive failed applies to the interface'),
+		(9, 'wgpeer_last_apply_success_timestamp_seconds', 'gauge', 'When an apply to the interface last succeeded, 0 for never'),
+		(10, 'wgpeer_last_reconcile_timestamp_seconds', 'gauge', 'When the interface was last reconciled, 0 for never'),
+		(11, 'wgpeer_apply_latency_seconds', 'histogram', 'Time from queueing a change to its apply to the interface'),
+		(13, 'wgpeer_node_lag_bytes', 'gauge', 'WAL the node serving the interface has not confirmed'),
+		(14, 'wgpeer_node_lag_seconds', 'gauge', 'Replay lag of the node serving the interface'),
+		(15, 'wgpeer_user_devices', 'gauge', 'A user''s live peers on the interface'),
+		(16, 'wgpeer_user_online_devices', 'gauge', 'A user''s live peers with a handshake in the last 3 minutes'),
+		(17, 'wgpeer_user_received_bytes_total', 'counter', 'Bytes received from a user''s peers on the interface'),
+		(18, 'wgpeer_user_sent_bytes_total', 'counter', 'Bytes sent to a user''s peers on the interface'),
+		(19, 'wgpeer_user_quota_bytes', 'gauge', 'Bytes a user''s peers with a quota may use in their current period'),
+		(20, 'wgpeer_user_quota_used_bytes', 'gauge', 'Bytes a user''s peers with a quota used in their current period'),
+		(21, 'wireguard_sent_bytes_total', 'counter', 'Bytes sent to the peer'),
+		(22, 'wireguard_received_bytes_total', 'counter', 'Bytes received from the peer'),
+		(23, 'wireguard_latest_handshake_seconds', 'gauge', 'Unix time of the last handshake with the peer, 0 for none')),
+	il AS (SELECT i.*, format('interface="%s",node="%s"', wgpeer.wg_metrics_label(i.interface),
+							  wgpeer.wg_metrics_label(i.node)) AS l FROM i),
+	ul AS (SELECT u.*, format('interface="%s",node="%s",user_id="%s"',
+							  wgpeer.wg_metrics_label(u.interface), wgpeer.wg_metrics_label(u.node),
+							  wgpeer.wg_metrics_label(u.user_id)) AS l FROM u),
+	pl AS (SELECT pr.*, format('interface="%s",public_key="%s",allowed_ips="%s",friendly_name="%s",user_id="%s"',
+							   wgpeer.wg_metrics_label(pr.interface), pr.public_key, pr.allowed_ips,
+							   wgpeer.wg_metrics_label(pr.friendly_name),
+							   wgpeer.wg_metrics_label(pr.user_id)) AS l FROM pr),
+	samples (pos, key, sub, line) AS (
+		SELECT 1, '', 0, format('wgpeer_up %s', s.worker_up) FROM wgpeer.wg_metrics_server() s
+		UNION ALL SELECT 2, '', 0, format('wgpeer_events_total %s', s.events_total)
+			FROM wgpeer.wg_metrics_server() s
+		UNION ALL SELECT 3, c.interface,
+			array_position('{creating,active,suspended,revoked,expired}'::text[], c.status),
+			format('wgpeer_peers{interface="%s",node="%s",status="%s"} %s',
+				   wgpeer.wg_metrics_label(c.interface), wgpeer.wg_metrics_label(c.node),
+				   c.status, c.peers)
+			FROM wgpeer.wg_metrics_peer_counts() c
+		UNION ALL SELECT 4, il.interface, 0, format('wgpeer_online_peers{%s} %s', il.l, il.online_peers) FROM il
+		UNION ALL SELECT 5, il.interface, 0, format('wgpeer_queue_backlog{%s} %s', il.l, il.backlog) FROM il
+		UNION ALL SELECT 6, il.interface, 0, format('wgpeer_queue_oldest_pending_seconds{%s} %s', il.l, il.oldest_pending_seconds) FROM il
+		UNION ALL SELECT 7, il.interface, 0, format('wgpeer_queue_quarantined{%s} %s', il.l, il.quarantined) FROM il
+		UNION ALL SELECT 8, il.interface, 0, format('wgpeer_apply_failures{%s} %s', il.l, il.apply_failures) FROM il
+		UNION ALL SELECT 9, il.interface, 0, format('wgpeer_last_apply_success_timestamp_seconds{%s} %s', il.l, il.last_apply_success_seconds) FROM il
+		UNION ALL SELECT 10, il.interface, 0, format('wgpeer_last_reconcile_timestamp_seconds{%s} %s', il.l, il.last_reconcile_seconds) FROM il
+		UNION ALL SELECT 11, b.interface,
+			coalesce(array_position(wgpeer.wg_apply_latency_bounds(), b.le::float8), 999999),
+			format('wgpeer_apply_latency_seconds_bucket{interface="%s",node="%s",le="%s"} %s',
+				   wgpeer.wg_metrics_label(b.interface), wgpeer.wg_metrics_label(b.node), b.le, b.count)
+			FROM wgpeer.wg_metrics_apply_latency() b
+		UNION ALL SELECT 11, il.interface, 1000000, format('wgpeer_apply_latency_seconds_sum{%s} %s', il.l, il.apply_latency_sum_seconds) FROM il
+		UNION ALL SELECT 11, il.interface, 1000001, format('wgpeer_apply_latency_seconds_count{%s} %s', il.l, il.apply_latency_count) FROM il
+		UNION ALL SELECT 13, n.interface, 0, format('wgpeer_node_lag_bytes{interface="%s",node="%s"} %s',
+			wgpeer.wg_metrics_label(n.interface), n.node, n.lag_bytes) FROM wgpeer.wg_metrics_node_lag() n
+		UNION ALL SELECT 14, n.interface, 0, format('wgpeer_node_lag_seconds{interface="%s",node="%s"} %s',
+			wgpeer.wg_metrics_label(n.interface), n.node, n.lag_seconds) FROM wgpeer.wg_metrics_node_lag() n
+		UNION ALL SELECT 15, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_devices{%s} %s', ul.l, ul.devices) FROM ul
+		UNION ALL SELECT 16, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_online_devices{%s} %s', ul.l, ul.online_devices) FROM ul
+		UNION ALL SELECT 17, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_received_bytes_total{%s} %s', ul.l, ul.received_bytes) FROM ul
+		UNION ALL SELECT 18, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_sent_bytes_total{%s} %s', ul.l, ul.sent_bytes) FROM ul
+		UNION ALL SELECT 19, q.interface || ' ' || q.user_id, 0,
+			format('wgpeer_user_quota_bytes{interface="%s",node="%s",user_id="%s"} %s',
+				   wgpeer.wg_metrics_label(q.interface), q.node, wgpeer.wg_metrics_label(q.user_id), q.quota_bytes)
+			FROM wgpeer.wg_metrics_quotas() q
+		UNION ALL SELECT 20, q.interface || ' ' || q.user_id, 0,
+			format('wgpeer_user_quota_used_bytes{interface="%s",node="%s",user_id="%s"} %s',
+				   wgpeer.wg_metrics_label(q.interface), q.node, wgpeer.wg_metrics_label(q.user_id), q.used_bytes)
+			FROM wgpeer.wg_metrics_quotas() q
+		UNION ALL SELECT 21, pl.interface || ' ' || pl.public_key, 0, format('wireguard_sent_bytes_total{%s} %s', pl.l, pl.sent_bytes) FROM pl
+		UNION ALL SELECT 22, pl.interface || ' ' || pl.public_key, 0, format('wireguard_received_bytes_total{%s} %s', pl.l, pl.received_bytes) FROM pl
+		UNION ALL SELECT 23, pl.interface || ' ' || pl.public_key, 0, format('wireguard_latest_handshake_seconds{%s} %s', pl.l, pl.latest_handshake_seconds) FROM pl),
+	blocks AS (
+		SELECT f.pos, format(E'# HELP %s %s\n# TYPE %s %s\n', f.name, f.help, f.name, f.type)
+					  || string_agg(s.line || E'\n', '' ORDER BY s.key, s.sub) AS block
+		FROM families f JOIN samples s ON s.pos = f.pos
+		GROUP BY f.pos, f.name, f.type, f.help)
+	SELECT coalesce(string_agg(block, '' ORDER BY pos), '') FROM blocks
+$$;
+COMMENT ON FUNCTION wg_metrics() IS
+	'Prometheus exposition text: per interface, per user, and per peer with wgpeer.metrics_per_peer';
+
+-- Nothing for PUBLIC (99-privileges-and-backups.sql revokes everything at
+-- install): docs/metrics.md grants the monitoring role what it reads.
+REVOKE ALL ON TABLE apply_latency FROM PUBLIC;
+REVOKE ALL ON FUNCTION wg_apply_latency_bounds(), wg_apply_latency_recorded(),
+	wg_metrics_interfaces(), wg_metrics_peer_counts(), wg_metrics_apply_latency(),
+	wg_metrics_node_lag(), wg_metrics_users(), wg_metrics_quotas(),
+	wg_metrics_peers(), wg_metrics_server(), wg_metrics_label(text),
+	wg_metrics() FROM PUBLIC;
