@@ -11,7 +11,7 @@ SET search_path = wgpeer, public;
 -- TYPE, with times and ages masked (those not 0).
 CREATE FUNCTION pg_temp.lines() RETURNS SETOF text
 LANGUAGE sql AS $$
-	SELECT regexp_replace(l, '^((wgpeer_(queue_oldest_pending_|last_[a-z_]*)|wireguard_latest_handshake_)seconds\{[^}]*\}) [1-9].*$', '\1 <t>')
+	SELECT regexp_replace(l, '^((wgpeer_(queue_oldest_pending_|last_[a-z_]*)|wireguard_latest_handshake_)seconds\{[^}]*\}) ([1-9]|0\.).*$', '\1 <t>')
 	FROM regexp_split_to_table(wgpeer.wg_metrics(), E'\n') WITH ORDINALITY AS x(l, n)
 	WHERE l LIKE '# %' OR l LIKE '%interface="wgmetrics"%'
 	ORDER BY n
