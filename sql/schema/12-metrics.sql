@@ -119,7 +119,7 @@ AS $$
 	LEFT JOIN wgpeer.worker_state s ON s.interface = i.name AND s.node = i.node
 	LEFT JOIN wgpeer.device d ON d.interface = i.name AND d.node = i.node
 	LEFT JOIN wgpeer.apply_latency l ON l.interface = i.name AND l.node = i.node
-	ORDER BY i.name
+	ORDER BY i.name COLLATE "C"
 $$;
 COMMENT ON FUNCTION wg_metrics_interfaces() IS
 	'Metrics per interface as rows: backlog, quarantined, last apply and reconcile, apply latency';
@@ -137,7 +137,7 @@ AS $$
 	LEFT JOIN (SELECT p.interface, p.status, count(*) AS peers
 			   FROM wgpeer.peer p GROUP BY p.interface, p.status) c
 		ON c.interface = i.name AND c.status = s.status
-	ORDER BY i.name, s.pos
+	ORDER BY i.name COLLATE "C", s.pos
 $$;
 COMMENT ON FUNCTION wg_metrics_peer_counts() IS
 	'Metrics as rows: peers per interface and status';
@@ -156,7 +156,7 @@ AS $$
 		FROM unnest(wgpeer.wg_apply_latency_bounds()) WITH ORDINALITY AS x(bound, i)
 		UNION ALL
 		SELECT '+Inf', l.count, 1000) b
-	ORDER BY i.name, b.i
+	ORDER BY i.name COLLATE "C", b.i
 $$;
 COMMENT ON FUNCTION wg_metrics_apply_latency() IS
 	'Metrics as rows: the apply latency histogram''s cumulative buckets per interface';
@@ -203,7 +203,7 @@ AS $$
 	LEFT JOIN wgpeer.peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node
 	GROUP BY p.interface, p.user_id
 	HAVING count(*) FILTER (WHERE p.status IN ('creating', 'active', 'suspended')) > 0
-	ORDER BY p.interface, p.user_id
+	ORDER BY p.interface COLLATE "C", p.user_id COLLATE "C"
 $$;
 COMMENT ON FUNCTION wg_metrics_users() IS
 	'Metrics as rows: per user and interface, traffic, devices and devices online';
@@ -222,7 +222,7 @@ AS $$
 	JOIN wgpeer.quota q ON q.peer_id = p.peer_id
 	WHERE p.status IN ('creating', 'active', 'suspended')
 	GROUP BY p.interface, p.user_id
-	ORDER BY p.interface, p.user_id
+	ORDER BY p.interface COLLATE "C", p.user_id COLLATE "C"
 $$;
 COMMENT ON FUNCTION wg_metrics_quotas() IS
 	'Metrics as rows: per user and interface, quota and usage in the current period';
@@ -248,7 +248,7 @@ AS $$
 	WHERE p.status IN ('creating', 'active')
 	  AND coalesce(current_setting('wgpeer.metrics_per_peer', true), 'off')
 		  IN ('on', 'true', 'yes', '1')
-	ORDER BY p.interface, p.public_key
+	ORDER BY p.interface COLLATE "C", p.public_key COLLATE "C"
 $$;
 COMMENT ON FUNCTION wg_metrics_peers() IS
 	'Metrics as rows: per live peer traffic and handshake (only with wgpeer.metrics_per_peer on)';
@@ -278,97 +278,112 @@ $$;
 COMMENT ON FUNCTION wg_metrics_label(text) IS
 	'A Prometheus label value with backslash, quote and newline escaped';
 
+-- One family of the exposition text: its HELP and TYPE lines, then its
+-- samples (each ending in a newline); nothing when it has no sample.
+CREATE FUNCTION wg_metrics_family(name text, type text, help text, samples text)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT CASE WHEN samples IS NULL OR samples = '' THEN ''
+				ELSE format(E'# HELP %s %s\n# TYPE %s %s\n', name, help, name, type)
+					 || samples END
+$$;
+COMMENT ON FUNCTION wg_metrics_family(text, text, text, text) IS
+	'One family of Prometheus exposition text: HELP, TYPE and its samples';
+
 -- Everything above as Prometheus exposition text (format 0.0.4), one
 -- family after another, each with its HELP and TYPE; a family with no
--- sample is left out.  The per-peer families use the names and labels of
+-- sample is left out.  Each row-shaped function runs once, and one pass
+-- over its rows writes all its families, in the function's order.  The
+-- per-peer families use the names and labels of
 -- prometheus_wireguard_exporter, so dashboards made for it work.
 CREATE FUNCTION wg_metrics() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
 AS $$
-	WITH i AS MATERIALIZED (SELECT * FROM wgpeer.wg_metrics_interfaces()),
-	u AS MATERIALIZED (SELECT * FROM wgpeer.wg_metrics_users()),
-	pr AS MATERIALIZED (SELECT * FROM wgpeer.wg_metrics_peers()),
-	families (pos, name, type, help) AS (VALUES
-		(1, 'wgpeer_up', 'gauge', 'Whether the apply worker serving this database runs'),
-		(2, 'wgpeer_events_total', 'counter', 'Events logged so far (the last event id)'),
-		(3, 'wgpeer_peers', 'gauge', 'Peers per interface and status'),
-		(4, 'wgpeer_online_peers', 'gauge', 'Live peers with a handshake in the last 3 minutes'),
-		(5, 'wgpeer_queue_backlog', 'gauge', 'Changes waiting to reach the interface'),
-		(6, 'wgpeer_queue_oldest_pending_seconds', 'gauge', 'Age of the oldest waiting change, 0 when none waits'),
-		(7, 'wgpeer_queue_quarantined', 'gauge', 'Changes the device refused, retried apart'),
-		(8, 'wgpeer_apply_failures', 'gauge', 'Consecutive failed applies to the interface'),
-		(9, 'wgpeer_last_apply_success_timestamp_seconds', 'gauge', 'When an apply to the interface last succeeded, 0 for never'),
-		(10, 'wgpeer_last_reconcile_timestamp_seconds', 'gauge', 'When the interface was last reconciled, 0 for never'),
-		(11, 'wgpeer_apply_latency_seconds', 'histogram', 'Time from queueing a change to its apply to the interface'),
-		(13, 'wgpeer_node_lag_bytes', 'gauge', 'WAL the node serving the interface has not confirmed'),
-		(14, 'wgpeer_node_lag_seconds', 'gauge', 'Replay lag of the node serving the interface'),
-		(15, 'wgpeer_user_devices', 'gauge', 'A user''s live peers on the interface'),
-		(16, 'wgpeer_user_online_devices', 'gauge', 'A user''s live peers with a handshake in the last 3 minutes'),
-		(17, 'wgpeer_user_received_bytes_total', 'counter', 'Bytes received from a user''s peers on the interface'),
-		(18, 'wgpeer_user_sent_bytes_total', 'counter', 'Bytes sent to a user''s peers on the interface'),
-		(19, 'wgpeer_user_quota_bytes', 'gauge', 'Bytes a user''s peers with a quota may use in their current period'),
-		(20, 'wgpeer_user_quota_used_bytes', 'gauge', 'Bytes a user''s peers with a quota used in their current period'),
-		(21, 'wireguard_sent_bytes_total', 'counter', 'Bytes sent to the peer'),
-		(22, 'wireguard_received_bytes_total', 'counter', 'Bytes received from the peer'),
-		(23, 'wireguard_latest_handshake_seconds', 'gauge', 'Unix time of the last handshake with the peer, 0 for none')),
-	il AS (SELECT i.*, format('interface="%s",node="%s"', wgpeer.wg_metrics_label(i.interface),
-							  wgpeer.wg_metrics_label(i.node)) AS l FROM i),
-	ul AS (SELECT u.*, format('interface="%s",node="%s",user_id="%s"',
-							  wgpeer.wg_metrics_label(u.interface), wgpeer.wg_metrics_label(u.node),
-							  wgpeer.wg_metrics_label(u.user_id)) AS l FROM u),
-	pl AS (SELECT pr.*, format('interface="%s",public_key="%s",allowed_ips="%s",friendly_name="%s",user_id="%s"',
-							   wgpeer.wg_metrics_label(pr.interface), pr.public_key, pr.allowed_ips,
-							   wgpeer.wg_metrics_label(pr.friendly_name),
-							   wgpeer.wg_metrics_label(pr.user_id)) AS l FROM pr),
-	samples (pos, key, sub, line) AS (
-		SELECT 1, '', 0, format('wgpeer_up %s', s.worker_up) FROM wgpeer.wg_metrics_server() s
-		UNION ALL SELECT 2, '', 0, format('wgpeer_events_total %s', s.events_total)
-			FROM wgpeer.wg_metrics_server() s
-		UNION ALL SELECT 3, c.interface,
-			array_position('{creating,active,suspended,revoked,expired}'::text[], c.status),
-			format('wgpeer_peers{interface="%s",node="%s",status="%s"} %s',
-				   wgpeer.wg_metrics_label(c.interface), wgpeer.wg_metrics_label(c.node),
-				   c.status, c.peers)
-			FROM wgpeer.wg_metrics_peer_counts() c
-		UNION ALL SELECT 4, il.interface, 0, format('wgpeer_online_peers{%s} %s', il.l, il.online_peers) FROM il
-		UNION ALL SELECT 5, il.interface, 0, format('wgpeer_queue_backlog{%s} %s', il.l, il.backlog) FROM il
-		UNION ALL SELECT 6, il.interface, 0, format('wgpeer_queue_oldest_pending_seconds{%s} %s', il.l, il.oldest_pending_seconds) FROM il
-		UNION ALL SELECT 7, il.interface, 0, format('wgpeer_queue_quarantined{%s} %s', il.l, il.quarantined) FROM il
-		UNION ALL SELECT 8, il.interface, 0, format('wgpeer_apply_failures{%s} %s', il.l, il.apply_failures) FROM il
-		UNION ALL SELECT 9, il.interface, 0, format('wgpeer_last_apply_success_timestamp_seconds{%s} %s', il.l, il.last_apply_success_seconds) FROM il
-		UNION ALL SELECT 10, il.interface, 0, format('wgpeer_last_reconcile_timestamp_seconds{%s} %s', il.l, il.last_reconcile_seconds) FROM il
-		UNION ALL SELECT 11, b.interface,
-			coalesce(array_position(wgpeer.wg_apply_latency_bounds(), b.le::float8), 999999),
-			format('wgpeer_apply_latency_seconds_bucket{interface="%s",node="%s",le="%s"} %s',
-				   wgpeer.wg_metrics_label(b.interface), wgpeer.wg_metrics_label(b.node), b.le, b.count)
-			FROM wgpeer.wg_metrics_apply_latency() b
-		UNION ALL SELECT 11, il.interface, 1000000, format('wgpeer_apply_latency_seconds_sum{%s} %s', il.l, il.apply_latency_sum_seconds) FROM il
-		UNION ALL SELECT 11, il.interface, 1000001, format('wgpeer_apply_latency_seconds_count{%s} %s', il.l, il.apply_latency_count) FROM il
-		UNION ALL SELECT 13, n.interface, 0, format('wgpeer_node_lag_bytes{interface="%s",node="%s"} %s',
-			wgpeer.wg_metrics_label(n.interface), n.node, n.lag_bytes) FROM wgpeer.wg_metrics_node_lag() n
-		UNION ALL SELECT 14, n.interface, 0, format('wgpeer_node_lag_seconds{interface="%s",node="%s"} %s',
-			wgpeer.wg_metrics_label(n.interface), n.node, n.lag_seconds) FROM wgpeer.wg_metrics_node_lag() n
-		UNION ALL SELECT 15, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_devices{%s} %s', ul.l, ul.devices) FROM ul
-		UNION ALL SELECT 16, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_online_devices{%s} %s', ul.l, ul.online_devices) FROM ul
-		UNION ALL SELECT 17, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_received_bytes_total{%s} %s', ul.l, ul.received_bytes) FROM ul
-		UNION ALL SELECT 18, ul.interface || ' ' || ul.user_id, 0, format('wgpeer_user_sent_bytes_total{%s} %s', ul.l, ul.sent_bytes) FROM ul
-		UNION ALL SELECT 19, q.interface || ' ' || q.user_id, 0,
-			format('wgpeer_user_quota_bytes{interface="%s",node="%s",user_id="%s"} %s',
-				   wgpeer.wg_metrics_label(q.interface), q.node, wgpeer.wg_metrics_label(q.user_id), q.quota_bytes)
-			FROM wgpeer.wg_metrics_quotas() q
-		UNION ALL SELECT 20, q.interface || ' ' || q.user_id, 0,
-			format('wgpeer_user_quota_used_bytes{interface="%s",node="%s",user_id="%s"} %s',
-				   wgpeer.wg_metrics_label(q.interface), q.node, wgpeer.wg_metrics_label(q.user_id), q.used_bytes)
-			FROM wgpeer.wg_metrics_quotas() q
-		UNION ALL SELECT 21, pl.interface || ' ' || pl.public_key, 0, format('wireguard_sent_bytes_total{%s} %s', pl.l, pl.sent_bytes) FROM pl
-		UNION ALL SELECT 22, pl.interface || ' ' || pl.public_key, 0, format('wireguard_received_bytes_total{%s} %s', pl.l, pl.received_bytes) FROM pl
-		UNION ALL SELECT 23, pl.interface || ' ' || pl.public_key, 0, format('wireguard_latest_handshake_seconds{%s} %s', pl.l, pl.latest_handshake_seconds) FROM pl),
-	blocks AS (
-		SELECT f.pos, format(E'# HELP %s %s\n# TYPE %s %s\n', f.name, f.help, f.name, f.type)
-					  || string_agg(s.line || E'\n', '' ORDER BY s.key, s.sub) AS block
-		FROM families f JOIN samples s ON s.pos = f.pos
-		GROUP BY f.pos, f.name, f.type, f.help)
-	SELECT coalesce(string_agg(block, '' ORDER BY pos), '') FROM blocks
+	WITH s AS (SELECT * FROM wgpeer.wg_metrics_server()),
+	i AS (SELECT i.*, format('interface="%s",node="%s"', wgpeer.wg_metrics_label(i.interface),
+							 wgpeer.wg_metrics_label(i.node)) AS l
+		  FROM wgpeer.wg_metrics_interfaces() WITH ORDINALITY AS i),
+	ifs AS (
+		SELECT string_agg(format(E'wgpeer_online_peers{%s} %s\n', l, online_peers), '' ORDER BY ordinality) AS online,
+			   string_agg(format(E'wgpeer_queue_backlog{%s} %s\n', l, backlog), '' ORDER BY ordinality) AS backlog,
+			   string_agg(format(E'wgpeer_queue_oldest_pending_seconds{%s} %s\n', l, oldest_pending_seconds), '' ORDER BY ordinality) AS oldest,
+			   string_agg(format(E'wgpeer_queue_quarantined{%s} %s\n', l, quarantined), '' ORDER BY ordinality) AS quarantined,
+			   string_agg(format(E'wgpeer_apply_failures{%s} %s\n', l, apply_failures), '' ORDER BY ordinality) AS failures,
+			   string_agg(format(E'wgpeer_last_apply_success_timestamp_seconds{%s} %s\n', l, last_apply_success_seconds), '' ORDER BY ordinality) AS success,
+			   string_agg(format(E'wgpeer_last_reconcile_timestamp_seconds{%s} %s\n', l, last_reconcile_seconds), '' ORDER BY ordinality) AS reconcile
+		FROM i),
+	pc AS (
+		SELECT string_agg(format(E'wgpeer_peers{interface="%s",node="%s",status="%s"} %s\n',
+								 wgpeer.wg_metrics_label(c.interface), wgpeer.wg_metrics_label(c.node),
+								 c.status, c.peers), '' ORDER BY c.ordinality) AS peers
+		FROM wgpeer.wg_metrics_peer_counts() WITH ORDINALITY AS c),
+	lat AS (
+		SELECT string_agg(b.buckets
+						  || format(E'wgpeer_apply_latency_seconds_sum{%s} %s\n', i.l, i.apply_latency_sum_seconds)
+						  || format(E'wgpeer_apply_latency_seconds_count{%s} %s\n', i.l, i.apply_latency_count),
+						  '' ORDER BY i.ordinality) AS latency
+		FROM i JOIN (
+			SELECT b.interface,
+				   string_agg(format(E'wgpeer_apply_latency_seconds_bucket{interface="%s",node="%s",le="%s"} %s\n',
+									 wgpeer.wg_metrics_label(b.interface), wgpeer.wg_metrics_label(b.node),
+									 b.le, b.count), '' ORDER BY b.ordinality) AS buckets
+			FROM wgpeer.wg_metrics_apply_latency() WITH ORDINALITY AS b
+			GROUP BY b.interface) b ON b.interface = i.interface),
+	lag AS (
+		SELECT string_agg(format(E'wgpeer_node_lag_bytes{%s} %s\n', n.l, n.lag_bytes), '' ORDER BY n.ordinality) AS bytes,
+			   string_agg(format(E'wgpeer_node_lag_seconds{%s} %s\n', n.l, n.lag_seconds), '' ORDER BY n.ordinality) AS seconds
+		FROM (SELECT n.*, format('interface="%s",node="%s"', wgpeer.wg_metrics_label(n.interface),
+								 wgpeer.wg_metrics_label(n.node)) AS l
+			  FROM wgpeer.wg_metrics_node_lag() WITH ORDINALITY AS n) n),
+	us AS (
+		SELECT string_agg(format(E'wgpeer_user_devices{%s} %s\n', u.l, u.devices), '' ORDER BY u.ordinality) AS devices,
+			   string_agg(format(E'wgpeer_user_online_devices{%s} %s\n', u.l, u.online_devices), '' ORDER BY u.ordinality) AS online,
+			   string_agg(format(E'wgpeer_user_received_bytes_total{%s} %s\n', u.l, u.received_bytes), '' ORDER BY u.ordinality) AS received,
+			   string_agg(format(E'wgpeer_user_sent_bytes_total{%s} %s\n', u.l, u.sent_bytes), '' ORDER BY u.ordinality) AS sent
+		FROM (SELECT u.*, format('interface="%s",node="%s",user_id="%s"', wgpeer.wg_metrics_label(u.interface),
+								 wgpeer.wg_metrics_label(u.node), wgpeer.wg_metrics_label(u.user_id)) AS l
+			  FROM wgpeer.wg_metrics_users() WITH ORDINALITY AS u) u),
+	qs AS (
+		SELECT string_agg(format(E'wgpeer_user_quota_bytes{%s} %s\n', q.l, q.quota_bytes), '' ORDER BY q.ordinality) AS quota,
+			   string_agg(format(E'wgpeer_user_quota_used_bytes{%s} %s\n', q.l, q.used_bytes), '' ORDER BY q.ordinality) AS used
+		FROM (SELECT q.*, format('interface="%s",node="%s",user_id="%s"', wgpeer.wg_metrics_label(q.interface),
+								 wgpeer.wg_metrics_label(q.node), wgpeer.wg_metrics_label(q.user_id)) AS l
+			  FROM wgpeer.wg_metrics_quotas() WITH ORDINALITY AS q) q),
+	ps AS (
+		SELECT string_agg(format(E'wireguard_sent_bytes_total{%s} %s\n', p.l, p.sent_bytes), '' ORDER BY p.ordinality) AS sent,
+			   string_agg(format(E'wireguard_received_bytes_total{%s} %s\n', p.l, p.received_bytes), '' ORDER BY p.ordinality) AS received,
+			   string_agg(format(E'wireguard_latest_handshake_seconds{%s} %s\n', p.l, p.latest_handshake_seconds), '' ORDER BY p.ordinality) AS handshake
+		FROM (SELECT p.*, format('interface="%s",public_key="%s",allowed_ips="%s",friendly_name="%s",user_id="%s"',
+								 wgpeer.wg_metrics_label(p.interface), p.public_key, p.allowed_ips,
+								 wgpeer.wg_metrics_label(p.friendly_name), wgpeer.wg_metrics_label(p.user_id)) AS l
+			  FROM wgpeer.wg_metrics_peers() WITH ORDINALITY AS p) p)
+	SELECT concat(
+		wgpeer.wg_metrics_family('wgpeer_up', 'gauge', 'Whether the apply worker serving this database runs',
+			format(E'wgpeer_up %s\n', s.worker_up)),
+		wgpeer.wg_metrics_family('wgpeer_events_total', 'counter', 'Events logged so far (the last event id)',
+			format(E'wgpeer_events_total %s\n', s.events_total)),
+		wgpeer.wg_metrics_family('wgpeer_peers', 'gauge', 'Peers per interface and status', pc.peers),
+		wgpeer.wg_metrics_family('wgpeer_online_peers', 'gauge', 'Live peers with a handshake in the last 3 minutes', ifs.online),
+		wgpeer.wg_metrics_family('wgpeer_queue_backlog', 'gauge', 'Changes waiting to reach the interface', ifs.backlog),
+		wgpeer.wg_metrics_family('wgpeer_queue_oldest_pending_seconds', 'gauge', 'Age of the oldest waiting change, 0 when none waits', ifs.oldest),
+		wgpeer.wg_metrics_family('wgpeer_queue_quarantined', 'gauge', 'Changes the device refused, retried apart', ifs.quarantined),
+		wgpeer.wg_metrics_family('wgpeer_apply_failures', 'gauge', 'Consecutive failed applies to the interface', ifs.failures),
+		wgpeer.wg_metrics_family('wgpeer_last_apply_success_timestamp_seconds', 'gauge', 'When an apply to the interface last succeeded, 0 for never', ifs.success),
+		wgpeer.wg_metrics_family('wgpeer_last_reconcile_timestamp_seconds', 'gauge', 'When the interface was last reconciled, 0 for never', ifs.reconcile),
+		wgpeer.wg_metrics_family('wgpeer_apply_latency_seconds', 'histogram', 'Time from queueing a change to its apply to the interface', lat.latency),
+		wgpeer.wg_metrics_family('wgpeer_node_lag_bytes', 'gauge', 'WAL the node serving the interface has not confirmed', lag.bytes),
+		wgpeer.wg_metrics_family('wgpeer_node_lag_seconds', 'gauge', 'Replay lag of the node serving the interface', lag.seconds),
+		wgpeer.wg_metrics_family('wgpeer_user_devices', 'gauge', 'A user''s live peers on the interface', us.devices),
+		wgpeer.wg_metrics_family('wgpeer_user_online_devices', 'gauge', 'A user''s live peers with a handshake in the last 3 minutes', us.online),
+		wgpeer.wg_metrics_family('wgpeer_user_received_bytes_total', 'counter', 'Bytes received from a user''s peers on the interface', us.received),
+		wgpeer.wg_metrics_family('wgpeer_user_sent_bytes_total', 'counter', 'Bytes sent to a user''s peers on the interface', us.sent),
+		wgpeer.wg_metrics_family('wgpeer_user_quota_bytes', 'gauge', 'Bytes a user''s peers with a quota may use in their current period', qs.quota),
+		wgpeer.wg_metrics_family('wgpeer_user_quota_used_bytes', 'gauge', 'Bytes a user''s peers with a quota used in their current period', qs.used),
+		wgpeer.wg_metrics_family('wireguard_sent_bytes_total', 'counter', 'Bytes sent to the peer', ps.sent),
+		wgpeer.wg_metrics_family('wireguard_received_bytes_total', 'counter', 'Bytes received from the peer', ps.received),
+		wgpeer.wg_metrics_family('wireguard_latest_handshake_seconds', 'gauge', 'Unix time of the last handshake with the peer, 0 for none', ps.handshake))
+	FROM s, ifs, pc, lat, lag, us, qs, ps
 $$;
 COMMENT ON FUNCTION wg_metrics() IS
 	'Prometheus exposition text: per interface, per user, and per peer with wgpeer.metrics_per_peer';
