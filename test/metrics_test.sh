@@ -134,29 +134,52 @@ YML
 prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/prom" \
 	--web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
 PROMETHEUS_PID=$!
-# promql EXPR: true when Prometheus returns at least one sample whose
-# value is a number (not NaN) for the instant query EXPR; the dashboard's
-# variables $node and $interface stand for every value
+# promql [--within SECONDS] EXPR...: evaluate each EXPR (an instant query
+# through Prometheus' HTTP API) until it returns at least one sample whose
+# value is a number (not NaN), all within SECONDS (default: once each);
+# print "   ok<TAB>EXPR" or "   fail<TAB>EXPR<TAB>why" per EXPR, and be true when
+# all passed.  The dashboard's variables $node and $interface stand for
+# every value.  One process for all, polling every half second.  The lines
+# are indented, like the suites' notes.
 promql() {
-	python3 - "$PROM_PORT" "$1" <<'PY'
-import json, math, sys, urllib.parse, urllib.request
-port, expr = sys.argv[1], sys.argv[2].replace('$node', '.*').replace('$interface', '.*')
-url = 'http://127.0.0.1:%s/api/v1/query?%s' % (port, urllib.parse.urlencode({'query': expr}))
-try:
-    r = json.load(urllib.request.urlopen(url, timeout=10))
-except Exception as e:
-    print('   (%s)' % e, file=sys.stderr)
-    sys.exit(1)
-if r.get('status') != 'success':
-    print('   (%s: %s)' % (r.get('errorType'), r.get('error')))
-    sys.exit(1)
-vals = [float(s['value'][1]) for s in r['data']['result']]
-sys.exit(0 if any(not math.isnan(v) for v in vals) else 1)
+	python3 - "$PROM_PORT" "$@" <<'PY'
+import json, math, sys, time, urllib.parse, urllib.request
+port, args = sys.argv[1], sys.argv[2:]
+within = 0
+if args[:1] == ['--within']:
+    within, args = float(args[1]), args[2:]
+def answer(expr):
+    q = expr.replace('$node', '.*').replace('$interface', '.*')
+    url = 'http://127.0.0.1:%s/api/v1/query?%s' % (port, urllib.parse.urlencode({'query': q}))
+    try:
+        r = json.load(urllib.request.urlopen(url, timeout=10))
+    except Exception as e:
+        return str(e)
+    if r.get('status') != 'success':
+        return '%s: %s' % (r.get('errorType'), r.get('error'))
+    vals = [float(s['value'][1]) for s in r['data']['result']]
+    if not vals:
+        return 'no data'
+    if all(math.isnan(v) for v in vals):
+        return 'NaN only'
+    return None
+deadline = time.monotonic() + within
+why = {e: 'not asked' for e in args}
+while True:
+    for e in [e for e in args if why[e] is not None]:
+        why[e] = answer(e)
+    if all(w is None for w in why.values()) or time.monotonic() >= deadline:
+        break
+    time.sleep(0.5)
+for e in args:
+    print('   ok\t%s' % e if why[e] is None else '   fail\t%s\t%s' % (e, why[e]))
+sys.exit(0 if all(w is None for w in why.values()) else 1)
 PY
 }
-check "Prometheus scrapes the exporter" wait_until 60 promql 'up{job="wgpeer"} == 1'
-check "the exporter has run every query at least twice" wait_until 60 promql \
+check "Prometheus scrapes the exporter" promql --within 90 'up{job="wgpeer"} == 1'
+check "the exporter has run every query at least twice" promql --within 60 \
 	'count_over_time(sql_wgpeer_server{col="events_total"}[5m]) >= 2'
+echo "   (two scrapes by ${SECONDS} s)"
 # activity between scrapes, for the rates: peers come and go, traffic
 for u in dave erin; do
 	q -c "SELECT 1 FROM wgpeer.wg_create_peer('$u@example.com', interface => '$DEV')" >/dev/null
@@ -170,10 +193,20 @@ import json, sys
 for p in json.load(open(sys.argv[1]))["panels"]:
     for t in p["targets"]:
         print(p["title"] + "\t" + t["expr"])' contrib/grafana/wgpeer.json >"$TMP/exprs"
+echo "   (activity done by ${SECONDS} s)"
 check "the dashboard has PromQL expressions" test "$(wc -l <"$TMP/exprs")" -ge 15
-while IFS=$'\t' read -r title expr; do
-	check "dashboard \"$title\": $expr" wait_until 60 promql "$expr"
-done <"$TMP/exprs"
+mapfile -t EXPRS < <(cut -f 2 "$TMP/exprs")
+promql --within 60 "${EXPRS[@]}" >"$TMP/answers" || true
+# one result per expression, in the dashboard's order
+while IFS=$'\t' read -r title expr <&3 && IFS=$'\t' read -r verdict answered why <&4; do
+	if [ "${verdict// /}" = ok ] && [ "$answered" = "$expr" ]; then
+		ok "dashboard \"$title\": $expr"
+	else
+		not_ok "dashboard \"$title\": $expr (${why:-no answer})"
+	fi
+done 3<"$TMP/exprs" 4<"$TMP/answers"
+same "every expression has its answer" "$(wc -l <"$TMP/exprs")" "$(wc -l <"$TMP/answers")"
+echo "   (every expression evaluated by ${SECONDS} s)"
 check "no query of the exporter failed" promql \
 	'count(sql_exporter_last_scrape_failed{sql_job="wgpeer"}) >= 7 and max(sql_exporter_last_scrape_failed{sql_job="wgpeer"}) == 0'
 none "the exporter logged no warning or error" grep -E '"level":"(warn|error)"' "$TMP/exporter.log"
