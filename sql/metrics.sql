@@ -17,7 +17,8 @@ LANGUAGE sql AS $$
 	ORDER BY n
 $$;
 
-SELECT name FROM wg_add_interface('wgmetrics', '198.51.100.9:51820', '10.218.0.1/24');
+SELECT name FROM wg_add_interface('wgmetrics', '198.51.100.9:51820', '172.30.18.1/24',
+	listen_port => 51890);
 SELECT count(*) FROM wg_create_peer('m-ann', interface => 'wgmetrics');
 SELECT count(*) FROM wg_create_peer('m-ann', interface => 'wgmetrics');
 SELECT count(*) FROM wg_create_peer(E'm-"odd"\\user', interface => 'wgmetrics');
