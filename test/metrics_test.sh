@@ -95,6 +95,8 @@ check "the apply latency counts the 4 peers (at least)" grep -Eq \
 check "its +Inf bucket equals its count" test \
 	"$(sed -n "s/^wgpeer_apply_latency_seconds_bucket{interface=\"$DEV\",node=\"\",le=\"+Inf\"} //p" "$TMP/metrics.prom")" = \
 	"$(sed -n "s/^wgpeer_apply_latency_seconds_count{interface=\"$DEV\",node=\"\"} //p" "$TMP/metrics.prom")"
+check "its buckets never decrease, le ascending" bash -c "grep '^wgpeer_apply_latency_seconds_bucket{interface=\"$DEV\"' '$TMP/metrics.prom' |
+	sed 's/.* //' | sort -n -c"
 RX=$(q -c "SELECT rx_bytes FROM wgpeer.peer_traffic WHERE peer_id = '$PEER'")
 check "alice's received bytes are those of peer_traffic, or a later sample's" \
 	test "$(sed -n "s/^wgpeer_user_received_bytes_total{interface=\"$DEV\",node=\"\",user_id=\"alice@example.com\"} //p" \
