@@ -41,11 +41,20 @@ TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
 
-EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS) test/vm/wgnl_driver
+EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS) test/vm/wgnl_driver \
+	$(addsuffix .d,$(OBJS) $(OBJS:.o=.bc))
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Each object (and bitcode file) records the headers it included in
+# <object>.d, so that a changed header rebuilds what uses it.  (PGXS's own
+# autodepend names these files by the source's base name, which the
+# layers repeat: src/core/awg.c, src/sql/awg.c.)
+override CFLAGS += -MMD -MP -MF $@.d
+override BITCODE_CFLAGS += -MMD -MP -MF $@.d
+-include $(wildcard $(addsuffix .d,$(OBJS) $(OBJS:.o=.bc)))
 
 # The install script: a header, then each area file under its name.
 $(DATA_built): $(SCHEMA_SRCS) $(EXTENSION).control
