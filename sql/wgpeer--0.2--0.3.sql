@@ -1043,3 +1043,307 @@ COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
 
 REVOKE ALL ON FUNCTION wg_awg_params(), wg_set_interface_awg(text, jsonb),
 	wg_set_peer_awg(uuid, jsonb) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Locations, capacity, moving peers and standing subscription links
+------------------------------------------------------------------------------
+
+-- An interface may serve a location and take at most capacity peers;
+-- wg_create_peer(location => ...) places a peer on the interface of that
+-- location with the most room.
+ALTER TABLE interface
+	ADD COLUMN location text
+		CONSTRAINT interface_location_check
+		CHECK (location ~ '^[a-z0-9][a-z0-9_-]{0,39}$'),
+	ADD COLUMN capacity integer
+		CONSTRAINT interface_capacity_check CHECK (capacity > 0);
+COMMENT ON COLUMN interface.location IS
+	'Where the interface serves (e.g. ''de''), for placement by location; NULL: none';
+COMMENT ON COLUMN interface.capacity IS
+	'Most peers (live or suspended) the interface takes; NULL: no limit';
+
+-- A move logs moved, a fetch of a subscription link subscription_fetched.
+ALTER DOMAIN event_kind DROP CONSTRAINT event_kind_check;
+ALTER DOMAIN event_kind ADD CONSTRAINT event_kind_check CHECK (VALUE IN (
+	'created', 'activated', 'apply_failed', 'suspended', 'resumed',
+	'renewed', 'plan_started', 'expiring_soon', 'expired', 'revoked',
+	'key_rotated', 'quota_warning', 'quota_reached', 'connected',
+	'disconnected', 'node_rejected', 'rate_changed', 'interface_params_changed',
+	'moved', 'subscription_fetched'));
+
+-- wg_create_peer() learns location => ...
+DO $do$
+DECLARE
+	old regprocedure := 'wgpeer.wg_create_peer(text, integer, text, text,
+		text, text, interval, timestamptz, boolean)';
+	grantees regrole[];
+	grantable boolean[];
+BEGIN
+	SELECT array_agg(a.grantee::regrole), array_agg(a.is_grantable)
+		INTO grantees, grantable
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	CREATE FUNCTION wgpeer.wg_create_peer(
+		user_id text,
+		duration_months integer DEFAULT 1,
+		dns text DEFAULT NULL,
+		config_name text DEFAULT NULL,
+		interface text DEFAULT NULL,
+		public_key text DEFAULT NULL,
+		duration interval DEFAULT NULL,
+		until timestamptz DEFAULT NULL,
+		starts_on_handshake boolean DEFAULT false,
+		location text DEFAULT NULL,
+		OUT peer_id uuid,
+		OUT user_id text,
+		OUT interface text,
+		OUT address inet,
+		OUT address6 inet,
+		OUT public_key text,
+		OUT status text,
+		OUT config_name text,
+		OUT created_at timestamptz,
+		OUT expires_at timestamptz,
+		OUT config text)
+		AS 'MODULE_PATHNAME', 'wg_create_peer'
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+	REVOKE ALL ON FUNCTION wgpeer.wg_create_peer FROM PUBLIC;
+	FOR i IN 1 .. coalesce(array_length(grantees, 1), 0)
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION wgpeer.wg_create_peer TO %I%s',
+					   grantees[i],
+					   CASE WHEN grantable[i] THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$do$;
+COMMENT ON FUNCTION wg_create_peer IS
+	'Create a peer: keys, address, row, queued kernel change and client config';
+
+-- The peers that hold an address on an interface, counted for its
+-- capacity by every creation and move.
+CREATE INDEX peer_held ON peer (interface)
+	WHERE status IN ('creating', 'active', 'suspended');
+
+-- Give an interface a location and a capacity (NULL: none, no limit).
+-- A lower capacity than the peers it holds is allowed: it takes no new
+-- ones until enough go.
+CREATE FUNCTION wg_set_interface_location(name text, location text,
+										  capacity integer DEFAULT NULL)
+RETURNS interface
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	i wgpeer.interface;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_set_interface_location');
+	IF wg_set_interface_location.location !~ '^[a-z0-9][a-z0-9_-]{0,39}$' THEN
+		RAISE EXCEPTION 'invalid location "%"', wg_set_interface_location.location
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A location is 1 to 40 lower-case letters, digits, '
+						   'hyphens and underscores, starting with a letter or digit.',
+				  HINT = 'Use a short code such as ''de'' or ''us-east''; NULL for none.';
+	END IF;
+	IF wg_set_interface_location.capacity <= 0 THEN
+		RAISE EXCEPTION 'capacity must be positive, not %', wg_set_interface_location.capacity
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the most peers the interface takes, or NULL for no limit.';
+	END IF;
+	UPDATE wgpeer.interface AS t
+		SET location = wg_set_interface_location.location,
+			capacity = wg_set_interface_location.capacity
+		WHERE t.name = wg_set_interface_location.name
+		RETURNING * INTO i;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'interface "%" is not registered with wgpeer',
+				wg_set_interface_location.name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with wgpeer.wg_add_interface(); '
+						 'SELECT name FROM wgpeer.interface lists those that are.';
+	END IF;
+	RETURN i;
+END
+$$;
+COMMENT ON FUNCTION wg_set_interface_location(text, text, integer) IS
+	'Set the location an interface serves and the most peers it takes (NULL: none, no limit)';
+
+-- The load of each location, for an application's "server load": its
+-- interfaces and nodes, the peers holding an address there (live or
+-- suspended), the capacity (NULL when an interface has no limit), the
+-- free places and the percentage used.
+CREATE VIEW location_load AS
+	SELECT i.location,
+		   count(*) AS interfaces,
+		   array_agg(DISTINCT i.node ORDER BY i.node) AS nodes,
+		   sum(h.held)::bigint AS peers,
+		   CASE WHEN bool_and(i.capacity IS NOT NULL)
+				THEN sum(i.capacity)::bigint END AS capacity,
+		   CASE WHEN bool_and(i.capacity IS NOT NULL)
+				THEN sum(greatest(i.capacity - h.held, 0))::bigint END AS free,
+		   CASE WHEN bool_and(i.capacity IS NOT NULL)
+				THEN round(100.0 * sum(h.held) / sum(i.capacity), 1) END AS load_percent
+	FROM interface i,
+		 LATERAL (SELECT count(*) AS held FROM peer p
+				  WHERE p.interface = i.name
+					AND p.status IN ('creating', 'active', 'suspended')) h
+	WHERE i.location IS NOT NULL
+	GROUP BY i.location;
+COMMENT ON VIEW location_load IS
+	'Per location: interfaces, nodes, peers held, capacity, free places and load';
+
+-- Move a peer to another interface (src/sql/move.c), in the caller's
+-- transaction: it leaves its interface (and node) and appears on the new
+-- one with a new address there, keeping its keys, plan, quota, device
+-- limit slot and history; an event 'moved'.  Returns its new config and
+-- the settings of it that changed (changed: Address and Endpoint when the
+-- interfaces share their server key and settings).
+CREATE FUNCTION wg_move_peer(peer_id uuid, interface text,
+							 OUT peer_id uuid, OUT interface text,
+							 OUT node text, OUT address inet,
+							 OUT address6 inet, OUT config text,
+							 OUT changed text[])
+RETURNS record
+	AS 'MODULE_PATHNAME', 'wg_move_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_move_peer(uuid, text) IS
+	'Move a peer to another interface or node, keeping its keys, plan and quota; returns its new config';
+
+-- On a node, a peer the primary moved to another node arrives as a
+-- deletion (the row left the node's row filter): the worker reconciles
+-- at once and takes its key off the interface.
+CREATE TRIGGER peer_moved_away AFTER DELETE ON peer
+	FOR EACH ROW EXECUTE FUNCTION wg_tell_worker('interfaces');
+ALTER TABLE peer ENABLE REPLICA TRIGGER peer_moved_away;
+
+CREATE TABLE subscription (
+	user_id text PRIMARY KEY,
+	token_hash bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+	created_by text NOT NULL,		-- the role that asked for the link
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE subscription IS
+	'Standing subscription links: the SHA-256 of each user''s token, never the token';
+
+CREATE FUNCTION wg_subscription_token(user_id text) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_subscription_token'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_subscription_token(text) IS
+	'A new standing link token for a user''s configs (replaces the user''s link; only its hash is stored)';
+
+CREATE FUNCTION wg_subscription_token_hash(token text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'wg_subscription_token_hash'
+	LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION wg_subscription_token_hash(text) IS
+	'The SHA-256 kept of a well-formed link token, NULL otherwise (for wgpeer''s own use)';
+
+-- Revoke a user's link: its token stops working at commit.  Returns
+-- whether there was one.
+CREATE FUNCTION wg_subscription_revoke(user_id text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_subscription_revoke');
+	DELETE FROM wgpeer.subscription s WHERE s.user_id = wg_subscription_revoke.user_id;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_revoke(text) IS
+	'Revoke a user''s standing subscription link';
+
+-- The user a token fetches for, logging the fetch (subscription_fetched,
+-- with what was fetched); the one error of a token that does not fetch,
+-- whatever the reason, so that a caller learns nothing about tokens it
+-- does not hold.
+CREATE FUNCTION wg_subscription_user(token text, fetched jsonb) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	uid text;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_subscription_fetch');
+	SELECT s.user_id INTO uid FROM wgpeer.subscription s
+		WHERE s.token_hash = wgpeer.wg_subscription_token_hash(token);
+	IF uid IS NULL THEN
+		RAISE EXCEPTION 'subscription link is not valid'
+			USING ERRCODE = 'invalid_authorization_specification',
+				  DETAIL = 'The link is unknown, or was revoked or replaced.',
+				  HINT = 'Ask for the current link.';
+	END IF;
+	INSERT INTO wgpeer.event (kind, user_id, detail)
+		VALUES ('subscription_fetched', uid, fetched);
+	RETURN uid;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_user(text, jsonb) IS
+	'The user of a subscription token, logging the fetch (for wgpeer''s own use)';
+
+-- The user's current configs, one row per live peer whose private key
+-- the server holds, oldest first.
+CREATE FUNCTION wg_subscription_fetch(token text)
+RETURNS TABLE (peer_id uuid, config_name text, location text,
+			   interface text, status text, config text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	uid text := wgpeer.wg_subscription_user(token, '{"form": "rows"}');
+BEGIN
+	RETURN QUERY
+		SELECT p.peer_id, p.config_name, i.location, p.interface, p.status,
+			   wgpeer.wg_peer_config(p.peer_id)
+		FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+		WHERE p.user_id = uid AND p.status IN ('creating', 'active')
+		  AND p.private_key_forgotten_at IS NULL
+		ORDER BY p.created_at, p.peer_id;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_fetch(text) IS
+	'A user''s current configs by subscription token, one row per live peer (logs subscription_fetched)';
+
+-- The same as one JSON document: {"user_id", "fetched_at", "peers": [...]}.
+CREATE FUNCTION wg_subscription_fetch_json(token text) RETURNS jsonb
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT jsonb_build_object(
+		'fetched_at', now(),
+		'peers', coalesce(jsonb_agg(to_jsonb(f) - 'ord' ORDER BY f.ord), '[]'))
+	FROM wgpeer.wg_subscription_fetch(token) WITH ORDINALITY AS f
+$$;
+COMMENT ON FUNCTION wg_subscription_fetch_json(text) IS
+	'A user''s current configs by subscription token, as JSON (logs subscription_fetched)';
+
+-- One peer's config by its config_name, as the wg-quick text a client
+-- imports from a URL.
+CREATE FUNCTION wg_subscription_fetch_config(token text, config_name text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	uid text := wgpeer.wg_subscription_user(token,
+		jsonb_build_object('form', 'config', 'config_name', config_name));
+	result text;
+BEGIN
+	SELECT wgpeer.wg_peer_config(p.peer_id) INTO result
+		FROM wgpeer.peer p
+		WHERE p.user_id = uid AND p.config_name = wg_subscription_fetch_config.config_name
+		  AND p.status IN ('creating', 'active')
+		  AND p.private_key_forgotten_at IS NULL
+		ORDER BY p.created_at DESC LIMIT 1;
+	IF result IS NULL THEN
+		RAISE EXCEPTION 'the subscription has no live peer named "%"', config_name
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'wgpeer.wg_subscription_fetch(token) lists the names.';
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_fetch_config(text, text) IS
+	'One config of a subscription, by config_name, as wg-quick text (logs subscription_fetched)';
+
+REVOKE ALL ON FUNCTION wg_set_interface_location(text, text, integer),
+	wg_move_peer(uuid, text), wg_subscription_token(text),
+	wg_subscription_token_hash(text), wg_subscription_revoke(text),
+	wg_subscription_user(text, jsonb), wg_subscription_fetch(text),
+	wg_subscription_fetch_json(text), wg_subscription_fetch_config(text, text)
+	FROM PUBLIC;
+REVOKE ALL ON location_load, subscription FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('subscription', '');
