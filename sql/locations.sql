@@ -10,12 +10,12 @@ SET search_path = wgpeer, public;
 
 -- Two interfaces in 'de' sharing their server key (so that a client moved
 -- between them changes only Address and Endpoint), one in 'nl'.
-SELECT name FROM wg_add_interface('wgde1', '198.51.100.31:51820', '10.231.0.1/24',
-                                  pool_end => '10.231.0.20');
-SELECT name FROM wg_add_interface('wgde2', '198.51.100.32:51820', '10.232.0.1/24',
-                                  private_key => (SELECT private_key FROM interface WHERE name = 'wgde1'));
-SELECT name FROM wg_add_interface('wgnl1', '198.51.100.33:51820', '10.233.0.1/24',
-                                  dns => '10.233.0.1');
+SELECT name FROM wg_add_interface('wgde1', '198.51.100.31:51831', '10.231.0.1/24',
+                                  listen_port => 51831, pool_end => '10.231.0.20');
+SELECT name FROM wg_add_interface('wgde2', '198.51.100.32:51832', '10.232.0.1/24',
+                                  listen_port => 51832, private_key => (SELECT private_key FROM interface WHERE name = 'wgde1'));
+SELECT name FROM wg_add_interface('wgnl1', '198.51.100.33:51833', '10.233.0.1/24',
+                                  listen_port => 51833, dns => '10.233.0.1');
 
 -- wg_set_interface_location: location and capacity, with their errors.
 SELECT name, location, capacity FROM wg_set_interface_location('wgde1', 'de', 2);

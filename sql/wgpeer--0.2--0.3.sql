@@ -1277,36 +1277,44 @@ $$;
 COMMENT ON FUNCTION wg_subscription_user(text, jsonb) IS
 	'The user of a subscription token, logging the fetch (for wgpeer''s own use)';
 
--- The user's current configs, one row per live peer whose private key
--- the server holds, oldest first.
+-- The current configs of a user, one row per live peer whose private key
+-- the server holds, oldest first (for the fetching functions below).
+CREATE FUNCTION wg_subscription_configs(user_id text)
+RETURNS TABLE (peer_id uuid, config_name text, location text,
+			   interface text, status text, config text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT p.peer_id, p.config_name, i.location, p.interface, p.status,
+		   wgpeer.wg_peer_config(p.peer_id)
+	FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+	WHERE p.user_id = wg_subscription_configs.user_id
+	  AND p.status IN ('creating', 'active')
+	  AND p.private_key_forgotten_at IS NULL
+	ORDER BY p.created_at, p.peer_id
+$$;
+COMMENT ON FUNCTION wg_subscription_configs(text) IS
+	'A user''s current configs, one row per live peer (for wgpeer''s own use)';
+
 CREATE FUNCTION wg_subscription_fetch(token text)
 RETURNS TABLE (peer_id uuid, config_name text, location text,
 			   interface text, status text, config text)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
 AS $$
-DECLARE
-	uid text := wgpeer.wg_subscription_user(token, '{"form": "rows"}');
-BEGIN
-	RETURN QUERY
-		SELECT p.peer_id, p.config_name, i.location, p.interface, p.status,
-			   wgpeer.wg_peer_config(p.peer_id)
-		FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
-		WHERE p.user_id = uid AND p.status IN ('creating', 'active')
-		  AND p.private_key_forgotten_at IS NULL
-		ORDER BY p.created_at, p.peer_id;
-END
+	SELECT * FROM wgpeer.wg_subscription_configs(
+		wgpeer.wg_subscription_user(token, '{"form": "rows"}'))
 $$;
 COMMENT ON FUNCTION wg_subscription_fetch(text) IS
 	'A user''s current configs by subscription token, one row per live peer (logs subscription_fetched)';
 
--- The same as one JSON document: {"user_id", "fetched_at", "peers": [...]}.
+-- The same as one JSON document: {"fetched_at", "peers": [...]}.
 CREATE FUNCTION wg_subscription_fetch_json(token text) RETURNS jsonb
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
 AS $$
 	SELECT jsonb_build_object(
 		'fetched_at', now(),
-		'peers', coalesce(jsonb_agg(to_jsonb(f) - 'ord' ORDER BY f.ord), '[]'))
-	FROM wgpeer.wg_subscription_fetch(token) WITH ORDINALITY AS f
+		'peers', coalesce(jsonb_agg(to_jsonb(f) - 'ordinality' ORDER BY f.ordinality), '[]'))
+	FROM wgpeer.wg_subscription_configs(
+		wgpeer.wg_subscription_user(token, '{"form": "json"}')) WITH ORDINALITY AS f
 $$;
 COMMENT ON FUNCTION wg_subscription_fetch_json(text) IS
 	'A user''s current configs by subscription token, as JSON (logs subscription_fetched)';
@@ -1322,12 +1330,10 @@ DECLARE
 		jsonb_build_object('form', 'config', 'config_name', config_name));
 	result text;
 BEGIN
-	SELECT wgpeer.wg_peer_config(p.peer_id) INTO result
-		FROM wgpeer.peer p
-		WHERE p.user_id = uid AND p.config_name = wg_subscription_fetch_config.config_name
-		  AND p.status IN ('creating', 'active')
-		  AND p.private_key_forgotten_at IS NULL
-		ORDER BY p.created_at DESC LIMIT 1;
+	SELECT c.config INTO result
+		FROM wgpeer.wg_subscription_configs(uid) WITH ORDINALITY c
+		WHERE c.config_name = wg_subscription_fetch_config.config_name
+		ORDER BY c.ordinality DESC LIMIT 1;
 	IF result IS NULL THEN
 		RAISE EXCEPTION 'the subscription has no live peer named "%"', config_name
 			USING ERRCODE = 'no_data_found',
@@ -1342,7 +1348,8 @@ COMMENT ON FUNCTION wg_subscription_fetch_config(text, text) IS
 REVOKE ALL ON FUNCTION wg_set_interface_location(text, text, integer),
 	wg_move_peer(uuid, text), wg_subscription_token(text),
 	wg_subscription_token_hash(text), wg_subscription_revoke(text),
-	wg_subscription_user(text, jsonb), wg_subscription_fetch(text),
+	wg_subscription_user(text, jsonb), wg_subscription_configs(text),
+	wg_subscription_fetch(text),
 	wg_subscription_fetch_json(text), wg_subscription_fetch_config(text, text)
 	FROM PUBLIC;
 REVOKE ALL ON location_load, subscription FROM PUBLIC;
