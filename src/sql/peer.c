@@ -348,7 +348,9 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	{
 		ifname = wgpeer_resolve_interface(PG_ARGISNULL(4) ? NULL :
 										  PG_GETARG_TEXT_PP(4));
-		wgpeer_check_capacity(ifname);
+		/* capacity came with location (an older schema has neither) */
+		if (PG_NARGS() > 9)
+			wgpeer_check_capacity(ifname);
 	}
 	{
 		Oid			types[2] = {TEXTOID, TEXTOID};
