@@ -48,6 +48,11 @@ CREATE TABLE interface (
 		CHECK (location ~ '^[a-z0-9][a-z0-9_-]{0,39}$'),
 	capacity integer
 		CONSTRAINT interface_capacity_check CHECK (capacity > 0),
+	-- How much a byte here counts against a user's pooled quota
+	-- (15-user-quotas.sql)
+	consumption_multiplier numeric NOT NULL DEFAULT 1
+		CONSTRAINT interface_consumption_multiplier_check
+		CHECK (consumption_multiplier > 0 AND consumption_multiplier <= 100),
 	CONSTRAINT interface_awg_flavor
 		CHECK ((flavor = 'amneziawg') = (awg IS NOT NULL)),
 	CHECK (family(address) = 4 AND masklen(address) <= 30),
@@ -66,6 +71,8 @@ COMMENT ON COLUMN interface.location IS
 	'Where the interface serves (e.g. ''de''), for placement by location; NULL: none';
 COMMENT ON COLUMN interface.capacity IS
 	'Most peers (live or suspended) the interface takes; NULL: no limit';
+COMMENT ON COLUMN interface.consumption_multiplier IS
+	'How much a byte on this interface counts against a user''s pooled quota (default 1)';
 COMMENT ON COLUMN interface.max_peers_per_user IS
 	'Most live peers one user may have on this interface; NULL: wgpeer.max_peers_per_user';
 

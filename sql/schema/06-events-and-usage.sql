@@ -30,7 +30,7 @@ CREATE DOMAIN event_kind AS text
 	'renewed', 'plan_started', 'expiring_soon', 'expired', 'revoked',
 	'key_rotated', 'quota_warning', 'quota_reached', 'connected',
 	'disconnected', 'node_rejected', 'rate_changed', 'interface_params_changed',
-	'moved', 'subscription_fetched'));
+	'moved', 'subscription_fetched', 'traffic_added', 'usage_reset'));
 COMMENT ON DOMAIN event_kind IS 'What an event in wgpeer.event says happened';
 
 CREATE TABLE event (

@@ -99,8 +99,25 @@ COMMENT ON FUNCTION wg_move_peer(uuid, text) IS
 	'Move a peer to another interface or node, keeping its keys, plan and quota; returns its new config';
 
 -- On a node, a peer the primary moved to another node arrives as a
--- deletion (the row left the node's row filter): the worker reconciles
--- at once and takes its key off the interface.
+-- deletion (the row left the node's row filter), and the database then
+-- neither wants nor knows its key: the interface is marked for a sweep of
+-- such peers in its pool (stale_sweep, 04-queue-and-worker.sql), and the
+-- worker reconciles at once and takes the key off.  (A plain reconcile
+-- leaves a key nobody knows alone: it could be a peer configured by hand.)
+CREATE FUNCTION wg_peer_moved_away() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	INSERT INTO wgpeer.stale_sweep (interface)
+		SELECT i.name FROM wgpeer.interface i WHERE i.name = OLD.interface
+		ON CONFLICT (interface) DO NOTHING;
+	RETURN NULL;
+END
+$$;
 CREATE TRIGGER peer_moved_away AFTER DELETE ON peer
-	FOR EACH ROW EXECUTE FUNCTION wg_tell_worker('interfaces');
+	FOR EACH ROW WHEN (OLD.status IN ('creating', 'active'))
+	EXECUTE FUNCTION wg_peer_moved_away();
 ALTER TABLE peer ENABLE REPLICA TRIGGER peer_moved_away;
+CREATE TRIGGER peer_moved_away_reconcile AFTER DELETE ON peer
+	FOR EACH ROW EXECUTE FUNCTION wg_tell_worker('interfaces');
+ALTER TABLE peer ENABLE REPLICA TRIGGER peer_moved_away_reconcile;

@@ -60,3 +60,6 @@ SELECT pg_catalog.pg_extension_config_dump('peer_usage',
 			END$$);
 -- Standing subscription links (14-subscriptions.sql): only tokens' hashes.
 SELECT pg_catalog.pg_extension_config_dump('subscription', '');
+-- Pooled quotas and their ledger (15-user-quotas.sql).
+SELECT pg_catalog.pg_extension_config_dump('user_quota', '');
+SELECT pg_catalog.pg_extension_config_dump('traffic_ledger', '');
