@@ -16,7 +16,10 @@
 #	3. the client, its config fetched again from the same link (a new
 #	   fetch event), pings through node b with the same keys; the old
 #	   server address no longer answers;
-#	4. every subscription runs, no unexpected ERROR in any log.
+#	4. a pooled quota of the user: the client's pings through node b use
+#	   it up, the primary's worker suspends the peer (reason quota), node
+#	   b takes it off and the ping fails; a top-up brings it back;
+#	5. every subscription runs, no unexpected ERROR in any log.
 # Polls with bounds, never fixed sleeps.  Prints "ok"/"not ok" lines and
 # "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
@@ -148,7 +151,25 @@ check "node b's handshake reaches the primary" wait_until 30 on p sql_true \
 	"SELECT latest_handshake > now() - interval '5 minutes' AND endpoint LIKE '192.168.242.2:%'
 	 FROM wgpeer.peer_status WHERE peer_id = '$CAROL'"
 
-echo "== 4. throughout"
+echo "== 4. a pooled quota: the user's traffic through node b suspends, a top-up resumes"
+on p q -c "SELECT quota_bytes FROM wgpeer.wg_set_user_quota('carol', 20000, 'month')" >/dev/null
+ip netns exec "$NS_C" ping -c 40 -i 0.2 -s 1000 -W 1 10.71.0.1 >/dev/null 2>&1 || true
+check "the primary suspends carol with reason quota" wait_until 60 on p sql_true \
+	"SELECT status = 'suspended' AND suspended_reason = 'quota'
+	 FROM wgpeer.peer WHERE peer_id = '$CAROL'"
+check "a quota_reached event of scope user" on p sql_true \
+	"SELECT count(*) = 1 FROM wgpeer.event WHERE kind = 'quota_reached'
+	 AND user_id = 'carol' AND detail->>'scope' = 'user'"
+check "carol leaves node b's interface" wait_until 30 off_dev "$IFB" "$CAROL_KEY"
+check "the client's ping fails" no_ping 10.71.0.1
+on p q -c "SELECT kind FROM wgpeer.wg_add_traffic('carol', 100000000)" >/dev/null
+check "a top-up resumes carol, back on node b's interface" wait_until 30 on_dev "$IFB" "$CAROL_KEY"
+check "the client pings through node b again" wait_until 30 ping_from_client 10.71.0.1
+same "the ledger explains the balance" "quota 20000, top_up 100000000" \
+	"$(on p q -c "SELECT string_agg(kind || ' ' || bytes, ', ' ORDER BY at, kind)
+		FROM wgpeer.traffic_ledger WHERE user_id = 'carol'")"
+
+echo "== 5. throughout"
 for n in p a b; do
 	check "every subscription of $n runs" wait_until 30 streaming "$n"
 	none "no unexpected ERROR in $n's log" unexpected_errors "$n"
