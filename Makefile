@@ -33,10 +33,11 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges lifecycle import events awg \
-	quota config_link routes node_rows restore rates
+	quota config_link routes node_rows restore rates locations subscription \
+	user_quota
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
-	events_order config_link_race routes_overlap
+	events_order config_link_race routes_overlap placement_concurrent
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
