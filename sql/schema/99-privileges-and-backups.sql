@@ -58,3 +58,8 @@ SELECT pg_catalog.pg_extension_config_dump('peer_usage',
 					  IN ('0', '') THEN true
 				 ELSE hour >= now() - current_setting('wgpeer.usage_retention', true)::interval
 			END$$);
+-- Standing subscription links (14-subscriptions.sql): only tokens' hashes.
+SELECT pg_catalog.pg_extension_config_dump('subscription', '');
+-- Pooled quotas and their ledger (15-user-quotas.sql).
+SELECT pg_catalog.pg_extension_config_dump('user_quota', '');
+SELECT pg_catalog.pg_extension_config_dump('traffic_ledger', '');
