@@ -15,7 +15,7 @@ WORKER_OBJS = $(patsubst %.c,%.o,$(wildcard src/worker/*.c))
 OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
 	$(WORKER_OBJS)
 
-DEPS_PKGS = libsodium libmnl libqrencode libpng
+DEPS_PKGS = libsodium libmnl libqrencode libpng zlib
 # The version lives in one place, the control file's default_version.
 EXTVERSION := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
 

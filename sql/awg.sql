@@ -154,5 +154,27 @@ SELECT pg_temp.why(stmt) AS refused FROM (VALUES
 	($$SELECT wg_set_interface_awg('awg0', '{"h1": 1, "h2": 1, "h3": 2, "h4": 3}')$$))
 	v(stmt);
 
+-- AmneziaVPN's vpn:// link: URL-safe base64 of qCompress(JSON), i.e. the
+-- JSON's length (4 bytes, big-endian), then a zlib stream (0x78 ...).
+-- test/awg_test.sh inflates it and compares every field.
+CREATE TEMP TABLE u AS
+SELECT wg_peer_amnezia_uri(peer_id) AS uri FROM p;
+SELECT left(uri, 6) AS prefix, substr(uri, 7) ~ '^[A-Za-z0-9_-]+$' AS urlsafe,
+       length(uri) < 2000 AS short
+FROM u;
+SELECT (get_byte(b, 0) << 24 | get_byte(b, 1) << 16 | get_byte(b, 2) << 8 |
+        get_byte(b, 3)) BETWEEN 1000 AND 4000 AS json_length,
+       get_byte(b, 4) = 120 AS zlib_header
+FROM (SELECT decode(rpad(t, (length(t) + 3) / 4 * 4, '='), 'base64') AS b
+      FROM (SELECT translate(substr(uri, 7), '-_', '+/') AS t FROM u) s) d;
+SELECT pg_temp.why(format($$SELECT wg_peer_amnezia_uri(%L)$$, peer_id))
+	AS refused FROM q
+UNION ALL
+SELECT pg_temp.why($$SELECT wg_peer_amnezia_uri('00000000-0000-0000-0000-000000000000')$$)
+UNION ALL
+SELECT pg_temp.why(format($$SELECT wg_peer_amnezia_uri(%L)$$, peer_id))
+FROM wg_create_peer('own-key', interface => 'awg0',
+                    public_key => wg_pubkey(wg_genkey()));
+
 SELECT wg_remove_interface(name, force => true)
 FROM interface WHERE name IN ('awg0', 'awg1', 'awg2') ORDER BY name;

@@ -1043,3 +1043,14 @@ COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
 
 REVOKE ALL ON FUNCTION wg_awg_params(), wg_set_interface_awg(text, jsonb),
 	wg_set_peer_awg(uuid, jsonb) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- AmneziaWG: AmneziaVPN's vpn:// link of a client (issue 23)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION wg_peer_amnezia_uri(peer_id uuid) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_peer_amnezia_uri'
+	LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_peer_amnezia_uri(uuid) IS
+	'The AmneziaVPN vpn:// link of a client of an AmneziaWG interface';
+REVOKE ALL ON FUNCTION wg_peer_amnezia_uri(uuid) FROM PUBLIC;

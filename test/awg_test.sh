@@ -12,7 +12,9 @@
 #     peers (single and range H, S3/S4, signature packets, a client's own
 #     junk profile) is accepted by `awg-quick strip` and by awg's config
 #     parser (`awg setconf`, stopped only by the missing device), carries
-#     the parameters the database holds, and its QR code decodes to it.
+#     the parameters the database holds, and its QR code decodes to it;
+#     its AmneziaVPN vpn:// link (wg_peer_amnezia_uri) inflates to the
+#     same config and parameters.
 # Then, in the test VM (test/vm/run.sh), with the module loaded:
 #   - wgpeer's worker sets a kernel AmneziaWG interface's key, port and
 #     parameters (read back with `awg showconf`); a client in another
@@ -134,6 +136,39 @@ SQL
 			base64 -d >"$T/$user.png"
 		zbarimg -q --raw -Sbinary "$T/$user.png" >"$T/$user.qr" 2>/dev/null || true
 		check "$user: its QR code decodes to the config" cmp -s "$T/$user.qr" "$T/$user.conf"
+		# AmneziaVPN's vpn:// link, inflated as the app does (base64url,
+		# qUncompress: 4-byte length, zlib), carries the same config and
+		# parameters
+		uri=$(q -c "SELECT wgpeer.wg_peer_amnezia_uri('$peer_id')")
+		doc=$(python3 -c '
+import base64, json, sys, zlib
+b = sys.argv[1][len("vpn://"):]
+raw = base64.urlsafe_b64decode(b + "=" * (-len(b) % 4))
+doc = zlib.decompress(raw[4:])
+assert int.from_bytes(raw[:4], "big") == len(doc)
+print(json.dumps(json.loads(doc)))' "$uri")
+		same "$user: its vpn:// link decodes to its config and parameters" t \
+			"$(q -v doc="$doc" -v peer="$peer_id" <<'SQL'
+SELECT d -> 'containers' -> 0 ->> 'container' = 'amnezia-awg'
+   AND d ->> 'defaultContainer' = 'amnezia-awg'
+   AND d ->> 'hostName' = btrim(regexp_replace(i.endpoint, ':[0-9]+$', ''), '[]')
+   AND a ->> 'port' = substring(i.endpoint FROM ':([0-9]+)$')
+   AND l ->> 'config' = wgpeer.wg_peer_config(p.peer_id)
+   AND l ->> 'client_priv_key' = p.private_key
+   AND l ->> 'client_pub_key' = p.public_key
+   AND l ->> 'server_pub_key' = i.public_key
+   AND l ->> 'client_ip' = host(p.address)
+   AND NOT EXISTS (SELECT FROM jsonb_each_text(i.awg || coalesce(p.awg, '{}')) e(k, v)
+                   WHERE v <> '' AND NOT (k IN ('s3', 's4') AND v = '0')
+                     AND (a ->> (upper(left(k, 1)) || substr(k, 2)) IS DISTINCT FROM v
+                          OR l ->> (upper(left(k, 1)) || substr(k, 2)) IS DISTINCT FROM v))
+FROM (SELECT :'doc'::jsonb AS d) x,
+     LATERAL (SELECT d -> 'containers' -> 0 -> 'awg' AS a) y,
+     LATERAL (SELECT (a ->> 'last_config')::jsonb AS l) z,
+     wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+WHERE p.peer_id = :'peer'
+SQL
+)"
 	done < <(q -F'|' -c "SELECT peer_id, user_id FROM wgpeer.peer ORDER BY user_id")
 	cluster_ctl -m immediate -w stop >/dev/null 2>&1 || true
 	tap_summary "awg_test (host)" || exit 1
