@@ -165,6 +165,9 @@ suite "search_path and privileges" bash test/search_path_test.sh
 suite "dump and restore" bash test/dump_restore_test.sh
 # several VPN servers: a primary and two nodes over logical replication
 suite "node mode" bash test/node_test.sh
+# AmneziaWG in node mode: parameters replicate and reach the node's device
+# (amneziawg-go's socket, a recording fake)
+suite "AmneziaWG node mode" bash test/awg_node_test.sh
 # physical standbys: promoted after kill -9 of the primary, asynchronous
 # with lost commits and synchronous (wireguard-go)
 suite "failover" bash test/failover_test.sh
