@@ -407,11 +407,12 @@ static int
 parse_awg_line(wg_device *dev, const char *key, const char *value)
 {
 	uint64_t	n;
-	int			k = key[1] - '1';
+	/* the index of s1..s4, h1..h4, i1..i5 */
+	int			k = strlen(key) == 2 ? key[1] - '1' : -1;
 
 	if (strcmp(key, "jc") == 0 || strcmp(key, "jmin") == 0 ||
 		strcmp(key, "jmax") == 0 ||
-		(key[0] == 's' && k >= 0 && k < WG_AWG_S_COUNT && key[2] == '\0'))
+		(key[0] == 's' && k >= 0 && k < WG_AWG_S_COUNT))
 	{
 		if (!parse_uint(value, UINT16_MAX, &n))
 			return -EPROTO;
@@ -424,12 +425,12 @@ parse_awg_line(wg_device *dev, const char *key, const char *value)
 		else
 			dev->awg.jmax = (int) n;
 	}
-	else if (key[0] == 'h' && k >= 0 && k < WG_AWG_H_COUNT && key[2] == '\0')
+	else if (key[0] == 'h' && k >= 0 && k < WG_AWG_H_COUNT)
 	{
 		if (wg_awg_parse_range(value, &dev->awg.h[k]) != NULL)
 			return -EPROTO;
 	}
-	else if (key[0] == 'i' && k >= 0 && k < WG_AWG_I_COUNT && key[2] == '\0')
+	else if (key[0] == 'i' && k >= 0 && k < WG_AWG_I_COUNT)
 	{
 		if (strlen(value) > WG_AWG_I_MAX)
 			return -EPROTO;

@@ -5,10 +5,10 @@
  *		and its socket directory.
  *
  * amneziawg-go cannot be built here (its Go dependencies are in no
- * registry we reach), so the daemon's side comes from transcripts,
- * the .txt files of test/unit/fixtures/amneziawg-go, written from its device/uapi.go
- * at versions 0.2.2 (AWG 1.0), 0.2.19 (AWG 1.5) and 3.1 (AWG 2.0): each is
- * a request and the reply the daemon gives to it.  The encoder must
+ * registry we reach), so the daemon's side comes from transcripts, the
+ * .txt files of test/unit/fixtures/amneziawg-go, written from its
+ * device/uapi.go at versions 0.2.2 (AWG 1.0), 0.2.19 (AWG 1.5) and 3.1
+ * (AWG 2.0): each is a request and the reply the daemon gives to it.  The encoder must
  * produce a transcript's request byte for byte, the parser must read its
  * reply, and a fake daemon replaying the transcripts over a real unix
  * socket (in the second of two socket directories, as amneziawg-go's
@@ -81,6 +81,7 @@ append_sink(void *arg, const char *data, size_t len)
 	return 0;
 }
 
+/* A key of 32 equal bytes. */
 static void
 fill_key(uint8_t *key, uint8_t byte)
 {
