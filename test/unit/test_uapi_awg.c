@@ -259,13 +259,15 @@ test_parse(void)
 /*
  * The fake daemon: serve one connection per transcript, in order; record
  * each request it reads (to record_path, one after the other) and answer
- * with the transcript's reply.
+ * with the transcript's reply.  It dies by SIGALRM after 30 s.
  */
 static void
 replay(int listener, const transcript *ts, int n, const char *record_path)
 {
 	FILE	   *rec = fopen(record_path, "w");
 
+	/* a client that never comes (a broken socket layer) fails, not hangs */
+	alarm(30);
 	for (int i = 0; i < n; i++)
 	{
 		char		buf[8192];
