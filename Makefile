@@ -15,7 +15,7 @@ WORKER_OBJS = $(patsubst %.c,%.o,$(wildcard src/worker/*.c))
 OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
 	$(WORKER_OBJS)
 
-DEPS_PKGS = libsodium libmnl libqrencode libpng
+DEPS_PKGS = libsodium libmnl libqrencode libpng zlib
 # The version lives in one place, the control file's default_version.
 EXTVERSION := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
 
@@ -81,7 +81,7 @@ check-layers: all
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 TEST_HDRS = $(wildcard test/*.h)
-UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping
+UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping test_uapi_awg test_amnezia_uri
 UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

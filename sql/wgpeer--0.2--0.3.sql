@@ -2089,3 +2089,14 @@ REVOKE ALL ON FUNCTION wg_apply_latency_bounds(), wg_apply_latency_recorded(),
 	wg_metrics_node_lag(), wg_metrics_users(), wg_metrics_quotas(),
 	wg_metrics_peers(), wg_metrics_server(), wg_metrics_label(text),
 	wg_metrics_family(text, text, text, text), wg_metrics() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- AmneziaWG: AmneziaVPN's vpn:// link of a client (issue 23)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION wg_peer_amnezia_uri(peer_id uuid) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_peer_amnezia_uri'
+	LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_peer_amnezia_uri(uuid) IS
+	'The AmneziaVPN vpn:// link of a client of an AmneziaWG interface';
+REVOKE ALL ON FUNCTION wg_peer_amnezia_uri(uuid) FROM PUBLIC;

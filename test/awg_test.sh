@@ -12,7 +12,9 @@
 #     peers (single and range H, S3/S4, signature packets, a client's own
 #     junk profile) is accepted by `awg-quick strip` and by awg's config
 #     parser (`awg setconf`, stopped only by the missing device), carries
-#     the parameters the database holds, and its QR code decodes to it.
+#     the parameters the database holds, and its QR code decodes to it;
+#     its AmneziaVPN vpn:// link (wg_peer_amnezia_uri) inflates to the
+#     same config and parameters.
 # Then, in the test VM (test/vm/run.sh), with the module loaded:
 #   - wgpeer's worker sets a kernel AmneziaWG interface's key, port and
 #     parameters (read back with `awg showconf`); a client in another
@@ -23,7 +25,11 @@
 #     while the same capture of a plain WireGuard interface does show them
 #     (so the check can fail);
 #   - a parameter changed by hand with `awg set` is restored by
-#     wg_reconcile(), and the tunnel still carries pings.
+#     wg_reconcile(), and the tunnel still carries pings;
+#   - a device whose parameters were reset by hand gets them back with
+#     the next batch of peer changes (no reconcile);
+#   - the server file the worker exports (wgpeer.export_dir) brings the
+#     interface back with `awg-quick up`, parameters and peers included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -130,6 +136,39 @@ SQL
 			base64 -d >"$T/$user.png"
 		zbarimg -q --raw -Sbinary "$T/$user.png" >"$T/$user.qr" 2>/dev/null || true
 		check "$user: its QR code decodes to the config" cmp -s "$T/$user.qr" "$T/$user.conf"
+		# AmneziaVPN's vpn:// link, inflated as the app does (base64url,
+		# qUncompress: 4-byte length, zlib), carries the same config and
+		# parameters
+		uri=$(q -c "SELECT wgpeer.wg_peer_amnezia_uri('$peer_id')")
+		doc=$(python3 -c '
+import base64, json, sys, zlib
+b = sys.argv[1][len("vpn://"):]
+raw = base64.urlsafe_b64decode(b + "=" * (-len(b) % 4))
+doc = zlib.decompress(raw[4:])
+assert int.from_bytes(raw[:4], "big") == len(doc)
+print(json.dumps(json.loads(doc)))' "$uri")
+		same "$user: its vpn:// link decodes to its config and parameters" t \
+			"$(q -v doc="$doc" -v peer="$peer_id" <<'SQL'
+SELECT d -> 'containers' -> 0 ->> 'container' = 'amnezia-awg'
+   AND d ->> 'defaultContainer' = 'amnezia-awg'
+   AND d ->> 'hostName' = btrim(regexp_replace(i.endpoint, ':[0-9]+$', ''), '[]')
+   AND a ->> 'port' = substring(i.endpoint FROM ':([0-9]+)$')
+   AND l ->> 'config' = wgpeer.wg_peer_config(p.peer_id)
+   AND l ->> 'client_priv_key' = p.private_key
+   AND l ->> 'client_pub_key' = p.public_key
+   AND l ->> 'server_pub_key' = i.public_key
+   AND l ->> 'client_ip' = host(p.address)
+   AND NOT EXISTS (SELECT FROM jsonb_each_text(i.awg || coalesce(p.awg, '{}')) e(k, v)
+                   WHERE v <> '' AND NOT (k IN ('s3', 's4') AND v = '0')
+                     AND (a ->> (upper(left(k, 1)) || substr(k, 2)) IS DISTINCT FROM v
+                          OR l ->> (upper(left(k, 1)) || substr(k, 2)) IS DISTINCT FROM v))
+FROM (SELECT :'doc'::jsonb AS d) x,
+     LATERAL (SELECT d -> 'containers' -> 0 -> 'awg' AS a) y,
+     LATERAL (SELECT (a ->> 'last_config')::jsonb AS l) z,
+     wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+WHERE p.peer_id = :'peer'
+SQL
+)"
 	done < <(q -F'|' -c "SELECT peer_id, user_id FROM wgpeer.peer ORDER BY user_id")
 	cluster_ctl -m immediate -w stop >/dev/null 2>&1 || true
 	tap_summary "awg_test (host)" || exit 1
@@ -157,7 +196,10 @@ kver=$(uname -r)
 insmod "$BUILD/$kver/amneziawg.ko"
 check "the amneziawg module is loaded" test -d /sys/module/amneziawg
 
-cluster_start "$T/pg" "wgpeer.database = 'postgres'" "wgpeer.reconcile_interval = '1h'"
+mkdir "$T/out"
+chown "$WGPEER_USER" "$T/out"
+cluster_start "$T/pg" "wgpeer.database = 'postgres'" "wgpeer.reconcile_interval = '1h'" \
+	"wgpeer.export_dir = '$T/out/export'"
 q -c "CREATE EXTENSION wgpeer" >/dev/null
 
 # the link: the server here, the clients in $NS
@@ -260,5 +302,38 @@ check "wg_reconcile() restored Jc and H1" wait_until 60 restored
 check "alice still pings" wait_until 60 ping_awg
 status=$(q -c "SELECT coalesce(last_error, 'none') FROM wgpeer.interface_status WHERE interface = 'awg0'")
 same "awg0 has no error" none "$status"
+
+# a device that lost its parameters between reconciles (reconcile_interval
+# is 1h here; a recreated device is reconciled when its ifindex changes is
+# noticed, a reset in place is not) gets them back with the next batch of
+# peer changes: an AmneziaWG device without them is plain WireGuard
+awg set awg0 jc 0 jmin 0 jmax 0 s1 0 s2 0 h1 1 h2 2 h3 3 h4 4
+check "awg0 was reset to plain WireGuard by hand" \
+	bash -c "awg showconf awg0 | grep -qx 'H4 = 4'"
+B_ID=$(q -c "SELECT peer_id FROM wgpeer.wg_create_peer('bob', interface => 'awg0')")
+B_KEY=$(q -c "SELECT public_key FROM wgpeer.peer WHERE peer_id = '$B_ID'")
+bob_there() { awg show awg0 peers | grep -qxF "$B_KEY"; }
+check "the batch put bob on awg0" wait_until 120 bob_there
+shown=$(awg showconf awg0 | grep -E '^(ListenPort|Jc|Jmin|Jmax|S1|S2|H1|H2|H3|H4) = ' | tr '\n' ' ')
+same "and set its AmneziaWG parameters again" \
+	"ListenPort = 51840 Jc = 4 Jmin = 40 Jmax = 70 S1 = 20 S2 = 30 H1 = 123456 H2 = 234567 H3 = 345678 H4 = 456789 " \
+	"$shown"
+check "alice still pings" wait_until 60 ping_awg
+
+# the exported server file brings the server up with awg-quick alone:
+# key, port, parameters and both peers, without PostgreSQL
+exported() { grep -q '^H4 = 456789$' "$T/out/export/awg0.conf" &&
+	[ "$(grep -c '^\[Peer\]' "$T/out/export/awg0.conf")" = 2 ]; }
+check "the worker exported awg0.conf with its parameters and peers" wait_until 120 exported
+cluster_ctl -m immediate -w stop >/dev/null 2>&1 || true
+ip link del awg0
+cp "$T/out/export/awg0.conf" "$T/awg0.conf"
+check "awg-quick up brings awg0 up from the exported file" \
+	bash -c "awg-quick up '$T/awg0.conf' >'$T/quick.log' 2>&1" || cat "$T/quick.log"
+shown=$(awg showconf awg0 | grep -E '^(ListenPort|Jc|Jmin|Jmax|S1|S2|H1|H2|H3|H4) = ' | tr '\n' ' ')
+same "with its port and AmneziaWG parameters" \
+	"ListenPort = 51840 Jc = 4 Jmin = 40 Jmax = 70 S1 = 20 S2 = 30 H1 = 123456 H2 = 234567 H3 = 345678 H4 = 456789 " \
+	"$shown"
+same "and its two peers" 2 "$(awg show awg0 peers | wc -l)"
 
 tap_summary "awg_test (VM)"

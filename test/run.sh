@@ -172,6 +172,9 @@ suite "node mode" bash test/node_test.sh
 # locations, moving a user between two nodes, the subscription link: a
 # client pings before and after, its config fetched again from the link
 suite "locations and moving" bash test/locations_e2e.sh
+# AmneziaWG in node mode: parameters replicate and reach the node's device
+# (amneziawg-go's socket, a recording fake)
+suite "AmneziaWG node mode" bash test/awg_node_test.sh
 # physical standbys: promoted after kill -9 of the primary, asynchronous
 # with lost commits and synchronous (wireguard-go)
 suite "failover" bash test/failover_test.sh

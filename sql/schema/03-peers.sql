@@ -215,6 +215,14 @@ RETURNS jsonb
 COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
 	'Give a client its own AmneziaWG junk profile (jc, jmin, jmax, i1..i5); NULL: the interface''s';
 
+-- A client of an AmneziaWG interface as AmneziaVPN's vpn:// link
+-- (src/sql/awg.c).
+CREATE FUNCTION wg_peer_amnezia_uri(peer_id uuid) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_peer_amnezia_uri'
+	LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_peer_amnezia_uri(uuid) IS
+	'The AmneziaVPN vpn:// link of a client of an AmneziaWG interface';
+
 CREATE FUNCTION wg_set_peer_wide_routes(peer_id uuid, routes cidr[])
 RETURNS cidr[]
 	AS 'MODULE_PATHNAME', 'wg_set_peer_wide_routes'

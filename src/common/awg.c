@@ -207,20 +207,53 @@ read_awg(Jsonb *jb, const char *what, bool peer, wg_awg *out,
 						 "\"jmax\": 50}'.")));
 }
 
-/* Raise the error for a set the core refused as a whole. */
+/*
+ * The value of key in awg as the normal form writes it ("" for an unset
+ * H or I).
+ */
+static char *
+key_value(const wg_awg *awg, int key)
+{
+	char		range[24];
+
+	if (key <= KEY_JMAX)
+		return psprintf("%d", key == KEY_JC ? awg->jc :
+						key == KEY_JMIN ? awg->jmin : awg->jmax);
+	if (key <= KEY_S4)
+		return psprintf("%d", awg->s[key - KEY_S1]);
+	if (key <= KEY_H4)
+	{
+		if (awg->h[key - KEY_H1].hi == 0)
+			return pstrdup("");
+		wg_awg_format_range(awg->h[key - KEY_H1], range, sizeof(range));
+		return pstrdup(range);
+	}
+	return pstrdup(awg->i[key - KEY_I1] ? awg->i[key - KEY_I1] : "");
+}
+
+/*
+ * Raise the error for a set the core refused as a whole: the message
+ * names the parameter at fault and its value (or that it is missing), the
+ * detail why, with the values it conflicts with.
+ */
 static void
 check_set(const wg_awg *awg, const char *what)
 {
 	const char *field;
-	const char *why = wg_awg_check(awg, &field);
+	char		why[WG_AWG_REASON_SIZE];
+	char	   *value;
 
-	if (why != NULL)
+	if (wg_awg_check(awg, &field, why, sizeof(why)) == NULL)
+		return;
+	value = key_value(awg, key_index(field, strlen(field)));
+	if (value[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid AmneziaWG parameters in %s: %s", what, field),
+				 errmsg("AmneziaWG parameter %s is missing in %s", field,
+						what),
 				 errdetail("%s.", why),
-				 errhint("wgpeer.wg_awg_params() returns a valid random set; "
-						 "docs/amneziawg.md describes each parameter.")));
+				 errhint("Give %s too, or leave all four H out.", field)));
+	bad_value(what, field, value, why);
 }
 
 /*

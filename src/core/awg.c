@@ -13,6 +13,7 @@
  */
 #include "core/awg.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -233,6 +234,24 @@ wg_awg_check_s(int index, int value)
 	return NULL;
 }
 
+/*
+ * Format a check's reason into buf (size bytes) and return buf, for
+ * wg_awg_check()'s "return fail(...)".
+ */
+static const char *fail(char *buf, size_t size, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
+
+static const char *
+fail(char *buf, size_t size, const char *fmt,...)
+{
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(buf, size, fmt, args);
+	va_end(args);
+	return buf;
+}
+
 /* Whether two message-type ranges share a value. */
 static int
 overlap(wg_awg_range a, wg_awg_range b)
@@ -241,56 +260,83 @@ overlap(wg_awg_range a, wg_awg_range b)
 }
 
 /*
- * A whole set.  On failure *field names the parameter at fault ("jmin",
- * "h2", ...).
+ * A whole set.  Returns NULL when it is valid; otherwise *field names the
+ * parameter at fault ("jmin", "h2", ...) and buf (size bytes) holds the
+ * reason, naming the values at fault, the allowed range or the
+ * conflicting parameter, and buf is returned.
  */
 const char *
-wg_awg_check(const wg_awg *awg, const char **field)
+wg_awg_check(const wg_awg *awg, const char **field, char *buf, size_t size)
 {
 	int			h_set = 0;
+	int			h_first = -1;
 
 	*field = "jc";
 	if (awg->jc < 0 || awg->jc > WG_AWG_JC_MAX)
-		return "Jc, the number of junk packets before a handshake, is from "
-			"0 to 128";
+		return fail(buf, size, "Jc is %d: the number of junk packets before "
+					"a handshake is from 0 to %d", awg->jc, WG_AWG_JC_MAX);
 	*field = "jmin";
 	if (awg->jmin < 0 || awg->jmin > WG_AWG_JMAX_MAX)
-		return "Jmin, the smallest junk packet, is from 0 to 1280 bytes";
+		return fail(buf, size, "Jmin is %d: the smallest junk packet is from "
+					"0 to %d bytes", awg->jmin, WG_AWG_JMAX_MAX);
 	*field = "jmax";
 	if (awg->jmax < 0 || awg->jmax > WG_AWG_JMAX_MAX)
-		return "Jmax, the largest junk packet, is from 0 to 1280 bytes";
+		return fail(buf, size, "Jmax is %d: the largest junk packet is from "
+					"0 to %d bytes", awg->jmax, WG_AWG_JMAX_MAX);
 	if (awg->jmin > awg->jmax)
-		return "Jmax must not be smaller than Jmin";
+		return fail(buf, size, "Jmax is %d, smaller than Jmin (%d): the "
+					"largest junk packet cannot be smaller than the smallest",
+					awg->jmax, awg->jmin);
 	*field = "jmin";
 	if (awg->jc > 0 && awg->jmin < 1)
-		return "With junk packets (Jc > 0), Jmin must be at least 1 byte";
+		return fail(buf, size, "Jmin is 0 while Jc is %d: junk packets are "
+					"at least 1 byte (or set Jc to 0 for none)", awg->jc);
 	for (int k = 0; k < WG_AWG_S_COUNT; k++)
 	{
 		const char *why = wg_awg_check_s(k, awg->s[k]);
 
 		*field = s_names[k];
 		if (why != NULL)
-			return why;
+			return fail(buf, size, "S%d is %d: %s", k + 1, awg->s[k], why);
 	}
 	*field = "s2";
 	if (awg->s[0] + message_size[0] == awg->s[1] + message_size[1])
-		return "S2 must not be S1 + 56: a padded initiation and a padded "
-			"response would have the same size again";
+		return fail(buf, size, "S2 is %d, which is S1 (%d) + 56: a padded "
+					"initiation (148 + S1 bytes) and a padded response "
+					"(92 + S2 bytes) would have the same size again",
+					awg->s[1], awg->s[0]);
 	for (int k = 0; k < WG_AWG_H_COUNT; k++)
-		h_set += awg->h[k].hi != 0;
+		if (awg->h[k].hi != 0)
+		{
+			h_set++;
+			if (h_first < 0)
+				h_first = k;
+		}
 	for (int k = 0; k < WG_AWG_H_COUNT; k++)
 	{
+		char		mine[24];
+
 		*field = h_names[k];
+		wg_awg_format_range(awg->h[k], mine, sizeof(mine));
 		if (h_set != 0 && awg->h[k].hi == 0)
-			return "H1, H2, H3 and H4 are given all four or none";
+			return fail(buf, size, "H%d is not set while H%d is: H1, H2, H3 "
+						"and H4 are given all four or none", k + 1,
+						h_first + 1);
 		if (awg->h[k].lo > awg->h[k].hi || (awg->h[k].lo == 0 && awg->h[k].hi))
-			return "A message type range must not end below where it "
-				"starts, nor include 0";
+			return fail(buf, size, "H%d is %s: a message type range must not "
+						"end below where it starts, nor include 0", k + 1,
+						mine);
 		for (int m = 0; m < k && h_set; m++)
 			if (overlap(awg->h[k], awg->h[m]))
-				return "The message types H1, H2, H3 and H4 must not "
-					"overlap: a received message's type says which kind "
-					"it is";
+			{
+				char		theirs[24];
+
+				wg_awg_format_range(awg->h[m], theirs, sizeof(theirs));
+				return fail(buf, size, "H%d (%s) overlaps H%d (%s): the "
+							"message types must not overlap, a received "
+							"message's type says which kind it is", k + 1,
+							mine, m + 1, theirs);
+			}
 	}
 	for (int k = 0; k < WG_AWG_I_COUNT; k++)
 	{
@@ -300,7 +346,7 @@ wg_awg_check(const wg_awg *awg, const char **field)
 			const char *why = wg_awg_check_tags(awg->i[k]);
 
 			if (why != NULL)
-				return why;
+				return fail(buf, size, "I%d: %s", k + 1, why);
 		}
 	}
 	*field = NULL;

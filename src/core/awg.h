@@ -5,8 +5,9 @@
  *		number or a range) and the signature packets (I1..I5).
  *
  * Pure C, no PostgreSQL headers.  The checks return NULL when the value is
- * acceptable, otherwise a static sentence saying what is wrong, which the
- * SQL layer reports as the error detail.
+ * acceptable, otherwise a sentence saying what is wrong (static, or for a
+ * whole set formatted into the caller's buffer with the values at fault),
+ * which the SQL layer reports as the error detail.
  */
 #ifndef WGPEER_AWG_H
 #define WGPEER_AWG_H
@@ -60,7 +61,10 @@ extern const char *wg_awg_parse_range(const char *text, wg_awg_range *out);
 extern int	wg_awg_format_range(wg_awg_range range, char *buf, size_t size);
 extern const char *wg_awg_check_tags(const char *spec);
 extern const char *wg_awg_check_s(int index, int value);
-extern const char *wg_awg_check(const wg_awg *awg, const char **field);
+/* a reason of wg_awg_check() fits in this */
+#define WG_AWG_REASON_SIZE 256
+extern const char *wg_awg_check(const wg_awg *awg, const char **field,
+								char *buf, size_t size);
 extern void wg_awg_random(wg_awg *awg);
 extern wg_awg_range wg_awg_header(const wg_awg *awg, int index);
 extern int	wg_awg_equal(const wg_awg *a, const wg_awg *b);

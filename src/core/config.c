@@ -111,8 +111,9 @@ wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
 	if (cfg->awg != NULL)
 	{
 		const char *field;
+		char		why[WG_AWG_REASON_SIZE];
 
-		if (wg_awg_check(cfg->awg, &field) != NULL)
+		if (wg_awg_check(cfg->awg, &field, why, sizeof(why)) != NULL)
 			return -EINVAL;
 	}
 
@@ -147,8 +148,11 @@ wg_config_render(const wg_client_config *cfg, char *buf, size_t size)
 /*
  * Render a server interface in the `wg setconf` format (no wg-quick keys),
  * so that `wg syncconf <interface> <file>` restores its key, port and
- * peers without PostgreSQL.  Returns the length like wg_config_render(),
- * -EINVAL for a missing or multi-line field or a bad number, -EOVERFLOW
+ * peers without PostgreSQL.  An AmneziaWG interface's file carries its
+ * parameters in [Interface], as the client configs do, and names `awg
+ * syncconf`: `awg setconf`, `awg syncconf` and `awg-quick up` read it.
+ * Returns the length like wg_config_render(), -EINVAL for a missing or
+ * multi-line field, a bad number or an invalid AmneziaWG set, -EOVERFLOW
  * past INT_MAX bytes.
  */
 int
@@ -160,6 +164,14 @@ wg_server_config_render(const wg_server_config *cfg, char *buf, size_t size)
 		cfg->listen_port < 1 || cfg->listen_port > 65535 ||
 		cfg->n_peers < 0 || (cfg->n_peers > 0 && cfg->peers == NULL))
 		return -EINVAL;
+	if (cfg->awg != NULL)
+	{
+		const char *field;
+		char		why[WG_AWG_REASON_SIZE];
+
+		if (wg_awg_check(cfg->awg, &field, why, sizeof(why)) != NULL)
+			return -EINVAL;
+	}
 	for (int i = 0; i < cfg->n_peers; i++)
 	{
 		const wg_server_peer *p = &cfg->peers[i];
@@ -172,8 +184,9 @@ wg_server_config_render(const wg_server_config *cfg, char *buf, size_t size)
 	}
 
 	out_printf(&out, "# wgpeer: interface %s, %d peers; restore with "
-			   "\"wg syncconf %s <this file>\"\n",
-			   cfg->interface, cfg->n_peers, cfg->interface);
+			   "\"%s syncconf %s <this file>\"\n",
+			   cfg->interface, cfg->n_peers, cfg->awg ? "awg" : "wg",
+			   cfg->interface);
 	out_printf(&out, "[Interface]\n");
 	if (cfg->private_key)
 		out_printf(&out, "PrivateKey = %s\n", cfg->private_key);
@@ -182,6 +195,8 @@ wg_server_config_render(const wg_server_config *cfg, char *buf, size_t size)
 				   "prepend it in an [Interface] section, or syncconf "
 				   "clears the interface's key\n");
 	out_printf(&out, "ListenPort = %d\n", cfg->listen_port);
+	if (cfg->awg)
+		render_awg(&out, cfg->awg);
 	for (int i = 0; i < cfg->n_peers; i++)
 	{
 		const wg_server_peer *p = &cfg->peers[i];

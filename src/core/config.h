@@ -48,7 +48,10 @@ typedef struct wg_server_peer
 	int			persistent_keepalive;	/* 0: off */
 } wg_server_peer;
 
-/* A server interface as `wg setconf` / `wg syncconf` read it. */
+/*
+ * A server interface as `wg setconf` / `wg syncconf` read it (`awg
+ * setconf`, `awg syncconf` and `awg-quick` for an AmneziaWG one).
+ */
 typedef struct wg_server_config
 {
 	const char *interface;		/* named in the header comment */
@@ -56,6 +59,9 @@ typedef struct wg_server_config
 	int			listen_port;
 	const wg_server_peer *peers;
 	int			n_peers;
+	const wg_awg *awg;			/* an AmneziaWG interface's parameters (its
+								 * own, no client's profile), NULL for plain
+								 * WireGuard */
 } wg_server_config;
 
 extern int	wg_server_config_render(const wg_server_config *cfg, char *buf,

@@ -54,8 +54,9 @@ wg_device_change_validate(const wg_device_change *change)
 	if (change->awg != NULL)
 	{
 		const char *field;
+		char		why[WG_AWG_REASON_SIZE];
 
-		if (wg_awg_check(change->awg, &field) != NULL)
+		if (wg_awg_check(change->awg, &field, why, sizeof(why)) != NULL)
 			return -EINVAL;
 	}
 	for (i = 0; i < change->n_peers; i++)

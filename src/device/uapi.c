@@ -153,6 +153,34 @@ put_peer(set_writer *w, const wg_peer_change *p)
 }
 
 /*
+ * Append an AmneziaWG set's device lines as amneziawg-go reads them
+ * (device/uapi.go): jc, jmin, jmax, s1, s2; s3 and s4 only when not 0 and
+ * i1..i5 only when set, because amneziawg-go before 0.2.19 (AWG 1.0)
+ * refuses those keys as unknown; h1..h4 always, an unset one as
+ * WireGuard's own type, a range as "lo-hi" (1.0 takes single values only,
+ * and refuses a range: the daemon's errno says so).
+ */
+static void
+put_awg(set_writer *w, const wg_awg *awg)
+{
+	put_line(w, "jc=%d\njmin=%d\njmax=%d\n", awg->jc, awg->jmin, awg->jmax);
+	put_line(w, "s1=%d\ns2=%d\n", awg->s[0], awg->s[1]);
+	for (int k = 2; k < WG_AWG_S_COUNT; k++)
+		if (awg->s[k] != 0)
+			put_line(w, "s%d=%d\n", k + 1, awg->s[k]);
+	for (int k = 0; k < WG_AWG_H_COUNT; k++)
+	{
+		char		range[24];
+
+		wg_awg_format_range(wg_awg_header(awg, k), range, sizeof(range));
+		put_line(w, "h%d=%s\n", k + 1, range);
+	}
+	for (int k = 0; k < WG_AWG_I_COUNT; k++)
+		if (awg->i[k] != NULL)
+			put_line(w, "i%d=%s\n", k + 1, awg->i[k]);
+}
+
+/*
  * Build the set request for change and hand it to sink in chunks of at
  * most WGUAPI_CHUNK_SIZE bytes.  The batch is validated first, so a bad
  * entry sends nothing.  Returns 0, -EINVAL, or the sink's error (after
@@ -176,6 +204,8 @@ wguapi_build_set(const wg_device_change *change, wguapi_sink sink,
 		put_key(&w, "private_key", change->private_key);
 	if (change->listen_port >= 0)
 		put_line(&w, "listen_port=%d\n", change->listen_port);
+	if (change->awg != NULL)
+		put_awg(&w, change->awg);
 	for (size_t i = 0; i < change->n_peers && w.error == 0; i++)
 		put_peer(&w, &change->peers[i]);
 	put_line(&w, "\n");
@@ -367,6 +397,52 @@ start_peer(wguapi_reply *reply, const char *value)
 }
 
 /*
+ * An amneziawg-go device line: jc, jmin, jmax and s1..s4 (decimal), h1..h4
+ * (a number or "lo-hi"), i1..i5 (the tags as set).  Any of them makes the
+ * device an AmneziaWG one.  Other keys (AWG 2.0's header_protection_key,
+ * content_padding_addition, the timings, random_trailers, ...) are
+ * skipped, as any unknown key.
+ */
+static int
+parse_awg_line(wg_device *dev, const char *key, const char *value)
+{
+	uint64_t	n;
+	/* the index of s1..s4, h1..h4, i1..i5 */
+	int			k = strlen(key) == 2 ? key[1] - '1' : -1;
+
+	if (strcmp(key, "jc") == 0 || strcmp(key, "jmin") == 0 ||
+		strcmp(key, "jmax") == 0 ||
+		(key[0] == 's' && k >= 0 && k < WG_AWG_S_COUNT))
+	{
+		if (!parse_uint(value, UINT16_MAX, &n))
+			return -EPROTO;
+		if (key[0] == 's')
+			dev->awg.s[k] = (int) n;
+		else if (strcmp(key, "jc") == 0)
+			dev->awg.jc = (int) n;
+		else if (strcmp(key, "jmin") == 0)
+			dev->awg.jmin = (int) n;
+		else
+			dev->awg.jmax = (int) n;
+	}
+	else if (key[0] == 'h' && k >= 0 && k < WG_AWG_H_COUNT)
+	{
+		if (wg_awg_parse_range(value, &dev->awg.h[k]) != NULL)
+			return -EPROTO;
+	}
+	else if (key[0] == 'i' && k >= 0 && k < WG_AWG_I_COUNT)
+	{
+		if (strlen(value) > WG_AWG_I_MAX)
+			return -EPROTO;
+		strcpy(dev->awg_i[k], value);
+	}
+	else
+		return 0;
+	dev->has_awg = true;
+	return 0;
+}
+
+/*
  * A device line (before the first peer).  Unknown keys are skipped, so a
  * daemon that reports more than we know still works.
  */
@@ -395,6 +471,8 @@ parse_device_line(wg_device *dev, const char *key, const char *value)
 			return -EPROTO;
 		dev->fwmark = (uint32_t) n;
 	}
+	else
+		return parse_awg_line(dev, key, value);
 	return 0;
 }
 
@@ -427,7 +505,12 @@ parse_peer_line(wg_peer_info *peer, const char *key, const char *value)
 		ok = parse_uint(value, UINT64_MAX, &peer->tx_bytes);
 	else if (strcmp(key, "persistent_keepalive_interval") == 0)
 	{
-		ok = parse_uint(value, 65535, &n);
+		/* amneziawg-go 3 (AWG 2.0) reports a range "lo-hi": its lo */
+		wg_awg_range range = {0, 0};
+
+		ok = wg_awg_parse_range(value, &range) == NULL &&
+			range.lo <= UINT16_MAX;
+		n = range.lo;
 		peer->keepalive = (uint16_t) n;
 	}
 	return ok ? 0 : -EPROTO;
@@ -494,26 +577,42 @@ wguapi_reply_feed(wguapi_reply *reply, const char *data, size_t len)
 }
 
 /*
- * The socket path of interface ifname in dir (NULL: WGUAPI_SOCKET_DIR).
- * -EINVAL for a name that is not an interface name, -ENAMETOOLONG when
- * the path does not fit.
+ * The socket path of interface ifname in dir (NULL: WGUAPI_SOCKET_DIRS):
+ * with a list of directories separated by ':', in the first that has a
+ * socket of that name, or else the first.  -EINVAL for a name that is not
+ * an interface name, -ENAMETOOLONG when the path does not fit.
  */
 int
 wguapi_socket_path(char *buf, size_t size, const char *dir,
 				   const char *ifname)
 {
+	const char *dirs = dir ? dir : WGUAPI_SOCKET_DIRS;
+	size_t		len;
+	struct stat st;
 	int			n;
 
 	if (ifname == NULL || ifname[0] == '\0' ||
 		strlen(ifname) >= WG_IFNAME_SIZE || strchr(ifname, '/') != NULL)
 		return -EINVAL;
-	n = snprintf(buf, size, "%s/%s.sock", dir ? dir : WGUAPI_SOCKET_DIR,
+	for (const char *p = dirs;; p += len + 1)
+	{
+		len = strcspn(p, ":");
+		n = snprintf(buf, size, "%.*s/%s.sock", (int) len, p, ifname);
+		if (n < 0 || (size_t) n >= size)
+			return -ENAMETOOLONG;
+		if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+			return 0;
+		if (p[len] == '\0')
+			break;
+	}
+	/* none has it: the first directory's path */
+	n = snprintf(buf, size, "%.*s/%s.sock", (int) strcspn(dirs, ":"), dirs,
 				 ifname);
 	return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
 /*
- * The identity of ifname's UAPI socket in dir (NULL: WGUAPI_SOCKET_DIR):
+ * The identity of ifname's UAPI socket in dir (NULL: WGUAPI_SOCKET_DIRS):
  * its inode number and change time folded to 32 bits, never 0, which
  * changes when the daemon restarts and makes a new socket (even when the
  * file system reuses the inode number); 0 when there is no socket.
@@ -546,7 +645,7 @@ wguapi_exists(const char *dir, const char *ifname)
 }
 
 /*
- * Connect to ifname's socket in dir (NULL: WGUAPI_SOCKET_DIR), without
+ * Connect to ifname's socket in dir (NULL: WGUAPI_SOCKET_DIRS), without
  * waiting.  Returns a non-blocking descriptor (close it after one
  * wguapi_set, wguapi_get or probe) or -errno: -ENOENT without a socket,
  * -ECONNREFUSED when its daemon is gone, -EACCES when we may not use it,

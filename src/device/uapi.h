@@ -1,7 +1,8 @@
 /*
  * uapi.h
- *		Userspace WireGuard (wireguard-go, boringtun) over the cross-platform
- *		UAPI: key=value lines on the unix socket <dir>/<ifname>.sock.
+ *		Userspace WireGuard (wireguard-go, boringtun, and AmneziaWG's
+ *		amneziawg-go) over the cross-platform UAPI: key=value lines on the
+ *		unix socket <dir>/<ifname>.sock.
  *
  * The second device backend, beside netlink.h, with the model of device.h: a
  * wg_device_change goes in, a wg_device comes out, so the worker's
@@ -32,11 +33,24 @@
 /* Where wireguard-go and boringtun put their sockets (and wg looks). */
 #define WGUAPI_SOCKET_DIR "/var/run/wireguard"
 
+/* Where amneziawg-go puts its sockets (and awg looks). */
+#define WGUAPI_AWG_SOCKET_DIR "/var/run/amneziawg"
+
+/*
+ * The directories searched, in order, when a caller names none: the
+ * first that has the interface's socket is used.  A dir argument may be
+ * such a list too, separated by ':'.
+ */
+#define WGUAPI_SOCKET_DIRS WGUAPI_SOCKET_DIR ":" WGUAPI_AWG_SOCKET_DIR
+
 /* The request reaches the sink in chunks of at most this many bytes. */
 #define WGUAPI_CHUNK_SIZE 4096
 
-/* Longest reply line accepted (the longest real one is an endpoint). */
-#define WGUAPI_LINE_MAX 256
+/*
+ * Longest line sent or accepted: an AmneziaWG signature packet (i1=...,
+ * up to WG_AWG_I_MAX characters) is the longest; before them an endpoint.
+ */
+#define WGUAPI_LINE_MAX (WG_AWG_I_MAX + 16)
 
 /*
  * Receives a request as it is built: data, len bytes.  Returns 0, or

@@ -1,16 +1,19 @@
 /*
  * awg.c
- *		AmneziaWG: wg_awg_params(), wg_set_interface_awg() and
- *		wg_set_peer_awg().
+ *		AmneziaWG: wg_awg_params(), wg_set_interface_awg(),
+ *		wg_set_peer_awg() and wg_peer_amnezia_uri().
  */
 #include "sql/sql.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 
+#include "core/amnezia_uri.h"
+
 PG_FUNCTION_INFO_V1(wg_awg_params);
 PG_FUNCTION_INFO_V1(wg_set_interface_awg);
 PG_FUNCTION_INFO_V1(wg_set_peer_awg);
+PG_FUNCTION_INFO_V1(wg_peer_amnezia_uri);
 
 /*
  * wg_awg_params() returns jsonb: a fresh random set of parameters that
@@ -194,4 +197,125 @@ wg_set_peer_awg(PG_FUNCTION_ARGS)
 	result = SPI_datumTransfer(result, false, -1);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * The JSON document AmneziaVPN imports for one client (amnezia-client: a
+ * server with one container "amnezia-awg" whose awg object holds the
+ * parameters, the port and last_config, itself a JSON text with the
+ * wg-quick config and its parts).  Strings where the client writes
+ * strings.  $1 is the peer_id.
+ */
+#define AMNEZIA_DOCUMENT_SQL \
+	"WITH c AS (" \
+	" SELECT p.peer_id, p.private_key, p.public_key, p.preshared_key," \
+	"  host(p.address) AS client_ip, i.public_key AS server_key," \
+	"  coalesce(p.config_name, p.user_id) AS description," \
+	"  btrim(regexp_replace(i.endpoint, ':[0-9]+$', ''), '[]') AS host," \
+	"  substring(i.endpoint FROM ':([0-9]+)$') AS port," \
+	"  coalesce(p.mtu, i.mtu) AS mtu," \
+	"  coalesce(p.persistent_keepalive, i.persistent_keepalive) AS keepalive," \
+	"  wgpeer.wg_peer_config(p.peer_id) AS config," \
+	"  (SELECT coalesce(jsonb_object_agg(upper(left(k, 1)) || substr(k, 2), v)," \
+	"                   '{}')" \
+	"   FROM jsonb_each_text(i.awg || coalesce(p.awg, '{}')) e(k, v)" \
+	"   WHERE v <> '' AND NOT (k IN ('s3', 's4') AND v = '0')) AS params" \
+	" FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface" \
+	" WHERE p.peer_id = $1)," \
+	" d AS (" \
+	" SELECT c.*," \
+	"  string_to_array(substring(config FROM '\\nDNS = ([^\\n]*)'), ', ') AS dns," \
+	"  string_to_array(substring(config FROM '\\nAllowedIPs = ([^\\n]*)'), ', ')" \
+	"   AS allowed_ips" \
+	" FROM c)" \
+	"SELECT private_key IS NULL, jsonb_build_object(" \
+	" 'containers', jsonb_build_array(jsonb_build_object(" \
+	"   'container', 'amnezia-awg'," \
+	"   'awg', params || jsonb_build_object(" \
+	"     'port', port, 'transport_proto', 'udp'," \
+	"     'last_config', (params || jsonb_strip_nulls(jsonb_build_object(" \
+	"       'config', config, 'hostName', host, 'port', port::int," \
+	"       'client_priv_key', private_key, 'client_pub_key', public_key," \
+	"       'client_ip', client_ip, 'psk_key', preshared_key," \
+	"       'server_pub_key', server_key, 'mtu', mtu::text," \
+	"       'persistent_keep_alive', keepalive::text," \
+	"       'allowed_ips', to_jsonb(allowed_ips))))::text)))," \
+	" 'defaultContainer', 'amnezia-awg'," \
+	" 'description', description," \
+	" 'hostName', host)" \
+	" || jsonb_strip_nulls(jsonb_build_object('dns1', dns[1], 'dns2', dns[2]))" \
+	" FROM d"
+
+/*
+ * wg_peer_amnezia_uri(peer_id) returns text: the client's connection as
+ * AmneziaVPN's "vpn://" link (the document of AMNEZIA_DOCUMENT_SQL,
+ * compressed as qCompress() does, in URL-safe base64), which the
+ * AmneziaVPN app imports from the clipboard or a QR code.  Only for a
+ * client of an AmneziaWG interface whose private key the database holds.
+ */
+Datum
+wg_peer_amnezia_uri(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan;
+	static SPIPlanPtr plan_document;
+	Datum		peer_id = wgpeer_peer_id_arg(fcinfo, 0);
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1] = {peer_id};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	char	   *json;
+	char	   *uri;
+	size_t		size;
+	int			len;
+	text	   *result;
+
+	SPI_connect();
+	wgpeer_exec(&plan,
+				"SELECT i.awg IS NOT NULL, i.name FROM wgpeer.peer p"
+				" JOIN wgpeer.interface i ON i.name = p.interface"
+				" WHERE p.peer_id = $1",
+				1, types, values, NULL);
+	if (SPI_processed == 0)
+		wgpeer_peer_not_found(peer_id);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	if (!DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("interface \"%s\" of peer %s is a WireGuard "
+						"interface, not an AmneziaWG one",
+						SPI_getvalue(tup, desc, 2),
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id))),
+				 errhint("Give WireGuard clients wgpeer.wg_peer_config() or "
+						 "its QR code; AmneziaVPN imports those too.")));
+
+	/* the document (wg_peer_config() checks the peer's state) */
+	wgpeer_exec(&plan_document, AMNEZIA_DOCUMENT_SQL, 1, types, values, NULL);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	if (DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("peer %s keeps its own private key",
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id))),
+				 errdetail("An AmneziaVPN link carries the client's private "
+						   "key, which the database does not hold."),
+				 errhint("Give the client wgpeer.wg_peer_config(), which it "
+						 "completes with its own key.")));
+	json = SPI_getvalue(tup, desc, 2);
+
+	size = wg_amnezia_uri_size(strlen(json));
+	uri = palloc(size);
+	len = wg_amnezia_uri(json, strlen(json), uri, size);
+	if (len < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not encode the AmneziaVPN link of peer %s: %s",
+						DatumGetCString(DirectFunctionCall1(uuid_out, peer_id)),
+						strerror(-len))));
+	result = cstring_to_text_with_len(uri, len);
+	result = (text *) SPI_datumTransfer(PointerGetDatum(result), false, -1);
+	SPI_finish();
+	PG_RETURN_TEXT_P(result);
 }

@@ -10,8 +10,12 @@
  * others (device/isolate.c): removals go first, a change the device
  * refuses is quarantined with its own error and retried with exponential
  * backoff while every other change goes through, and the device's own
- * settings (private key, listen port) are applied apart, a failure of
- * theirs recorded in worker_state without holding back any peer.  When
+ * settings (private key, listen port, and an AmneziaWG interface's
+ * parameters) are applied apart, a failure of theirs recorded in
+ * worker_state without holding back any peer.  Every batch carries them,
+ * so a device recreated since the last reconcile gets them back with its
+ * first peer change: an AmneziaWG device without its parameters would
+ * be plain WireGuard, and no client config would connect to it.  When
  * the device fails as a whole (gone, daemon stopped, no permission) the
  * rows stay, with the attempt count, the error and the time of the next
  * try (exponential backoff per interface), and other interfaces go on.  A
@@ -68,6 +72,8 @@ typedef struct Iface
 	uint8_t		private_key[WG_KEY_LEN];
 	int			listen_port;
 	WgBackend	backend;
+	bool		has_awg;		/* an AmneziaWG interface: awg is its set */
+	wg_awg		awg;
 	int			n_changes;
 } Iface;
 
@@ -88,6 +94,41 @@ typedef enum Screen
 	SCREEN_SKIP,				/* a removal to leave out: applied as it is */
 	SCREEN_FOREIGN				/* an addition refused: the key is foreign */
 } Screen;
+
+/*
+ * Read the AmneziaWG parameters of each interface of the batch (those of
+ * a WireGuard interface are NULL) into keep, which outlives the
+ * transaction.  The column is read through to_jsonb() so that a database
+ * still on an older schema, which has none, reads NULL.
+ */
+static void
+read_awg_params(MemoryContext keep, Iface *ifaces, int n_ifaces)
+{
+	static SPIPlanPtr plan;
+	Oid			types[1] = {TEXTOID};
+
+	for (int k = 0; k < n_ifaces; k++)
+	{
+		Datum		values[1] = {CStringGetTextDatum(ifaces[k].name)};
+		bool		isnull = true;
+		Datum		awg = (Datum) 0;
+		MemoryContext old;
+
+		wgpeer_exec(&plan,
+					"SELECT nullif(to_jsonb(i) -> 'awg', 'null')"
+					" FROM wgpeer.interface i WHERE name = $1",
+					1, types, values, NULL);
+		if (SPI_processed > 0)
+			awg = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+								1, &isnull);
+		if (isnull)
+			continue;
+		old = MemoryContextSwitchTo(keep);
+		wgpeer_awg_effective(DatumGetJsonbP(awg), NULL, &ifaces[k].awg);
+		MemoryContextSwitchTo(old);
+		ifaces[k].has_awg = true;
+	}
+}
 
 /*
  * Read up to wgpeer.batch_size due changes, in queue order, with what the
@@ -193,6 +234,7 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 		c->iface = k;
 		ifaces[k].n_changes++;
 	}
+	read_awg_params(keep, ifaces, n_ifaces);
 	*changes_out = changes;
 	*ifaces_out = ifaces;
 	*n_ifaces_out = n_ifaces;
@@ -281,6 +323,8 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 	dc.has_private_key = f->has_private_key;
 	memcpy(dc.private_key, f->private_key, WG_KEY_LEN);
 	dc.listen_port = f->has_private_key ? f->listen_port : -1;
+	if (f->has_awg)
+		dc.awg = &f->awg;
 	dc.peers = peers;
 	dc.n_peers = n_peers;
 	return dc;
@@ -649,12 +693,13 @@ warn_refused(const Iface *f, int n_refused, int n_changes, Datum errors,
 
 /*
  * Record in worker_state whether ifname's device took its own settings
- * (private key, listen port), apart from the peers; warn when a new error
- * appears.  Both the queue and reconcile set them.
+ * (private key, listen port, and with awg its AmneziaWG parameters),
+ * apart from the peers; warn when a new error appears.  Both the queue
+ * and reconcile set them.
  */
 void
 wgpeer_record_settings(const char *ifname, WgBackend backend, int listen_port,
-					   int rc)
+					   bool awg, int rc)
 {
 	static SPIPlanPtr plan;
 	Oid			types[2] = {TEXTOID, TEXTOID};
@@ -686,8 +731,10 @@ wgpeer_record_settings(const char *ifname, WgBackend backend, int listen_port,
 					 2, types, values, nulls, CURSOR_OPT_CUSTOM_PLAN);
 	if (rc < 0 && SPI_processed > 0)
 		ereport(WARNING,
-				(errmsg("wgpeer could not set the private key and listen port %d "
-						"of \"%s\": %s", listen_port, ifname, message),
+				(errmsg("wgpeer could not set the private key%s and listen "
+						"port %d of \"%s\": %s",
+						awg ? ", AmneziaWG parameters" : "", listen_port,
+						ifname, message),
 				 errdetail("Peer changes are applied regardless."),
 				 errhint("%s", hint ? hint :
 						 "Choose a free port: UPDATE wgpeer.interface SET listen_port = ...")));
@@ -798,9 +845,9 @@ apply_pass(void)
 		if (n_refused > 0)
 			warn_refused(f, n_refused, f->n_changes, refused_errors,
 						 record_refused(f->name, refused_ids, refused_errors));
-		if (f->has_private_key)
+		if (f->has_private_key || f->has_awg)
 			wgpeer_record_settings(f->name, f->backend, f->listen_port,
-								   o->dev.settings_rc);
+								   f->has_awg, o->dev.settings_rc);
 	}
 	result = n >= wgpeer_batch_size ? 0 : next_retry_ms();
 	wgpeer_end_work();

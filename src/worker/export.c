@@ -8,7 +8,8 @@
  * when the database holds it, its listen port, and one [Peer] per peer in
  * state creating or active, its tunnel addresses and routes as AllowedIPs:
  * the peers the database wants on the interface, the same set
- * reconciliation enforces).  When
+ * reconciliation enforces; an AmneziaWG interface's file carries its
+ * parameters too, for `awg syncconf` or `awg-quick up`).  When
  * wgpeer.export_client_configs is on, the subdirectory <interface>/ holds
  * one client config per live peer, <config_name>.conf, rendered exactly as
  * wg_peer_config() renders it; a second live peer of the interface with
@@ -362,8 +363,10 @@ plan_servers(void)
 
 	wgpeer_exec(&iface_plan,
 				"SELECT name, private_key, listen_port,"
-				" coalesce(persistent_keepalive, 0)"
-				" FROM wgpeer.interface"
+				" coalesce(persistent_keepalive, 0),"
+		/* AmneziaWG (0.3), read so under older schemas too */
+				" nullif(to_jsonb(i) -> 'awg', 'null')"
+				" FROM wgpeer.interface i"
 				" WHERE node = current_setting('wgpeer.node') ORDER BY name",
 				0, NULL, NULL, NULL);
 	ifaces = SPI_tuptable;
@@ -377,6 +380,9 @@ plan_servers(void)
 		Oid			types[1] = {TEXTOID};
 		Datum		values[1] = {CStringGetTextDatum(ifname)};
 		wg_server_config cfg;
+		wg_awg		awg;
+		bool		no_awg;
+		Datum		awg_json = SPI_getbinval(tup, desc, 5, &no_awg);
 		wg_server_peer *peers;
 		uint64		n_peers;
 		char	   *rel;
@@ -417,6 +423,12 @@ plan_servers(void)
 		cfg.listen_port = atoi(SPI_getvalue(tup, desc, 3));
 		cfg.peers = peers;
 		cfg.n_peers = (int) n_peers;
+		cfg.awg = NULL;
+		if (!no_awg)
+		{
+			wgpeer_awg_effective(DatumGetJsonbP(awg_json), NULL, &awg);
+			cfg.awg = &awg;
+		}
 
 		rel = psprintf("%s.conf", ifname);
 		len = wg_server_config_render(&cfg, NULL, 0);

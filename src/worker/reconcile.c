@@ -505,8 +505,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 			dc.listen_port = listen_port;
 		}
 	}
-	/* a userspace daemon is not told them yet (docs/amneziawg.md) */
-	if (awg != NULL && !wgpeer_uses_uapi(ifname, backend))
+	/* the kernel module's, or amneziawg-go's over the UAPI */
+	if (awg != NULL)
 	{
 		wg_awg		now;
 
@@ -529,7 +529,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		if (out.device_rc == 0)
 			wgpeer_record_managed(ifname, &screen, changes, n_changes, peer_rc);
 		if (out.device_rc == 0 && dc.has_private_key && !dc.awg)
-			wgpeer_record_settings(ifname, backend, listen_port, out.settings_rc);
+			wgpeer_record_settings(ifname, backend, listen_port, false,
+								   out.settings_rc);
 		if (out.device_rc < 0)
 			wgpeer_describe_failure(out.device_rc, out.at_open, ifname, backend,
 									&message, &hint);
@@ -579,7 +580,8 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	{
 		wgpeer_record_managed(ifname, &screen, NULL, 0, NULL);
 		if (private_key)
-			wgpeer_record_settings(ifname, backend, listen_port, 0);
+			wgpeer_record_settings(ifname, backend, listen_port, awg != NULL,
+								   0);
 	}
 	if (absent != (Datum) 0)
 		warn_missing(ifname, absent);

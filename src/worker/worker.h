@@ -96,9 +96,12 @@ extern void wgpeer_device_apply(const wg_device_change *change,
 								WgBackend backend, int *peer_rc,
 								wg_apply_outcome *out);
 
-/* apply.c: whether a device took its private key and listen port */
+/*
+ * apply.c: whether a device took its private key and listen port (and
+ * AmneziaWG parameters)
+ */
 extern void wgpeer_record_settings(const char *ifname, WgBackend backend,
-								   int listen_port, int rc);
+								   int listen_port, bool awg, int rc);
 
 /* managed.c */
 typedef struct WgManagedScreen

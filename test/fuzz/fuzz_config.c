@@ -263,6 +263,7 @@ fuzz_server(fields *f, unsigned absent, int port, int n_peers,
 	s.listen_port = port;
 	s.peers = n_peers > 0 ? peers : NULL;
 	s.n_peers = n_peers;
+	s.awg = NULL;				/* the unit test renders AmneziaWG lines */
 	valid = clean(s.interface, true) && clean(s.private_key, false) &&
 		port >= 1 && port <= 65535 && n_peers >= 0;
 	for (int i = 0; i < n_peers; i++)

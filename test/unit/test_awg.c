@@ -116,72 +116,80 @@ test_set(void)
 	wg_awg		a = known_set();
 	wg_awg		zero;
 	const char *field;
+	char		why[WG_AWG_REASON_SIZE];
 
-	OK(wg_awg_check(&a, &field));
+	OK(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK(field == NULL);
 	memset(&zero, 0, sizeof(zero));
-	OK(wg_awg_check(&zero, &field));
+	OK(wg_awg_check(&zero, &field, why, sizeof(why)));
 
 	a.jc = 129;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "jc");
+	CHECK(strstr(why, "Jc is 129: ") == why && strstr(why, "0 to 128"));
 	a = known_set();
 	a.jmin = 80;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "jmax");
+	CHECK(strstr(why, "Jmax is 70, smaller than Jmin (80)") == why);
 	a = known_set();
 	a.jmax = 1281;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "jmax");
 	a = known_set();
 	a.jmin = 0;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "jmin");
+	CHECK(strstr(why, "Jmin is 0 while Jc is 4") == why);
 	a.jc = 0;
-	OK(wg_awg_check(&a, &field));
+	OK(wg_awg_check(&a, &field, why, sizeof(why)));
 
 	a = known_set();
 	a.s[0] = 1132;
-	OK(wg_awg_check(&a, &field));
+	OK(wg_awg_check(&a, &field, why, sizeof(why)));
 	a.s[0] = 1133;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "s1");
 	a = known_set();
 	a.s[1] = 1189;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "s2");
 	a = known_set();
 	a.s[2] = 1217;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "s3");
 	a = known_set();
 	a.s[3] = 1249;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "s4");
 	a.s[3] = -1;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	a = known_set();
 	a.s[1] = a.s[0] + 56;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "s2");
+	CHECK(strstr(why, "S2 is 76, which is S1 (20) + 56") == why);
 
 	a = known_set();
 	a.h[2].lo = 100;
 	a.h[2].hi = 123456;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "h3");
+	CHECK(strstr(why, "H3 (100-123456) overlaps H1 (123456)") == why);
 	a.h[2].hi = 123455;
-	OK(wg_awg_check(&a, &field));
+	OK(wg_awg_check(&a, &field, why, sizeof(why)));
 	a.h[3].lo = a.h[3].hi = 0;
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "h4");
+	CHECK(strstr(why, "H4 is not set while H1 is") == why);
 
 	a = known_set();
 	a.i[2] = "<r 16>";
-	OK(wg_awg_check(&a, &field));
+	OK(wg_awg_check(&a, &field, why, sizeof(why)));
 	a.i[4] = "<q>";
-	BAD(wg_awg_check(&a, &field));
+	BAD(wg_awg_check(&a, &field, why, sizeof(why)));
 	CHECK_STR(field, "i5");
+	CHECK(strstr(why, "I5: Unknown tag") == why);
 }
 
 static void
@@ -191,9 +199,10 @@ test_random(void)
 	{
 		wg_awg		a;
 		const char *field;
+		char		why[WG_AWG_REASON_SIZE];
 
 		wg_awg_random(&a);
-		OK(wg_awg_check(&a, &field));
+		OK(wg_awg_check(&a, &field, why, sizeof(why)));
 		CHECK(a.jc >= 3 && a.jmin >= 40 && a.s[0] >= 15);
 		for (int k = 0; k < WG_AWG_H_COUNT; k++)
 			CHECK(a.h[k].lo >= 5 && a.h[k].lo == a.h[k].hi);

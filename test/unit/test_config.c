@@ -213,7 +213,7 @@ static void
 test_server(void)
 {
 	wg_server_config cfg = {"wg0", "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=",
-	51820, server_peers, 2};
+	51820, server_peers, 2, NULL};
 	char		buf[1024];
 	int			len = wg_server_config_render(&cfg, buf, sizeof(buf));
 
@@ -254,11 +254,60 @@ test_server(void)
 	CHECK(len == (int) strlen(buf));
 }
 
+/*
+ * An AmneziaWG server's file: its parameters in [Interface], after the
+ * port, as a client config carries them (S3, S4 only when set), and the
+ * restore command is awg's; an invalid set is refused.
+ */
+static void
+test_server_awg(void)
+{
+	wg_awg		awg;
+	wg_server_config cfg = {"awg0", "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=",
+	51820, server_peers, 1, &awg};
+	char		buf[1024];
+	int			len;
+
+	memset(&awg, 0, sizeof(awg));
+	awg.jc = 4;
+	awg.jmin = 40;
+	awg.jmax = 70;
+	awg.s[0] = 20;
+	awg.s[1] = 30;
+	awg.s[3] = 16;
+	awg.h[0].lo = awg.h[0].hi = 123456;
+	awg.h[1].lo = awg.h[1].hi = 234567;
+	awg.h[2].lo = 345678;
+	awg.h[2].hi = 345700;
+	awg.h[3].lo = awg.h[3].hi = 456789;
+	awg.i[1] = "<b 0xc0ff><r 16>";
+	len = wg_server_config_render(&cfg, buf, sizeof(buf));
+	CHECK_STR(buf,
+			  "# wgpeer: interface awg0, 1 peers; restore with "
+			  "\"awg syncconf awg0 <this file>\"\n"
+			  "[Interface]\n"
+			  "PrivateKey = dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=\n"
+			  "ListenPort = 51820\n"
+			  "Jc = 4\nJmin = 40\nJmax = 70\nS1 = 20\nS2 = 30\nS4 = 16\n"
+			  "H1 = 123456\nH2 = 234567\nH3 = 345678-345700\nH4 = 456789\n"
+			  "I2 = <b 0xc0ff><r 16>\n"
+			  "\n"
+			  "[Peer]\n"
+			  "PublicKey = hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n"
+			  "PresharedKey = 3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=\n"
+			  "AllowedIPs = 10.10.0.2/32, fd00::2/128, 192.168.77.0/24, "
+			  "fd77::/64\n"
+			  "PersistentKeepalive = 25\n");
+	CHECK(len == (int) strlen(buf));
+	awg.jmin = 80;
+	CHECK(wg_server_config_render(&cfg, NULL, 0) == -EINVAL);
+}
+
 static void
 test_server_refused(void)
 {
 	wg_server_peer peers[2];
-	wg_server_config cfg = {"wg0", NULL, 51820, peers, 2};
+	wg_server_config cfg = {"wg0", NULL, 51820, peers, 2, NULL};
 
 	memcpy(peers, server_peers, sizeof(peers));
 	CHECK(wg_server_config_render(&cfg, NULL, 0) > 0);
@@ -308,6 +357,7 @@ main(void)
 	test_sizing();
 	test_injection();
 	test_server();
+	test_server_awg();
 	test_server_refused();
 	return UNIT_DONE("test_config");
 }

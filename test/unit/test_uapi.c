@@ -384,7 +384,7 @@ test_parse_replies(void)
 	wguapi_reply r;
 	int			status;
 	int			rc = 0;
-	char		bad[512];
+	char		bad[WGUAPI_LINE_MAX + 64];
 
 	CHECK(feed_all(text, &dev, &status) == 1);
 	CHECK(status == 0);
