@@ -125,7 +125,7 @@ CREATE TEMP TABLE q AS
 SELECT peer_id, config FROM wg_create_peer('wg-user', interface => 'awg2');
 SELECT pg_temp.why(format($$SELECT wg_set_peer_awg(%L, '{}')$$, peer_id))
 	AS refused FROM q;
-SELECT config ~ 'Jc|H1' AS has_awg_lines FROM q;
+SELECT config ~ '(?n)^(Jc|H1) = ' AS has_awg_lines FROM q;
 
 -- Changing J or I only: no warning, no event.
 SELECT max(event_id) AS before FROM event \gset
