@@ -71,7 +71,7 @@ check-layers: all
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 TEST_HDRS = $(wildcard test/*.h)
-UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping
+UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping test_signature
 UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 
