@@ -6,16 +6,18 @@ MODULE_big = wgpeer
 
 # The layers of src/, each a folder; dependencies point one way (see
 # "make check-layers"): core <- device <- worker, core <- common <- sql,
-# common <- worker.  The pure C layers (core, device) use no postgres.h.
+# common <- worker, common <- webhook.  The pure C layers (core, device)
+# use no postgres.h.
 CORE_OBJS = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
 DEVICE_OBJS = $(patsubst %.c,%.o,$(wildcard src/device/*.c))
 COMMON_OBJS = $(patsubst %.c,%.o,$(wildcard src/common/*.c))
 SQL_OBJS = $(patsubst %.c,%.o,$(wildcard src/sql/*.c))
 WORKER_OBJS = $(patsubst %.c,%.o,$(wildcard src/worker/*.c))
+WEBHOOK_OBJS = $(patsubst %.c,%.o,$(wildcard src/webhook/*.c))
 OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
-	$(WORKER_OBJS)
+	$(WORKER_OBJS) $(WEBHOOK_OBJS)
 
-DEPS_PKGS = libsodium libmnl libqrencode libpng
+DEPS_PKGS = libsodium libmnl libqrencode libpng libcurl
 # The version lives in one place, the control file's default_version.
 EXTVERSION := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
 
@@ -57,7 +59,7 @@ $(DATA_built): $(SCHEMA_SRCS) $(EXTENSION).control
 	mv $@.tmp $@
 
 # The library checks the schema's version against the control file's.
-src/worker/xact.o: $(EXTENSION).control
+src/common/xact.o: $(EXTENSION).control
 
 # The layering rule of src/ (see test/check_layers.pl), checked on the
 # sources' includes and the built objects' symbols.
