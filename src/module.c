@@ -127,8 +127,16 @@ _PG_init(void)
 	confine_capability();
 	wgpeer_define_settings();
 	wgpeer_mailbox_init();
-	wgpeer_event_log_init();
+
+	/*
+	 * Transaction callbacks run newest first: the webhook worker's wake-up
+	 * is registered before the event log's, so that at commit it runs
+	 * after the event log has cleared the transaction's slot (else the
+	 * woken worker could still find its events beyond the horizon, and
+	 * sleep).
+	 */
 	wgpeer_webhook_latch_init();
+	wgpeer_event_log_init();
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	prev_client_auth_hook = ClientAuthentication_hook;
