@@ -157,6 +157,9 @@ suite "routes with a client" bash test/routes_e2e.sh
 # usage and events with a real client: quotas, the event log read late, in
 # pages, across a worker killed with kill -9
 suite "usage and events" bash test/usage_e2e.sh
+# webhooks against a real HTTPS receiver: failures, an endpoint down, the
+# delivery worker killed with kill -9 mid-batch, a wrong CA, signatures
+suite "webhooks" bash test/webhook_test.sh
 # nobody can make the worker or the triggers run planted functions; only
 # the worker holds CAP_NET_ADMIN
 suite "search_path and privileges" bash test/search_path_test.sh
