@@ -6,18 +6,7 @@ SET search_path = wgpeer, public;
 \set VERBOSITY default
 
 \i sql/include/try.sql
--- pg_temp.try() with the error's hint.
-CREATE FUNCTION pg_temp.try_hint(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	hint text;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
-	RETURN SQLSTATE || ': ' || SQLERRM || E'\nHINT: ' || hint;
-END
-$$;
+\i sql/include/try_hint.sql
 
 -- A new endpoint starts after the last event id handed out: new events
 -- only.

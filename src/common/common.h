@@ -16,6 +16,7 @@
  *				counters of commits that changed what the worker watches
  * event_log.c	the horizon under which wgpeer.event ids are settled, and
  *				the NOTIFY of a transaction's last event
+ * bgworker.c	the background workers' registration and pinned search_path
  * xact.c		the background workers' transactions, and whether the
  *				extension they serve is installed at this library's version
  * webhook_latch.c	waking the webhook worker when a transaction that
@@ -129,6 +130,10 @@ extern void wgpeer_event_log_init(void);
 extern void wgpeer_event_id_taking(void);
 extern void wgpeer_event_id_taken(int64 id);
 extern bool wgpeer_event_horizon(int64 next_id, int64 *horizon);
+
+/* bgworker.c */
+extern void wgpeer_register_bgworker(const char *function, const char *name);
+extern void wgpeer_pin_search_path(void);
 
 /* xact.c */
 extern bool wgpeer_installed(void);

@@ -42,18 +42,7 @@ PGDLLEXPORT void wgpeer_webhook_main(Datum arg);
 void
 wgpeer_webhook_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "wgpeer");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "wgpeer_webhook_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "wgpeer webhook worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "wgpeer webhook worker");
-	RegisterBackgroundWorker(&worker);
+	wgpeer_register_bgworker("wgpeer_webhook_main", "wgpeer webhook worker");
 }
 
 /*
@@ -137,8 +126,8 @@ deliver_pass(void)
 }
 
 /*
- * The worker: connect with search_path pinned as the apply worker does
- * (src/worker/main.c says why), publish the latch, then deliver and sleep.
+ * The worker: connect with search_path pinned (src/common/bgworker.c says
+ * why), publish the latch, then deliver and sleep.
  * An error ends the pass, not the worker: it is logged and the next pass
  * waits a second, doubling up to wgpeer.webhook_retry_max while errors
  * continue.  Each pass runs in a memory context reset at the next.
@@ -154,8 +143,7 @@ wgpeer_webhook_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(wgpeer_database, NULL, 0);
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
-					PGC_S_OVERRIDE);
+	wgpeer_pin_search_path();
 	wgpeer_http_init();
 
 	wait_event = wgpeer_wait_event("WgpeerWebhookMain");
