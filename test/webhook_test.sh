@@ -10,9 +10,10 @@
 #	   then catches up once the receiver accepts.
 #	2. The receiver is down (port closed) while events are written: the
 #	   error says the connection failed; it comes back, delivery resumes.
-#	3. The delivery worker is killed with kill -9 while the receiver holds
-#	   a batch it has recorded (the cluster restarts, as PostgreSQL does
-#	   after any crash): the batch is sent again, the same events under
+#	3. The delivery worker, a process of its own without CAP_NET_ADMIN, is
+#	   killed with kill -9 while the receiver holds a batch it has
+#	   recorded (the cluster restarts, as PostgreSQL does after any
+#	   crash): the batch is sent again, the same events under
 #	   the same idempotency key.
 #	4. A wrong CA in wgpeer.webhook_ca_file: last_error says the
 #	   certificate did not verify; the right one, and delivery resumes.
@@ -134,7 +135,8 @@ receiver_down() {
 	RECEIVER_PID=
 }
 
-# --- the cluster ---
+# --- the cluster (with CAP_NET_ADMIN, as the systemd drop-in gives it) ---
+CLUSTER_NET_ADMIN=1
 cluster_start "$WORK/pg" \
 	"wgpeer.webhook_ca_file = '$WORK/ca.pem'" \
 	"wgpeer.webhook_batch_size = 4" \
@@ -194,6 +196,10 @@ WORKER_PID=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer
 check "3. the webhook worker is a process of its own, apart from the apply worker" \
 	sql_true "SELECT count(DISTINCT pid) = 2 FROM pg_stat_activity
 	          WHERE backend_type IN ('wgpeer webhook worker', 'wgpeer apply worker')"
+# CAP_NET_ADMIN is bit 12: the apply worker's alone
+net_admin() { printf '%d' $(((0x$(awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status") >> 12) & 1)); }
+same "3. the webhook worker holds no CAP_NET_ADMIN (effective, permitted)" "0 0" \
+	"$(net_admin "$WORKER_PID" CapEff) $(net_admin "$WORKER_PID" CapPrm)"
 kill -9 "$WORKER_PID"
 rm -f "$WORK/hang"
 # (while the cluster restarts, psql cannot connect: not an error here)
