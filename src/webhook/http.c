@@ -58,15 +58,16 @@ keep_excerpt(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /*
- * Abort the transfer when the worker is told to stop or the postmaster is
- * gone (libcurl's progress callback, called about once a second and on
- * every chunk).
+ * Abort the transfer when the worker is told to stop (SIGTERM: die() sets
+ * ProcDiePending) or the postmaster is gone (libcurl's progress callback,
+ * called about once a second and on every chunk).  Other interrupts wait
+ * for the request to end.
  */
 static int
 stop_requested(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 			   curl_off_t ultotal, curl_off_t ulnow)
 {
-	return (InterruptPending || !PostmasterIsAlive()) ? 1 : 0;
+	return (ProcDiePending || !PostmasterIsAlive()) ? 1 : 0;
 }
 
 /*
