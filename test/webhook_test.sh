@@ -14,7 +14,8 @@
 #	   killed with kill -9 while the receiver holds a batch it has
 #	   recorded (the cluster restarts, as PostgreSQL does after any
 #	   crash): the batch is sent again, the same events under
-#	   the same idempotency key.
+#	   the same idempotency key.  A fast shutdown while the receiver
+#	   holds a request does not wait for the request's timeout.
 #	4. A wrong CA in wgpeer.webhook_ca_file: last_error says the
 #	   certificate did not verify; the right one, and delivery resumes.
 #	5. What the receiver got: every event after the endpoint's start,
@@ -207,6 +208,21 @@ check "3. after the crash restart every endpoint catches up" \
 	wait_until 120 eval "caught_up 2>/dev/null"
 check "3. the held batch was sent again under the same idempotency key ($HELD_KEY)" \
 	test "$(grep -c "\"path\": \"/a\", \"key\": \"$HELD_KEY\", \"sig_ok\"" "$WORK/requests.log")" -ge 2
+
+# 3b. a fast shutdown while the receiver holds a request: the worker cuts
+# the request short instead of waiting for wgpeer.webhook_timeout (made
+# 5 minutes here; pg_ctl would give up after 2)
+q -c "ALTER SYSTEM SET wgpeer.webhook_timeout = '5min'" -c "SELECT pg_reload_conf()" >/dev/null
+rm -f "$WORK/hung"
+touch "$WORK/hang"
+write_events 1
+wait_until 60 test -e "$WORK/hung"
+check "3b. a fast shutdown does not wait for the request in flight" \
+	cluster_ctl -m fast -w -t 120 stop
+rm -f "$WORK/hang"
+cluster_run
+q -c "ALTER SYSTEM RESET wgpeer.webhook_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+check "3b. started again, every endpoint catches up" wait_until 90 caught_up
 
 # 4. a wrong CA, then the right one
 q -c "ALTER SYSTEM SET wgpeer.webhook_ca_file = '$WORK/wrong_ca.pem'" -c "SELECT pg_reload_conf()" >/dev/null
