@@ -35,19 +35,29 @@ PG_CPPFLAGS = -I$(srcdir)/src -DWGPEER_VERSION=\"$(EXTVERSION)\" $(shell pkg-con
 SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges lifecycle import events awg \
-	quota config_link routes node_rows restore rates webhook
+	quota config_link routes node_rows restore rates locations subscription \
+	user_quota webhook
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
-	events_order config_link_race routes_overlap
+	events_order config_link_race routes_overlap placement_concurrent
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
 
-EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS) test/vm/wgnl_driver
+EXTRA_CLEAN = tmp_check output_iso $(UNIT_BINS) test/vm/wgnl_driver \
+	$(addsuffix .d,$(OBJS) $(OBJS:.o=.bc))
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Each object (and bitcode file) records the headers it included in
+# <object>.d, so that a changed header rebuilds what uses it.  (PGXS's own
+# autodepend names these files by the source's base name, which the
+# layers repeat: src/core/awg.c, src/sql/awg.c.)
+override CFLAGS += -MMD -MP -MF $@.d
+override BITCODE_CFLAGS += -MMD -MP -MF $@.d
+-include $(wildcard $(addsuffix .d,$(OBJS) $(OBJS:.o=.bc)))
 
 # The install script: a header, then each area file under its name.
 $(DATA_built): $(SCHEMA_SRCS) $(EXTENSION).control

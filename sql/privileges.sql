@@ -28,7 +28,7 @@ ORDER BY c.relname;
 -- The README's grants for an application role.
 GRANT USAGE ON SCHEMA wgpeer TO wgpeer_app;
 GRANT EXECUTE ON FUNCTION
-	wgpeer.wg_create_peer(text, integer, text, text, text, text, interval, timestamptz, boolean),
+	wgpeer.wg_create_peer(text, integer, text, text, text, text, interval, timestamptz, boolean, text),
 	wgpeer.wg_revoke_peer(uuid),
 	wgpeer.wg_renew_peer(uuid, integer, interval, timestamptz),
 	wgpeer.wg_list_user_peers(text),

@@ -1045,6 +1045,660 @@ REVOKE ALL ON FUNCTION wg_awg_params(), wg_set_interface_awg(text, jsonb),
 	wg_set_peer_awg(uuid, jsonb) FROM PUBLIC;
 
 ------------------------------------------------------------------------------
+-- Locations, capacity, moving peers and standing subscription links
+------------------------------------------------------------------------------
+
+-- An interface may serve a location and take at most capacity peers;
+-- wg_create_peer(location => ...) places a peer on the interface of that
+-- location with the most room.
+ALTER TABLE interface
+	ADD COLUMN location text
+		CONSTRAINT interface_location_check
+		CHECK (location ~ '^[a-z0-9][a-z0-9_-]{0,39}$'),
+	ADD COLUMN capacity integer
+		CONSTRAINT interface_capacity_check CHECK (capacity > 0),
+	ADD COLUMN consumption_multiplier numeric NOT NULL DEFAULT 1
+		CONSTRAINT interface_consumption_multiplier_check
+		CHECK (consumption_multiplier > 0 AND consumption_multiplier <= 100);
+COMMENT ON COLUMN interface.location IS
+	'Where the interface serves (e.g. ''de''), for placement by location; NULL: none';
+COMMENT ON COLUMN interface.capacity IS
+	'Most peers (live or suspended) the interface takes; NULL: no limit';
+COMMENT ON COLUMN interface.consumption_multiplier IS
+	'How much a byte on this interface counts against a user''s pooled quota (default 1)';
+
+-- A move logs moved, a fetch of a subscription link subscription_fetched,
+-- a top-up traffic_added, a reset of pooled usage usage_reset.
+ALTER DOMAIN event_kind DROP CONSTRAINT event_kind_check;
+ALTER DOMAIN event_kind ADD CONSTRAINT event_kind_check CHECK (VALUE IN (
+	'created', 'activated', 'apply_failed', 'suspended', 'resumed',
+	'renewed', 'plan_started', 'expiring_soon', 'expired', 'revoked',
+	'key_rotated', 'quota_warning', 'quota_reached', 'connected',
+	'disconnected', 'node_rejected', 'rate_changed', 'interface_params_changed',
+	'moved', 'subscription_fetched', 'traffic_added', 'usage_reset'));
+
+-- wg_create_peer() learns location => ...
+DO $do$
+DECLARE
+	old regprocedure := 'wgpeer.wg_create_peer(text, integer, text, text,
+		text, text, interval, timestamptz, boolean)';
+	grantees regrole[];
+	grantable boolean[];
+BEGIN
+	SELECT array_agg(a.grantee::regrole), array_agg(a.is_grantable)
+		INTO grantees, grantable
+		FROM pg_proc p, aclexplode(p.proacl) a
+		WHERE p.oid = old AND a.grantee <> p.proowner AND a.grantee <> 0;
+	EXECUTE format('DROP FUNCTION %s', old);
+	CREATE FUNCTION wgpeer.wg_create_peer(
+		user_id text,
+		duration_months integer DEFAULT 1,
+		dns text DEFAULT NULL,
+		config_name text DEFAULT NULL,
+		interface text DEFAULT NULL,
+		public_key text DEFAULT NULL,
+		duration interval DEFAULT NULL,
+		until timestamptz DEFAULT NULL,
+		starts_on_handshake boolean DEFAULT false,
+		location text DEFAULT NULL,
+		OUT peer_id uuid,
+		OUT user_id text,
+		OUT interface text,
+		OUT address inet,
+		OUT address6 inet,
+		OUT public_key text,
+		OUT status text,
+		OUT config_name text,
+		OUT created_at timestamptz,
+		OUT expires_at timestamptz,
+		OUT config text)
+		AS 'MODULE_PATHNAME', 'wg_create_peer'
+		LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+	REVOKE ALL ON FUNCTION wgpeer.wg_create_peer FROM PUBLIC;
+	FOR i IN 1 .. coalesce(array_length(grantees, 1), 0)
+	LOOP
+		EXECUTE format('GRANT EXECUTE ON FUNCTION wgpeer.wg_create_peer TO %I%s',
+					   grantees[i],
+					   CASE WHEN grantable[i] THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+END
+$do$;
+COMMENT ON FUNCTION wg_create_peer IS
+	'Create a peer: keys, address, row, queued kernel change and client config';
+
+-- The peers that hold an address on an interface, counted for its
+-- capacity by every creation and move.
+CREATE INDEX peer_held ON peer (interface)
+	WHERE status IN ('creating', 'active', 'suspended');
+
+-- Give an interface a location and a capacity (NULL: none, no limit).
+-- A lower capacity than the peers it holds is allowed: it takes no new
+-- ones until enough go.
+CREATE FUNCTION wg_set_interface_location(name text, location text,
+										  capacity integer DEFAULT NULL)
+RETURNS interface
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	i wgpeer.interface;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_set_interface_location');
+	IF wg_set_interface_location.location !~ '^[a-z0-9][a-z0-9_-]{0,39}$' THEN
+		RAISE EXCEPTION 'invalid location "%"', wg_set_interface_location.location
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A location is 1 to 40 lower-case letters, digits, '
+						   'hyphens and underscores, starting with a letter or digit.',
+				  HINT = 'Use a short code such as ''de'' or ''us-east''; NULL for none.';
+	END IF;
+	IF wg_set_interface_location.capacity <= 0 THEN
+		RAISE EXCEPTION 'capacity must be positive, not %', wg_set_interface_location.capacity
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Give the most peers the interface takes, or NULL for no limit.';
+	END IF;
+	UPDATE wgpeer.interface AS t
+		SET location = wg_set_interface_location.location,
+			capacity = wg_set_interface_location.capacity
+		WHERE t.name = wg_set_interface_location.name
+		RETURNING * INTO i;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'interface "%" is not registered with wgpeer',
+				wg_set_interface_location.name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Register it with wgpeer.wg_add_interface(); '
+						 'SELECT name FROM wgpeer.interface lists those that are.';
+	END IF;
+	RETURN i;
+END
+$$;
+COMMENT ON FUNCTION wg_set_interface_location(text, text, integer) IS
+	'Set the location an interface serves and the most peers it takes (NULL: none, no limit)';
+
+-- The load of each location, for an application's "server load": its
+-- interfaces and nodes, the peers holding an address there (live or
+-- suspended), the capacity (NULL when an interface has no limit), the
+-- free places and the percentage used.
+CREATE VIEW location_load AS
+	SELECT i.location,
+		   count(*) AS interfaces,
+		   array_agg(DISTINCT i.node ORDER BY i.node) AS nodes,
+		   sum(h.held)::bigint AS peers,
+		   CASE WHEN bool_and(i.capacity IS NOT NULL)
+				THEN sum(i.capacity)::bigint END AS capacity,
+		   CASE WHEN bool_and(i.capacity IS NOT NULL)
+				THEN sum(greatest(i.capacity - h.held, 0))::bigint END AS free,
+		   CASE WHEN bool_and(i.capacity IS NOT NULL)
+				THEN round(100.0 * sum(h.held) / sum(i.capacity), 1) END AS load_percent
+	FROM interface i,
+		 LATERAL (SELECT count(*) AS held FROM peer p
+				  WHERE p.interface = i.name
+					AND p.status IN ('creating', 'active', 'suspended')) h
+	WHERE i.location IS NOT NULL
+	GROUP BY i.location;
+COMMENT ON VIEW location_load IS
+	'Per location: interfaces, nodes, peers held, capacity, free places and load';
+
+-- Move a peer to another interface (src/sql/move.c), in the caller's
+-- transaction: it leaves its interface (and node) and appears on the new
+-- one with a new address there, keeping its keys, plan, quota, device
+-- limit slot and history; an event 'moved'.  Returns its new config and
+-- the settings of it that changed (changed: Address and Endpoint when the
+-- interfaces share their server key and settings).
+CREATE FUNCTION wg_move_peer(peer_id uuid, interface text,
+							 OUT peer_id uuid, OUT interface text,
+							 OUT node text, OUT address inet,
+							 OUT address6 inet, OUT config text,
+							 OUT changed text[])
+RETURNS record
+	AS 'MODULE_PATHNAME', 'wg_move_peer'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_move_peer(uuid, text) IS
+	'Move a peer to another interface or node, keeping its keys, plan and quota; returns its new config';
+
+-- On a node, a peer the primary moved to another node arrives as a
+-- deletion (the row left the node's row filter), and the database then
+-- neither wants nor knows its key: the interface is marked for a sweep of
+-- such peers in its pool (stale_sweep, 04-queue-and-worker.sql), and the
+-- worker reconciles at once and takes the key off.  (A plain reconcile
+-- leaves a key nobody knows alone: it could be a peer configured by hand.)
+CREATE FUNCTION wg_peer_moved_away() RETURNS trigger
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	INSERT INTO wgpeer.stale_sweep (interface)
+		SELECT i.name FROM wgpeer.interface i WHERE i.name = OLD.interface
+		ON CONFLICT (interface) DO NOTHING;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER peer_moved_away AFTER DELETE ON peer
+	FOR EACH ROW WHEN (OLD.status IN ('creating', 'active'))
+	EXECUTE FUNCTION wg_peer_moved_away();
+ALTER TABLE peer ENABLE REPLICA TRIGGER peer_moved_away;
+CREATE TRIGGER peer_moved_away_reconcile AFTER DELETE ON peer
+	FOR EACH ROW EXECUTE FUNCTION wg_tell_worker('interfaces');
+ALTER TABLE peer ENABLE REPLICA TRIGGER peer_moved_away_reconcile;
+
+CREATE TABLE subscription (
+	user_id text PRIMARY KEY,
+	token_hash bytea NOT NULL UNIQUE CHECK (length(token_hash) = 32),
+	created_by text NOT NULL,		-- the role that asked for the link
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE subscription IS
+	'Standing subscription links: the SHA-256 of each user''s token, never the token';
+
+CREATE FUNCTION wg_subscription_token(user_id text) RETURNS text
+	AS 'MODULE_PATHNAME', 'wg_subscription_token'
+	LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp;
+COMMENT ON FUNCTION wg_subscription_token(text) IS
+	'A new standing link token for a user''s configs (replaces the user''s link; only its hash is stored)';
+
+CREATE FUNCTION wg_subscription_token_hash(token text) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'wg_subscription_token_hash'
+	LANGUAGE C IMMUTABLE STRICT;
+COMMENT ON FUNCTION wg_subscription_token_hash(text) IS
+	'The SHA-256 kept of a well-formed link token, NULL otherwise (for wgpeer''s own use)';
+
+-- Revoke a user's link: its token stops working at commit.  Returns
+-- whether there was one.
+CREATE FUNCTION wg_subscription_revoke(user_id text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_subscription_revoke');
+	DELETE FROM wgpeer.subscription s WHERE s.user_id = wg_subscription_revoke.user_id;
+	RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_revoke(text) IS
+	'Revoke a user''s standing subscription link';
+
+-- The user a token fetches for, logging the fetch (subscription_fetched,
+-- with what was fetched); the one error of a token that does not fetch,
+-- whatever the reason, so that a caller learns nothing about tokens it
+-- does not hold.
+CREATE FUNCTION wg_subscription_user(token text, fetched jsonb) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	uid text;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_subscription_fetch');
+	SELECT s.user_id INTO uid FROM wgpeer.subscription s
+		WHERE s.token_hash = wgpeer.wg_subscription_token_hash(token);
+	IF uid IS NULL THEN
+		RAISE EXCEPTION 'subscription link is not valid'
+			USING ERRCODE = 'invalid_authorization_specification',
+				  DETAIL = 'The link is unknown, or was revoked or replaced.',
+				  HINT = 'Ask for the current link.';
+	END IF;
+	INSERT INTO wgpeer.event (kind, user_id, detail)
+		VALUES ('subscription_fetched', uid, fetched);
+	RETURN uid;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_user(text, jsonb) IS
+	'The user of a subscription token, logging the fetch (for wgpeer''s own use)';
+
+-- The current configs of a user, one row per live peer whose private key
+-- the server holds, oldest first (for the fetching functions below).
+CREATE FUNCTION wg_subscription_configs(user_id text)
+RETURNS TABLE (peer_id uuid, config_name text, location text,
+			   interface text, status text, config text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT p.peer_id, p.config_name, i.location, p.interface, p.status,
+		   wgpeer.wg_peer_config(p.peer_id)
+	FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface
+	WHERE p.user_id = wg_subscription_configs.user_id
+	  AND p.status IN ('creating', 'active')
+	  AND p.private_key_forgotten_at IS NULL
+	ORDER BY p.created_at, p.peer_id
+$$;
+COMMENT ON FUNCTION wg_subscription_configs(text) IS
+	'A user''s current configs, one row per live peer (for wgpeer''s own use)';
+
+CREATE FUNCTION wg_subscription_fetch(token text)
+RETURNS TABLE (peer_id uuid, config_name text, location text,
+			   interface text, status text, config text)
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT * FROM wgpeer.wg_subscription_configs(
+		wgpeer.wg_subscription_user(token, '{"form": "rows"}'))
+$$;
+COMMENT ON FUNCTION wg_subscription_fetch(text) IS
+	'A user''s current configs by subscription token, one row per live peer (logs subscription_fetched)';
+
+-- The same as one JSON document: {"fetched_at", "peers": [...]}.
+CREATE FUNCTION wg_subscription_fetch_json(token text) RETURNS jsonb
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT jsonb_build_object(
+		'fetched_at', now(),
+		'peers', coalesce(jsonb_agg(to_jsonb(f) - 'ordinality' ORDER BY f.ordinality), '[]'))
+	FROM wgpeer.wg_subscription_configs(
+		wgpeer.wg_subscription_user(token, '{"form": "json"}')) WITH ORDINALITY AS f
+$$;
+COMMENT ON FUNCTION wg_subscription_fetch_json(text) IS
+	'A user''s current configs by subscription token, as JSON (logs subscription_fetched)';
+
+-- One peer's config by its config_name, as the wg-quick text a client
+-- imports from a URL.
+CREATE FUNCTION wg_subscription_fetch_config(token text, config_name text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	uid text := wgpeer.wg_subscription_user(token,
+		jsonb_build_object('form', 'config', 'config_name', config_name));
+	result text;
+BEGIN
+	SELECT c.config INTO result
+		FROM wgpeer.wg_subscription_configs(uid) WITH ORDINALITY c
+		WHERE c.config_name = wg_subscription_fetch_config.config_name
+		ORDER BY c.ordinality DESC LIMIT 1;
+	IF result IS NULL THEN
+		RAISE EXCEPTION 'the subscription has no live peer named "%"', config_name
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'wgpeer.wg_subscription_fetch(token) lists the names.';
+	END IF;
+	RETURN result;
+END
+$$;
+COMMENT ON FUNCTION wg_subscription_fetch_config(text, text) IS
+	'One config of a subscription, by config_name, as wg-quick text (logs subscription_fetched)';
+
+CREATE TABLE user_quota (
+	user_id text PRIMARY KEY,
+	quota_bytes bigint NOT NULL CHECK (quota_bytes >= 0),	-- per period
+	period text NOT NULL CHECK (period IN ('none', 'day', 'week', 'month')),
+	period_anchor timestamptz NOT NULL,
+	period_start timestamptz NOT NULL,
+	period_end timestamptz,			-- NULL for 'none'
+	-- usage of the period's first hour before period_start (usage is
+	-- hourly): counted in that hour, not in the period
+	base_bytes numeric NOT NULL DEFAULT 0,
+	warn_percents integer[] NOT NULL DEFAULT '{80}'
+		CHECK (0 < ALL (warn_percents) AND 100 > ALL (warn_percents)),
+	warned_percent integer,			-- the highest threshold warned this period
+	reached_at timestamptz,			-- when this period's allowance ran out
+	CHECK ((period = 'none') = (period_end IS NULL))
+);
+COMMENT ON TABLE user_quota IS
+	'Traffic quota shared by all of a user''s peers: reaching it suspends them all (reason quota)';
+
+CREATE TABLE traffic_ledger (
+	entry_id uuid PRIMARY KEY DEFAULT gen_random_uuid(),	-- no sequence to dump
+	user_id text NOT NULL,
+	at timestamptz NOT NULL DEFAULT now(),
+	kind text NOT NULL CHECK (kind IN ('quota', 'top_up', 'reset', 'period')),
+	bytes bigint,					-- the quota set, or the bytes added
+	expires_at timestamptz,			-- a top-up that stops counting then
+	by_role text NOT NULL DEFAULT current_user
+);
+CREATE INDEX traffic_ledger_user ON traffic_ledger (user_id, at);
+
+COMMENT ON TABLE traffic_ledger IS
+	'Every quota change, top-up, reset and new period of a user''s pooled traffic';
+
+-- A user's period: used bytes (weighted), allowance (quota plus the
+-- period's live top-ups), and what is left.
+CREATE FUNCTION wg_user_balance(user_id text,
+								OUT used_bytes numeric, OUT allowance_bytes numeric,
+								OUT left_bytes numeric, OUT period_start timestamptz,
+								OUT period_end timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT u.used, a.allowance, greatest(a.allowance - u.used, 0),
+		   q.period_start, q.period_end
+	FROM wgpeer.user_quota q,
+		 LATERAL (SELECT coalesce(sum((x.rx_bytes::numeric + x.tx_bytes)
+									  * i.consumption_multiplier), 0)
+						 - q.base_bytes AS used
+				  FROM wgpeer.peer p
+				  JOIN wgpeer.interface i ON i.name = p.interface
+				  JOIN wgpeer.peer_usage x ON x.peer_id = p.peer_id
+				  WHERE p.user_id = q.user_id
+					AND x.hour >= date_trunc('hour', q.period_start)) u,
+		 LATERAL (SELECT q.quota_bytes + coalesce(sum(l.bytes), 0) AS allowance
+				  FROM wgpeer.traffic_ledger l
+				  WHERE l.user_id = q.user_id AND l.kind = 'top_up'
+					AND l.at >= q.period_start
+					AND (l.expires_at IS NULL OR l.expires_at > now())) a
+	WHERE q.user_id = wg_user_balance.user_id
+$$;
+COMMENT ON FUNCTION wg_user_balance(text) IS
+	'A user''s pooled traffic this period: used (weighted), allowance, left';
+
+-- The usage of the hour of at that lies before at, weighted: a period
+-- starting at at does not count it.
+CREATE FUNCTION wg_user_hour_base(user_id text, at timestamptz) RETURNS numeric
+LANGUAGE sql STABLE SET search_path = wgpeer, pg_temp
+AS $$
+	SELECT coalesce(sum((x.rx_bytes::numeric + x.tx_bytes) * i.consumption_multiplier), 0)
+	FROM wgpeer.peer p
+	JOIN wgpeer.interface i ON i.name = p.interface
+	JOIN wgpeer.peer_usage x ON x.peer_id = p.peer_id
+	WHERE p.user_id = wg_user_hour_base.user_id
+	  AND x.hour = date_trunc('hour', at)
+$$;
+
+-- Resume the user's peers the quota suspended (the device limit allowing:
+-- see wg_quota_resume), when the user has allowance left.
+CREATE FUNCTION wg_user_quota_resume(user_id text) RETURNS void
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	r record;
+BEGIN
+	IF (SELECT b.left_bytes FROM wgpeer.wg_user_balance(user_id) b) > 0 THEN
+		UPDATE wgpeer.user_quota q SET reached_at = NULL
+			WHERE q.user_id = wg_user_quota_resume.user_id;
+		FOR r IN SELECT p.peer_id FROM wgpeer.peer p
+				 WHERE p.user_id = wg_user_quota_resume.user_id
+				   AND p.status = 'suspended' AND p.suspended_reason = 'quota'
+				 ORDER BY p.peer_id
+		LOOP
+			PERFORM wgpeer.wg_quota_resume(r.peer_id);
+		END LOOP;
+	END IF;
+END
+$$;
+
+-- Set, change or (quota_bytes NULL) remove a user's pooled quota.  A new
+-- quota or another period starts a period now; the same period keeps the
+-- usage so far.
+CREATE FUNCTION wg_set_user_quota(user_id text, quota_bytes bigint,
+								  period text DEFAULT 'month',
+								  warn_percents integer[] DEFAULT '{80}')
+RETURNS user_quota
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	q wgpeer.user_quota;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_set_user_quota');
+	IF user_id IS NULL OR period IS NULL OR warn_percents IS NULL THEN
+		RAISE EXCEPTION 'user_id, period and warn_percents cannot be null'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'Pass warn_percents => ''{}'' for no warnings.';
+	END IF;
+	IF quota_bytes < 0 THEN
+		RAISE EXCEPTION 'quota_bytes must not be negative, not %', quota_bytes
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the bytes the user''s peers may use per period (0: top-ups only), or NULL to remove the quota.';
+	END IF;
+	IF period NOT IN ('none', 'day', 'week', 'month') THEN
+		RAISE EXCEPTION 'unknown quota period "%"', period
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Use ''day'', ''week'', ''month'' or ''none'' (one allowance until reset).';
+	END IF;
+	IF NOT (0 < ALL (warn_percents) AND 100 > ALL (warn_percents))
+		OR array_position(warn_percents, NULL) IS NOT NULL THEN
+		RAISE EXCEPTION 'warning thresholds must be percentages between 1 and 99, not %',
+				warn_percents
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'E.g. warn_percents => ''{50, 80, 95}''.';
+	END IF;
+	IF quota_bytes IS NULL THEN
+		DELETE FROM wgpeer.user_quota x WHERE x.user_id = wg_set_user_quota.user_id;
+		INSERT INTO wgpeer.traffic_ledger (user_id, kind) VALUES (user_id, 'quota');
+		PERFORM wgpeer.wg_quota_resume(p.peer_id) FROM wgpeer.peer p
+			WHERE p.user_id = wg_set_user_quota.user_id
+			  AND p.status = 'suspended' AND p.suspended_reason = 'quota'
+			  AND NOT EXISTS (SELECT FROM wgpeer.quota pq WHERE pq.peer_id = p.peer_id);
+		RETURN NULL;
+	END IF;
+	SELECT (SELECT array_agg(DISTINCT w ORDER BY w) FROM unnest(warn_percents) w)
+		INTO warn_percents;
+	INSERT INTO wgpeer.user_quota AS x (user_id, quota_bytes, period, period_anchor,
+										period_start, period_end, base_bytes,
+										warn_percents)
+	VALUES (user_id, quota_bytes, period, now(), now(),
+			wgpeer.wg_quota_period_at(period, now(), now(), 1),
+			wgpeer.wg_user_hour_base(user_id, now()), coalesce(warn_percents, '{}'))
+	ON CONFLICT ON CONSTRAINT user_quota_pkey DO UPDATE
+	SET quota_bytes = EXCLUDED.quota_bytes, warn_percents = EXCLUDED.warn_percents,
+		warned_percent = NULL, reached_at = NULL,
+		period = EXCLUDED.period,
+		period_anchor = CASE WHEN x.period = EXCLUDED.period THEN x.period_anchor
+						ELSE EXCLUDED.period_anchor END,
+		period_start = CASE WHEN x.period = EXCLUDED.period THEN x.period_start
+					   ELSE EXCLUDED.period_start END,
+		period_end = CASE WHEN x.period = EXCLUDED.period THEN x.period_end
+					 ELSE EXCLUDED.period_end END,
+		base_bytes = CASE WHEN x.period = EXCLUDED.period THEN x.base_bytes
+					 ELSE EXCLUDED.base_bytes END
+	RETURNING * INTO q;
+	INSERT INTO wgpeer.traffic_ledger (user_id, kind, bytes)
+		VALUES (user_id, 'quota', quota_bytes);
+	PERFORM wgpeer.wg_user_quota_resume(user_id);
+	RETURN q;
+END
+$$;
+COMMENT ON FUNCTION wg_set_user_quota(text, bigint, text, integer[]) IS
+	'Set a quota shared by all of a user''s peers, per day, week, month or until reset; NULL removes it';
+
+-- A top-up: bytes added to the user's allowance for this period (until
+-- expires_at, if given); a user without a quota gets one of 0 bytes per
+-- period 'none', so that traffic is sold in packages only.
+CREATE FUNCTION wg_add_traffic(user_id text, bytes bigint,
+							   expires_at timestamptz DEFAULT NULL)
+RETURNS traffic_ledger
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	l wgpeer.traffic_ledger;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_add_traffic');
+	IF user_id IS NULL OR bytes IS NULL THEN
+		RAISE EXCEPTION 'user_id and bytes cannot be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF bytes <= 0 THEN
+		RAISE EXCEPTION 'bytes must be positive, not %', bytes
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Pass the bytes of the traffic package bought.';
+	END IF;
+	IF expires_at <= now() THEN
+		RAISE EXCEPTION 'expires_at must be in the future, not %', expires_at
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Leave it NULL for a top-up that lasts the period.';
+	END IF;
+	IF NOT EXISTS (SELECT FROM wgpeer.user_quota q WHERE q.user_id = wg_add_traffic.user_id) THEN
+		PERFORM wgpeer.wg_set_user_quota(user_id, 0, 'none');
+	END IF;
+	INSERT INTO wgpeer.traffic_ledger AS x (user_id, kind, bytes, expires_at)
+		VALUES (user_id, 'top_up', bytes, expires_at) RETURNING * INTO l;
+	INSERT INTO wgpeer.event (kind, user_id, detail)
+		VALUES ('traffic_added', user_id,
+				jsonb_build_object('bytes', bytes, 'expires_at', expires_at));
+	PERFORM wgpeer.wg_user_quota_resume(user_id);
+	RETURN l;
+END
+$$;
+COMMENT ON FUNCTION wg_add_traffic(text, bigint, timestamptz) IS
+	'Add a traffic package to a user''s pooled allowance (recorded in traffic_ledger); resumes the user''s peers';
+
+-- Start the user's period anew now (a payment): usage from zero, top-ups
+-- of the old period gone, peers the quota suspended resumed.
+CREATE FUNCTION wg_reset_usage(user_id text) RETURNS user_quota
+LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	q wgpeer.user_quota;
+BEGIN
+	PERFORM wgpeer.wg_require_primary('wg_reset_usage');
+	UPDATE wgpeer.user_quota x
+		SET period_anchor = now(), period_start = now(),
+			period_end = wgpeer.wg_quota_period_at(x.period, now(), now(), 1),
+			base_bytes = wgpeer.wg_user_hour_base(x.user_id, now()),
+			warned_percent = NULL, reached_at = NULL
+		WHERE x.user_id = wg_reset_usage.user_id
+		RETURNING * INTO q;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'user "%" has no pooled quota', user_id
+			USING ERRCODE = 'no_data_found',
+				  HINT = 'Give the user one with wgpeer.wg_set_user_quota().';
+	END IF;
+	INSERT INTO wgpeer.traffic_ledger (user_id, kind) VALUES (user_id, 'reset');
+	INSERT INTO wgpeer.event (kind, user_id, detail)
+		VALUES ('usage_reset', user_id, '{}');
+	PERFORM wgpeer.wg_user_quota_resume(user_id);
+	RETURN q;
+END
+$$;
+COMMENT ON FUNCTION wg_reset_usage(text) IS
+	'Start a user''s pooled-quota period anew now (usage from zero); resumes the user''s peers';
+
+-- The watch pass of pooled quotas (the worker calls it after
+-- wg_watch_peers): periods that ended start anew, thresholds crossed warn
+-- once per period, an allowance used up suspends every live peer of the
+-- user.  Each user in a subtransaction of its own.
+CREATE FUNCTION wg_watch_user_quotas() RETURNS void
+LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
+AS $$
+DECLARE
+	r record;
+	crossed integer;
+BEGIN
+	FOR r IN SELECT q.user_id FROM wgpeer.user_quota q
+			 WHERE q.period_end <= now() ORDER BY q.user_id
+	LOOP
+		BEGIN
+			UPDATE wgpeer.user_quota q
+				SET period_start = wgpeer.wg_quota_period_at(q.period, q.period_anchor, now()),
+					period_end = wgpeer.wg_quota_period_at(q.period, q.period_anchor, now(), 1),
+					warned_percent = NULL, reached_at = NULL
+				WHERE q.user_id = r.user_id;
+			UPDATE wgpeer.user_quota q
+				SET base_bytes = wgpeer.wg_user_hour_base(q.user_id, q.period_start)
+				WHERE q.user_id = r.user_id;
+			INSERT INTO wgpeer.traffic_ledger (user_id, kind) VALUES (r.user_id, 'period');
+			PERFORM wgpeer.wg_user_quota_resume(r.user_id);
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'wgpeer could not start a new quota period for user "%": %',
+				r.user_id, SQLERRM;
+		END;
+	END LOOP;
+
+	FOR r IN SELECT q.user_id, q.warn_percents, q.warned_percent, q.reached_at,
+					b.used_bytes, b.allowance_bytes
+			 FROM wgpeer.user_quota q, wgpeer.wg_user_balance(q.user_id) b
+			 ORDER BY q.user_id
+	LOOP
+		BEGIN
+			SELECT max(w) INTO crossed FROM unnest(r.warn_percents) w
+				WHERE r.used_bytes * 100 >= r.allowance_bytes * w
+				  AND w > coalesce(r.warned_percent, 0);
+			IF crossed IS NOT NULL AND r.used_bytes < r.allowance_bytes THEN
+				UPDATE wgpeer.user_quota q SET warned_percent = crossed
+					WHERE q.user_id = r.user_id;
+				INSERT INTO wgpeer.event (kind, user_id, detail)
+				VALUES ('quota_warning', r.user_id,
+						jsonb_build_object('scope', 'user', 'used_bytes', r.used_bytes,
+										   'quota_bytes', r.allowance_bytes,
+										   'warning_percent', crossed));
+			END IF;
+			IF r.used_bytes >= r.allowance_bytes AND r.reached_at IS NULL THEN
+				UPDATE wgpeer.user_quota q SET reached_at = now(), warned_percent = 100
+					WHERE q.user_id = r.user_id;
+				INSERT INTO wgpeer.event (kind, user_id, detail)
+				VALUES ('quota_reached', r.user_id,
+						jsonb_build_object('scope', 'user', 'used_bytes', r.used_bytes,
+										   'quota_bytes', r.allowance_bytes));
+			END IF;
+			IF r.used_bytes >= r.allowance_bytes THEN
+				PERFORM wgpeer.wg_suspend_peer(p.peer_id, 'quota')
+					FROM wgpeer.peer p
+					WHERE p.user_id = r.user_id AND p.status IN ('creating', 'active')
+					ORDER BY p.peer_id;
+			END IF;
+		EXCEPTION WHEN OTHERS THEN
+			RAISE WARNING 'wgpeer could not enforce the pooled quota of user "%": %',
+				r.user_id, SQLERRM;
+		END;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION wg_watch_user_quotas() IS
+	'The watch pass of pooled quotas (run by the apply worker after each traffic sample)';
+
+REVOKE ALL ON FUNCTION wg_set_interface_location(text, text, integer), wg_peer_moved_away(),
+	wg_move_peer(uuid, text), wg_subscription_token(text),
+	wg_subscription_token_hash(text), wg_subscription_revoke(text),
+	wg_subscription_user(text, jsonb), wg_subscription_configs(text),
+	wg_subscription_fetch(text),
+	wg_subscription_fetch_json(text), wg_subscription_fetch_config(text, text),
+	wg_user_balance(text), wg_user_hour_base(text, timestamptz),
+	wg_user_quota_resume(text), wg_set_user_quota(text, bigint, text, integer[]),
+	wg_add_traffic(text, bigint, timestamptz), wg_reset_usage(text),
+	wg_watch_user_quotas()
+	FROM PUBLIC;
+REVOKE ALL ON location_load, subscription, user_quota, traffic_ledger FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('subscription', '');
+SELECT pg_catalog.pg_extension_config_dump('user_quota', '');
+SELECT pg_catalog.pg_extension_config_dump('traffic_ledger', '');
 -- Webhooks: the event log delivered to HTTP endpoints
 --
 -- The webhook table, its status view, wg_add_webhook and wg_remove_webhook

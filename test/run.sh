@@ -168,6 +168,9 @@ suite "search_path and privileges" bash test/search_path_test.sh
 suite "dump and restore" bash test/dump_restore_test.sh
 # several VPN servers: a primary and two nodes over logical replication
 suite "node mode" bash test/node_test.sh
+# locations, moving a user between two nodes, the subscription link: a
+# client pings before and after, its config fetched again from the link
+suite "locations and moving" bash test/locations_e2e.sh
 # physical standbys: promoted after kill -9 of the primary, asynchronous
 # with lost commits and synchronous (wireguard-go)
 suite "failover" bash test/failover_test.sh

@@ -40,6 +40,19 @@ CREATE TABLE interface (
 	flavor text NOT NULL DEFAULT 'wireguard'
 		CHECK (flavor IN ('wireguard', 'amneziawg')),
 	awg jsonb,
+	-- Where the interface serves and how many peers it takes
+	-- (13-locations.sql): wg_create_peer(location => ...) places a peer on
+	-- the interface of its location with the most room.
+	location text
+		CONSTRAINT interface_location_check
+		CHECK (location ~ '^[a-z0-9][a-z0-9_-]{0,39}$'),
+	capacity integer
+		CONSTRAINT interface_capacity_check CHECK (capacity > 0),
+	-- How much a byte here counts against a user's pooled quota
+	-- (15-user-quotas.sql)
+	consumption_multiplier numeric NOT NULL DEFAULT 1
+		CONSTRAINT interface_consumption_multiplier_check
+		CHECK (consumption_multiplier > 0 AND consumption_multiplier <= 100),
 	CONSTRAINT interface_awg_flavor
 		CHECK ((flavor = 'amneziawg') = (awg IS NOT NULL)),
 	CHECK (family(address) = 4 AND masklen(address) <= 30),
@@ -54,6 +67,12 @@ COMMENT ON COLUMN interface.flavor IS
 	'wireguard, or amneziawg (obfuscated WireGuard: see awg)';
 COMMENT ON COLUMN interface.awg IS
 	'AmneziaWG parameters (jc, jmin, jmax, s1..s4, h1..h4, i1..i5); NULL for WireGuard';
+COMMENT ON COLUMN interface.location IS
+	'Where the interface serves (e.g. ''de''), for placement by location; NULL: none';
+COMMENT ON COLUMN interface.capacity IS
+	'Most peers (live or suspended) the interface takes; NULL: no limit';
+COMMENT ON COLUMN interface.consumption_multiplier IS
+	'How much a byte on this interface counts against a user''s pooled quota (default 1)';
 COMMENT ON COLUMN interface.max_peers_per_user IS
 	'Most live peers one user may have on this interface; NULL: wgpeer.max_peers_per_user';
 

@@ -119,6 +119,8 @@ COMMENT ON VIEW peer_public IS 'Peers without key material';
 -- public key, the next address, the row (whose triggers queue its
 -- addition and log 'created'), and its client config.  The plan is whole
 -- months, a duration, an end (until), or starts at the first handshake.
+-- With location => ... instead of interface, the peer goes to the
+-- interface of that location with the most room (13-locations.sql).
 CREATE FUNCTION wg_create_peer(
 	user_id text,
 	duration_months integer DEFAULT 1,
@@ -129,6 +131,7 @@ CREATE FUNCTION wg_create_peer(
 	duration interval DEFAULT NULL,
 	until timestamptz DEFAULT NULL,
 	starts_on_handshake boolean DEFAULT false,
+	location text DEFAULT NULL,
 	OUT peer_id uuid,
 	OUT user_id text,
 	OUT interface text,

@@ -29,7 +29,8 @@ CREATE DOMAIN event_kind AS text
 	'created', 'activated', 'apply_failed', 'suspended', 'resumed',
 	'renewed', 'plan_started', 'expiring_soon', 'expired', 'revoked',
 	'key_rotated', 'quota_warning', 'quota_reached', 'connected',
-	'disconnected', 'node_rejected', 'rate_changed', 'interface_params_changed'));
+	'disconnected', 'node_rejected', 'rate_changed', 'interface_params_changed',
+	'moved', 'subscription_fetched', 'traffic_added', 'usage_reset'));
 COMMENT ON DOMAIN event_kind IS 'What an event in wgpeer.event says happened';
 
 CREATE TABLE event (

@@ -58,6 +58,11 @@ SELECT pg_catalog.pg_extension_config_dump('peer_usage',
 					  IN ('0', '') THEN true
 				 ELSE hour >= now() - current_setting('wgpeer.usage_retention', true)::interval
 			END$$);
+-- Standing subscription links (14-subscriptions.sql): only tokens' hashes.
+SELECT pg_catalog.pg_extension_config_dump('subscription', '');
+-- Pooled quotas and their ledger (15-user-quotas.sql).
+SELECT pg_catalog.pg_extension_config_dump('user_quota', '');
+SELECT pg_catalog.pg_extension_config_dump('traffic_ledger', '');
 -- Webhooks: the endpoints, their secrets and cursors (a restored endpoint
 -- goes on from its cursor: at least once, never a gap), and the sequence
 -- of their ids.  Their rows are the administrators': REVOKE above.

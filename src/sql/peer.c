@@ -245,8 +245,11 @@ wgpeer_public_row(Datum peer_id)
 
 /*
  * wg_create_peer(user_id, duration_months, dns, config_name, interface,
- * public_key): keys, address, peer row, queued addition and client config,
- * all in the caller's transaction.
+ * public_key, duration, until, starts_on_handshake, location): keys,
+ * address, peer row, queued addition and client config, all in the
+ * caller's transaction.  With location the interface is the one of that
+ * location with the most room (placement.c); every creation respects its
+ * interface's capacity.
  */
 Datum
 wg_create_peer(PG_FUNCTION_ARGS)
@@ -262,6 +265,7 @@ wg_create_peer(PG_FUNCTION_ARGS)
 	char	   *public_key;
 	char	   *preshared_key = NULL;
 	char	   *ifname;
+	char	   *location = NULL;
 	char	   *config;
 	const char *why;
 	Lifetime	lt;
@@ -327,9 +331,27 @@ wg_create_peer(PG_FUNCTION_ARGS)
 		config_name = psprintf("wg-%.8s", uuid + 28);
 	}
 
+	/* location came with 0.3 */
+	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
+		location = wgpeer_text_arg(fcinfo, 9, "location", false);
+	if (location && !PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("give either interface or location, not both"),
+				 errhint("With location => '%s' wgpeer picks the interface "
+						 "of that location with the most room.", location)));
+
 	SPI_connect();
-	ifname = wgpeer_resolve_interface(PG_ARGISNULL(4) ? NULL :
-									  PG_GETARG_TEXT_PP(4));
+	if (location)
+		ifname = wgpeer_place(location);
+	else
+	{
+		ifname = wgpeer_resolve_interface(PG_ARGISNULL(4) ? NULL :
+										  PG_GETARG_TEXT_PP(4));
+		/* capacity came with location (an older schema has neither) */
+		if (PG_NARGS() > 9)
+			wgpeer_check_capacity(ifname);
+	}
 	{
 		Oid			types[2] = {TEXTOID, TEXTOID};
 		Datum		values[2] = {CStringGetTextDatum(ifname),

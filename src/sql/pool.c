@@ -87,9 +87,10 @@ wgpeer_release_expired(const char *ifname)
  * Take the pool lock of ifname and return the pool's high-water mark.
  * Under a transaction snapshot, a lock that conflicts with a concurrent
  * allocation is reported as a serialization failure the caller can retry.
+ * Placement (placement.c) takes the same lock before it counts peers.
  */
-static uint32
-lock_pool(const char *ifname)
+uint32
+wgpeer_lock_pool(const char *ifname)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
@@ -404,7 +405,7 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 	Datum		iface_address6;
 	Datum		result;
 
-	next = stored = lock_pool(ifname);
+	next = stored = wgpeer_lock_pool(ifname);
 	if (pool_written(ifname))
 		next = Max(next, written.next);
 
@@ -507,7 +508,7 @@ wgpeer_claim_address(const char *ifname, Datum address)
 	Datum		iface_address;
 	Datum		iface_address6;
 
-	next = stored = lock_pool(ifname);
+	next = stored = wgpeer_lock_pool(ifname);
 	if (pool_written(ifname))
 		next = Max(next, written.next);
 	pool_bounds(ifname, &iface_address, &iface_address6, &first, &last);

@@ -8,11 +8,13 @@
  * (created, renewed back from expiry) queues an add, a live peer leaving
  * (revoked, expired) queues the removal of its key, a live peer whose key
  * changed queues the removal of the old key and the addition of the new,
- * and a live peer whose addresses, routes, preshared key or keepalive
- * changed, or whose expiry moved from the past into the future, queues an
- * add.  A suspended peer's new routes wait for its resume, which queues
- * the add with them.  Anything
- * else (creating -> active, a renewal of a live peer) queues nothing.
+ * a live peer moved to another interface (wg_move_peer(), move.c) the
+ * removal from the old interface and the addition to the new, and a live
+ * peer whose addresses, routes, preshared key or keepalive changed, or
+ * whose expiry moved from the past into the future, queues an add.  A
+ * suspended peer's new routes wait for its resume, which queues the add
+ * with them.  Anything else (creating -> active, a renewal of a live
+ * peer) queues nothing.
  *
  * A restored peer (see restore.c) queues its add only while 'creating'
  * (the queue is not dumped: its add waited there); an active one is on the
@@ -51,6 +53,7 @@ typedef struct PeerRow
 {
 	Datum		peer_id;
 	Datum		interface;
+	char	   *ifname;
 	char	   *node;
 	char	   *status;
 	char	   *public_key;
@@ -88,6 +91,7 @@ read_row(HeapTuple tup, TupleDesc desc, PeerRow *row)
 	row->peer_id = SPI_getbinval(tup, desc, SPI_fnumber(desc, "peer_id"), &isnull);
 	row->interface = SPI_getbinval(tup, desc, SPI_fnumber(desc, "interface"),
 								   &isnull);
+	row->ifname = column_text(tup, desc, "interface");
 	row->node = column_text(tup, desc, "node");
 	row->status = column_text(tup, desc, "status");
 	row->public_key = column_text(tup, desc, "public_key");
@@ -155,7 +159,8 @@ queue_transition(const PeerRow *old, const PeerRow *new)
 		bool		back_in_time = old->has_expiry && old->expires_at <= now &&
 			(!new->has_expiry || new->expires_at > now);
 
-		if (differ(old->public_key, new->public_key))
+		if (differ(old->public_key, new->public_key) ||
+			differ(old->ifname, new->ifname))
 		{
 			queue(old, "remove");
 			queue(new, "add");

@@ -77,6 +77,10 @@ extern void wgpeer_require_primary(const char *function);
 /* tell_worker.c */
 extern void wgpeer_refuse_on_standby(const char *function);
 
+/* placement.c */
+extern void wgpeer_check_capacity(const char *ifname);
+extern char *wgpeer_place(const char *location);
+
 /* qr.c */
 extern bytea *wgpeer_qr_png(text *config, int32 scale, int32 margin);
 
@@ -87,6 +91,7 @@ extern void wgpeer_check_prefix_unrouted(const char *ifname, Datum address,
 /* pool.c */
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
 extern int	wgpeer_release_expired(const char *ifname);
+extern uint32 wgpeer_lock_pool(const char *ifname);
 extern void wgpeer_claim_address(const char *ifname, Datum address);
 
 /* restore.c */

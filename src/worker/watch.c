@@ -24,7 +24,11 @@ wgpeer_watch_due(bool woken)
 		return TASK_IDLE;
 	wgpeer_begin_work("wgpeer: watching peers");
 	if (wgpeer_installed())
+	{
 		SPI_execute("SELECT wgpeer.wg_watch_peers()", false, 0);
+		/* pooled quotas, a user's peers together (15-user-quotas.sql) */
+		SPI_execute("SELECT wgpeer.wg_watch_user_quotas()", false, 0);
+	}
 	wgpeer_end_work();
 	return TASK_IDLE;
 }
