@@ -6,16 +6,18 @@ MODULE_big = wgpeer
 
 # The layers of src/, each a folder; dependencies point one way (see
 # "make check-layers"): core <- device <- worker, core <- common <- sql,
-# common <- worker.  The pure C layers (core, device) use no postgres.h.
+# common <- worker, common <- webhook.  The pure C layers (core, device)
+# use no postgres.h.
 CORE_OBJS = $(patsubst %.c,%.o,$(wildcard src/core/*.c))
 DEVICE_OBJS = $(patsubst %.c,%.o,$(wildcard src/device/*.c))
 COMMON_OBJS = $(patsubst %.c,%.o,$(wildcard src/common/*.c))
 SQL_OBJS = $(patsubst %.c,%.o,$(wildcard src/sql/*.c))
 WORKER_OBJS = $(patsubst %.c,%.o,$(wildcard src/worker/*.c))
+WEBHOOK_OBJS = $(patsubst %.c,%.o,$(wildcard src/webhook/*.c))
 OBJS = src/module.o $(CORE_OBJS) $(DEVICE_OBJS) $(COMMON_OBJS) $(SQL_OBJS) \
-	$(WORKER_OBJS)
+	$(WORKER_OBJS) $(WEBHOOK_OBJS)
 
-DEPS_PKGS = libsodium libmnl libqrencode libpng zlib
+DEPS_PKGS = libsodium libmnl libqrencode libpng zlib libcurl
 # The version lives in one place, the control file's default_version.
 EXTVERSION := $(shell sed -n "s/^default_version = '\\(.*\\)'/\\1/p" $(EXTENSION).control)
 
@@ -34,7 +36,7 @@ SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges lifecycle import events awg \
 	quota config_link routes node_rows restore rates locations subscription \
-	user_quota metrics
+	user_quota metrics webhook
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
 	events_order config_link_race routes_overlap placement_concurrent
@@ -67,7 +69,7 @@ $(DATA_built): $(SCHEMA_SRCS) $(EXTENSION).control
 	mv $@.tmp $@
 
 # The library checks the schema's version against the control file's.
-src/worker/xact.o: $(EXTENSION).control
+src/common/xact.o: $(EXTENSION).control
 
 # The layering rule of src/ (see test/check_layers.pl), checked on the
 # sources' includes and the built objects' symbols.
@@ -81,7 +83,7 @@ check-layers: all
 PURE_SRCS = $(wildcard src/core/*.c src/device/*.c)
 PURE_HDRS = $(wildcard src/core/*.h src/device/*.h)
 TEST_HDRS = $(wildcard test/*.h)
-UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping test_uapi_awg test_amnezia_uri
+UNIT_TESTS = test_keys test_validate test_config test_awg test_capability test_diff test_qr test_netlink test_atomic_file test_uapi test_isolate test_import test_token test_shaping test_uapi_awg test_amnezia_uri test_signature
 UNIT_CFLAGS = -O1 -g -Wall -Wextra $(WERROR) -Isrc -Itest $(shell pkg-config --cflags $(DEPS_PKGS))
 UNIT_BINS = $(addprefix test/unit/,$(UNIT_TESTS))
 

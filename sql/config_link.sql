@@ -5,20 +5,7 @@ SET search_path = wgpeer, public;
 \set VERBOSITY default
 
 \i sql/include/try.sql
--- pg_temp.try() with the error's hint, for the errors that have one.
-CREATE FUNCTION pg_temp.try_hint(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	hint text;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
-	RETURN SQLSTATE || ': ' ||
-		regexp_replace(SQLERRM, '[0-9a-f]{8}-[0-9a-f-]{27}', '<peer_id>', 'g') ||
-		E'\nHINT: ' || hint;
-END
-$$;
+\i sql/include/try_hint.sql
 -- What redeeming a token gives: the same error for every bad token.
 CREATE FUNCTION pg_temp.redeem(token text) RETURNS text LANGUAGE sql AS $$
 	SELECT pg_temp.try(format('SELECT * FROM wgpeer.wg_redeem_config_link(%L)', token))

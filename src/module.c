@@ -12,6 +12,7 @@
 
 #include "common/common.h"
 #include "core/capability.h"
+#include "webhook/webhook.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -108,7 +109,8 @@ confine_capability(void)
  * Initialise libsodium, confine CAP_NET_ADMIN, define the wgpeer.*
  * settings and set up wake-on-commit and the event log's transaction
  * callback.  When preloaded, also reserve the worker's shared memory,
- * register the worker (not under pg_upgrade) and make client sessions
+ * register the apply and webhook workers (not under pg_upgrade) and make
+ * client sessions
  * drop the capability.
  * Runs once per process, when the library is preloaded (in the
  * postmaster, whose children inherit it all) or first called.
@@ -125,6 +127,15 @@ _PG_init(void)
 	confine_capability();
 	wgpeer_define_settings();
 	wgpeer_mailbox_init();
+
+	/*
+	 * Transaction callbacks run newest first: the webhook worker's wake-up
+	 * is registered before the event log's, so that at commit it runs
+	 * after the event log has cleared the transaction's slot (else the
+	 * woken worker could still find its events beyond the horizon, and
+	 * sleep).
+	 */
+	wgpeer_webhook_latch_init();
 	wgpeer_event_log_init();
 	if (!process_shared_preload_libraries_in_progress)
 		return;
@@ -137,5 +148,8 @@ _PG_init(void)
 	 * interfaces from a cluster that is not serving them.
 	 */
 	if (!IsBinaryUpgrade)
+	{
 		wgpeer_worker_register();
+		wgpeer_webhook_register();
+	}
 }

@@ -11,6 +11,7 @@
 #   common   PostgreSQL plumbing: core
 #   sql      what client backends run: common, core
 #   worker   the apply worker: common, device, core
+#   webhook  the webhook worker: common, core
 #   module.c (SRC itself) _PG_init: anything
 #
 # The SQL side never reaches device or worker code: the processes that run
@@ -45,7 +46,8 @@ my %allowed = (
 	common => [qw(common core)],
 	sql    => [qw(sql common core)],
 	worker => [qw(worker common device core)],
-	module => [qw(module core device common sql worker)],
+	webhook => [qw(webhook common core)],
+	module => [qw(module core device common sql worker webhook)],
 );
 my %pure = (core => 1, device => 1);
 my @problems;

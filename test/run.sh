@@ -161,6 +161,9 @@ suite "usage and events" bash test/usage_e2e.sh
 # shipped prometheus-sql-exporter config scraped by Prometheus, and every
 # PromQL expression of the shipped Grafana dashboard returning data
 suite "metrics and dashboard" bash test/metrics_test.sh
+# webhooks against a real HTTPS receiver: failures, an endpoint down, the
+# delivery worker killed with kill -9 mid-batch, a wrong CA, signatures
+suite "webhooks" bash test/webhook_test.sh
 # nobody can make the worker or the triggers run planted functions; only
 # the worker holds CAP_NET_ADMIN
 suite "search_path and privileges" bash test/search_path_test.sh

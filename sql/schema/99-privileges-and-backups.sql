@@ -5,12 +5,12 @@
 ------------------------------------------------------------------------------
 
 -- Privileges: nothing for PUBLIC; see docs/security.md for what to grant.
--- (Every table, view and function; of the sequences, event_id_seq.  An
--- upgrade script revokes what it adds by name: test/upgrade.sh finds one
--- it forgot.)
+-- (Every table, view and function; of the sequences, event_id_seq and
+-- webhook_id_seq.  An upgrade script revokes what it adds by name:
+-- test/upgrade.sh finds one it forgot.)
 REVOKE ALL ON ALL TABLES IN SCHEMA wgpeer FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA wgpeer FROM PUBLIC;
-REVOKE ALL ON SEQUENCE event_id_seq FROM PUBLIC;
+REVOKE ALL ON SEQUENCE event_id_seq, webhook_id_seq FROM PUBLIC;
 
 -- Backups: pg_dump saves the tables' rows.  (The order of the calls is
 -- the order of pg_extension's extconfig: keep it, and add at the end.)
@@ -63,3 +63,8 @@ SELECT pg_catalog.pg_extension_config_dump('subscription', '');
 -- Pooled quotas and their ledger (15-user-quotas.sql).
 SELECT pg_catalog.pg_extension_config_dump('user_quota', '');
 SELECT pg_catalog.pg_extension_config_dump('traffic_ledger', '');
+-- Webhooks: the endpoints, their secrets and cursors (a restored endpoint
+-- goes on from its cursor: at least once, never a gap), and the sequence
+-- of their ids.  Their rows are the administrators': REVOKE above.
+SELECT pg_catalog.pg_extension_config_dump('webhook', '');
+SELECT pg_catalog.pg_extension_config_dump('webhook_id_seq', '');

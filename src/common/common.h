@@ -16,6 +16,11 @@
  *				counters of commits that changed what the worker watches
  * event_log.c	the horizon under which wgpeer.event ids are settled, and
  *				the NOTIFY of a transaction's last event
+ * bgworker.c	the background workers' registration and pinned search_path
+ * xact.c		the background workers' transactions, and whether the
+ *				extension they serve is installed at this library's version
+ * webhook_latch.c	waking the webhook worker when a transaction that
+ *				wrote events (or added a webhook) commits
  *
  * This layer depends on the pure C core only, never on a device backend,
  * the SQL side or the worker.
@@ -49,6 +54,10 @@ extern int	wgpeer_reconcile_interval;
 extern int	wgpeer_stats_interval;
 extern char *wgpeer_export_dir;
 extern bool wgpeer_export_client_configs;
+extern int	wgpeer_webhook_batch_size;
+extern int	wgpeer_webhook_timeout;
+extern int	wgpeer_webhook_retry_max;
+extern char *wgpeer_webhook_ca_file;
 extern void wgpeer_define_settings(void);
 extern const char *wgpeer_served_node(void);
 
@@ -121,5 +130,19 @@ extern void wgpeer_event_log_init(void);
 extern void wgpeer_event_id_taking(void);
 extern void wgpeer_event_id_taken(int64 id);
 extern bool wgpeer_event_horizon(int64 next_id, int64 *horizon);
+
+/* bgworker.c */
+extern void wgpeer_register_bgworker(const char *function, const char *name);
+extern void wgpeer_pin_search_path(void);
+
+/* xact.c */
+extern bool wgpeer_installed(void);
+extern void wgpeer_begin_work(const char *what);
+extern void wgpeer_end_work(void);
+
+/* webhook_latch.c */
+extern void wgpeer_webhook_latch_init(void);
+extern void wgpeer_wake_webhooks_at_commit(void);
+extern void wgpeer_publish_webhook_latch(Latch *latch);
 
 #endif							/* WGPEER_COMMON_H */

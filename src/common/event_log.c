@@ -201,6 +201,8 @@ wgpeer_event_id_taken(int64 id)
 		xact_first_id = id;
 		if (slot != NULL)
 			pg_atomic_write_u64(slot, (uint64) id);
+		/* webhooks deliver the event once the transaction commits */
+		wgpeer_wake_webhooks_at_commit();
 	}
 	xact_last_id = id;
 }

@@ -27,6 +27,12 @@ int			wgpeer_stats_interval = 30000;	/* ms */
 char	   *wgpeer_export_dir = NULL;
 bool		wgpeer_export_client_configs = false;
 
+/* The webhook worker's settings. */
+int			wgpeer_webhook_batch_size = 100;
+int			wgpeer_webhook_timeout = 10000; /* ms */
+int			wgpeer_webhook_retry_max = 600; /* s */
+char	   *wgpeer_webhook_ca_file = NULL;
+
 /* read by wgpeer.wg_watch_peers() with current_setting() */
 static int	wgpeer_quota_warning = 80;	/* percent */
 static int	wgpeer_expiring_notice = 3 * 86400; /* s */
@@ -191,5 +197,29 @@ wgpeer_define_settings(void)
 							 "per-peer series multiply Prometheus' cardinality.",
 							 &wgpeer_metrics_per_peer, false,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.webhook_batch_size",
+							"Most events the webhook worker sends in one request.",
+							NULL,
+							&wgpeer_webhook_batch_size, 100, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.webhook_timeout",
+							"Longest a webhook request may take, connecting "
+							"included.",
+							"A request that takes longer fails and is retried.",
+							&wgpeer_webhook_timeout, 10000, 100, 300000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("wgpeer.webhook_retry_max",
+							"Longest wait between attempts at a failing webhook.",
+							"Attempts back off exponentially from one second "
+							"up to this, with random jitter.",
+							&wgpeer_webhook_retry_max, 600, 1, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("wgpeer.webhook_ca_file",
+							   "File of CA certificates (PEM) webhook endpoints' "
+							   "certificates are verified against; empty: the "
+							   "system's.",
+							   "Certificates are always verified.",
+							   &wgpeer_webhook_ca_file, "",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("wgpeer");
 }

@@ -47,6 +47,8 @@ wgpeer_refuse_on_standby(const char *function)
  * arrived, so the primary's worker looks for peers to mark active.
  * 'rates' (AFTER UPDATE OF down_kbit, up_kbit, rate_slot, address,
  * address6 ON wgpeer.peer): a speed limit to apply, which wakes the worker.
+ * 'webhooks' (AFTER INSERT ON wgpeer.webhook): a webhook was added, so the
+ * webhook worker (not the apply worker) looks at once.
  */
 Datum
 wg_tell_worker(PG_FUNCTION_ARGS)
@@ -59,7 +61,7 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() must be called as a trigger with "
 						"one argument, 'queue', 'expiry', 'interfaces', "
-						"'outcomes' or 'rates'")));
+						"'outcomes', 'rates' or 'webhooks'")));
 	what = trigdata->tg_trigger->tgargs[0];
 	if (strcmp(what, "queue") == 0)
 		wgpeer_note_change(CHANGE_QUEUE);
@@ -71,10 +73,13 @@ wg_tell_worker(PG_FUNCTION_ARGS)
 		wgpeer_note_change(CHANGE_OUTCOMES);
 	else if (strcmp(what, "rates") == 0)
 		wgpeer_note_change(CHANGE_RATES);
+	else if (strcmp(what, "webhooks") == 0)
+		wgpeer_wake_webhooks_at_commit();
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("wg_tell_worker() does not know \"%s\"", what),
-				 errhint("Pass 'queue', 'expiry', 'interfaces', 'outcomes' or 'rates'.")));
+				 errhint("Pass 'queue', 'expiry', 'interfaces', 'outcomes', "
+						 "'rates' or 'webhooks'.")));
 	return PointerGetDatum(NULL);
 }

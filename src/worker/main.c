@@ -268,41 +268,7 @@ run_task(const WorkerTask *task, TaskState *state)
 void
 wgpeer_worker_register(void)
 {
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "wgpeer");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "wgpeer_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "wgpeer apply worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "wgpeer apply worker");
-	RegisterBackgroundWorker(&worker);
-}
-
-/*
- * Pin the worker's search_path to pg_catalog, pg_temp for its whole life,
- * as PostgreSQL's logical replication workers do.  The worker is a
- * superuser session; an unqualified function or operator in its
- * statements, in the triggers they fire or in any SQL function they call
- * is resolved over the whole path, and an exact-type overload anywhere on
- * it beats pg_catalog's variadic or coercing one (json_build_object,
- * 2 ^ n, numeric * 1000...).  Under the database's default path
- * ("$user", public) anyone who may create in public (a database owner;
- * PUBLIC itself in a cluster upgraded from 14 or older) could make the
- * worker run their function, and a cached plan re-analysed after an
- * invalidation would pick it up without a restart.  The setting is made
- * after connecting, outside any transaction, at PGC_S_OVERRIDE: it
- * survives every task's transaction and outranks ALTER DATABASE / ALTER
- * ROLE ... SET search_path and postgresql.conf (reloads included).
- */
-static void
-pin_search_path(void)
-{
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET,
-					PGC_S_OVERRIDE);
+	wgpeer_register_bgworker("wgpeer_worker_main", "wgpeer apply worker");
 }
 
 /*
@@ -324,7 +290,7 @@ wgpeer_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(wgpeer_database, NULL, 0);
-	pin_search_path();
+	wgpeer_pin_search_path();
 
 	/* pg_stat_activity's wait_event while it sleeps (17+) */
 	wait_event = wgpeer_wait_event("WgpeerWorkerMain");

@@ -3,7 +3,6 @@
  *		The apply worker: the only process that talks to WireGuard devices.
  *
  * main.c		registration and the main loop, which walks a table of tasks
- * xact.c		the worker's transactions
  * device.c		the device dispatcher: kernel (netlink) or userspace (UAPI)
  *				per interface, and stored rows in the device model
  * apply.c		applying the queue
@@ -58,11 +57,6 @@
 
 /* main.c */
 extern void wgpeer_worker_register(void);
-
-/* xact.c */
-extern bool wgpeer_installed(void);
-extern void wgpeer_begin_work(const char *what);
-extern void wgpeer_end_work(void);
 
 /* device.c: how the worker reaches an interface (its backend column) */
 typedef enum WgBackend

@@ -1,11 +1,14 @@
 /*
  * xact.c
- *		The apply worker's transactions, begun and ended as worker_spi does.
+ *		The background workers' transactions (the apply worker's and the
+ *		webhook worker's), begun and ended as worker_spi does, and whether
+ *		the extension they serve is there.
  */
-#include "worker/worker.h"
+#include "common/common.h"
 
 #include "access/xact.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "utils/snapmgr.h"
 
 /*
@@ -28,10 +31,10 @@ wgpeer_installed(void)
 		/* a wrong wgpeer.database would otherwise look like an idle worker */
 		if (!told_missing)
 			ereport(LOG,
-					(errmsg("the wgpeer apply worker serves database \"%s\", "
+					(errmsg("the %s serves database \"%s\", "
 							"where the extension wgpeer is not installed: it "
 							"waits for CREATE EXTENSION wgpeer there",
-							wgpeer_database),
+							MyBgworkerEntry->bgw_type, wgpeer_database),
 					 errhint("If wgpeer is installed in another database, set "
 							 "wgpeer.database to that database in "
 							 "postgresql.conf and restart.")));
@@ -47,9 +50,10 @@ wgpeer_installed(void)
 	}
 	if (!warned)
 		ereport(WARNING,
-				(errmsg("the wgpeer apply worker is waiting: the extension in "
+				(errmsg("the %s is waiting: the extension in "
 						"database \"%s\" is at version %s, this library serves %s",
-						wgpeer_database, version, WGPEER_VERSION),
+						MyBgworkerEntry->bgw_type, wgpeer_database, version,
+						WGPEER_VERSION),
 				 errhint("Run ALTER EXTENSION wgpeer UPDATE in that database.")));
 	warned = true;
 	return false;
