@@ -422,8 +422,9 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 	if ((sweeping = read_sweep(ifname, &pool)))
 		n_stale = add_stale(&dev, wanted.desired, wanted.n_desired,
 							&wanted.known, &wanted.n_known, &pool);
-	changes = palloc0(sizeof(wg_peer_change) *
-					  (wanted.n_desired + dev.n_peers + 1));
+	/* not zeroed: the diff writes each change it makes whole */
+	changes = palloc(sizeof(wg_peer_change) *
+					 (wanted.n_desired + dev.n_peers + 1));
 	wg_peer_diff(wanted.desired, wanted.n_desired, &dev, wanted.known,
 				 wanted.n_known, exclusive, changes, &n_changes, &stats);
 	if (sweeping)
