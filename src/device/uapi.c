@@ -473,19 +473,27 @@ parse_line(wguapi_reply *reply, char *line)
 int
 wguapi_reply_feed(wguapi_reply *reply, const char *data, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
+	size_t		i = 0;
+
+	while (i < len)
 	{
+		const char *nl;
+		size_t		take;
 		int			rc;
 
 		if (reply->done)
 			return -EPROTO;
-		if (data[i] != '\n')
-		{
-			if (reply->line_len >= sizeof(reply->line) - 1)
-				return -EPROTO;
-			reply->line[reply->line_len++] = data[i];
-			continue;
-		}
+		/* the line's bytes up to its newline, or all there are */
+		nl = memchr(data + i, '\n', len - i);
+		take = nl ? (size_t) (nl - (data + i)) : len - i;
+		if (reply->line_len + take > sizeof(reply->line) - 1)
+			return -EPROTO;
+		memcpy(reply->line + reply->line_len, data + i, take);
+		reply->line_len += take;
+		i += take;
+		if (nl == NULL)
+			break;
+		i++;
 		reply->line[reply->line_len] = '\0';
 		rc = parse_line(reply, reply->line);
 		explicit_bzero(reply->line, reply->line_len);
