@@ -118,6 +118,10 @@ wg showconf wgr >"$T/wgr.conf"
 WORKER=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'wgpeer apply worker'")
 DAEMON=${WG_DEV_PID[wgr]:-}
 daemon_ms() { if [ -n "$DAEMON" ]; then cpu_ms "$DAEMON"; else echo 0; fi; }
+daemon_back() {
+	sql_true "SELECT coalesce(bool_and(unresponsive_since IS NULL), true)
+			  FROM wgpeer.worker_state WHERE interface = 'wgr'"
+}
 echo "== reconcile with nothing changed ($RUNS runs), each followed by a wg syncconf and a wg show dump"
 : >"$T/r0"
 : >"$T/s0"
@@ -135,8 +139,10 @@ while [ "$r" -lt "$RUNS" ]; do
 	w1=$(cpu_ms "$WORKER")
 	g1=$(daemon_ms)
 	if [ "$error" != - ]; then
-		# a loaded machine can starve the daemon past the worker's limit
+		# a loaded machine can starve the daemon past the worker's limit;
+		# the worker leaves it alone until its probe is answered again
 		echo "   (a reconcile failed, not counted: $error)"
+		wait_until 300 daemon_back
 		continue
 	fi
 	[ "$added $corrected $removed" = "0 0 0" ] ||
