@@ -97,7 +97,12 @@ wg_device_grow(void **items, size_t n, size_t *cap, size_t elem)
 	return 0;
 }
 
-/* Free what a backend reported into device; wipe the keys. */
+/*
+ * Free what a backend reported into device; wipe the keys.  Only the
+ * peers reported, and the one a parse may have begun after them, are
+ * wiped: the rest of the array was never written, and touching it would
+ * fault in pages for nothing.
+ */
 void
 wg_device_free(wg_device *device)
 {
@@ -106,7 +111,10 @@ wg_device_free(wg_device *device)
 	for (i = 0; i < device->n_peers; i++)
 		free(device->peers[i].allowedips);
 	if (device->peers != NULL)
-		explicit_bzero(device->peers, device->cap_peers * sizeof(wg_peer_info));
+		explicit_bzero(device->peers,
+					   (device->n_peers < device->cap_peers ?
+						device->n_peers + 1 : device->cap_peers) *
+					   sizeof(wg_peer_info));
 	free(device->peers);
 	explicit_bzero(device, sizeof(*device));
 }

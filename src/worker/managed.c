@@ -22,37 +22,6 @@
 
 #include "device/diff.h"
 
-/* qsort/bsearch order of 32-byte keys. */
-static int
-key_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, WG_KEY_LEN);
-}
-
-/*
- * The keys wgpeer manages on ifname, sorted, in *keys; returns how many.
- */
-static size_t
-managed_keys(const char *ifname, uint8_t (**keys)[WG_KEY_LEN])
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(ifname)};
-	size_t		n;
-
-	wgpeer_exec(&plan,
-				"SELECT public_key FROM wgpeer.managed_key WHERE interface = $1",
-				1, types, values, NULL);
-	n = SPI_processed;
-	*keys = palloc0(WG_KEY_LEN * (n + 1));
-	for (size_t r = 0; r < n; r++)
-		wgpeer_stored_key(SPI_getvalue(SPI_tuptable->vals[r],
-									   SPI_tuptable->tupdesc, 1), (*keys)[r]);
-	if (n > 1)
-		qsort(*keys, n, WG_KEY_LEN, key_cmp);
-	return n;
-}
-
 /*
  * Of the keys known (revoked, expired...) that are on the device but not
  * managed, those whose device peer holds the tunnel address of a database
@@ -106,35 +75,33 @@ known_held(const char *ifname, const wg_device *dev,
 }
 
 /*
- * Take out of desired and known the keys a foreign peer holds on dev
- * (see the file comment), so that the diff leaves that peer alone (or
- * removes it, on an exclusive interface, like any peer nobody
- * registered).  What wgpeer_record_managed() needs afterwards goes in
+ * Take out of the wanted desired peers and known keys the keys a foreign
+ * peer holds on dev (see the file comment), so that the diff leaves that
+ * peer alone (or removes it, on an exclusive interface, like any peer
+ * nobody registered).  Whether wgpeer manages each key came with it
+ * (wanted.c).  What wgpeer_record_managed() needs afterwards goes in
  * *screen.  Sorts dev's peers.
  */
 void
-wgpeer_screen_foreign(const char *ifname, wg_device *dev,
-					  wg_desired_peer *desired, size_t *n_desired,
-					  uint8_t (*known)[WG_KEY_LEN], size_t *n_known,
+wgpeer_screen_foreign(const char *ifname, wg_device *dev, WgWanted *wanted,
 					  WgManagedScreen *screen)
 {
-	uint8_t		(*managed)[WG_KEY_LEN];
-	size_t		n_managed = managed_keys(ifname, &managed);
-	size_t	   *idx = palloc0(sizeof(size_t) * (*n_known + 1));
+	wg_desired_peer *desired = wanted->desired;
+	uint8_t		(*known)[WG_KEY_LEN] = wanted->known;
+	size_t	   *idx = palloc0(sizeof(size_t) * (wanted->n_known + 1));
 	bool	   *keep;
 	size_t		n_idx = 0;
 	size_t		kept = 0;
 
 	memset(screen, 0, sizeof(*screen));
-	screen->adopt = palloc0(WG_KEY_LEN * (*n_desired + 1));
+	screen->adopt = palloc0(WG_KEY_LEN * (wanted->n_desired + 1));
 	wg_device_sort_peers(dev);
-	for (size_t i = 0; i < *n_desired; i++)
+	for (size_t i = 0; i < wanted->n_desired; i++)
 	{
 		wg_desired_peer *d = &desired[i];
 		wg_peer_info *p;
 
-		if (n_managed > 0 &&
-			bsearch(d->public_key, managed, n_managed, WG_KEY_LEN, key_cmp))
+		if (wanted->desired_managed[i])
 		{
 			desired[kept++] = *d;
 			continue;
@@ -149,20 +116,19 @@ wgpeer_screen_foreign(const char *ifname, wg_device *dev,
 		memcpy(screen->adopt[screen->n_adopt++], d->public_key, WG_KEY_LEN);
 		desired[kept++] = *d;
 	}
-	*n_desired = kept;
+	wanted->n_desired = kept;
 
 	/* known keys on the device, not managed: removed only when held */
-	for (size_t i = 0; i < *n_known; i++)
-		if (wg_device_find_peer(dev, known[i]) != NULL &&
-			!(n_managed > 0 &&
-			  bsearch(known[i], managed, n_managed, WG_KEY_LEN, key_cmp)))
+	for (size_t i = 0; i < wanted->n_known; i++)
+		if (!wanted->known_managed[i] &&
+			wg_device_find_peer(dev, known[i]) != NULL)
 			idx[n_idx++] = i;
 	if (n_idx == 0)
 		return;
 	keep = palloc0(sizeof(bool) * (n_idx + 1));
 	known_held(ifname, dev, known, idx, n_idx, keep);
 	kept = 0;
-	for (size_t i = 0, j = 0; i < *n_known; i++)
+	for (size_t i = 0, j = 0; i < wanted->n_known; i++)
 	{
 		if (j < n_idx && idx[j] == i && !keep[j++])
 			continue;
@@ -170,7 +136,7 @@ wgpeer_screen_foreign(const char *ifname, wg_device *dev,
 			memcpy(known[kept], known[i], WG_KEY_LEN);
 		kept++;
 	}
-	*n_known = kept;
+	wanted->n_known = kept;
 }
 
 /*

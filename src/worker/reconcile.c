@@ -113,66 +113,6 @@ forget_unlisted(void)
 }
 
 /*
- * The peers the database wants on ifname (creating and active ones not
- * past their expiry), each with its tunnel addresses and routes as allowed
- * IPs, and the keys of peers it suspended, revoked or expired there
- * or whose expiry has passed (a node removes those at expires_at on its
- * own, before the primary marks them expired), and the keys whose removal
- * is queued (a rotated peer's old key): all of those are removed.
- */
-static void
-read_wanted(const char *ifname, wg_desired_peer **desired, size_t *n_desired,
-			uint8_t (**known)[WG_KEY_LEN], size_t *n_known)
-{
-	static SPIPlanPtr want_plan;
-	static SPIPlanPtr known_plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(ifname)};
-
-	wgpeer_exec_opts(&want_plan,
-					 "SELECT p.public_key, p.preshared_key,"
-					 " " WGPEER_ALLOWED_IPS_SQL ","
-					 " coalesce(p.persistent_keepalive, i.persistent_keepalive, 0)"
-					 " FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
-					 " WHERE p.interface = $1 AND p.status IN ('creating', 'active')"
-					 "   AND (p.expires_at IS NULL OR p.expires_at > now())",
-					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
-	*n_desired = SPI_processed;
-	*desired = palloc0(sizeof(wg_desired_peer) * (*n_desired + 1));
-	for (size_t r = 0; r < *n_desired; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		wg_desired_peer *d = &(*desired)[r];
-		char	   *text;
-		bool		isnull;
-		wg_allowedip *ips;
-
-		wgpeer_stored_key(SPI_getvalue(tup, desc, 1), d->public_key);
-		if ((text = SPI_getvalue(tup, desc, 2)) != NULL)
-			wgpeer_stored_key(text, d->preshared_key);
-		d->n_allowedips = wgpeer_stored_allowedips(SPI_getbinval(tup, desc, 3, &isnull),
-												   CurrentMemoryContext, &ips);
-		d->allowedips = ips;
-		d->keepalive = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	}
-
-	wgpeer_exec_opts(&known_plan,
-					 "SELECT public_key FROM wgpeer.peer"
-					 " WHERE interface = $1"
-					 "   AND (status IN ('suspended', 'revoked', 'expired')"
-					 "   OR expires_at <= now())"
-					 " UNION SELECT public_key FROM wgpeer.queue"
-					 " WHERE interface = $1 AND op = 'remove'",
-					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
-	*n_known = SPI_processed;
-	*known = palloc0(WG_KEY_LEN * (*n_known + 1));
-	for (size_t r = 0; r < *n_known; r++)
-		wgpeer_stored_key(SPI_getvalue(SPI_tuptable->vals[r],
-									   SPI_tuptable->tupdesc, 1), (*known)[r]);
-}
-
-/*
  * The pool of ifname when it is marked for a stale sweep; false when not.
  */
 static bool
@@ -453,10 +393,7 @@ static void
 reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 			  int listen_port, bool exclusive, const wg_awg *awg)
 {
-	wg_desired_peer *desired;
-	uint8_t		(*known)[WG_KEY_LEN];
-	size_t		n_desired;
-	size_t		n_known;
+	WgWanted	wanted;
 	wg_device dev;
 	wg_device_change dc;
 	wg_peer_change *changes;
@@ -480,16 +417,18 @@ reconcile_one(const char *ifname, WgBackend backend, const char *private_key,
 		record_outcome(ifname, &stats, message);
 		return;
 	}
-	read_wanted(ifname, &desired, &n_desired, &known, &n_known);
-	wgpeer_screen_foreign(ifname, &dev, desired, &n_desired, known, &n_known,
-						  &screen);
+	wgpeer_read_wanted(ifname, &wanted);
+	wgpeer_screen_foreign(ifname, &dev, &wanted, &screen);
 	if ((sweeping = read_sweep(ifname, &pool)))
-		n_stale = add_stale(&dev, desired, n_desired, &known, &n_known, &pool);
-	changes = palloc0(sizeof(wg_peer_change) * (n_desired + dev.n_peers + 1));
-	wg_peer_diff(desired, n_desired, &dev, known, n_known, exclusive,
-				 changes, &n_changes, &stats);
+		n_stale = add_stale(&dev, wanted.desired, wanted.n_desired,
+							&wanted.known, &wanted.n_known, &pool);
+	/* not zeroed: the diff writes each change it makes whole */
+	changes = palloc(sizeof(wg_peer_change) *
+					 (wanted.n_desired + dev.n_peers + 1));
+	wg_peer_diff(wanted.desired, wanted.n_desired, &dev, wanted.known,
+				 wanted.n_known, exclusive, changes, &n_changes, &stats);
 	if (sweeping)
-		absent = absent_keys(desired, n_desired, &dev);
+		absent = absent_keys(wanted.desired, wanted.n_desired, &dev);
 
 	memset(&dc, 0, sizeof(dc));
 	dc.ifname = ifname;

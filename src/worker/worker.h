@@ -10,6 +10,7 @@
  * history.c	after a promotion or restore: event ids moved on, stale
  *				peers swept from the pools
  * managed.c	which device peers are wgpeer's (never take over a foreign one)
+ * wanted.c		what the database wants on an interface, read for reconcile
  * expiry.c		expiring peers when their time comes
  * stats.c		sampling the devices: handshakes, endpoints, traffic
  * watch.c		after each sample: presence and quota events, quota
@@ -97,6 +98,23 @@ extern void wgpeer_device_apply(const wg_device_change *change,
 extern void wgpeer_record_settings(const char *ifname, WgBackend backend,
 								   int listen_port, bool awg, int rc);
 
+/*
+ * wanted.c: what the database wants on an interface.  The managed flags
+ * (is the key in wgpeer.managed_key) are for wgpeer_screen_foreign(),
+ * which compacts desired and known without them.
+ */
+typedef struct WgWanted
+{
+	wg_desired_peer *desired;	/* the peers it wants there */
+	bool	   *desired_managed;
+	size_t		n_desired;
+	uint8_t		(*known)[WG_KEY_LEN];	/* the keys it wants off it */
+	bool	   *known_managed;
+	size_t		n_known;
+} WgWanted;
+
+extern void wgpeer_read_wanted(const char *ifname, WgWanted *wanted);
+
 /* managed.c */
 typedef struct WgManagedScreen
 {
@@ -106,9 +124,7 @@ typedef struct WgManagedScreen
 } WgManagedScreen;
 
 extern void wgpeer_screen_foreign(const char *ifname, wg_device *dev,
-								  wg_desired_peer *desired, size_t *n_desired,
-								  uint8_t (*known)[WG_KEY_LEN], size_t *n_known,
-								  WgManagedScreen *screen);
+								  WgWanted *wanted, WgManagedScreen *screen);
 extern void wgpeer_record_managed(const char *ifname,
 								  const WgManagedScreen *screen,
 								  const wg_peer_change *changes,

@@ -454,6 +454,87 @@ test_parse_replies(void)
 	wg_device_free(&dev);
 }
 
+/*
+ * Feed text in pieces of step bytes; wguapi_reply_feed's last result.
+ */
+static int
+feed_steps(const char *text, size_t step, wg_device *dev)
+{
+	wguapi_reply r;
+	size_t		len = strlen(text);
+	int			rc = 0;
+
+	memset(dev, 0, sizeof(*dev));
+	wguapi_reply_init(&r, dev);
+	for (size_t i = 0; i < len && rc == 0; i += step)
+		rc = wguapi_reply_feed(&r, text + i, len - i < step ? len - i : step);
+	return rc;
+}
+
+/*
+ * A reply is taken a line at a time from whatever the socket gives: lines
+ * split anywhere across reads, several in one read, the longest line that
+ * fits and one byte more, and each hex digit of a key checked.
+ */
+static void
+test_parse_pieces(void)
+{
+	const char *text = canned_get();
+	char		line[WGUAPI_LINE_MAX + 64];
+	char		key[WG_KEY_LEN * 2 + 1];
+	wg_device	dev;
+	int			status;
+
+	for (size_t step = 2; step <= 97; step += 5)
+	{
+		CHECK(feed_steps(text, step, &dev) == 1);
+		check_canned_device(&dev);
+		wg_device_free(&dev);
+	}
+
+	/* an unknown key on a line of WGUAPI_LINE_MAX - 1 bytes is skipped */
+	memset(line, 0, sizeof(line));
+	memcpy(line, "x=", 2);
+	memset(line + 2, 'y', WGUAPI_LINE_MAX - 1 - 2);
+	strcat(line, "\nerrno=0\n\n");
+	CHECK(feed_all(line, &dev, &status) == 1 && status == 0);
+	wg_device_free(&dev);
+	CHECK(feed_steps(line, 100, &dev) == 1);
+	wg_device_free(&dev);
+	/* one byte more does not fit, whole or in pieces */
+	memset(line, 0, sizeof(line));
+	memcpy(line, "x=", 2);
+	memset(line + 2, 'y', WGUAPI_LINE_MAX - 2);
+	strcat(line, "\nerrno=0\n\n");
+	CHECK(feed_all(line, &dev, &status) == -EPROTO);
+	wg_device_free(&dev);
+	CHECK(feed_steps(line, 100, &dev) == -EPROTO);
+	wg_device_free(&dev);
+
+	/* every digit of either case, and a bad digit in either place */
+	snprintf(line, sizeof(line), "public_key=%s\nerrno=0\n\n",
+			 "0123456789abcdefABCDEF0123456789abcdefABCDEF0123456789abcdef0123");
+	CHECK(feed_all(line, &dev, &status) == 1);
+	CHECK(dev.n_peers == 1 && dev.peers[0].public_key[0] == 0x01 &&
+		  dev.peers[0].public_key[5] == 0xab && dev.peers[0].public_key[9] == 0xcd &&
+		  dev.peers[0].public_key[31] == 0x23);
+	wg_device_free(&dev);
+	for (int pos = 0; pos < 2; pos++)
+	{
+		const char *bad_digits = "gG/:@`\xff";
+
+		for (const char *b = bad_digits; *b; b++)
+		{
+			memset(key, 'a', WG_KEY_LEN * 2);
+			key[WG_KEY_LEN * 2] = '\0';
+			key[10 + pos] = *b;
+			snprintf(line, sizeof(line), "public_key=%s\nerrno=0\n\n", key);
+			CHECK(feed_all(line, &dev, &status) == -EPROTO);
+			wg_device_free(&dev);
+		}
+	}
+}
+
 /* Socket paths and names. */
 static void
 test_paths(void)
@@ -818,6 +899,7 @@ main(void)
 	test_build_set();
 	test_build_chunks();
 	test_parse_replies();
+	test_parse_pieces();
 	test_paths();
 	test_socket();
 	test_hung();
