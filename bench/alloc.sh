@@ -11,6 +11,7 @@
 # transaction (a normal one: the mark then being where it belongs, the
 # new rows' hint bits set), ROUNDS times interleaved.
 # Run as root after `make install`:  bash bench/alloc.sh
+# (BULK_ONLY=1 for the bulk part alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -72,7 +73,8 @@ measure() {
 }
 
 declare -A result
-for n in "$SMALL" "$LARGE"; do
+# BULK_ONLY=1: the first allocation after a bulk creation alone
+[ "${BULK_ONLY:-0}" = 1 ] || for n in "$SMALL" "$LARGE"; do
 	fill_to "$n"
 	result[next_$n]=$(measure "SELECT wgpeer.wg_next_ip('wgbench')" "$CALLS")
 	result[create_$n]=$(measure "SELECT wgpeer.wg_create_peer('b', interface => 'wgbench')" "$CALLS")
@@ -83,10 +85,12 @@ row() {
 	printf '%-36s %10.1f us %10.1f us %8.2fx\n' "$1" "${result[${2}_$SMALL]}" \
 		"${result[${2}_$LARGE]}" "$(echo "${result[${2}_$LARGE]} / ${result[${2}_$SMALL]}" | bc -l)"
 }
-printf '%-36s %13s %13s %9s\n' "median per call" "$SMALL peers" "$LARGE peers" "ratio"
-row "wg_next_ip()" next
-row "wg_create_peer() (keys, row, queue)" create
-row "seed: scan all used addresses" seed
+if [ "${BULK_ONLY:-0}" != 1 ]; then
+	printf '%-36s %13s %13s %9s\n' "median per call" "$SMALL peers" "$LARGE peers" "ratio"
+	row "wg_next_ip()" next
+	row "wg_create_peer() (keys, row, queue)" create
+	row "seed: scan all used addresses" seed
+fi
 
 # The first allocation after a bulk creation vs the next one, each in a
 # transaction of its own (the first of a transaction also takes the pool
