@@ -9,7 +9,8 @@ SET search_path = wgpeer, public;
 \set VERBOSITY default
 
 \i sql/include/try.sql
-SELECT name FROM wg_add_interface('wgevw', '198.51.100.9:51829', '10.219.0.1/24');
+SELECT name FROM wg_add_interface('wgevw', '198.51.100.9:51829', '10.219.0.1/24',
+                                  listen_port => 51829);
 
 -- The row: what the INSERT wrote, id from the sequence, time of the write.
 SELECT pg_catalog.nextval('event_id_seq') AS before \gset
