@@ -49,6 +49,12 @@ ALTER DOMAIN event_kind ADD CONSTRAINT evw_no_created CHECK (VALUE <> 'created')
 SELECT pg_temp.try($$SELECT count(*) FROM wgpeer.wg_create_peer('evw-kind', interface => 'wgevw')$$);
 ALTER DOMAIN event_kind DROP CONSTRAINT evw_no_created;
 
+-- A CHECK constraint of the user's on the table is checked.
+SELECT count(*) FROM wg_create_peer('evw-cy', interface => 'wgevw');
+ALTER TABLE event ADD CONSTRAINT evw_no_suspended CHECK (kind <> 'suspended') NOT VALID;
+SELECT pg_temp.try($$SELECT status FROM wgpeer.wg_suspend_peer((SELECT peer_id FROM wgpeer.peer WHERE user_id = 'evw-cy'), 'test')$$);
+ALTER TABLE event DROP CONSTRAINT evw_no_suspended;
+
 -- A role that changes peers without the privilege to insert events is
 -- refused, as the INSERT refused it.
 CREATE ROLE wgpeer_evw_editor;

@@ -376,7 +376,9 @@ static const char *const event_columns[] = {
  * Whether insert_event() may write into rel directly: a plain table of
  * exactly the columns it fills, without anything an INSERT statement
  * would run besides the row and its index entries (a trigger, a rule,
- * row security).  A user who adds a trigger to the event table (to
+ * row security, a CHECK constraint).  NOT NULL needs no check: a peer's
+ * id, user and interface, the only columns taken from the peer, are NOT
+ * NULL in wgpeer.peer.  A user who adds a trigger to the event table (to
  * forward events, say) gets the INSERT statement, and the trigger fires
  * as before.
  */
@@ -387,6 +389,7 @@ event_insertable_directly(Relation rel)
 
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->trigdesc != NULL ||
 		rel->rd_rules != NULL || rel->rd_rel->relrowsecurity ||
+		(desc->constr != NULL && desc->constr->num_check > 0) ||
 		desc->natts != EVENT_NATTS)
 		return false;
 	for (int i = 0; i < EVENT_NATTS; i++)
@@ -426,7 +429,7 @@ insert_event(const char *kind, Datum *fields, bool *nulls)
 	rel = table_open(event_relation(&event_table_oid, "event"), RowExclusiveLock);
 	if (!event_insertable_directly(rel))
 	{
-		table_close(rel, RowExclusiveLock);
+		table_close(rel, NoLock);
 		return false;
 	}
 	desc = RelationGetDescr(rel);
@@ -450,7 +453,7 @@ insert_event(const char *kind, Datum *fields, bool *nulls)
 	CommandCounterIncrement();
 	estate = CreateExecutorState();
 	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, rel, 1, NULL, 0);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
 	ExecOpenIndices(rri, false);
 	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsHeapTuple);
 	ExecStoreHeapTuple(heap_form_tuple(desc, values, isnull), slot, true);
@@ -459,7 +462,8 @@ insert_event(const char *kind, Datum *fields, bool *nulls)
 	ExecDropSingleTupleTableSlot(slot);
 	ExecCloseIndices(rri);
 	FreeExecutorState(estate);
-	table_close(rel, RowExclusiveLock);
+	/* the table's lock is held to the end of the transaction */
+	table_close(rel, NoLock);
 	return true;
 }
 
