@@ -36,7 +36,7 @@ SHLIB_LINK = $(shell pkg-config --libs $(DEPS_PKGS))
 
 REGRESS = keys interface pool peer config qr privileges lifecycle import events awg \
 	quota config_link routes node_rows restore rates locations subscription \
-	user_quota metrics webhook
+	user_quota metrics webhook event_write pool_plans
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
 	events_order config_link_race routes_overlap placement_concurrent

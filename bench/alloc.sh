@@ -11,6 +11,7 @@
 # transaction (a normal one: the mark then being where it belongs, the
 # new rows' hint bits set), ROUNDS times interleaved.
 # Run as root after `make install`:  bash bench/alloc.sh
+# (BULK_ONLY=1 for the bulk part alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -72,7 +73,8 @@ measure() {
 }
 
 declare -A result
-for n in "$SMALL" "$LARGE"; do
+# BULK_ONLY=1: the first allocation after a bulk creation alone
+[ "${BULK_ONLY:-0}" = 1 ] || for n in "$SMALL" "$LARGE"; do
 	fill_to "$n"
 	result[next_$n]=$(measure "SELECT wgpeer.wg_next_ip('wgbench')" "$CALLS")
 	result[create_$n]=$(measure "SELECT wgpeer.wg_create_peer('b', interface => 'wgbench')" "$CALLS")
@@ -83,34 +85,57 @@ row() {
 	printf '%-36s %10.1f us %10.1f us %8.2fx\n' "$1" "${result[${2}_$SMALL]}" \
 		"${result[${2}_$LARGE]}" "$(echo "${result[${2}_$LARGE]} / ${result[${2}_$SMALL]}" | bc -l)"
 }
-printf '%-36s %13s %13s %9s\n' "median per call" "$SMALL peers" "$LARGE peers" "ratio"
-row "wg_next_ip()" next
-row "wg_create_peer() (keys, row, queue)" create
-row "seed: scan all used addresses" seed
+if [ "${BULK_ONLY:-0}" != 1 ]; then
+	printf '%-36s %13s %13s %9s\n' "median per call" "$SMALL peers" "$LARGE peers" "ratio"
+	row "wg_next_ip()" next
+	row "wg_create_peer() (keys, row, queue)" create
+	row "seed: scan all used addresses" seed
+fi
 
 # The first allocation after a bulk creation vs the next one, each in a
 # transaction of its own (the first of a transaction also takes the pool
-# row's lock and the transaction's id), per round on a fresh interface (10.(100+r).0.0/16), in CPU microseconds of the
-# backend (each top-level statement's, as log_statement_stats reports it:
-# one call is too short for a wall clock on a loaded machine); the
-# session's plans are made first, on another interface.
-for r in $(seq "$ROUNDS"); do
-	cluster_psql -c "SELECT name FROM wgpeer.wg_add_interface('wgbulk$r', '192.0.2.1:51820',
-	                   '10.$((r + 100)).0.1/16')" >/dev/null
-	cluster_psql -c "SELECT count(wgpeer.wg_create_peer('bulk', interface => 'wgbulk$r'))
-	                 FROM generate_series(1, $BULK)" >/dev/null
+# row's lock and the transaction's id), per round on a fresh interface
+# (10.(100+r).0.0/16), in CPU microseconds of the backend (each top-level
+# statement's, as log_statement_stats reports it: one call is too short
+# for a wall clock on a loaded machine); the session's plans are made
+# first, on another interface.  The control, in the same round and the
+# same shape of session: the first allocation after a creation of one
+# peer on another fresh interface (10.(150+r).0.0/16): what is left of
+# the first one's cost that the bulk does not cause (a session's first
+# allocations on an interface cost more than the next ones whatever was
+# created before).
+# first_next IFACE: CPU us of the first and the next wg_next_ip() on IFACE
+first_next() {
 	PGOPTIONS='-c log_statement_stats=on -c client_min_messages=log' \
 		cluster_psql -At -c "SELECT FROM wgpeer.wg_next_ip('wgbench')" \
-		-c "BEGIN" -c "SELECT FROM wgpeer.wg_next_ip('wgbulk$r')" -c "ROLLBACK" \
-		-c "BEGIN" -c "SELECT FROM wgpeer.wg_next_ip('wgbulk$r')" -c "ROLLBACK" \
-		2>&1 >/dev/null | cpu_us | sed -n '3p; 6p' | paste -s -d ' ' >>"$TMP/after_bulk"
+		-c "BEGIN" -c "SELECT FROM wgpeer.wg_next_ip('$1')" -c "ROLLBACK" \
+		-c "BEGIN" -c "SELECT FROM wgpeer.wg_next_ip('$1')" -c "ROLLBACK" \
+		2>&1 >/dev/null | cpu_us | sed -n '3p; 6p' | paste -s -d ' '
+}
+for r in $(seq "$ROUNDS"); do
+	for kind in bulk one; do
+		net=$((r + 100)) n=$BULK
+		[ "$kind" = bulk ] || { net=$((r + 150)); n=1; }
+		cluster_psql -c "SELECT name FROM wgpeer.wg_add_interface('wg$kind$r', '192.0.2.1:51820',
+		                   '10.$net.0.1/16')" >/dev/null 2>&1
+		cluster_psql -c "SELECT count(wgpeer.wg_create_peer('$kind', interface => 'wg$kind$r'))
+		                 FROM generate_series(1, $n)" >/dev/null
+		first_next "wg$kind$r" >>"$TMP/after_$kind"
+	done
 done
 first=$(awk '{ print $1 }' "$TMP/after_bulk" | median)
 second=$(awk '{ print $2 }' "$TMP/after_bulk" | median)
+control=$(awk '{ print $1 }' "$TMP/after_one" | median)
 ratio_bulk=$(ratio "$first" "$second")
+ratio_control=$(ratio "$first" "$control")
 printf '%-36s %10.1f us %10.1f us %8.2fx\n' "after $BULK in one transaction" \
 	"$first" "$second" "$ratio_bulk"
-echo "(CPU of the first wg_next_ip() after the bulk, of the next one, ratio;"
-echo " medians of $ROUNDS rounds; load average $(load))"
+printf '%-36s %10.1f us %10.1f us %8.2fx\n' "  against the first after one peer" \
+	"$first" "$control" "$ratio_control"
+echo "(CPU of the first wg_next_ip() after the bulk, of the next one, ratio; then"
+echo " against the first one after a creation of one peer; medians of $ROUNDS rounds;"
+echo " load average $(load))"
 bench_record "first \`wg_next_ip()\` after $BULK peers in one transaction, CPU (alloc.sh)" \
 	"$first µs" "$second µs (the next one)" "${ratio_bulk}x"
+bench_record "first \`wg_next_ip()\` after $BULK peers in one transaction vs after one peer, CPU (alloc.sh)" \
+	"$first µs" "$control µs (the first after one peer)" "${ratio_control}x"

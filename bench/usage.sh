@@ -112,7 +112,7 @@ one_on=$(median <"$TMP/one.on")
 # the ratio of each round's pair (off, then on, one after the other): less
 # sensitive to the machine's load drifting over the run than the ratio of
 # the medians
-pair_ratio() { paste "$TMP/$1.off" "$TMP/$1.on" | awk '{ print $2 / $1 }' | median; }
+pair_ratio() { paste "$TMP/$1.off" "$TMP/$1.on" | awk '{ print $2 / $1 }' | median | awk '{ printf "%.2f", $1 }'; }
 bulk_pairs=$(pair_ratio bulk)
 one_pairs=$(pair_ratio one)
 

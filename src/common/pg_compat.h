@@ -71,4 +71,16 @@
 #define wgpeer_wait_event(name) PG_WAIT_EXTENSION
 #endif
 
+/*
+ * Insert a heap tuple's index entries: 16 added the onlySummarizing
+ * argument (false: every index).  The caller includes executor/executor.h.
+ */
+#if PG_VERSION_NUM >= 160000
+#define wgpeer_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define wgpeer_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 #endif							/* WGPEER_PG_COMPAT_H */

@@ -29,6 +29,21 @@
 PG_FUNCTION_INFO_V1(wg_next_ip);
 
 /*
+ * Run one of the allocator's statements.  Its plan is generic from the
+ * first call: each is an index probe by the interface's name whatever the
+ * name, and planning a custom plan, which a saved plan otherwise does for
+ * its first five calls in a session, cost more than running it (a
+ * session's first allocations on an interface cost twice the later ones).
+ */
+static void
+pool_exec(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+		  Datum *values)
+{
+	wgpeer_exec_opts(plan, sql, nargs, types, values, NULL,
+					 CURSOR_OPT_GENERIC_PLAN);
+}
+
+/*
  * Give the addresses of expired peers past the grace period back to their
  * pool (all interfaces when ifname is NULL).  Returns how many.  The
  * worker's expiry releases for every interface while allocators release
@@ -55,18 +70,18 @@ wgpeer_release_expired(const char *ifname)
 		values[0] = CStringGetTextDatum(ifname);
 		if (!wgpeer_index_holds("peer_grace", 1, eq_procs, values))
 			return 0;
-		wgpeer_exec(&one_plan,
-					"WITH due AS (SELECT peer_id FROM wgpeer.peer"
-					"  WHERE interface = $1 AND status = 'expired'"
-					"    AND released_at IS NULL"
-					"    AND expires_at < now() - make_interval(secs => $2)"
-					"  ORDER BY peer_id FOR UPDATE SKIP LOCKED),"
-					" r AS (UPDATE wgpeer.peer p SET released_at = now()"
-					"  FROM due WHERE p.peer_id = due.peer_id"
-					"  RETURNING p.interface, p.address)"
-					" INSERT INTO wgpeer.free_address (interface, address)"
-					" SELECT interface, address FROM r ON CONFLICT DO NOTHING",
-					2, types, values, NULL);
+		pool_exec(&one_plan,
+				  "WITH due AS (SELECT peer_id FROM wgpeer.peer"
+				  "  WHERE interface = $1 AND status = 'expired'"
+				  "    AND released_at IS NULL"
+				  "    AND expires_at < now() - make_interval(secs => $2)"
+				  "  ORDER BY peer_id FOR UPDATE SKIP LOCKED),"
+				  " r AS (UPDATE wgpeer.peer p SET released_at = now()"
+				  "  FROM due WHERE p.peer_id = due.peer_id"
+				  "  RETURNING p.interface, p.address)"
+				  " INSERT INTO wgpeer.free_address (interface, address)"
+				  " SELECT interface, address FROM r ON CONFLICT DO NOTHING",
+				  2, types, values);
 	}
 	else
 		wgpeer_exec(&all_plan,
@@ -84,26 +99,46 @@ wgpeer_release_expired(const char *ifname)
 }
 
 /*
- * Take the pool lock of ifname and return the pool's high-water mark.
+ * The pool of one interface as the allocator reads it (under its lock):
+ * the high-water mark, the server's addresses (IPv6 (Datum) 0 when it has
+ * none) and the first and last address of the pool.
+ */
+typedef struct PoolState
+{
+	uint32		next;
+	uint32		first;
+	uint32		last;
+	Datum		address;
+	Datum		address6;
+} PoolState;
+
+/*
+ * Take the pool lock of ifname and read its pool, in one statement.
  * Under a transaction snapshot, a lock that conflicts with a concurrent
  * allocation is reported as a serialization failure the caller can retry.
- * Placement (placement.c) takes the same lock before it counts peers.
+ * The server's addresses are copied out of SPI's memory.
  */
-uint32
-wgpeer_lock_pool(const char *ifname)
+static void
+lock_pool(const char *ifname, PoolState *pool)
 {
 	static SPIPlanPtr plan;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(ifname)};
 	MemoryContext ctx = CurrentMemoryContext;
+	HeapTuple	tup;
+	TupleDesc	desc;
 	bool		isnull;
+	Datum		d;
 
 	PG_TRY();
 	{
-		wgpeer_exec(&plan,
-					"SELECT next_address FROM wgpeer.pool"
-					" WHERE interface = $1 FOR UPDATE",
-					1, types, values, NULL);
+		pool_exec(&plan,
+				  "SELECT p.next_address, i.address, i.address6,"
+				  " i.pool_start, i.pool_end"
+				  " FROM wgpeer.pool p JOIN wgpeer.interface i"
+				  "   ON i.name OPERATOR(pg_catalog.=) p.interface"
+				  " WHERE p.interface = $1 FOR UPDATE OF p",
+				  1, types, values);
 	}
 	PG_CATCH();
 	{
@@ -131,9 +166,27 @@ wgpeer_lock_pool(const char *ifname)
 
 	if (SPI_processed != 1)
 		wgpeer_interface_not_registered(ifname);
-	return wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc,
-														   1, &isnull)));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	pool->next = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 1, &isnull)));
+	pool->address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 2, &isnull));
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	pool->address6 = isnull ? (Datum) 0 : wgpeer_inet_copy(d);
+	pool->first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 4, &isnull)));
+	pool->last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 5, &isnull)));
+}
+
+/*
+ * Take the pool lock of ifname, as an allocation does: placement
+ * (placement.c) takes it before it counts an interface's peers, so that
+ * placements and allocations on one interface wait for each other.
+ */
+void
+wgpeer_lock_pool(const char *ifname)
+{
+	PoolState	pool;
+
+	lock_pool(ifname, &pool);
 }
 
 /*
@@ -182,10 +235,10 @@ drop_free(const char *ifname, Datum address)
 	Oid			types[2] = {TEXTOID, INETOID};
 	Datum		values[2] = {CStringGetTextDatum(ifname), address};
 
-	wgpeer_exec(&plan,
-				"DELETE FROM wgpeer.free_address"
-				" WHERE interface = $1 AND address = $2",
-				2, types, values, NULL);
+	pool_exec(&plan,
+			  "DELETE FROM wgpeer.free_address"
+			  " WHERE interface = $1 AND address = $2",
+			  2, types, values);
 }
 
 /*
@@ -205,10 +258,10 @@ lowest_free(const char *ifname, Datum preferred)
 
 	if (preferred)
 	{
-		wgpeer_exec(&has_plan,
-					"SELECT 1 FROM wgpeer.free_address"
-					" WHERE interface = $1 AND address = $2",
-					2, types, values, NULL);
+		pool_exec(&has_plan,
+				  "SELECT 1 FROM wgpeer.free_address"
+				  " WHERE interface = $1 AND address = $2",
+				  2, types, values);
 		if (SPI_processed > 0 && !address_held(ifname, preferred))
 			return preferred;
 	}
@@ -216,10 +269,10 @@ lowest_free(const char *ifname, Datum preferred)
 	{
 		Datum		candidate;
 
-		wgpeer_exec(&min_plan,
-					"SELECT address FROM wgpeer.free_address"
-					" WHERE interface = $1 ORDER BY address LIMIT 1",
-					1, types, values, NULL);
+		pool_exec(&min_plan,
+				  "SELECT address FROM wgpeer.free_address"
+				  " WHERE interface = $1 ORDER BY address LIMIT 1",
+				  1, types, values);
 		if (SPI_processed == 0)
 			return (Datum) 0;
 		candidate = SPI_getbinval(SPI_tuptable->vals[0],
@@ -284,10 +337,10 @@ store_final_mark(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	wgpeer_exec(&plan,
-				"UPDATE wgpeer.pool SET next_address = $2"
-				" WHERE interface = $1 AND next_address OPERATOR(pg_catalog.<) $2",
-				2, types, values, NULL);
+	pool_exec(&plan,
+			  "UPDATE wgpeer.pool SET next_address = $2"
+			  " WHERE interface = $1 AND next_address OPERATOR(pg_catalog.<) $2",
+			  2, types, values);
 	SPI_finish();
 	PopActiveSnapshot();
 	written.valid = false;
@@ -345,43 +398,14 @@ update_pool(const char *ifname, uint32 next, uint32 stored, bool consume)
 	}
 	values[0] = CStringGetTextDatum(ifname);
 	values[1] = wgpeer_inet4_datum(next, 32);
-	wgpeer_exec(&plan,
-				"UPDATE wgpeer.pool SET next_address = $2 WHERE interface = $1",
-				2, types, values, NULL);
+	pool_exec(&plan,
+			  "UPDATE wgpeer.pool SET next_address = $2 WHERE interface = $1",
+			  2, types, values);
 	written.valid = true;
 	written.subxid = GetCurrentSubTransactionId();
 	strlcpy(written.ifname, ifname, NAMEDATALEN);
 	written.stored = next;
 	written.next = next;
-}
-
-/*
- * The server's addresses of ifname (IPv6 (Datum) 0 when it has none) and
- * the first and last address of its pool, copied out of SPI's memory.
- */
-static void
-pool_bounds(const char *ifname, Datum *address, Datum *address6,
-			uint32 *first, uint32 *last)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(ifname)};
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	Datum		d;
-
-	wgpeer_exec(&plan,
-				"SELECT address, address6, pool_start, pool_end"
-				" FROM wgpeer.interface WHERE name = $1",
-				1, types, values, NULL);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	*address = wgpeer_inet_copy(SPI_getbinval(tup, desc, 1, &isnull));
-	d = SPI_getbinval(tup, desc, 2, &isnull);
-	*address6 = isnull ? (Datum) 0 : wgpeer_inet_copy(d);
-	*first = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 3, &isnull)));
-	*last = wgpeer_inet4_value(DatumGetInetPP(SPI_getbinval(tup, desc, 4, &isnull)));
 }
 
 /*
@@ -395,23 +419,21 @@ pool_bounds(const char *ifname, Datum *address, Datum *address6,
 Datum
 wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 {
+	PoolState	pool;
 	uint32		stored;
 	uint32		next;
 	uint32		server;
 	uint32		first;
 	uint32		last;
-	Datum		server6;
-	Datum		iface_address;
-	Datum		iface_address6;
 	Datum		result;
 
-	next = stored = wgpeer_lock_pool(ifname);
+	lock_pool(ifname, &pool);
+	next = stored = pool.next;
 	if (pool_written(ifname))
 		next = Max(next, written.next);
-
-	pool_bounds(ifname, &iface_address, &iface_address6, &first, &last);
-	server = wgpeer_inet4_value(DatumGetInetPP(iface_address));
-	server6 = iface_address6;
+	first = pool.first;
+	last = pool.last;
+	server = wgpeer_inet4_value(DatumGetInetPP(pool.address));
 
 	wgpeer_release_expired(ifname);
 
@@ -446,13 +468,13 @@ wgpeer_allocate(const char *ifname, bool consume, Datum preferred)
 		result = wgpeer_inet4_datum(next, 32);
 		if (next == server)
 			continue;
-		if (server6)
+		if (pool.address6)
 		{
-			Datum		derived = wgpeer_derive6(result, iface_address,
-												 iface_address6);
+			Datum		derived = wgpeer_derive6(result, pool.address,
+												 pool.address6);
 
 			if (memcmp(ip_addr(DatumGetInetPP(derived)),
-					   ip_addr(DatumGetInetPP(server6)), 16) == 0)
+					   ip_addr(DatumGetInetPP(pool.address6)), 16) == 0)
 				continue;
 		}
 		/* once this transaction wrote the mark, nobody else moved it */
@@ -500,19 +522,20 @@ wgpeer_claim_address(const char *ifname, Datum address)
 	Oid			types[4] = {TEXTOID, INETOID, INT8OID, INT8OID};
 	Datum		values[4] = {CStringGetTextDatum(ifname), address, 0, 0};
 	uint32		addr = wgpeer_inet4_value(DatumGetInetPP(address));
+	PoolState	pool;
 	uint32		stored;
 	uint32		next;
 	uint32		server;
 	uint32		first;
 	uint32		last;
-	Datum		iface_address;
-	Datum		iface_address6;
 
-	next = stored = wgpeer_lock_pool(ifname);
+	lock_pool(ifname, &pool);
+	next = stored = pool.next;
 	if (pool_written(ifname))
 		next = Max(next, written.next);
-	pool_bounds(ifname, &iface_address, &iface_address6, &first, &last);
-	server = wgpeer_inet4_value(DatumGetInetPP(iface_address));
+	first = pool.first;
+	last = pool.last;
+	server = wgpeer_inet4_value(DatumGetInetPP(pool.address));
 	if (addr < first || addr > last || addr == server)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

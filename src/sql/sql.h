@@ -91,7 +91,7 @@ extern void wgpeer_check_prefix_unrouted(const char *ifname, Datum address,
 /* pool.c */
 extern Datum wgpeer_allocate(const char *ifname, bool consume, Datum preferred);
 extern int	wgpeer_release_expired(const char *ifname);
-extern uint32 wgpeer_lock_pool(const char *ifname);
+extern void wgpeer_lock_pool(const char *ifname);
 extern void wgpeer_claim_address(const char *ifname, Datum address);
 
 /* restore.c */
