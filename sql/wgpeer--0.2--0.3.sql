@@ -1043,3 +1043,13 @@ COMMENT ON FUNCTION wg_set_peer_awg(uuid, jsonb) IS
 
 REVOKE ALL ON FUNCTION wg_awg_params(), wg_set_interface_awg(text, jsonb),
 	wg_set_peer_awg(uuid, jsonb) FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Commit to device latency (issue 22)
+------------------------------------------------------------------------------
+
+-- The next expiry of a suspended peer, which the worker looks up on every
+-- commit that may move the next expiry (src/worker/expiry.c): without an
+-- index that was a scan of every peer of every interface before each apply.
+CREATE INDEX peer_expiry_suspended ON peer (expires_at)
+	WHERE status = 'suspended';

@@ -1,0 +1,101 @@
+#!/bin/bash
+# Commit -> one peer on a wireguard-go device (issue 22), natively on this
+# host, measured interleaved in one run:
+#	1. server A: one transaction creating one peer, from just before
+#	   COMMIT until a UAPI get of the device lists it, against the floor:
+#	   the same peer (key, PSK, /32, keepalive) sent by one UAPI set from
+#	   a C program, timed the same way (bench/uapi_latency.c);
+#	2. server B, the same, while 10,000 live peers sit on ANOTHER of its
+#	   interfaces (on a wireguard-go device too), against server A (none).
+# Two throwaway clusters (fsync off, autovacuum on: as a server runs),
+# four wireguard-go devices in a private network namespace.  Each round
+# times the floor, A and B once, in an order that rotates; the first
+# WARMUP rounds are dropped.  Prints medians, p99 and the ratios, and
+# writes the two rows of bench/README.md's table (bench_record).
+# Run as root after `make install`:
+#	bash bench/latency.sh [ROUNDS] [OTHER_PEERS]	(defaults 200 and 10000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+. test/cluster.sh
+
+ROUNDS=${1:-200}
+OTHER=${2:-10000}
+WARMUP=10
+STAGE=lat
+. test/userspace.sh
+
+S=$(($$ % 100000))
+IFF=wglf$S						# the floor's device
+IFA=wgla$S						# server A's device
+IFB=wglb$S						# server B's measured device
+IFO=wglo$S						# server B's other device, OTHER peers
+CL_A=$TMP/a
+CL_B=$TMP/b
+
+# on CLUSTER_DIR COMMAND...: COMMAND against that cluster
+on() {
+	local dir=$1
+	shift
+	CLUSTER_DIR=$dir "$@"
+}
+stage_cleanup_extra() { on "$CL_A" cluster_ctl -m fast -w stop >/dev/null 2>&1 || true; }
+# percentile P of the numbers on stdin (nearest rank)
+pct() { sort -g | awk -v p="$1" '{ v[NR] = $1 } END {
+	if (NR == 0) { print "nan"; exit }
+	i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print v[i] }'; }
+col() { awk -v c="$1" 'NR > w { print $c }' w="$WARMUP" "$TMP/rounds"; }
+peers_on() { [ "$(wg show "$1" peers | wc -l)" -ge "$2" ]; }
+port_is() { [ "$(wg show "$1" listen-port 2>/dev/null)" = "$2" ]; }
+
+cc -O2 -Wall -Wextra -Isrc -Itest -I"$(pg_config --includedir)" \
+	$(pkg-config --cflags libsodium) -o "$TMP/uapi_latency" bench/uapi_latency.c \
+	src/device/uapi.c src/device/device.c src/core/keys.c src/core/awg.c -lpq \
+	$(pkg-config --libs libsodium)
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+for d in "$IFF" "$IFA" "$IFB" "$IFO"; do wg_dev_add "$d" "$NS"; done
+# add_if CLUSTER IFNAME POOL PORT
+add_if() {
+	on "$1" q -c "SELECT name FROM wgpeer.wg_add_interface('$2', '192.0.2.1:$4', '$3',
+		listen_port => $4, backend => 'uapi', persistent_keepalive => 25)" >/dev/null
+}
+cluster_init "$CL_A" "wgpeer.database = 'postgres'"
+on "$CL_A" cluster_run
+cluster_init "$CL_B" "wgpeer.database = 'postgres'"
+on "$CL_B" cluster_run
+on "$CL_A" q -c "CREATE EXTENSION wgpeer" >/dev/null
+on "$CL_B" q -c "CREATE EXTENSION wgpeer" >/dev/null
+add_if "$CL_A" "$IFA" 10.1.0.1/16 $((40000 + S % 10000))
+add_if "$CL_B" "$IFB" 10.1.0.1/16 $((50000 + S % 10000))
+add_if "$CL_B" "$IFO" 10.2.0.1/16 $((30000 + S % 10000))
+wait_until 60 port_is "$IFA" $((40000 + S % 10000))
+wait_until 60 port_is "$IFB" $((50000 + S % 10000))
+
+echo "== $OTHER live peers on server B's other interface $IFO"
+on "$CL_B" q -c "SELECT count(*) FROM (SELECT wgpeer.wg_create_peer('other' || g,
+	interface => '$IFO') FROM generate_series(1, $OTHER) g) s" >/dev/null
+wait_until 600 peers_on "$IFO" "$OTHER"
+all_active_b() { [ "$(on "$CL_B" q -c "SELECT count(*) FROM wgpeer.peer
+	WHERE interface = '$IFO' AND status = 'active'")" -ge "$OTHER" ]; }
+wait_until 600 all_active_b
+
+echo "== $ROUNDS rounds (first $WARMUP dropped): floor, A (no other peers), B ($OTHER on $IFO)"
+"$TMP/uapi_latency" $((ROUNDS + WARMUP)) "$IFF" "host=$CL_A user=postgres dbname=postgres" \
+	"$IFA" "host=$CL_B user=postgres dbname=postgres" "$IFB" >"$TMP/rounds"
+f=$(col 1 | median)
+a=$(col 2 | median)
+b=$(col 3 | median)
+f99=$(col 1 | pct 99)
+a99=$(col 2 | pct 99)
+b99=$(col 3 | pct 99)
+printf '   floor, one UAPI set of the peer   median %7.3f ms   p99 %7.3f ms\n' "$f" "$f99"
+printf '   A: commit -> device, no others    median %7.3f ms   p99 %7.3f ms\n' "$a" "$a99"
+printf '   B: commit -> device, %d others on %s  median %7.3f ms   p99 %7.3f ms\n' "$OTHER" "$IFO" "$b" "$b99"
+echo "   ratio A / floor: $(ratio "$a" "$f") (goal <= 2)"
+echo "   ratio B / A: $(ratio "$b" "$a") (goal <= 1.3)"
+bench_record "commit -> one peer on a wireguard-go device, median / p99 (latency.sh)" \
+	"$a / $a99 ms" "$f / $f99 ms (one UAPI set from C)" "$(ratio "$a" "$f")x"
+bench_record "commit -> one peer with $OTHER live peers on another interface, median / p99 (latency.sh)" \
+	"$b / $b99 ms" "$a / $a99 ms (none elsewhere)" "$(ratio "$b" "$a")x"
