@@ -121,7 +121,9 @@ typedef enum Screen
  * from the statistics of a nearly empty table would scan the peers of
  * every interface on each pass once there are thousands: every table the
  * read touches has an index on what it is joined or looked up by, so
- * index lookups are right at any size.  The settings hold only while the
+ * index lookups are right at any size.  (An EXISTS the planner may turn
+ * into a hashed subplan, which reads its whole table, carries OFFSET 0,
+ * which keeps it a lookup.)  The settings hold only while the
  * statement is planned and run (the GUC nest level is popped after it,
  * or by the transaction's abort).
  */
@@ -129,8 +131,8 @@ static void
 exec_indexed(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
 			 Datum *values)
 {
-	static const char *const off[] = {"enable_seqscan", "enable_hashjoin",
-	"enable_mergejoin"};
+	static const char *const off[] = {"enable_seqscan", "enable_bitmapscan",
+	"enable_hashjoin", "enable_mergejoin"};
 	int			nest = NewGUCNestLevel();
 
 	for (size_t i = 0; i < lengthof(off); i++)
@@ -170,7 +172,7 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 				 "  i.private_key, i.listen_port, i.backend,"
 				 "  EXISTS (SELECT FROM wgpeer.managed_key m"
 				 "    WHERE m.interface = q.interface"
-				 "      AND m.public_key = q.public_key),"
+				 "      AND m.public_key = q.public_key OFFSET 0),"
 				 "  p.private_key IS NULL,"
 				 "  ARRAY[set_masklen(p.address, 32)]::cidr[]"
 				 " FROM wgpeer.queue q"
