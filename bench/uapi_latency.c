@@ -41,18 +41,26 @@ typedef struct Server
 	const char *ifname;
 } Server;
 
+/* A connection to ifname's UAPI socket, or die. */
+static int
+uapi_open(const char *ifname)
+{
+	int			fd = wguapi_connect(NULL, ifname);
+
+	if (fd < 0)
+		die("connect to the UAPI socket", strerror(-fd));
+	return fd;
+}
+
 /* Whether the device ifname lists key now. */
 static bool
 device_has(const char *ifname, const uint8_t *key)
 {
 	wg_device	dev;
-	int			fd = wguapi_connect(NULL, ifname);
-	int			rc;
+	int			fd = uapi_open(ifname);
+	int			rc = wguapi_get(fd, ifname, &dev, 5000);
 	bool		found = false;
 
-	if (fd < 0)
-		die("connect to the UAPI socket", strerror(-fd));
-	rc = wguapi_get(fd, ifname, &dev, 5000);
 	close(fd);
 	if (rc < 0)
 		die("UAPI get", strerror(-rc));
@@ -104,8 +112,7 @@ floor_once(const char *ifname, long round)
 	dc.n_peers = 1;
 
 	t0 = now_ms();
-	if ((fd = wguapi_connect(NULL, ifname)) < 0)
-		die("connect to the UAPI socket", strerror(-fd));
+	fd = uapi_open(ifname);
 	rc = wguapi_set(fd, &dc, 5000);
 	close(fd);
 	if (rc < 0)
