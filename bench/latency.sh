@@ -11,7 +11,8 @@
 # wgpeer.batch_size 1,000, see below),
 # four wireguard-go devices in a private network namespace.  Each round
 # times the floor, A and B once, in an order that rotates; the first
-# WARMUP rounds are dropped.  Prints medians, p99 and the ratios, and
+# WARMUP rounds are dropped.  Prints medians, p99, the ratios and each
+# apply worker's CPU time per commit (what the load does not change), and
 # writes the two rows of bench/README.md's table (bench_record).
 # Run as root after `make install`:
 #	bash bench/latency.sh [ROUNDS] [OTHER_PEERS]	(defaults 200 and 10000)
@@ -88,9 +89,22 @@ all_active_b() { [ "$(on "$CL_B" q -c "SELECT count(*) FROM wgpeer.peer
 WAIT_UNTIL_STEP=2 wait_until 1800 all_active_b
 peers_on "$IFO" "$OTHER" || { echo "$IFO lacks peers the database says are active" >&2; exit 1; }
 
+# worker_cpu CLUSTER_DIR: the CPU time its apply worker has used, in ms
+# (user + system, /proc/PID/stat), what a loaded machine's run queue
+# does not change
+worker_cpu() {
+	local pid
+	pid=$(pgrep -P "$(head -n 1 "$1/data/postmaster.pid")" -f 'wgpeer apply worker')
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($14 + $15) * 1000 / hz }' "/proc/$pid/stat"
+}
+
 echo "== $ROUNDS rounds (first $WARMUP dropped): floor, A (no other peers), B ($OTHER on $IFO)"
+cpu_a0=$(worker_cpu "$CL_A")
+cpu_b0=$(worker_cpu "$CL_B")
 "$TMP/uapi_latency" $((ROUNDS + WARMUP)) "$IFF" "host=$CL_A user=postgres dbname=postgres" \
 	"$IFA" "host=$CL_B user=postgres dbname=postgres" "$IFB" >"$TMP/rounds"
+cpu_a=$(awk -v a="$cpu_a0" -v b="$(worker_cpu "$CL_A")" -v n=$((ROUNDS + WARMUP)) 'BEGIN { printf "%.2f", (b - a) / n }')
+cpu_b=$(awk -v a="$cpu_b0" -v b="$(worker_cpu "$CL_B")" -v n=$((ROUNDS + WARMUP)) 'BEGIN { printf "%.2f", (b - a) / n }')
 f=$(col 1 | median)
 a=$(col 2 | median)
 b=$(col 3 | median)
@@ -100,6 +114,8 @@ b99=$(col 3 | pct 99)
 printf '   floor, one UAPI set of the peer   median %7.3f ms   p99 %7.3f ms\n' "$f" "$f99"
 printf '   A: commit -> device, no others    median %7.3f ms   p99 %7.3f ms\n' "$a" "$a99"
 printf '   B: commit -> device, %d others on %s  median %7.3f ms   p99 %7.3f ms\n' "$OTHER" "$IFO" "$b" "$b99"
+echo "   worker CPU per commit (all its passes during the rounds): A $cpu_a ms, B $cpu_b ms;" \
+	"load $(load)"
 echo "   ratio A / floor: $(ratio "$a" "$f") (goal <= 2)"
 echo "   ratio B / A: $(ratio "$b" "$a") (goal <= 1.3)"
 bench_record "commit -> one peer on a wireguard-go device, median / p99 (latency.sh)" \
