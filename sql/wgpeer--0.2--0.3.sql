@@ -2269,3 +2269,13 @@ REVOKE ALL ON FUNCTION wg_add_webhook(text, text, text[], bigint),
 	wg_remove_webhook(bigint) FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('webhook', '');
 SELECT pg_catalog.pg_extension_config_dump('webhook_id_seq', '');
+
+------------------------------------------------------------------------------
+-- Commit to device latency (issue 22)
+------------------------------------------------------------------------------
+
+-- The next expiry of a suspended peer, which the worker looks up on every
+-- commit that may move the next expiry (src/worker/expiry.c): without an
+-- index that was a scan of every peer of every interface before each apply.
+CREATE INDEX peer_expiry_suspended ON peer (expires_at)
+	WHERE status = 'suspended';

@@ -145,6 +145,9 @@ suite "worker suite on wireguard-go" env WGPEER_VM=never bash test/vm/run.sh tes
 # one failing change never holds back the others: a listen port another
 # interface holds, a full wireguard-go device (65,536 peers)
 suite "failure isolation" bash test/failure_isolation_test.sh
+# a batch sends the device's key and port only when they may be missing;
+# a hand change is repaired by reconcile, a recreated device gets them
+suite "device settings" bash test/device_settings_test.sh
 # one hung userspace daemon (SIGSTOP) stalls no other interface
 suite "hung daemon" bash test/hung_daemon_test.sh
 # peers configured by hand are never taken over

@@ -95,6 +95,11 @@ CREATE UNIQUE INDEX peer_live_public_key ON peer (public_key, interface)
 CREATE INDEX peer_user ON peer (user_id, created_at);
 CREATE INDEX peer_expiry ON peer (expires_at)
 	WHERE status IN ('creating', 'active');
+-- The next expiry of a suspended peer, which the worker looks up on every
+-- commit that may move the next expiry (src/worker/expiry.c): without an
+-- index that was a scan of every peer of every interface before each apply.
+CREATE INDEX peer_expiry_suspended ON peer (expires_at)
+	WHERE status = 'suspended';
 CREATE INDEX peer_grace ON peer (interface, expires_at)
 	WHERE status = 'expired' AND released_at IS NULL;
 -- The routes of an interface's peers, for the overlap check of

@@ -12,10 +12,12 @@
  * backoff while every other change goes through, and the device's own
  * settings (private key, listen port, and an AmneziaWG interface's
  * parameters) are applied apart, a failure of theirs recorded in
- * worker_state without holding back any peer.  Every batch carries them,
- * so a device recreated since the last reconcile gets them back with its
- * first peer change: an AmneziaWG device without its parameters would
- * be plain WireGuard, and no client config would connect to it.  When
+ * worker_state without holding back any peer; they are sent only when
+ * they differ from what the queue last set on that same device
+ * (settings_needed(): a recreated device, or a restarted daemon, is a new
+ * one and gets them with its first peer change, so that an AmneziaWG
+ * device is never left plain WireGuard; reconcile, which reads the
+ * device, repairs a hand change), not with every batch.  When
  * the device fails as a whole (gone, daemon stopped, no permission) the
  * rows stay, with the attempt count, the error and the time of the next
  * try (exponential backoff per interface), and other interfaces go on.  A
@@ -38,6 +40,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -75,7 +78,29 @@ typedef struct Iface
 	bool		has_awg;		/* an AmneziaWG interface: awg is its set */
 	wg_awg		awg;
 	int			n_changes;
+	bool		send_settings;	/* its key and port may not be on the device */
+	unsigned int device_id;		/* the device's identity before the pass */
 } Iface;
+
+/*
+ * What the queue last set on an interface's device itself, and on which
+ * device (its identity, wgpeer_device_id()): a batch sends the private
+ * key, listen port and AmneziaWG parameters only when they differ from
+ * these, or the device is a new one.  A hand change on the device is not seen here; reconcile
+ * repairs that drift (it compares with what the device says).
+ */
+typedef struct SettingsSent
+{
+	char		name[NAMEDATALEN];	/* hash key: the interface */
+	unsigned int device_id;
+	bool		has_private_key;
+	uint8_t		private_key[WG_KEY_LEN];
+	int			listen_port;
+	bool		has_awg;
+	wg_awg		awg;			/* its I1..I5 in TopMemoryContext */
+} SettingsSent;
+
+static HTAB *settings_sent = NULL;
 
 /* What one interface's part of the pass came to. */
 typedef struct Outcome
@@ -131,6 +156,36 @@ read_awg_params(MemoryContext keep, Iface *ifaces, int n_ifaces)
 }
 
 /*
+ * Execute the queue's read through a plan kept across passes (and built
+ * again only when PostgreSQL invalidates it: ANALYZE, DDL), planned with
+ * sequential scans, hash joins and merge joins priced out.  A plan made
+ * afresh each pass cost ten times its execution, and a generic plan made
+ * from the statistics of a nearly empty table would scan the peers of
+ * every interface on each pass once there are thousands: every table the
+ * read touches has an index on what it is joined or looked up by, so
+ * index lookups are right at any size.  (An EXISTS the planner may turn
+ * into a hashed subplan, which reads its whole table, carries OFFSET 0,
+ * which keeps it a lookup.)  The settings hold only while the
+ * statement is planned and run (the GUC nest level is popped after it,
+ * or by the transaction's abort).
+ */
+static void
+exec_indexed(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			 Datum *values)
+{
+	static const char *const off[] = {"enable_seqscan", "enable_bitmapscan",
+	"enable_hashjoin", "enable_mergejoin"};
+	int			nest = NewGUCNestLevel();
+
+	for (size_t i = 0; i < lengthof(off); i++)
+		(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	wgpeer_exec_opts(plan, sql, nargs, types, values, NULL,
+					 CURSOR_OPT_GENERIC_PLAN);
+	AtEOXact_GUC(true, nest);
+}
+
+/*
  * Read up to wgpeer.batch_size due changes, in queue order, with what the
  * device needs for each.  Interfaces waiting for a retry are skipped
  * whole.  So are all the changes of a key whose latest change is
@@ -152,33 +207,33 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 	int			n_ifaces = 0;
 	uint64		n;
 
-	wgpeer_exec_opts(&plan,
-					 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
-					 "  q.public_key, p.preshared_key, " WGPEER_ALLOWED_IPS_SQL ","
-					 "  coalesce(p.persistent_keepalive, i.persistent_keepalive, 0),"
-					 "  i.private_key, i.listen_port, i.backend,"
-					 "  EXISTS (SELECT FROM wgpeer.managed_key m"
-					 "    WHERE m.interface = q.interface"
-					 "      AND m.public_key = q.public_key),"
-					 "  p.private_key IS NULL,"
-					 "  ARRAY[set_masklen(p.address, 32)]::cidr[]"
-					 " FROM wgpeer.queue q"
-					 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
-					 " JOIN wgpeer.interface i ON i.name = q.interface"
-					 " LEFT JOIN wgpeer.worker_state s"
-					 " ON s.interface = q.interface AND s.node = i.node"
-					 " WHERE (s.retry_at IS NULL OR s.retry_at <= now())"
-					 "   AND NOT EXISTS (SELECT FROM wgpeer.queue h"
-					 "     WHERE h.interface = q.interface"
-					 "       AND h.public_key = q.public_key"
-					 "       AND h.quarantined_until > now()"
-					 "       AND h.change_id >= q.change_id"
-					 "       AND NOT EXISTS (SELECT FROM wgpeer.queue l"
-					 "         WHERE l.interface = h.interface"
-					 "           AND l.public_key = h.public_key"
-					 "           AND l.change_id > h.change_id))"
-					 " ORDER BY q.change_id LIMIT $1",
-					 1, types, values, NULL, CURSOR_OPT_CUSTOM_PLAN);
+	exec_indexed(&plan,
+				 "SELECT q.change_id, q.peer_id, q.interface, q.op = 'remove',"
+				 "  q.public_key, p.preshared_key, " WGPEER_ALLOWED_IPS_SQL ","
+				 "  coalesce(p.persistent_keepalive, i.persistent_keepalive, 0),"
+				 "  i.private_key, i.listen_port, i.backend,"
+				 "  EXISTS (SELECT FROM wgpeer.managed_key m"
+				 "    WHERE m.interface = q.interface"
+				 "      AND m.public_key = q.public_key OFFSET 0),"
+				 "  p.private_key IS NULL,"
+				 "  ARRAY[set_masklen(p.address, 32)]::cidr[]"
+				 " FROM wgpeer.queue q"
+				 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
+				 " JOIN wgpeer.interface i ON i.name = q.interface"
+				 " LEFT JOIN wgpeer.worker_state s"
+				 " ON s.interface = q.interface AND s.node = i.node"
+				 " WHERE (s.retry_at IS NULL OR s.retry_at <= now())"
+				 "   AND NOT EXISTS (SELECT FROM wgpeer.queue h"
+				 "     WHERE h.interface = q.interface"
+				 "       AND h.public_key = q.public_key"
+				 "       AND h.quarantined_until > now()"
+				 "       AND h.change_id >= q.change_id"
+				 "       AND NOT EXISTS (SELECT FROM wgpeer.queue l"
+				 "         WHERE l.interface = h.interface"
+				 "           AND l.public_key = h.public_key"
+				 "           AND l.change_id > h.change_id))"
+				 " ORDER BY q.change_id LIMIT $1",
+				 1, types, values);
 	n = SPI_processed;
 	changes = MemoryContextAllocZero(keep, sizeof(Change) * (n + 1));
 	ifaces = MemoryContextAllocZero(keep, sizeof(Iface) * (n + 1));
@@ -320,11 +375,15 @@ device_change(Iface *f, int iface_no, Change *changes, int n)
 
 	memset(&dc, 0, sizeof(dc));
 	dc.ifname = f->name;
-	dc.has_private_key = f->has_private_key;
-	memcpy(dc.private_key, f->private_key, WG_KEY_LEN);
-	dc.listen_port = f->has_private_key ? f->listen_port : -1;
-	if (f->has_awg)
-		dc.awg = &f->awg;
+	dc.listen_port = -1;
+	if (f->send_settings)
+	{
+		dc.has_private_key = f->has_private_key;
+		memcpy(dc.private_key, f->private_key, WG_KEY_LEN);
+		dc.listen_port = f->has_private_key ? f->listen_port : -1;
+		if (f->has_awg)
+			dc.awg = &f->awg;
+	}
 	dc.peers = peers;
 	dc.n_peers = n_peers;
 	return dc;
@@ -762,6 +821,111 @@ interface_held(const char *ifname)
 }
 
 /*
+ * The entry of settings_sent for ifname, created when create is true (the
+ * table itself on first use); NULL when there is none, or the name does
+ * not fit a key (such an interface always gets its settings sent).
+ */
+static SettingsSent *
+settings_entry(const char *ifname, bool create)
+{
+	SettingsSent *e;
+	bool		found;
+
+	if (strlen(ifname) >= NAMEDATALEN)
+		return NULL;
+	if (settings_sent == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (!create)
+			return NULL;
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = NAMEDATALEN;
+		ctl.entrysize = sizeof(SettingsSent);
+		settings_sent = hash_create("wgpeer device settings sent", 16, &ctl,
+									HASH_ELEM | HASH_STRINGS);
+	}
+	e = hash_search(settings_sent, ifname, create ? HASH_ENTER : HASH_FIND,
+					&found);
+	if (e != NULL && !found)
+		memset((char *) e + NAMEDATALEN, 0, sizeof(SettingsSent) - NAMEDATALEN);
+	return e;
+}
+
+/*
+ * Whether f's device needs its private key, listen port and AmneziaWG
+ * parameters sent with this batch: unless the queue set these very values
+ * on this very device before (a recreated device, or a daemon restarted,
+ * has a new identity), they may be missing.  Notes the device's identity
+ * in f.
+ */
+static bool
+settings_needed(Iface *f)
+{
+	SettingsSent *e = settings_entry(f->name, false);
+
+	f->device_id = wgpeer_device_id(f->name, f->backend);
+	if (!f->has_private_key && !f->has_awg)
+		return false;
+	if (e == NULL || e->device_id == 0 || e->device_id != f->device_id ||
+		e->has_private_key != f->has_private_key || e->has_awg != f->has_awg)
+		return true;
+	if (f->has_private_key &&
+		(e->listen_port != f->listen_port ||
+		 memcmp(e->private_key, f->private_key, WG_KEY_LEN) != 0))
+		return true;
+	return f->has_awg && !wg_awg_equal(&e->awg, &f->awg);
+}
+
+/*
+ * Keep a copy of src in dst, an entry of settings_sent, its signature
+ * packets in TopMemoryContext (dst's previous ones freed).
+ */
+static void
+settings_keep_awg(wg_awg *dst, const wg_awg *src)
+{
+	for (int k = 0; k < WG_AWG_I_COUNT; k++)
+		if (dst->i[k] != NULL)
+			pfree((char *) dst->i[k]);
+	*dst = *src;
+	for (int k = 0; k < WG_AWG_I_COUNT; k++)
+		if (src->i[k] != NULL)
+			dst->i[k] = MemoryContextStrdup(TopMemoryContext, src->i[k]);
+}
+
+/*
+ * After f's batch: remember the settings the device took, or forget what
+ * was known of it when the device failed or refused them (so the next
+ * batch sends them again).
+ */
+static void
+settings_done(const Iface *f, const Outcome *o)
+{
+	SettingsSent *e;
+
+	if (o->dev.device_rc < 0 || o->dev.settings_rc < 0)
+	{
+		wg_awg		none;
+
+		if ((e = settings_entry(f->name, false)) == NULL)
+			return;
+		memset(&none, 0, sizeof(none));
+		settings_keep_awg(&e->awg, &none);
+		(void) hash_search(settings_sent, f->name, HASH_REMOVE, NULL);
+		return;
+	}
+	if (!f->send_settings || (e = settings_entry(f->name, true)) == NULL)
+		return;
+	e->device_id = f->device_id;
+	e->has_private_key = f->has_private_key;
+	memcpy(e->private_key, f->private_key, WG_KEY_LEN);
+	e->listen_port = f->listen_port;
+	e->has_awg = f->has_awg;
+	if (f->has_awg)
+		settings_keep_awg(&e->awg, &f->awg);
+}
+
+/*
  * One pass.  Returns 0 when the batch was full (call again at once), else
  * the milliseconds until a retry falls due, or -1 when nothing is waiting
  * for a retry.
@@ -797,12 +961,16 @@ apply_pass(void)
 	outcomes = palloc0(sizeof(Outcome) * n_ifaces);
 	for (int k = 0; k < n_ifaces; k++)
 	{
-		wg_device_change dc = device_change(&ifaces[k], k, changes, n);
+		wg_device_change dc;
+
+		ifaces[k].send_settings = settings_needed(&ifaces[k]);
+		dc = device_change(&ifaces[k], k, changes, n);
 
 		outcomes[k].n_peers = dc.n_peers;
 		outcomes[k].peer_rc = palloc0(sizeof(int) * (dc.n_peers + 1));
 		outcomes[k].foreign = palloc0(sizeof(bool) * (dc.n_peers + 1));
 		apply_screened(&ifaces[k], k, changes, n, &dc, &outcomes[k]);
+		settings_done(&ifaces[k], &outcomes[k]);
 	}
 
 	wgpeer_begin_work("wgpeer: recording the outcome");
@@ -845,7 +1013,7 @@ apply_pass(void)
 		if (n_refused > 0)
 			warn_refused(f, n_refused, f->n_changes, refused_errors,
 						 record_refused(f->name, refused_ids, refused_errors));
-		if (f->has_private_key || f->has_awg)
+		if (f->send_settings)
 			wgpeer_record_settings(f->name, f->backend, f->listen_port,
 								   f->has_awg, o->dev.settings_rc);
 	}

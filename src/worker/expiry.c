@@ -115,11 +115,13 @@ expire_or_wait(void)
 	Datum		d;
 	long		ms;
 
+	/* one index each (peer_expiry, peer_expiry_suspended), never a scan */
 	wgpeer_exec(&next_plan,
-				"SELECT ceil(extract(epoch FROM min(expires_at) - now()) * 1000)::int8"
-				" FROM wgpeer.peer"
-				" WHERE status IN ('creating', 'active', 'suspended')"
-				"   AND expires_at IS NOT NULL",
+				"SELECT ceil(extract(epoch FROM least("
+				"  (SELECT min(expires_at) FROM wgpeer.peer"
+				"   WHERE status IN ('creating', 'active')),"
+				"  (SELECT min(expires_at) FROM wgpeer.peer"
+				"   WHERE status = 'suspended')) - now()) * 1000)::int8",
 				0, NULL, NULL, NULL);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
