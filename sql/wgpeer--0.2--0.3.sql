@@ -1719,8 +1719,10 @@ COMMENT ON FUNCTION wg_apply_latency_bounds() IS
 -- How long changes waited between being queued and reaching the device,
 -- per interface, as a cumulative histogram: bucket_counts[i] counts the
 -- changes applied within wg_apply_latency_bounds()[i] seconds.  Written by
--- the trigger below when the apply worker deletes the rows it applied
--- (src/worker/apply.c), in the same transaction; the worker's own records,
+-- the apply worker's statement that deletes the rows it applied
+-- (record_success() in src/worker/apply.c: one insert per interface and
+-- batch); changes dropped unapplied with their interface or peer are not
+-- counted.  The worker's own records,
 -- like worker_state, so neither dumped nor replicated (a node keeps its
 -- own).
 CREATE TABLE apply_latency (
@@ -1735,52 +1737,6 @@ CREATE TABLE apply_latency (
 );
 COMMENT ON TABLE apply_latency IS
 	'Changes applied per interface and how long they waited, as a histogram';
-
--- Only the apply worker's deletions are applies: a removed interface or
--- peer takes its queued changes along unapplied.  One statement per batch
--- (a statement trigger with the batch's rows), so the worker pays one
--- insert per interface and pass.  The wait is from queued_at (the start of
--- the transaction that queued the change) to the worker's commit, less
--- the few statements left after this one.
-CREATE FUNCTION wg_apply_latency_recorded() RETURNS trigger
-LANGUAGE plpgsql SET search_path = wgpeer, pg_temp
-AS $$
-BEGIN
-	IF (SELECT a.backend_type
-		FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)
-	   IS DISTINCT FROM 'wgpeer apply worker' THEN
-		RETURN NULL;
-	END IF;
-	INSERT INTO wgpeer.apply_latency AS a
-		(interface, bucket_counts, count, sum_seconds)
-	SELECT w.interface,
-		   ARRAY(SELECT count(*) FILTER (WHERE x <= b.bound)
-				 FROM unnest(wgpeer.wg_apply_latency_bounds())
-					  WITH ORDINALITY AS b(bound, i)
-				 CROSS JOIN unnest(w.waits) AS x
-				 GROUP BY b.i ORDER BY b.i),
-		   cardinality(w.waits),
-		   (SELECT sum(x) FROM unnest(w.waits) AS x)
-	FROM (SELECT o.interface,
-				 array_agg(greatest(extract(epoch FROM
-					 pg_catalog.clock_timestamp() - o.queued_at)::float8, 0)) AS waits
-		  FROM applied o
-		  WHERE EXISTS (SELECT FROM wgpeer.interface i WHERE i.name = o.interface)
-		  GROUP BY o.interface) w
-	ON CONFLICT (interface, node) DO UPDATE
-	SET bucket_counts = ARRAY(SELECT x + y
-							  FROM unnest(a.bucket_counts, EXCLUDED.bucket_counts)
-								   WITH ORDINALITY AS u(x, y, i)
-							  ORDER BY u.i),
-		count = a.count + EXCLUDED.count,
-		sum_seconds = a.sum_seconds + EXCLUDED.sum_seconds;
-	RETURN NULL;
-END
-$$;
-CREATE TRIGGER apply_latency_recorded AFTER DELETE ON queue
-	REFERENCING OLD TABLE AS applied
-	FOR EACH STATEMENT EXECUTE FUNCTION wg_apply_latency_recorded();
-ALTER TABLE queue ENABLE ALWAYS TRIGGER apply_latency_recorded;
 
 -- Per interface (and the node serving it, '' for this server): what
 -- waits, what the device refused, the state of the last apply and
@@ -2086,7 +2042,7 @@ COMMENT ON FUNCTION wg_metrics() IS
 -- Nothing for PUBLIC (99-privileges-and-backups.sql revokes everything at
 -- install): docs/metrics.md grants the monitoring role what it reads.
 REVOKE ALL ON TABLE apply_latency FROM PUBLIC;
-REVOKE ALL ON FUNCTION wg_apply_latency_bounds(), wg_apply_latency_recorded(),
+REVOKE ALL ON FUNCTION wg_apply_latency_bounds(),
 	wg_metrics_interfaces(), wg_metrics_peer_counts(), wg_metrics_apply_latency(),
 	wg_metrics_node_lag(), wg_metrics_users(), wg_metrics_quotas(),
 	wg_metrics_peers(), wg_metrics_server(), wg_metrics_label(text),

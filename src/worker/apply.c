@@ -541,10 +541,12 @@ batch_arrays(const Iface *f, Change *changes, int n, int iface_no,
 }
 
 /*
- * Record a successful apply: drop the rows, activate the peers, tell
- * applications (NOTIFY wgpeer, one JSON payload per peer), clear the
- * interface's error state (unless it was unregistered meanwhile), and
- * record each key added in wgpeer.managed_key.  Only a
+ * Record a successful apply: drop the rows (adding how long each waited
+ * since it was queued to the interface's apply_latency histogram, which
+ * wg_metrics() serves), activate the peers, tell applications (NOTIFY
+ * wgpeer, one JSON payload per peer), clear the interface's error state
+ * (unless it was unregistered meanwhile), and record each key added in
+ * wgpeer.managed_key.  Only a
  * peer with no change left in the queue becomes active: one renewed or
  * resumed while its removal was being applied has a newer addition
  * queued, and stays 'creating' until that one is on the interface.
@@ -566,7 +568,28 @@ record_success(const char *ifname, Datum ids, Datum peers)
 					 "  SELECT $3, l.public_key FROM last l WHERE l.op = 'add'"
 					 "  ON CONFLICT DO NOTHING),"
 					 " applied AS ("
-					 "  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)),"
+					 "  DELETE FROM wgpeer.queue WHERE change_id = ANY ($1)"
+					 "  RETURNING queued_at),"
+					 " waits AS ("
+					 "  SELECT greatest(extract(epoch FROM"
+					 "    clock_timestamp() - d.queued_at)::float8, 0) AS w"
+					 "  FROM applied d),"
+					 " latency AS ("
+					 "  INSERT INTO wgpeer.apply_latency AS a"
+					 "    (interface, bucket_counts, count, sum_seconds)"
+					 "  SELECT $3, ARRAY(SELECT count(x.w) FILTER (WHERE x.w <= b.bound)"
+					 "    FROM unnest(wgpeer.wg_apply_latency_bounds())"
+					 "      WITH ORDINALITY AS b(bound, i) CROSS JOIN waits x"
+					 "    GROUP BY b.i ORDER BY b.i),"
+					 "   (SELECT count(*) FROM waits), (SELECT sum(w) FROM waits)"
+					 "  WHERE EXISTS (SELECT FROM waits)"
+					 "    AND EXISTS (SELECT FROM wgpeer.interface WHERE name = $3)"
+					 "  ON CONFLICT (interface, node) DO UPDATE"
+					 "  SET bucket_counts = ARRAY(SELECT u.x + u.y"
+					 "    FROM unnest(a.bucket_counts, EXCLUDED.bucket_counts)"
+					 "      WITH ORDINALITY AS u(x, y, i) ORDER BY u.i),"
+					 "   count = a.count + EXCLUDED.count,"
+					 "   sum_seconds = a.sum_seconds + EXCLUDED.sum_seconds),"
 					 " activated AS ("
 					 "  UPDATE wgpeer.peer p SET status = 'active'"
 					 "  WHERE p.peer_id = ANY ($2) AND p.status = 'creating'"
