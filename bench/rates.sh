@@ -190,7 +190,7 @@ done
 ma=$(median <"$TMP/apply")
 mb=$(median <"$TMP/batchms")
 echo "   median: wgpeer $ma ms (commit to the last kernel event), tc -batch $mb ms; ratio $(ratio "$ma" "$mb")"
-echo "RECORD|speed limits on $N peers, one commit (VM)|$ma ms|tc -batch $mb ms|$(ratio "$ma" "$mb")"
+echo "RECORD|speed limits on $N peers, one commit (VM)|$ma ms|tc -batch $mb ms|$(ratio "$ma" "$mb")x"
 
 echo "== 2. an unlimited peer's throughput, $N limited peers vs none, $RUNS runs"
 : >"$TMP/d_lim"; : >"$TMP/d_none"; : >"$TMP/u_lim"; : >"$TMP/u_none"
@@ -209,6 +209,6 @@ for d in d u; do
 	mn=$(median <"$TMP/${d}_none")
 	name=$([ "$d" = d ] && echo download || echo upload)
 	echo "   median $name: $ml kbit/s with $N limited peers, $mn kbit/s with none; ratio $(ratio "$ml" "$mn")"
-	echo "RECORD|unlimited peer's $name with $N limited peers (VM, iperf3)|$ml kbit/s|none: $mn kbit/s|$(ratio "$ml" "$mn")"
+	echo "RECORD|unlimited peer's $name with $N limited peers (VM, iperf3)|$ml kbit/s|none: $mn kbit/s|$(ratio "$ml" "$mn")x"
 done
 echo "load: $(load)"

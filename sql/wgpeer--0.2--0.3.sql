@@ -1320,5 +1320,5 @@ CREATE OR REPLACE VIEW peer_status AS
 		   CASE WHEN p.up_kbit IS NOT NULL THEN 'peer'
 				WHEN i.up_kbit IS NOT NULL THEN 'interface' END AS up_from
 	FROM peer p
-	JOIN interface i ON i.name = p.interface
+	LEFT JOIN interface i ON i.name = p.interface
 	LEFT JOIN peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node;

@@ -141,7 +141,8 @@ ip -n "$NS_P" link set "$IFP" up
 echo "== three clusters on 127.0.0.1: the primary, node a, node b"
 pg_start p
 # stats every second on the nodes, so that handshakes and traffic show soon
-pg_start a "wgpeer.node = 'a'" "wgpeer.stats_interval = '1s'"
+# node a's worker may shape (CAP_NET_ADMIN: section 1b)
+CLUSTER_NET_ADMIN=1 pg_start a "wgpeer.node = 'a'" "wgpeer.stats_interval = '1s'"
 pg_start b "wgpeer.node = 'b'" "wgpeer.stats_interval = '1s'"
 echo "   primary :${PG_PORT[p]}, node a :${PG_PORT[a]}, node b :${PG_PORT[b]}"
 for n in p a b; do on "$n" q -c "CREATE EXTENSION wgpeer"; done
@@ -266,7 +267,8 @@ echo "== 1b. speed limits set on the primary reach node a's worker"
 # Node a's PostgreSQL runs in this namespace, $IFA in its own: a TUN twin
 # named $IFA here is what node a's rates task finds and shapes (this
 # host's kernel has sch_htb but no cls_flower: a peer's class goes on, its
-# first filter is refused, and rates_error says so).  Each limit must be
+# first filter is refused, and rates_error says so; node a runs with
+# CAP_NET_ADMIN for this).  Each limit must be
 # on the twin within 10 s of reaching node a: its periodic pass is every
 # 60 s, so only the replicated rows' triggers waking the worker make it.
 # (The shaping itself is checked in the VM: test/rates_test.sh.)
