@@ -36,7 +36,7 @@ REGRESS = keys interface pool peer config qr privileges lifecycle import events 
 	quota config_link routes node_rows restore rates
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
-	events_order config_link_race routes_overlap
+	events_order config_link_race routes_overlap rate_default_race
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)
