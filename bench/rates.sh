@@ -120,7 +120,7 @@ q -c "SELECT count(*) FROM generate_series(1, $N) g,
 (umask 077 && q -c "SELECT wgpeer.wg_peer_config('$FREE')" >"$TMP/free.conf")
 wait_for 300 test "$(wg show "$DEV" peers | wc -l)" -eq $((N + 1))
 wg_client_up rbwgc "$NS" "$TMP/free.conf" 10.96.0.1/32
-wait_for 60 ip netns exec "$NS" ping -c 1 -W 1 10.96.0.1
+wait_for 60 ip netns exec "$NS" ping -q -c 1 -W 1 10.96.0.1 >/dev/null
 iperf3 -s -B 10.96.0.1 -p 5201 >"$TMP/iperf3.log" 2>&1 &
 PIDS+=($!)
 
