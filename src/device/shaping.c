@@ -541,29 +541,14 @@ wgtc_parse(const void *msg, size_t len, int ifindex, wgtc_installed *found)
 }
 
 /*
- * Socket I/O.  A peer's classes and filters are queued and sent many to a
- * datagram: the kernel handles the messages of one in turn, answers a
- * refused one with an error whatever its flags, and goes on with the
- * next.  Only the last message of a batch asks for an acknowledgement,
- * which therefore comes after every error of the batch: 1,000 peers'
- * objects are a few dozen round trips, not thousands.  A batch stays
- * small enough that its errors fit the socket's receive buffer.  Qdiscs,
- * which the classes need first, and dumps go one at a time, after
- * whatever was queued.
+ * Socket I/O.  Every request is acknowledged before the next is sent.
  */
-#define WGTC_BATCH_SIZE 65536
-#define WGTC_BATCH_MSGS 64
-
 struct wgtc_ctx
 {
 	struct mnl_socket *nl;
 	uint32_t	portid;
 	uint32_t	seq;
-	size_t		batch_len;		/* bytes queued in batch */
-	size_t		batch_last;		/* where its last message starts */
-	int			batch_msgs;		/* messages queued in batch */
 	alignas(struct nlmsghdr) char sendbuf[WGTC_MSG_MAX];
-	alignas(struct nlmsghdr) char batch[WGTC_BATCH_SIZE];
 	alignas(struct nlmsghdr) char recvbuf[WGTC_RECV_SIZE];
 };
 
@@ -612,100 +597,14 @@ wgtc_close(wgtc_ctx *ctx)
 	free(ctx);
 }
 
-/*
- * Send what is queued in one datagram, its last message asking for an
- * acknowledgement, and read the answers up to that one.  Returns 0, or
- * the first refusal (-errno) of any message.
- */
-int
-wgtc_flush(wgtc_ctx *ctx)
-{
-	struct nlmsghdr *last = (struct nlmsghdr *) (ctx->batch + ctx->batch_last);
-	bool		acked = false;
-	int			first = 0;
-
-	if (ctx->batch_msgs == 0)
-		return 0;
-	last->nlmsg_flags |= NLM_F_ACK;
-	if (mnl_socket_sendto(ctx->nl, ctx->batch, ctx->batch_len) < 0)
-	{
-		first = -errno;
-		acked = true;			/* nothing to read */
-	}
-	while (!acked)
-	{
-		ssize_t		n = mnl_socket_recvfrom(ctx->nl, ctx->recvbuf,
-										   sizeof(ctx->recvbuf));
-		const struct nlmsghdr *nlh = (const struct nlmsghdr *) ctx->recvbuf;
-		int			left = (int) n;
-
-		if (n < 0)
-		{
-			first = -errno;
-			break;
-		}
-		for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left))
-		{
-			const struct nlmsgerr *e;
-
-			if (nlh->nlmsg_type != NLMSG_ERROR ||
-				nlh->nlmsg_pid != ctx->portid ||
-				nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-				continue;
-			e = mnl_nlmsg_get_payload(nlh);
-			if (e->error < 0 && first == 0)
-				first = e->error;
-			if (nlh->nlmsg_seq == last->nlmsg_seq)
-				acked = true;
-		}
-	}
-	ctx->batch_len = 0;
-	ctx->batch_last = 0;
-	ctx->batch_msgs = 0;
-	return first;
-}
-
-/*
- * Queue the message built in sendbuf, without its request for an
- * acknowledgement (sent by wgtc_flush, or when the batch is full).
- * Returns 0 or -errno: a build error, or a refusal in an earlier batch
- * sent to make room.
- */
-static int
-queue(wgtc_ctx *ctx, int built)
-{
-	struct nlmsghdr *nlh;
-	int			r = 0;
-
-	if (built < 0)
-		return built;
-	if (ctx->batch_msgs == WGTC_BATCH_MSGS ||
-		ctx->batch_len + (size_t) built > sizeof(ctx->batch))
-		r = wgtc_flush(ctx);
-	nlh = (struct nlmsghdr *) (ctx->batch + ctx->batch_len);
-	memcpy(nlh, ctx->sendbuf, (size_t) built);
-	nlh->nlmsg_flags &= ~NLM_F_ACK;
-	ctx->batch_last = ctx->batch_len;
-	ctx->batch_len += NLMSG_ALIGN((size_t) built);
-	ctx->batch_msgs++;
-	return r;
-}
-
-/*
- * Send the message built in sendbuf, after what is queued, and wait for
- * its acknowledgement.
- */
+/* Send the message built in sendbuf and wait for its acknowledgement. */
 static int
 talk(wgtc_ctx *ctx, int built)
 {
 	const struct nlmsghdr *nlh = (const struct nlmsghdr *) ctx->sendbuf;
-	int			flushed;
 
 	if (built < 0)
 		return built;
-	flushed = wgtc_flush(ctx);
-	if (flushed < 0)
-		return flushed;
 	if (mnl_socket_sendto(ctx->nl, ctx->sendbuf, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;)
@@ -749,10 +648,7 @@ dump(wgtc_ctx *ctx, uint16_t type, int ifindex, uint32_t parent,
 	int			built = wgtc_build_dump(ctx->sendbuf, sizeof(ctx->sendbuf),
 										++ctx->seq, type, ifindex, parent);
 	dump_arg	d = {ifindex, found};
-	int			r = wgtc_flush(ctx);
 
-	if (r < 0)
-		return r;
 	if (built < 0)
 		return built;
 	if (mnl_socket_sendto(ctx->nl, ctx->sendbuf, built) < 0)
@@ -761,6 +657,7 @@ dump(wgtc_ctx *ctx, uint16_t type, int ifindex, uint32_t parent,
 	{
 		ssize_t		n = mnl_socket_recvfrom(ctx->nl, ctx->recvbuf,
 										   sizeof(ctx->recvbuf));
+		int			r;
 
 		if (n < 0)
 			return -errno;
@@ -830,7 +727,7 @@ del_filter(wgtc_ctx *ctx, int ifindex, const wgtc_installed *found,
 
 	if ((found->filters[slot] & bit) == 0)
 		return 0;
-	return queue(ctx, wgtc_build_del_filter(ctx->sendbuf, sizeof(ctx->sendbuf),
+	return talk(ctx, wgtc_build_del_filter(ctx->sendbuf, sizeof(ctx->sendbuf),
 										   ++ctx->seq, ifindex, dir, v6, slot));
 }
 
@@ -855,7 +752,7 @@ set_filter(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peer,
 		 found->police_kbit[peer->slot] == kbit);
 	if (right)
 		return 0;
-	return queue(ctx, wgtc_build_filter(ctx->sendbuf, sizeof(ctx->sendbuf),
+	return talk(ctx, wgtc_build_filter(ctx->sendbuf, sizeof(ctx->sendbuf),
 									   ++ctx->seq, ifindex, dir, v6,
 									   v6 ? peer->v6 : peer->v4, peer->slot,
 									   kbit));
@@ -864,7 +761,7 @@ set_filter(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peer,
 /*
  * Bring one peer's objects to what it wants, touching only those that
  * differ from found (read just before): a change of one peer's rate is a
- * message or two.  They are queued: wgtc_flush() sends them.
+ * message or two.
  */
 int
 wgtc_set_peer(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peer,
@@ -876,7 +773,7 @@ wgtc_set_peer(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peer,
 	if (s < 1 || s > WGTC_SLOT_MAX)
 		return -EINVAL;
 	if (peer->down_kbit != 0 && found->class_kbit[s] != peer->down_kbit)
-		r = queue(ctx, wgtc_build_class(ctx->sendbuf, sizeof(ctx->sendbuf),
+		r = talk(ctx, wgtc_build_class(ctx->sendbuf, sizeof(ctx->sendbuf),
 									   ++ctx->seq, ifindex, s,
 									   peer->down_kbit));
 	if (r == 0)
@@ -888,7 +785,7 @@ wgtc_set_peer(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peer,
 	if (r == 0)
 		r = set_filter(ctx, ifindex, peer, found, WGTC_UP, true);
 	if (r == 0 && peer->down_kbit == 0 && found->class_kbit[s] != 0)
-		r = queue(ctx, wgtc_build_del_class(ctx->sendbuf, sizeof(ctx->sendbuf),
+		r = talk(ctx, wgtc_build_del_class(ctx->sendbuf, sizeof(ctx->sendbuf),
 										   ++ctx->seq, ifindex, s));
 	return r;
 }

@@ -17,9 +17,7 @@
  * (ffff:, always that handle) may be shared with someone else's filters.
  *
  * The message building and dump parsing use no socket (unit tested); the
- * socket calls are at the end.  wgtc_set_peer() and wgtc_clear_slot()
- * queue their messages, many to a datagram: wgtc_flush() sends the rest
- * and says whether the kernel took them all.
+ * socket calls are at the end.
  */
 #ifndef WGPEER_SHAPING_H
 #define WGPEER_SHAPING_H
@@ -115,6 +113,5 @@ extern int	wgtc_set_peer(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peer,
 						  const wgtc_installed *found);
 extern int	wgtc_clear_slot(wgtc_ctx *ctx, int ifindex, uint16_t slot,
 							const wgtc_installed *found);
-extern int	wgtc_flush(wgtc_ctx *ctx);
 
 #endif							/* WGPEER_SHAPING_H */

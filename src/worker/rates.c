@@ -109,8 +109,6 @@ shape_interface(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peers, int n,
 	for (int s = 1; s <= WGTC_SLOT_MAX && r == 0; s++)
 		if (!wanted[s] && (found->class_kbit[s] != 0 || found->filters[s] != 0))
 			r = wgtc_clear_slot(ctx, ifindex, (uint16_t) s, found);
-	if (r == 0)
-		r = wgtc_flush(ctx);
 	return r;
 }
 
