@@ -1099,6 +1099,13 @@ BEGIN
 		NEW.rate_slot := NULL;
 		RETURN NEW;
 	END IF;
+	-- still live with the same limits (the worker marking it active, a
+	-- suspension): its slot stands, and nothing waits for the lock
+	IF TG_OP = 'UPDATE' AND OLD.status NOT IN ('revoked', 'expired')
+		AND NEW.down_kbit IS NOT DISTINCT FROM OLD.down_kbit
+		AND NEW.up_kbit IS NOT DISTINCT FROM OLD.up_kbit THEN
+		RETURN NEW;
+	END IF;
 	IF NEW.down_kbit IS NULL OR NEW.up_kbit IS NULL THEN
 		PERFORM pg_advisory_xact_lock(hashtext('wgpeer rate_slot ' || NEW.interface));
 		SELECT i.down_kbit, i.up_kbit INTO default_down, default_up
