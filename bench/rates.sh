@@ -147,15 +147,20 @@ wgpeer_apply() {
 	sleep 0.5
 	committed=$(q -c "SELECT wgpeer.wg_set_interface_rate('$DEV', 2000, 1000)" \
 		-c "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint" | tail -n 1)
-	wait_for 600 all_installed "$DEV"
+	wait_for 600 all_installed "$DEV" || { diagnose >&2; return 1; }
 	sleep 1
 	kill "$mon"
 	wait "$mon" 2>/dev/null || true
 	echo $(($(last_event_ms "$TMP/monitor") - committed))
 }
+# on a timeout: why the worker did not get there
+diagnose() {
+	echo "   rates_error: $(q -c "SELECT rates_error FROM wgpeer.interface_status WHERE interface = '$DEV'")"
+	grep -E 'WARNING|ERROR' "$TMP/pg/server.log" | tail -n 20 | sed 's/^/   /' || true
+}
 wgpeer_clear() {
 	q -c "SELECT wgpeer.wg_set_interface_rate('$DEV', NULL, NULL)" >/dev/null
-	wait_for 600 test "$(classes "$DEV")" -eq 0
+	wait_for 600 test "$(classes "$DEV")" -eq 0 || { diagnose; return 1; }
 	tc qdisc del dev "$DEV" root
 	tc qdisc del dev "$DEV" ingress
 }
