@@ -39,7 +39,8 @@ REGRESS = keys interface pool peer config qr privileges lifecycle import events 
 	user_quota metrics webhook event_write pool_plans
 ISOLATION = allocate_concurrent allocate_rollback allocate_repeatable_read \
 	allocate_two_interfaces remove_interface device_limit suspend_revoke \
-	events_order config_link_race routes_overlap placement_concurrent
+	events_order config_link_race routes_overlap placement_concurrent \
+	rate_default_race
 TEMP_INSTANCE = --temp-instance=./tmp_check --temp-config=./test/wgpeer.conf
 REGRESS_OPTS = $(TEMP_INSTANCE)
 ISOLATION_OPTS = $(TEMP_INSTANCE)

@@ -16,6 +16,10 @@
 #	   nowhere else (not node b's interface nor its database, nothing
 #	   queued on the primary), without its private key; the primary marks
 #	   it active; a peer change called on a node fails with 25006;
+#	1b. speed limits set on the primary (the interface's default, then
+#	   the peer's own) reach node a's database and wake its worker, which
+#	   shapes a twin of the interface in its namespace; its rates_error
+#	   reaches the primary's interface_status;
 #	2. a client in its own namespace, configured from the primary's config,
 #	   pings the server through node a; handshake, endpoint and traffic
 #	   reach the primary's wgpeer.peer_status;
@@ -91,6 +95,7 @@ cleanup() {
 	report_unexpected_errors "$status"
 	pg_stop_all
 	wg_dev_cleanup
+	ip link del "$IFA" 2>/dev/null	# the TUN twin of section 1b
 	ip netns del "$NS_A" 2>/dev/null
 	ip netns del "$NS_B" 2>/dev/null
 	ip netns del "$NS_C" 2>/dev/null
@@ -136,7 +141,8 @@ ip -n "$NS_P" link set "$IFP" up
 echo "== three clusters on 127.0.0.1: the primary, node a, node b"
 pg_start p
 # stats every second on the nodes, so that handshakes and traffic show soon
-pg_start a "wgpeer.node = 'a'" "wgpeer.stats_interval = '1s'"
+# node a's worker may shape (CAP_NET_ADMIN: section 1b)
+CLUSTER_NET_ADMIN=1 pg_start a "wgpeer.node = 'a'" "wgpeer.stats_interval = '1s'"
 pg_start b "wgpeer.node = 'b'" "wgpeer.stats_interval = '1s'"
 echo "   primary :${PG_PORT[p]}, node a :${PG_PORT[a]}, node b :${PG_PORT[b]}"
 for n in p a b; do on "$n" q -c "CREATE EXTENSION wgpeer"; done
@@ -256,6 +262,40 @@ printf '%s\n' "$err" | sed -n 's/^/   /; /ERROR\|HINT/p'
 err=$(on a cluster_psql -v VERBOSITY=verbose -c \
 	"SELECT wgpeer.wg_revoke_peer('$ALICE')" 2>&1 || true)
 check "wg_revoke_peer on node a fails with 25006" grep -q 'ERROR:  25006' <<<"$err"
+
+echo "== 1b. speed limits set on the primary reach node a's worker"
+# Node a's PostgreSQL runs in this namespace, $IFA in its own: a TUN twin
+# named $IFA here is what node a's rates task finds and shapes (this
+# host's kernel has sch_htb but no cls_flower: a peer's class goes on, its
+# first filter is refused, and rates_error says so; node a runs with
+# CAP_NET_ADMIN for this).  Each limit must be
+# on the twin within 10 s of reaching node a: its periodic pass is every
+# 60 s, so only the replicated rows' triggers waking the worker make it.
+# (The shaping itself is checked in the VM: test/rates_test.sh.)
+twin_class() { tc class show dev "$IFA" | grep -q "^class htb 7770:$1 .* rate $2 "; }
+twin_bare() { ! tc class show dev "$IFA" | grep -q '^class htb 7770:'; }
+ip tuntap add dev "$IFA" mode tun
+on p q -c "SELECT wgpeer.wg_set_interface_rate('$IFA', 3000, 1500)" >/dev/null
+check "node a gets $IFA's default limits" wait_until 30 on a sql_true \
+	"SELECT down_kbit = 3000 AND up_kbit = 1500 FROM wgpeer.interface WHERE name = '$IFA'"
+slot=$(on p q -c "SELECT rate_slot FROM wgpeer.peer WHERE peer_id = '$ALICE'")
+check "node a gets alice's slot ($slot)" wait_until 30 on a sql_true \
+	"SELECT rate_slot = $slot FROM wgpeer.peer WHERE peer_id = '$ALICE'"
+check "node a's worker puts alice's class at the default within 10 s" \
+	wait_until 10 twin_class "$slot" 3Mbit
+on p q -c "SELECT wgpeer.wg_set_peer_rate('$ALICE', 5000, NULL)" >/dev/null
+check "node a gets alice's own limit" wait_until 30 on a sql_true \
+	"SELECT down_kbit = 5000 FROM wgpeer.peer WHERE peer_id = '$ALICE'"
+check "node a's worker changes alice's class within 10 s" wait_until 10 twin_class "$slot" 5Mbit
+check "node a's rates_error reaches the primary's interface_status" wait_until 30 on p sql_true \
+	"SELECT rates_error IS NOT NULL FROM wgpeer.interface_status WHERE interface = '$IFA'"
+echo "   rates_error: $(on p q -c "SELECT rates_error FROM wgpeer.interface_status WHERE interface = '$IFA'")"
+on p q -c "SELECT wgpeer.wg_set_peer_rate('$ALICE', NULL, NULL)" \
+	-c "SELECT wgpeer.wg_set_interface_rate('$IFA', NULL, NULL)" >/dev/null
+check "limits removed: node a's worker removes the class within 30 s" wait_until 30 twin_bare
+check "and clears rates_error, on the primary too" wait_until 30 on p sql_true \
+	"SELECT rates_error IS NULL FROM wgpeer.interface_status WHERE interface = '$IFA'"
+ip link del "$IFA"
 
 echo "== 2. a client configured from the primary's config pings through node a"
 veth_ok=$(ip netns exec "$NS_C" ping -c 1 -W 1 192.168.251.1 >/dev/null 2>&1 && echo yes || echo no)

@@ -16,7 +16,13 @@
 #	   commit, and measured;
 #	4. a root qdisc and an ingress qdisc deleted by hand are put back by
 #	   wg_reconcile() (which the periodic pass does too);
-#	5. the limit removed: the peer's objects go, it is not slowed any more.
+#	5. the limit removed: the peer's objects go, it is not slowed any more;
+#	6. an interface default (3,000/1,500): lim, with no limit of its own,
+#	   takes it; free, exempted with wg_set_peer_rate(free, 0, 0), gets no
+#	   objects and is not slowed;
+#	7. someone else's root qdisc: left alone, interface_status.rates_error
+#	   says so, with one warning however many passes; removed, wgpeer's
+#	   objects come back and rates_error is cleared.
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -167,5 +173,45 @@ check "lim downloads faster than 10,000 kbit/s" above "$(measure "$NS_A" 5201 -R
 check "the worker logged no warning" test \
 	"$(grep -c 'WARNING' "$TMP/pg/server.log" || true)" -eq 0
 grep 'WARNING' "$TMP/pg/server.log" | head -n 20 | sed 's/^/   /' || true
+
+echo "== 6. an interface default; free exempted from it"
+q >/dev/null <<SQL
+SELECT wgpeer.wg_set_peer_rate('$FREE', 0, 0);
+SELECT wgpeer.wg_set_interface_rate('$DEV', 3000, 1500);
+SQL
+slot=$(q -c "SELECT rate_slot FROM wgpeer.peer WHERE peer_id = '$LIM'")
+check "free has no slot, lim has one ($slot)" test \
+	"$(q -c "SELECT count(rate_slot) FROM wgpeer.peer WHERE peer_id = '$FREE'")" -eq 0
+check "lim's class takes the default" wait_until 5 class_is "$slot" 3Mbit
+check "lim's policer takes the default" wait_until 5 police_is 1500Kbit
+check "only lim's class is on $DEV" test "$(tc class show dev "$DEV" | grep -c '^class htb 7770:')" -eq 1
+check "peer_status says where the limits come from" test \
+	"$(q -c "SELECT string_agg(user_id || ' ' || coalesce(down_kbit::text, '-') || ' ' ||
+		coalesce(down_from, '-') || ' ' || coalesce(up_kbit::text, '-') || ' ' ||
+		coalesce(up_from, '-'), ', ' ORDER BY user_id) FROM wgpeer.peer_status")" = \
+	"free - peer - peer, lim 3000 interface 1500 interface"
+check "lim downloads within 10% of the default, 3,000 kbit/s" within "$(measure "$NS_A" 5201 -R)" 3000
+check "free (exempt) downloads faster than twice the default" above "$(measure "$NS_B" 5202 -R)" 6000
+
+echo "== 7. someone else's root qdisc"
+tc qdisc del dev "$DEV" root
+tc qdisc add dev "$DEV" root handle 1: htb
+rates_error() { q -c "SELECT coalesce(rates_error, '') FROM wgpeer.interface_status WHERE interface = '$DEV'"; }
+foreign_seen() { rates_error | grep -q '^another root qdisc'; }
+q -c "SELECT count(*) FROM wgpeer.wg_reconcile('$DEV')" >/dev/null
+check "interface_status.rates_error says so" wait_until 10 foreign_seen
+echo "   rates_error: $(rates_error)"
+q -c "SELECT count(*) FROM wgpeer.wg_reconcile('$DEV')" >/dev/null
+q -c "SELECT count(*) FROM wgpeer.wg_reconcile('$DEV')" >/dev/null
+check "the foreign root is left alone" test "$(tc qdisc show dev "$DEV" root | grep -c "^qdisc htb 1: root")" -eq 1
+check "one warning over three passes" test \
+	"$(grep -c 'could not apply the speed limits on interface' "$TMP/pg/server.log" || true)" -eq 1
+tc qdisc del dev "$DEV" root
+q -c "SELECT count(*) FROM wgpeer.wg_reconcile('$DEV')" >/dev/null
+rates_cleared() { [ -z "$(rates_error)" ]; }
+check "removed: lim's class is back" wait_until 10 class_is "$slot" 3Mbit
+check "and rates_error is cleared" wait_until 10 rates_cleared
+check "a LOG says the limits apply again" \
+	grep -q 'applies the speed limits on interface "'"$DEV"'" again' "$TMP/pg/server.log"
 
 tap_summary rates_test

@@ -53,6 +53,10 @@ CREATE TABLE interface (
 	consumption_multiplier numeric NOT NULL DEFAULT 1
 		CONSTRAINT interface_consumption_multiplier_check
 		CHECK (consumption_multiplier > 0 AND consumption_multiplier <= 100),
+	-- The default speed limits of its peers in kbit/s, NULL: none
+	-- (10-speed-limits.sql)
+	down_kbit integer CHECK (down_kbit BETWEEN 8 AND 10000000),
+	up_kbit integer CHECK (up_kbit BETWEEN 8 AND 10000000),
 	CONSTRAINT interface_awg_flavor
 		CHECK ((flavor = 'amneziawg') = (awg IS NOT NULL)),
 	CHECK (family(address) = 4 AND masklen(address) <= 30),

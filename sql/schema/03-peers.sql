@@ -48,8 +48,9 @@ CREATE TABLE peer (
 		CHECK (cardinality(routes) BETWEEN 1 AND 64
 			   AND array_ndims(routes) = 1
 			   AND array_position(routes, NULL) IS NULL),
-	down_kbit integer CHECK (down_kbit BETWEEN 8 AND 10000000),	-- 10-speed-limits.sql
-	up_kbit integer CHECK (up_kbit BETWEEN 8 AND 10000000),
+	down_kbit integer				-- 10-speed-limits.sql (0: unlimited)
+		CHECK (down_kbit = 0 OR down_kbit BETWEEN 8 AND 10000000),
+	up_kbit integer CHECK (up_kbit = 0 OR up_kbit BETWEEN 8 AND 10000000),
 	rate_slot integer CHECK (rate_slot BETWEEN 1 AND 65534),
 	awg jsonb,						-- the client's own AmneziaWG junk profile
 	CHECK ((status = 'revoked') = (revoked_at IS NOT NULL)),

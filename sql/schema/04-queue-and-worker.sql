@@ -74,9 +74,17 @@ CREATE TABLE worker_state (
 	unresponsive_since timestamptz,
 	export_error text,
 	export_error_at timestamptz,
+	-- Why the speed limits could not be applied on the interface
+	-- (10-speed-limits.sql: someone else's root qdisc, say).
+	rates_error text,
+	rates_error_at timestamptz,
 	PRIMARY KEY (interface, node)
 );
 COMMENT ON TABLE worker_state IS 'Apply worker outcome per interface';
+COMMENT ON COLUMN worker_state.rates_error IS
+	'Why the speed limits could not be applied on the interface, NULL when they are';
+COMMENT ON COLUMN worker_state.rates_error_at IS
+	'Since when rates_error has been set';
 COMMENT ON COLUMN worker_state.settings_error IS
 	'Why the device refused its private key or listen port, NULL when it took them';
 COMMENT ON COLUMN worker_state.node IS 'The node that wrote the row; empty for this server itself';
@@ -158,7 +166,8 @@ CREATE VIEW interface_status AS
 				FILTER (WHERE q.quarantined_until IS NOT NULL))[1]
 			   AS quarantine_error,
 		   s.settings_error, s.settings_error_at,
-		   s.unresponsive_since, s.export_error, s.export_error_at
+		   s.unresponsive_since, s.export_error, s.export_error_at,
+		   s.rates_error, s.rates_error_at
 	FROM interface i
 	LEFT JOIN queue q ON q.interface = i.name
 	LEFT JOIN worker_state s ON s.interface = i.name AND s.node = i.node
@@ -166,7 +175,9 @@ CREATE VIEW interface_status AS
 COMMENT ON VIEW interface_status IS 'Apply backlog and errors per interface';
 
 -- Peers with their traffic and whether they are online (a handshake in
--- the last 3 minutes), from the rows of the node serving each.
+-- the last 3 minutes), from the rows of the node serving each, and their
+-- speed limits in effect (NULL: none) with where each comes from ('peer',
+-- 'interface': 10-speed-limits.sql).
 CREATE VIEW peer_status AS
 	SELECT p.peer_id, p.user_id, p.interface, p.address, p.address6,
 		   p.status, p.expires_at, t.latest_handshake, t.endpoint,
@@ -174,8 +185,15 @@ CREATE VIEW peer_status AS
 		   coalesce(t.tx_bytes, 0) AS tx_bytes,
 		   coalesce(t.latest_handshake > now() - interval '3 minutes', false)
 			   AS online,
-		   t.sampled_at, p.down_kbit, p.up_kbit
+		   t.sampled_at,
+		   nullif(coalesce(p.down_kbit, i.down_kbit), 0) AS down_kbit,
+		   nullif(coalesce(p.up_kbit, i.up_kbit), 0) AS up_kbit,
+		   CASE WHEN p.down_kbit IS NOT NULL THEN 'peer'
+				WHEN i.down_kbit IS NOT NULL THEN 'interface' END AS down_from,
+		   CASE WHEN p.up_kbit IS NOT NULL THEN 'peer'
+				WHEN i.up_kbit IS NOT NULL THEN 'interface' END AS up_from
 	FROM peer p
+	LEFT JOIN interface i ON i.name = p.interface
 	LEFT JOIN peer_traffic t ON t.peer_id = p.peer_id AND t.node = p.node;
 COMMENT ON VIEW peer_status IS 'Peers with cumulative traffic and online flag';
 

@@ -10,9 +10,11 @@
  * or two for that peer, a qdisc deleted by hand is put back with every
  * peer's objects, and the objects of a slot no peer holds any more go.
  * Someone else's root qdisc is never replaced: the interface is then not
- * shaped, with a warning.  The same pass serves a commit that changed a
- * limit (it wakes the worker) and the repair of drift, every
- * wgpeer.reconcile_interval and after each wg_reconcile().
+ * shaped, and why is kept in wgpeer.worker_state.rates_error (shown by
+ * interface_status) with one warning, not one per pass.  The same pass
+ * serves a commit that changed a limit (it wakes the worker) and the
+ * repair of drift, every wgpeer.reconcile_interval and after each
+ * wg_reconcile().
  *
  * The interface rows are key-share locked while their objects are set, as
  * reconcile does; every netlink call is bounded by a timeout.
@@ -34,7 +36,9 @@
 static wgtc_ctx *pass_ctx = NULL;
 
 /*
- * The limited peers of an interface from the database, by slot.
+ * The limited peers of an interface from the database, by slot, with the
+ * limits in effect: a peer's own, else its interface's default (0, a
+ * peer's explicit unlimited, stays 0).
  */
 static wgtc_peer *
 wanted_peers(const char *ifname, int *n_out)
@@ -46,10 +50,12 @@ wanted_peers(const char *ifname, int *n_out)
 	uint64		n;
 
 	wgpeer_exec(&plan,
-				"SELECT rate_slot, coalesce(down_kbit, 0), coalesce(up_kbit, 0),"
-				" host(address), host(address6) FROM wgpeer.peer"
-				" WHERE interface = $1 AND rate_slot IS NOT NULL"
-				" ORDER BY rate_slot",
+				"SELECT p.rate_slot, coalesce(p.down_kbit, i.down_kbit, 0),"
+				" coalesce(p.up_kbit, i.up_kbit, 0),"
+				" host(p.address), host(p.address6)"
+				" FROM wgpeer.peer p JOIN wgpeer.interface i ON i.name = p.interface"
+				" WHERE p.interface = $1 AND p.rate_slot IS NOT NULL"
+				" ORDER BY p.rate_slot",
 				1, types, values, NULL);
 	n = SPI_processed;
 	peers = palloc0(sizeof(wgtc_peer) * (n + 1));
@@ -107,33 +113,76 @@ shape_interface(wgtc_ctx *ctx, int ifindex, const wgtc_peer *peers, int n,
 }
 
 /*
- * Say why an interface could not be shaped, with what the administrator
- * can do about it.
+ * Why an interface could not be shaped (rc from shape_interface), and
+ * what the administrator can do about it (NULL when nothing specific).
  */
-static void
-warn_failure(const char *ifname, int rc)
+static char *
+failure_message(const char *ifname, int rc, const char **hint)
 {
-	const char *hint;
-
 	if (rc == -EEXIST)
-		hint = psprintf("Another root qdisc is on \"%s\" and wgpeer leaves it "
-						"alone; remove it (tc qdisc del dev %s root) for "
-						"wgpeer to apply speed limits there.", ifname, ifname);
-	else if (rc == -ENOENT || rc == -EOPNOTSUPP)
-		hint = "Load the kernel modules sch_htb, sch_ingress, cls_flower and "
+	{
+		*hint = psprintf("Remove it (tc qdisc del dev %s root) for wgpeer "
+						 "to apply speed limits there.", ifname);
+		return pstrdup("another root qdisc is on the interface, and wgpeer "
+					   "leaves it alone: its peers are not shaped");
+	}
+	if (rc == -ENOENT || rc == -EOPNOTSUPP)
+		*hint = "Load the kernel modules sch_htb, sch_ingress, cls_flower and "
 			"act_police.";
 	else if (rc == -EPERM)
-		hint = "The apply worker needs CAP_NET_ADMIN (see docs/operations.md).";
+		*hint = "The apply worker needs CAP_NET_ADMIN (see docs/operations.md).";
 	else
-		hint = NULL;
-	ereport(WARNING,
-			(errmsg("wgpeer could not apply the speed limits on interface \"%s\": %s",
-					ifname, strerror(-rc)),
-			 hint ? errhint("%s", hint) : 0));
+		*hint = NULL;
+	return pstrdup(strerror(-rc));
 }
 
 /*
- * Shape each interface of names (from SPI) that exists here, through ctx.
+ * Keep an interface's outcome in worker_state.rates_error (before: what
+ * it held), and say so once when it changes: a WARNING when the limits
+ * cannot be applied (or for another reason than before), a LOG when they
+ * are again.  Every pass tries again; none repeats the warning.
+ */
+static void
+record_outcome(const char *ifname, const char *before, int rc)
+{
+	static SPIPlanPtr plan;
+	const char *hint = NULL;
+	char	   *now = rc < 0 ? failure_message(ifname, rc, &hint) : NULL;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', now ? ' ' : 'n'};
+
+	if (before == NULL ? now == NULL :
+		(now != NULL && strcmp(before, now) == 0))
+		return;
+	values[0] = CStringGetTextDatum(ifname);
+	values[1] = now ? CStringGetTextDatum(now) : (Datum) 0;
+	wgpeer_exec(&plan,
+				"INSERT INTO wgpeer.worker_state AS s"
+				"  (interface, rates_error, rates_error_at)"
+				" VALUES ($1, $2, CASE WHEN $2 IS NOT NULL THEN now() END)"
+				" ON CONFLICT (interface, node) DO UPDATE"
+				" SET rates_error = $2,"
+				"     rates_error_at = CASE WHEN $2 IS NOT NULL"
+				"       THEN now() END",
+				2, types, values, nulls);
+	if (now != NULL)
+		ereport(WARNING,
+				(errmsg("wgpeer could not apply the speed limits on interface \"%s\": %s",
+						ifname, now),
+				 errdetail("wgpeer.interface_status shows it in rates_error; "
+						   "the apply worker tries again every pass and "
+						   "says when the limits are applied."),
+				 hint ? errhint("%s", hint) : 0));
+	else
+		ereport(LOG,
+				(errmsg("wgpeer applies the speed limits on interface \"%s\" again",
+						ifname)));
+}
+
+/*
+ * Shape each interface of names (from SPI: name, rates_error) that exists
+ * here, through ctx, and record how it went.
  */
 static void
 shape_all(wgtc_ctx *ctx, SPITupleTable *names, uint64 n_names)
@@ -143,6 +192,7 @@ shape_all(wgtc_ctx *ctx, SPITupleTable *names, uint64 n_names)
 	for (uint64 i = 0; i < n_names; i++)
 	{
 		char	   *ifname = SPI_getvalue(names->vals[i], names->tupdesc, 1);
+		char	   *before = SPI_getvalue(names->vals[i], names->tupdesc, 2);
 		int			ifindex = (int) if_nametoindex(ifname);
 		wgtc_peer  *peers;
 		int			n;
@@ -152,8 +202,7 @@ shape_all(wgtc_ctx *ctx, SPITupleTable *names, uint64 n_names)
 			continue;			/* not here (yet): reconcile's concern */
 		peers = wanted_peers(ifname, &n);
 		rc = shape_interface(ctx, ifindex, peers, n, found);
-		if (rc < 0)
-			warn_failure(ifname, rc);
+		record_outcome(ifname, before, rc);
 	}
 }
 
@@ -167,9 +216,12 @@ wgpeer_rates_due(bool woken)
 {
 	wgpeer_begin_work("wgpeer: applying speed limits");
 	if (wgpeer_installed() &&
-		SPI_execute("SELECT name FROM wgpeer.interface"
-					" WHERE node = current_setting('wgpeer.node') ORDER BY name"
-					" FOR KEY SHARE SKIP LOCKED", false, 0) == SPI_OK_SELECT &&
+		SPI_execute("SELECT i.name, s.rates_error FROM wgpeer.interface i"
+					" LEFT JOIN wgpeer.worker_state s"
+					"  ON s.interface = i.name AND s.node = i.node"
+					" WHERE i.node = current_setting('wgpeer.node')"
+					" ORDER BY i.name FOR KEY SHARE OF i SKIP LOCKED",
+					false, 0) == SPI_OK_SELECT &&
 		SPI_processed > 0)
 	{
 		SPITupleTable *names = SPI_tuptable;
