@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15 libkrb5-dev libipc-run-perl
-	libsodium-dev libmnl-dev libqrencode-dev libpng-dev libcurl4-openssl-dev
+	libsodium-dev libmnl-dev libqrencode-dev libpng-dev zlib1g-dev libcurl4-openssl-dev
 	wireguard-tools wireguard-go iproute2 qrencode zbar-tools pngcheck util-linux bc
 	# the reboot test's disk image
 	e2fsprogs
