@@ -56,6 +56,8 @@ cleanup() {
 	pkill -f "^wireguard-go $DEV\$" 2>/dev/null || true
 	wg_dev_cleanup
 	pg_dropcluster --stop "$MAJOR" "$CL" 2>/dev/null || true
+	# what the README wrote into the cluster's conf.d as root stays behind
+	rm -rf "/etc/postgresql/$MAJOR/$CL"
 	ip netns del "$NS_S" 2>/dev/null || true
 	ip netns del "$NS_C" 2>/dev/null || true
 	if [ -n "$RUN_DIR_WAS" ]; then
