@@ -49,7 +49,7 @@ q <<-'SQL' >/dev/null
 	CREATE ROLE app LOGIN;
 	GRANT USAGE ON SCHEMA wgpeer TO app;
 	GRANT EXECUTE ON FUNCTION
-		wgpeer.wg_create_peer(text, integer, text, text, text, text, interval, timestamptz, boolean),
+		wgpeer.wg_create_peer(text, integer, text, text, text, text, interval, timestamptz, boolean, text),
 		wgpeer.wg_revoke_peer(uuid)
 		TO app;
 SQL

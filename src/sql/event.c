@@ -478,7 +478,7 @@ write_event(const char *kind, HeapTuple tuple, TupleDesc desc, EventDetail *d)
 	Oid			types[5] = {TEXTOID, UUIDOID, TEXTOID, TEXTOID, JSONBOID};
 	Datum		values[5];
 	bool		nulls[4];
-	char		spi_nulls[5] = "     ";
+	char		spi_nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = peer_column(tuple, desc, "peer_id", &nulls[0]);
