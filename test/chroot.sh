@@ -221,7 +221,9 @@ host_pg_into() {
 			done | awk '/not found/ { print \$1 }' | sort -u")
 		[ -n "$missing" ] || { HOST_PG_LIBS=$(ls "$root$libs" | paste -sd ' '); return 0; }
 		for so in $missing; do
-			from=$(ldconfig -p | awk -v s="$so" '$1 == s { print $NF; exit }')
+			# awk reads to the end: an early exit would kill ldconfig
+			# with SIGPIPE, which pipefail turns into a failure
+			from=$(ldconfig -p | awk -v s="$so" '$1 == s && !f { print $NF; f = 1 }')
 			[ -n "$from" ] || { echo "host_pg_into: $so is not on the host either" >&2; return 1; }
 			cp -L "$from" "$root$libs/$so"
 		done
