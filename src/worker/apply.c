@@ -121,41 +121,6 @@ typedef enum Screen
 } Screen;
 
 /*
- * Read the AmneziaWG parameters of each interface of the batch (those of
- * a WireGuard interface are NULL) into keep, which outlives the
- * transaction.  The column is read through to_jsonb() so that a database
- * still on an older schema, which has none, reads NULL.
- */
-static void
-read_awg_params(MemoryContext keep, Iface *ifaces, int n_ifaces)
-{
-	static SPIPlanPtr plan;
-	Oid			types[1] = {TEXTOID};
-
-	for (int k = 0; k < n_ifaces; k++)
-	{
-		Datum		values[1] = {CStringGetTextDatum(ifaces[k].name)};
-		bool		isnull = true;
-		Datum		awg = (Datum) 0;
-		MemoryContext old;
-
-		wgpeer_exec(&plan,
-					"SELECT nullif(to_jsonb(i) -> 'awg', 'null')"
-					" FROM wgpeer.interface i WHERE name = $1",
-					1, types, values, NULL);
-		if (SPI_processed > 0)
-			awg = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								1, &isnull);
-		if (isnull)
-			continue;
-		old = MemoryContextSwitchTo(keep);
-		wgpeer_awg_effective(DatumGetJsonbP(awg), NULL, &ifaces[k].awg);
-		MemoryContextSwitchTo(old);
-		ifaces[k].has_awg = true;
-	}
-}
-
-/*
  * Execute the queue's read through a plan kept across passes (and built
  * again only when PostgreSQL invalidates it: ANALYZE, DDL), planned with
  * sequential scans, hash joins and merge joins priced out.  A plan made
@@ -216,7 +181,7 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 				 "    WHERE m.interface = q.interface"
 				 "      AND m.public_key = q.public_key OFFSET 0),"
 				 "  p.private_key IS NULL,"
-				 "  ARRAY[set_masklen(p.address, 32)]::cidr[]"
+				 "  ARRAY[set_masklen(p.address, 32)]::cidr[], i.awg"
 				 " FROM wgpeer.queue q"
 				 " JOIN wgpeer.peer p ON p.peer_id = q.peer_id"
 				 " JOIN wgpeer.interface i ON i.name = q.interface"
@@ -247,6 +212,7 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 		bool		isnull;
 		int			k;
 		wg_allowedip *own;
+		Datum		awg;
 
 		c->change_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		memcpy(&c->peer_id, DatumGetUUIDP(SPI_getbinval(tup, desc, 2, &isnull)),
@@ -285,11 +251,20 @@ read_batch(MemoryContext keep, Change **changes_out, Iface **ifaces_out,
 			}
 			f->listen_port = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 			f->backend = wgpeer_backend(SPI_getvalue(tup, desc, 11));
+			/* an AmneziaWG interface's parameters (NULL: WireGuard) */
+			awg = SPI_getbinval(tup, desc, 15, &isnull);
+			if (!isnull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(keep);
+
+				wgpeer_awg_effective(DatumGetJsonbP(awg), NULL, &f->awg);
+				MemoryContextSwitchTo(old);
+				f->has_awg = true;
+			}
 		}
 		c->iface = k;
 		ifaces[k].n_changes++;
 	}
-	read_awg_params(keep, ifaces, n_ifaces);
 	*changes_out = changes;
 	*ifaces_out = ifaces;
 	*n_ifaces_out = n_ifaces;
